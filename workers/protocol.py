@@ -1,0 +1,437 @@
+"""Message schemas shared by the platform and the workers.
+
+Pure Python on purpose: the Django side and the streaming worker both import this module,
+so it must not import Django, aiortc, numpy or anything heavy. Every ``parse_*`` function
+takes untrusted input (already JSON-decoded, or raw text/bytes where noted) and either
+returns a typed object or raises :class:`ProtocolError` with a stable ``code``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+
+# Limits. Messages beyond them are rejected instead of trimmed: a client that sends them is
+# buggy or hostile, and silently accepting half a message hides the bug.
+MAX_POSE_BYTES: Final = 4096
+MAX_CONTROL_BYTES: Final = 256 * 1024  # SDP offers with many candidates run to ~10 KiB
+MAX_POSITION_M: Final = 1e4
+QUAT_NORM_TOLERANCE: Final = 0.1  # |q| must be within 10% of 1; we renormalise afterwards
+MAX_ID_LEN: Final = 128
+
+# Quality ladder: resolution per eye; the stream is both eyes side by side.
+RUNGS: Final[dict[str, tuple[int, int]]] = {
+    "4K": (3840, 2160),
+    "2K": (2560, 1440),
+    "1080p": (1920, 1080),
+    "720p": (1280, 720),
+}
+# Highest first; quality controllers walk this list.
+RUNG_ORDER: Final[tuple[str, ...]] = ("4K", "2K", "1080p", "720p")
+# Default bitrate (bits/s) per rung for the stereo stream at 90 fps. Sized for x264
+# ultrafast/zerolatency, which spends more bits than slower presets for the same quality.
+DEFAULT_BITRATES: Final[dict[str, int]] = {
+    "4K": 80_000_000,
+    "2K": 40_000_000,
+    "1080p": 25_000_000,
+    "720p": 12_000_000,
+}
+CODECS: Final[tuple[str, ...]] = ("h264",)
+
+
+class ProtocolError(ValueError):
+    """A message failed validation. ``code`` is stable and safe to send back to the peer."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def stereo_size(rung: str) -> tuple[int, int]:
+    """Frame size (width, height) of the side-by-side stereo picture for a rung."""
+    w, h = RUNGS[rung]
+    return 2 * w, h
+
+
+def scaled_bitrate(rung: str, fps: float) -> int:
+    """Default bitrate for ``rung`` scaled linearly from the 90 fps reference."""
+    return int(DEFAULT_BITRATES[rung] * max(fps, 1.0) / 90.0)
+
+
+# ---------------------------------------------------------------- primitive validators
+
+
+def _decode(raw: str | bytes | dict[str, Any], limit: int) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    if not isinstance(raw, (str, bytes)):
+        raise ProtocolError("bad_type", "message must be a JSON object")
+    if len(raw) > limit:
+        raise ProtocolError("too_large", f"message larger than {limit} bytes")
+    try:
+        obj = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError("bad_json", "message is not valid JSON") from exc
+    if not isinstance(obj, dict):
+        raise ProtocolError("bad_type", "message must be a JSON object")
+    return obj
+
+
+def _number(value: Any, name: str, *, lo: float = -math.inf, hi: float = math.inf) -> float:
+    # bool is an int subclass; a pose with `true` in it is a bug, not a 1.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProtocolError("bad_type", f"{name} must be a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ProtocolError("bad_value", f"{name} must be finite")
+    if not lo <= number <= hi:
+        raise ProtocolError("out_of_range", f"{name} out of range [{lo}, {hi}]")
+    return number
+
+
+def _int(value: Any, name: str, *, lo: int = 0, hi: int = 2**53) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProtocolError("bad_type", f"{name} must be an integer")
+    if not lo <= value <= hi:
+        raise ProtocolError("out_of_range", f"{name} out of range [{lo}, {hi}]")
+    return value
+
+
+def _str(value: Any, name: str, *, max_len: int = MAX_ID_LEN, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise ProtocolError("bad_type", f"{name} must be a string")
+    if len(value) > max_len or (not value and not allow_empty):
+        raise ProtocolError("bad_value", f"{name} must be 1..{max_len} characters")
+    return value
+
+
+def _vector(value: Any, name: str, n: int, *, bound: float = math.inf) -> tuple[float, ...]:
+    if not isinstance(value, (list, tuple)) or len(value) != n:
+        raise ProtocolError("bad_type", f"{name} must be a list of {n} numbers")
+    return tuple(_number(v, f"{name}[{i}]", lo=-bound, hi=bound) for i, v in enumerate(value))
+
+
+def _quat(value: Any, name: str) -> tuple[float, float, float, float]:
+    x, y, z, w = _vector(value, name, 4, bound=2.0)
+    norm = math.sqrt(x * x + y * y + z * z + w * w)
+    if abs(norm - 1.0) > QUAT_NORM_TOLERANCE:
+        raise ProtocolError("bad_value", f"{name} is not a unit quaternion (|q|={norm:.3f})")
+    return (x / norm, y / norm, z / norm, w / norm)
+
+
+def _obj(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ProtocolError("bad_type", f"{name} must be an object")
+    return value
+
+
+# ---------------------------------------------------------------- poses
+
+
+@dataclass(frozen=True, slots=True)
+class RigidPose:
+    """Position in metres and orientation quaternion (x, y, z, w), normalised."""
+
+    p: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    q: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"p": list(self.p), "q": list(self.q)}
+
+
+@dataclass(frozen=True, slots=True)
+class Pose:
+    """A head pose from a client. ``t`` is the client's clock in ms (not comparable to ours)."""
+
+    p: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    q: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)
+    t: float = 0.0
+    seq: int = 0
+    hands: dict[str, RigidPose] = field(default_factory=dict)
+    # Column-major 4x4 projection per eye (WebXR's ``projectionMatrix``), left then right.
+    proj: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+
+    def rigid(self) -> RigidPose:
+        return RigidPose(self.p, self.q)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"p": list(self.p), "q": list(self.q), "t": self.t, "seq": self.seq}
+        if self.hands:
+            out["hands"] = {k: v.to_dict() for k, v in self.hands.items()}
+        if self.proj is not None:
+            out["proj"] = [list(self.proj[0]), list(self.proj[1])]
+        return out
+
+
+def _rigid(value: Any, name: str) -> RigidPose:
+    obj = _obj(value, name)
+    p = _vector(obj.get("p"), f"{name}.p", 3, bound=MAX_POSITION_M)
+    return RigidPose((p[0], p[1], p[2]), _quat(obj.get("q"), f"{name}.q"))
+
+
+def parse_pose(raw: str | bytes | dict[str, Any]) -> Pose:
+    """Validate a pose message from the ``pose`` data channel (or a dict already decoded)."""
+    obj = _decode(raw, MAX_POSE_BYTES)
+    p = _vector(obj.get("p"), "p", 3, bound=MAX_POSITION_M)
+    q = _quat(obj.get("q"), "q")
+    t = _number(obj.get("t"), "t", lo=0.0, hi=1e15)
+    seq = _int(obj.get("seq"), "seq")
+    hands: dict[str, RigidPose] = {}
+    if obj.get("hands") is not None:
+        raw_hands = _obj(obj["hands"], "hands")
+        for side, value in raw_hands.items():
+            if side not in ("left", "right"):
+                raise ProtocolError("bad_value", "hands keys must be left/right")
+            if value is not None:
+                hands[side] = _rigid(value, f"hands.{side}")
+    proj = None
+    if obj.get("proj") is not None:
+        raw_proj = obj["proj"]
+        if not isinstance(raw_proj, list) or len(raw_proj) != 2:
+            raise ProtocolError("bad_type", "proj must be two 16-number matrices")
+        proj = (
+            _vector(raw_proj[0], "proj[0]", 16, bound=1e6),
+            _vector(raw_proj[1], "proj[1]", 16, bound=1e6),
+        )
+    return Pose((p[0], p[1], p[2]), q, t, seq, hands, proj)
+
+
+# ---------------------------------------------------------------- frame metadata
+
+STAGES: Final = ("pose_rx", "render_start", "render_end", "convert_end", "encode_end", "send")
+
+
+@dataclass(slots=True)
+class FrameMeta:
+    """Sent worker -> client on the ``frames`` channel, one per encoded frame.
+
+    Stage times are the worker's wall clock in ms since the epoch; their differences are the
+    stage durations. ``pose_seq`` lets the client find its own send time for the pose.
+    """
+
+    frame_id: int
+    pose_seq: int
+    pose: RigidPose
+    t: dict[str, float]
+    rung: str = ""
+    keyframe: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "frame_id": self.frame_id,
+            "pose_seq": self.pose_seq,
+            "pose": self.pose.to_dict(),
+            "t": dict(self.t),
+            "rung": self.rung,
+            "keyframe": self.keyframe,
+        }
+
+
+def parse_frame_meta(raw: str | bytes | dict[str, Any]) -> FrameMeta:
+    obj = _decode(raw, MAX_POSE_BYTES)
+    times = _obj(obj.get("t"), "t")
+    t = {k: _number(times[k], f"t.{k}", lo=0.0) for k in STAGES if k in times}
+    rung = obj.get("rung", "")
+    return FrameMeta(
+        frame_id=_int(obj.get("frame_id"), "frame_id"),
+        pose_seq=_int(obj.get("pose_seq"), "pose_seq"),
+        pose=_rigid(obj.get("pose"), "pose"),
+        t=t,
+        rung=_str(rung, "rung", allow_empty=True),
+        keyframe=bool(obj.get("keyframe", False)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ClientFeedback:
+    """Client -> worker on the ``frames`` channel: how decoding/display is going."""
+
+    decode_ms: float = 0.0
+    display_ms: float = 0.0
+    frames_decoded: int = 0
+    frames_dropped: int = 0
+
+
+def parse_client_feedback(raw: str | bytes | dict[str, Any]) -> ClientFeedback:
+    obj = _decode(raw, MAX_POSE_BYTES)
+    return ClientFeedback(
+        decode_ms=_number(obj.get("decode_ms", 0.0), "decode_ms", lo=0.0, hi=1e5),
+        display_ms=_number(obj.get("display_ms", 0.0), "display_ms", lo=0.0, hi=1e5),
+        frames_decoded=_int(obj.get("frames_decoded", 0), "frames_decoded"),
+        frames_dropped=_int(obj.get("frames_dropped", 0), "frames_dropped"),
+    )
+
+
+# ---------------------------------------------------------------- worker <-> platform
+# Every message is a JSON object with a "type". Worker -> platform: register, heartbeat,
+# signal, stats, stream_stopped. Platform -> worker: stream_start, stream_stop, signal,
+# quality.
+
+
+@dataclass(slots=True)
+class Register:
+    worker_id: str
+    capabilities: dict[str, Any]
+    type: str = "register"
+
+
+@dataclass(slots=True)
+class Heartbeat:
+    worker_id: str
+    streams: int = 0
+    load: float = 0.0
+    type: str = "heartbeat"
+
+
+@dataclass(slots=True)
+class StreamStart:
+    stream_id: str
+    session_id: str
+    scene_url: str
+    quality: str = "1080p"
+    codec: str = "h264"
+    participant_id: str = ""
+    target_fps: int = 90
+    max_quality: str | None = None
+    pinned_quality: str | None = None
+    ice_servers: list[dict[str, Any]] = field(default_factory=list)
+    type: str = "stream_start"
+
+
+@dataclass(slots=True)
+class StreamStop:
+    stream_id: str
+    reason: str = ""
+    type: str = "stream_stop"
+
+
+@dataclass(slots=True)
+class StreamStopped:
+    stream_id: str
+    reason: str = ""
+    type: str = "stream_stopped"
+
+
+@dataclass(slots=True)
+class Signal:
+    """SDP (``{"type": "offer"|"answer", "sdp": str}``) or one ICE candidate for a stream."""
+
+    stream_id: str
+    sdp: dict[str, str] | None = None
+    candidate: dict[str, Any] | None = None
+    type: str = "signal"
+
+
+@dataclass(slots=True)
+class QualityRequest:
+    """The user's cap and/or pin; ``None`` clears it."""
+
+    stream_id: str
+    max_quality: str | None = None
+    pinned_quality: str | None = None
+    type: str = "quality"
+
+
+@dataclass(slots=True)
+class StatsReport:
+    stream_id: str
+    stats: dict[str, Any]
+    type: str = "stats"
+
+
+WorkerMessage = (
+    Register
+    | Heartbeat
+    | StreamStart
+    | StreamStop
+    | StreamStopped
+    | Signal
+    | QualityRequest
+    | StatsReport
+)
+
+
+def message_to_dict(message: WorkerMessage) -> dict[str, Any]:
+    return asdict(message)
+
+
+def _rung(value: Any, name: str, *, optional: bool) -> str | None:
+    if value is None and optional:
+        return None
+    if value not in RUNGS:
+        raise ProtocolError("bad_value", f"{name} must be one of {', '.join(RUNG_ORDER)}")
+    return str(value)
+
+
+def _parse_sdp(value: Any) -> dict[str, str]:
+    obj = _obj(value, "sdp")
+    kind = obj.get("type")
+    if kind not in ("offer", "answer"):
+        raise ProtocolError("bad_value", "sdp.type must be offer or answer")
+    return {"type": kind, "sdp": _str(obj.get("sdp"), "sdp.sdp", max_len=MAX_CONTROL_BYTES)}
+
+
+def _parse_candidate(value: Any) -> dict[str, Any]:
+    obj = _obj(value, "candidate")
+    out: dict[str, Any] = {"candidate": _str(obj.get("candidate"), "candidate", max_len=1024)}
+    if obj.get("sdpMid") is not None:
+        out["sdpMid"] = _str(obj["sdpMid"], "sdpMid", max_len=64)
+    if obj.get("sdpMLineIndex") is not None:
+        out["sdpMLineIndex"] = _int(obj["sdpMLineIndex"], "sdpMLineIndex", hi=64)
+    return out
+
+
+def parse_worker_message(raw: str | bytes | dict[str, Any]) -> WorkerMessage:
+    """Validate one control message between platform and worker (either direction)."""
+    obj = _decode(raw, MAX_CONTROL_BYTES)
+    kind = obj.get("type")
+    if kind == "register":
+        caps = _obj(obj.get("capabilities"), "capabilities")
+        return Register(_str(obj.get("worker_id"), "worker_id"), caps)
+    if kind == "heartbeat":
+        return Heartbeat(
+            _str(obj.get("worker_id"), "worker_id"),
+            _int(obj.get("streams", 0), "streams", hi=10_000),
+            _number(obj.get("load", 0.0), "load", lo=0.0, hi=1e3),
+        )
+    if kind == "stream_start":
+        codec = obj.get("codec", "h264")
+        if codec not in CODECS:
+            raise ProtocolError("bad_value", f"codec must be one of {CODECS}")
+        ice = obj.get("ice_servers", [])
+        if not isinstance(ice, list) or len(ice) > 8 or not all(isinstance(s, dict) for s in ice):
+            raise ProtocolError("bad_type", "ice_servers must be a list of at most 8 objects")
+        return StreamStart(
+            stream_id=_str(obj.get("stream_id"), "stream_id"),
+            session_id=_str(obj.get("session_id"), "session_id"),
+            scene_url=_str(obj.get("scene_url"), "scene_url", max_len=2048),
+            quality=str(_rung(obj.get("quality", "1080p"), "quality", optional=False)),
+            codec=codec,
+            participant_id=_str(obj.get("participant_id", ""), "participant_id", allow_empty=True),
+            target_fps=_int(obj.get("target_fps", 90), "target_fps", lo=1, hi=240),
+            max_quality=_rung(obj.get("max_quality"), "max_quality", optional=True),
+            pinned_quality=_rung(obj.get("pinned_quality"), "pinned_quality", optional=True),
+            ice_servers=ice,
+        )
+    if kind in ("stream_stop", "stream_stopped"):
+        cls = StreamStop if kind == "stream_stop" else StreamStopped
+        reason = _str(obj.get("reason", ""), "reason", max_len=256, allow_empty=True)
+        return cls(_str(obj.get("stream_id"), "stream_id"), reason)
+    if kind == "signal":
+        sdp = _parse_sdp(obj["sdp"]) if obj.get("sdp") is not None else None
+        cand = _parse_candidate(obj["candidate"]) if obj.get("candidate") is not None else None
+        if (sdp is None) == (cand is None):
+            raise ProtocolError("bad_value", "signal carries exactly one of sdp or candidate")
+        return Signal(_str(obj.get("stream_id"), "stream_id"), sdp, cand)
+    if kind == "quality":
+        return QualityRequest(
+            _str(obj.get("stream_id"), "stream_id"),
+            _rung(obj.get("max_quality"), "max_quality", optional=True),
+            _rung(obj.get("pinned_quality"), "pinned_quality", optional=True),
+        )
+    if kind == "stats":
+        return StatsReport(_str(obj.get("stream_id"), "stream_id"), _obj(obj.get("stats"), "stats"))
+    raise ProtocolError("unknown_type", f"unknown message type {str(kind)[:32]!r}")

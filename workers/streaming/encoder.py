@@ -1,0 +1,253 @@
+"""The project's H.264 encoder for aiortc.
+
+aiortc's own ``H264Encoder`` caps at 30 fps, 3 Mbps, level 3.1 and lets x264 use its
+default preset: fine for a webcam, wrong for 90 fps stereo VR. We subclass it to keep its
+RTP packetisation (FU-A / STAP-A) and replace the encoding.
+
+Integration point (the only place we reach into aiortc's internals): ``RTCRtpSender`` keeps
+its encoder in the private ``__encoder`` attribute and only calls ``get_encoder(codec)``
+when that is still ``None`` on the first frame. :func:`install_encoder` sets it on ONE
+sender before media starts, so other users of aiortc in the process keep the defaults
+(no global monkeypatch). The sender then hands us keyframe requests (PLI/FIR) as
+``force_keyframe`` and REMB estimates via the ``target_bitrate`` setter.
+"""
+
+from __future__ import annotations
+
+import fractions
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import av
+from aiortc.codecs.h264 import H264Encoder
+from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
+from aiortc.rtcrtpsender import RTCRtpSender
+from av.frame import Frame
+from av.video.codeccontext import VideoCodecContext
+
+logger = logging.getLogger(__name__)
+
+X264 = "libx264"
+NVENC = "h264_nvenc"
+# Keyframes only on request (PLI/FIR) or after reconfiguration: periodic IDRs are large
+# bursts that cause loss spikes at VR bitrates. The value is x264's/NVENC's GOP length.
+LONG_GOP = 100_000
+
+# (pts, encode_start_s, encode_end_s, keyframe, nbytes, encoder_name); called on the
+# encoder's thread, so receivers must hop to their event loop themselves.
+EncodedCallback = Callable[[int, float, float, bool, int, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderChoice:
+    name: str  # libx264 or h264_nvenc
+    reason: str  # why this one: shown in logs and stats
+
+
+@functools.lru_cache(maxsize=8)
+def probe_encoder(name: str) -> str | None:
+    """Open ``name`` and encode one tiny frame. None if it works, else the reason it does not.
+
+    Checking that PyAV *has* the codec is not enough: the wheel ships h264_nvenc everywhere,
+    but it only opens with an NVIDIA driver and an NVENC-capable GPU.
+    """
+    try:
+        codec = av.CodecContext.create(name, "w")
+        assert isinstance(codec, VideoCodecContext)
+        codec.width, codec.height, codec.pix_fmt = 256, 256, "yuv420p"
+        codec.time_base = fractions.Fraction(1, 90)
+        frame = av.VideoFrame(256, 256, "yuv420p")
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.pts = 0
+        codec.encode(frame)
+        codec.encode(None)
+    except Exception as exc:  # any failure (no driver, no GPU, no codec) means "no"
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def select_encoder(*, nvenc_enabled: bool) -> EncoderChoice:
+    """Pick the encoder once at worker startup (the probe result is cached)."""
+    if not nvenc_enabled:
+        return EncoderChoice(X264, "NVENC disabled")
+    failure = probe_encoder(NVENC)
+    if failure is None:
+        return EncoderChoice(NVENC, "NVENC enabled and available")
+    reason = f"NVENC enabled but unavailable ({failure}); using libx264"
+    logger.warning("encoder: %s", reason)
+    return EncoderChoice(X264, reason)
+
+
+@dataclass(slots=True)
+class EncoderConfig:
+    fps: float = 90.0
+    bitrate: int = 25_000_000
+    min_bitrate: int = 500_000
+    max_bitrate: int = 200_000_000
+    threads: int = 0  # 0: let the codec decide (x264 uses sliced threads with zerolatency)
+    # Constrained baseline matches the profile-level-id aiortc puts in the SDP (42e01f),
+    # which every WebRTC H.264 decoder accepts.
+    profile: str = "baseline"
+
+
+def _options(name: str, config: EncoderConfig, bitrate: int) -> dict[str, str]:
+    # VBV of about two frames keeps each frame near its share of the bitrate: large enough
+    # for quality, small enough that a frame does not burst into a loss spike.
+    bufsize = str(int(bitrate * 2 / max(config.fps, 1.0)))
+    if name == NVENC:
+        return {
+            "preset": "p1",
+            "tune": "ull",
+            "zerolatency": "1",
+            "rc": "cbr",
+            "delay": "0",
+            "forced-idr": "1",
+            "bf": "0",
+            "g": str(LONG_GOP),
+            "maxrate": str(bitrate),
+            "bufsize": bufsize,
+        }
+    return {
+        "preset": "ultrafast",
+        "tune": "zerolatency",
+        "forced-idr": "1",
+        "bf": "0",
+        "g": str(LONG_GOP),
+        "sc_threshold": "0",  # no scene-cut IDRs either
+        "maxrate": str(bitrate),
+        "bufsize": bufsize,
+    }
+
+
+class StreamEncoder(H264Encoder):
+    """H.264 encoder with our settings, plugged into one ``RTCRtpSender``.
+
+    ``set_bitrate`` is how the quality controller steers it; a REMB from the receiver is
+    only recorded (``remb_bps``) because the controller, not the receiver, owns the rate.
+    """
+
+    def __init__(
+        self,
+        choice: EncoderChoice,
+        config: EncoderConfig | None = None,
+        *,
+        on_encoded: EncodedCallback | None = None,
+    ) -> None:
+        super().__init__()
+        self.choice = choice
+        self.config = config or EncoderConfig()
+        self.on_encoded = on_encoded
+        self.remb_bps: int | None = None
+        self.active_name = choice.name
+        self.keyframes = 0
+        self._lock = threading.Lock()  # set_bitrate (loop) vs encode (sender's executor)
+        self._bitrate = self._clamp(self.config.bitrate)
+        self._codec: VideoCodecContext | None = None
+        self._codec_bitrate = 0
+
+    def _clamp(self, bitrate: int) -> int:
+        return max(self.config.min_bitrate, min(int(bitrate), self.config.max_bitrate))
+
+    # aiortc calls this setter with the receiver's REMB estimate.
+    @property
+    def target_bitrate(self) -> int:
+        return self._bitrate
+
+    @target_bitrate.setter
+    def target_bitrate(self, bitrate: int) -> None:
+        self.remb_bps = int(bitrate)
+
+    def set_bitrate(self, bitrate: int) -> None:
+        with self._lock:
+            self._bitrate = self._clamp(bitrate)
+
+    def _open(self, name: str, width: int, height: int, bitrate: int) -> VideoCodecContext:
+        codec = av.CodecContext.create(name, "w")
+        assert isinstance(codec, VideoCodecContext)
+        codec.width, codec.height, codec.pix_fmt = width, height, "yuv420p"
+        fps = fractions.Fraction(self.config.fps).limit_denominator(1001)
+        codec.framerate = fps
+        codec.time_base = VIDEO_TIME_BASE
+        codec.bit_rate = bitrate
+        codec.gop_size = LONG_GOP
+        codec.max_b_frames = 0
+        codec.thread_count = self.config.threads
+        codec.profile = "Baseline" if self.config.profile == "baseline" else self.config.profile
+        codec.options = _options(name, self.config, bitrate)
+        codec.open()
+        return codec
+
+    def _ensure_codec(self, frame: av.VideoFrame) -> tuple[VideoCodecContext, bool]:
+        """Open or reopen the codec for this frame's size/bitrate; True if (re)opened."""
+        with self._lock:
+            bitrate = self._bitrate
+        codec = self._codec
+        if (
+            codec is not None
+            and codec.width == frame.width
+            and codec.height == frame.height
+            # Reopening costs an IDR, so ignore small bitrate changes (as aiortc does).
+            and abs(bitrate - self._codec_bitrate) <= 0.1 * self._codec_bitrate
+        ):
+            return codec, False
+        try:
+            codec = self._open(self.choice.name, frame.width, frame.height, bitrate)
+            self.active_name = self.choice.name
+        except Exception as exc:
+            if self.choice.name == X264:
+                raise
+            # NVENC can still refuse a size (H.264 NVENC tops out at 4096 px wide).
+            logger.warning("encoder: %s refused %dx%d (%s); using libx264", self.choice.name,
+                           frame.width, frame.height, exc)
+            codec = self._open(X264, frame.width, frame.height, bitrate)
+            self.active_name = X264
+        self._codec, self._codec_bitrate = codec, bitrate
+        return codec, True
+
+    def encode_bitstream(self, frame: av.VideoFrame, force_keyframe: bool = False) -> bytes:
+        """Encode one frame to Annex-B bytes (used by ``encode`` and by tests)."""
+        if frame.format.name != "yuv420p":
+            # Only RGB sources pay for this; I420 sources go straight to the codec.
+            frame = frame.reformat(format="yuv420p")
+        codec, reopened = self._ensure_codec(frame)
+        frame.pict_type = (
+            av.video.frame.PictureType.I
+            if force_keyframe or reopened
+            else av.video.frame.PictureType.NONE
+        )
+        return b"".join(bytes(packet) for packet in codec.encode(frame))
+
+    def encode(self, frame: Frame, force_keyframe: bool = False) -> tuple[list[bytes], int]:
+        assert isinstance(frame, av.VideoFrame)
+        start = time.time()
+        data = self.encode_bitstream(frame, force_keyframe)
+        end = time.time()
+        # IDR slice NAL type 5 right after a start code: cheap keyframe check on Annex-B.
+        keyframe = b"\x00\x00\x01\x65" in data or b"\x00\x00\x01\x25" in data
+        self.keyframes += int(keyframe)
+        assert frame.pts is not None and frame.time_base is not None
+        timestamp = convert_timebase(frame.pts, frame.time_base, VIDEO_TIME_BASE)
+        if self.on_encoded is not None:
+            self.on_encoded(frame.pts, start, end, keyframe, len(data), self.active_name)
+        if not data:
+            return [], timestamp
+        return self._packetize(self._split_bitstream(data)), timestamp
+
+
+def install_encoder(sender: RTCRtpSender, encoder: StreamEncoder) -> None:
+    """Make ``sender`` use ``encoder`` instead of aiortc's default. Call before media starts.
+
+    The one documented reach into aiortc internals (see module docstring). If a future
+    aiortc renames the attribute this raises instead of silently using the 3 Mbps encoder.
+    """
+    attribute = "_RTCRtpSender__encoder"
+    if not hasattr(sender, attribute):
+        raise RuntimeError("aiortc RTCRtpSender has no __encoder slot; update install_encoder")
+    if getattr(sender, attribute) is not None:
+        raise RuntimeError("sender already started encoding; install the encoder earlier")
+    setattr(sender, attribute, encoder)

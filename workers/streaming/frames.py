@@ -1,0 +1,214 @@
+"""Frame sources and the frame-id stamp.
+
+Pictures travel as numpy uint8 arrays, either I420 laid out as one ``(H * 3 // 2, W)`` array
+(Y plane, then U, then V: what ``av.VideoFrame.from_numpy_buffer(..., "yuv420p")`` takes
+without copying) or RGB ``(H, W, 3)``. Sizes are the whole side-by-side stereo picture.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from workers.protocol import Pose
+
+Image = NDArray[np.uint8]
+
+# Frame-id stamp: STAMP_BLOCKS square blocks along the top-left edge, each white (1) or
+# black (0). Layout: marker "10", ID_BITS of the id (MSB first), CHECK_BITS of check.
+STAMP_BLOCKS = 24
+ID_BITS = 18
+CHECK_BITS = 4
+ID_MODULO = 1 << ID_BITS
+DEFAULT_BLOCK = 16
+_WHITE, _BLACK, _NEUTRAL = 235, 16, 128
+
+
+class FrameSource(Protocol):
+    """What the video track renders from. Called on one dedicated thread, never the loop."""
+
+    def render(
+        self,
+        pose: Pose,
+        frame_id: int,
+        size: tuple[int, int],
+        avatars: Mapping[str, Pose] | None = None,
+    ) -> Image:
+        """Return the stereo picture of ``size`` (width, height) as I420 or RGB."""
+        ...
+
+
+def is_i420(image: Image, size: tuple[int, int]) -> bool:
+    width, height = size
+    return image.ndim == 2 and image.shape == (height * 3 // 2, width)
+
+
+def yaw_pitch(q: tuple[float, float, float, float]) -> tuple[float, float]:
+    """Yaw (about +Y) and pitch (about +X) in radians of an (x, y, z, w) quaternion, Y up."""
+    x, y, z, w = q
+    yaw = math.atan2(2.0 * (w * y + x * z), 1.0 - 2.0 * (x * x + y * y))
+    pitch = math.asin(max(-1.0, min(1.0, 2.0 * (w * x - y * z))))
+    return yaw, pitch
+
+
+class PatternSource:
+    """Cheap synthetic scene for tests and benchmarks: smooth bands that move with the pose.
+
+    Horizontal phase follows yaw and x, vertical phase follows pitch and y, chroma follows z,
+    so any head motion changes the picture, and the picture for a pose is reproducible
+    (``render`` is a pure function of its inputs, apart from the avatar markers).
+    """
+
+    def render(
+        self,
+        pose: Pose,
+        frame_id: int,
+        size: tuple[int, int],
+        avatars: Mapping[str, Pose] | None = None,
+    ) -> Image:
+        width, height = size
+        eye = width // 2
+        yaw, pitch = yaw_pitch(pose.q)
+        cols = (np.arange(width) % eye) / eye
+        rows = np.arange(height) / height
+        h_phase = 2 * math.pi * cols + yaw + pose.p[0] * 2.0
+        v_phase = 2 * math.pi * rows + pitch * 2.0 + pose.p[1] * 2.0
+        y_plane = 128 + 60 * np.sin(h_phase)[None, :] + 40 * np.cos(v_phase)[:, None]
+        out = np.empty((height * 3 // 2, width), dtype=np.uint8)
+        out[:height] = np.clip(y_plane, 0, 255).astype(np.uint8)
+        chroma = int(np.clip(128 + 40 * math.sin(pose.p[2] * 2.0), 0, 255))
+        out[height:] = chroma
+        # One grey square per other participant along the bottom edge: enough to see that
+        # avatars reached the source without a real renderer.
+        for i, _ in enumerate(sorted(avatars or {})):
+            x0 = 8 + i * 24
+            if x0 + 16 <= eye:
+                out[height - 24 : height - 8, x0 : x0 + 16] = 200
+        return out
+
+
+class RendererSource:
+    """Adapter from :mod:`workers.rendering` to :class:`FrameSource`.
+
+    The renderer owns a GL context bound to the thread that made it, so this object must
+    only be used from the track's single render thread (which is how the track calls it).
+    The renderer is imported lazily: importing moderngl/EGL costs time and fails on
+    machines without it, and pattern-only workers never need it.
+    """
+
+    def __init__(self, scene_path: str | Path, *, ipd: float = 0.064) -> None:
+        self.scene_path = Path(scene_path)
+        self.ipd = ipd
+        self._renderer: Any = None
+        self._size: tuple[int, int] | None = None
+
+    def render(
+        self,
+        pose: Pose,
+        frame_id: int,
+        size: tuple[int, int],
+        avatars: Mapping[str, Pose] | None = None,
+    ) -> Image:
+        if self._renderer is None or self._size != size:
+            from workers.rendering import Renderer  # noqa: PLC0415 - lazy on purpose
+
+            self.close()
+            self._renderer = Renderer(size[0] // 2, size[1])
+            self._renderer.load_scene(str(self.scene_path))
+            self._size = size
+        frame = self._renderer.render_stereo(
+            pose, ipd=self.ipd, projections=pose.proj, avatars=dict(avatars or {})
+        )
+        return np.asarray(frame.i420(), dtype=np.uint8)
+
+    def close(self) -> None:
+        renderer, self._renderer = self._renderer, None
+        if renderer is not None and hasattr(renderer, "close"):
+            renderer.close()
+
+
+# ---------------------------------------------------------------- frame-id stamp
+
+
+def _check(value: int) -> int:
+    """XOR of the id's nibbles: cheap, and a random picture passes it 1 time in 64."""
+    check = 0
+    while value:
+        check ^= value & 0xF
+        value >>= 4
+    return check
+
+
+def _bits(frame_id: int) -> list[int]:
+    value = frame_id % ID_MODULO
+    bits = [1, 0]
+    bits += [(value >> (ID_BITS - 1 - i)) & 1 for i in range(ID_BITS)]
+    check = _check(value)
+    bits += [(check >> (CHECK_BITS - 1 - i)) & 1 for i in range(CHECK_BITS)]
+    return bits
+
+
+def stamp_frame_id(image: Image, frame_id: int, *, block: int = DEFAULT_BLOCK) -> Image:
+    """Paint ``frame_id % ID_MODULO`` into the top-left corner, in place; returns ``image``.
+
+    ``image`` is I420 ``(H*3//2, W)`` or RGB ``(H, W, 3)``. Blocks are ``block`` px square
+    (>= 8, even) so they survive H.264 at ordinary bitrates; chroma under the strip is set
+    neutral so that RGB readers see pure black/white.
+    """
+    if block < 8 or block % 2:
+        raise ValueError("block must be an even number >= 8")
+    bits = _bits(frame_id)
+    if image.ndim == 3:
+        if image.shape[1] < STAMP_BLOCKS * block or image.shape[0] < block:
+            raise ValueError("image too small for the frame-id stamp")
+        for i, bit in enumerate(bits):
+            image[:block, i * block : (i + 1) * block, :] = 255 if bit else 0
+        return image
+    rows, width = image.shape
+    height = rows * 2 // 3
+    if width < STAMP_BLOCKS * block or height < block:
+        raise ValueError("image too small for the frame-id stamp")
+    for i, bit in enumerate(bits):
+        image[:block, i * block : (i + 1) * block] = _WHITE if bit else _BLACK
+    # U and V planes: each is (H/2, W/2) stored row-major right after Y, i.e. every
+    # I420 row of width W holds two chroma rows.
+    half_w, half_b, strip = width // 2, block // 2, STAMP_BLOCKS * block // 2
+    for plane in range(2):
+        flat = image[height:].reshape(-1)
+        start = plane * (height // 2) * half_w
+        chroma = flat[start : start + (height // 2) * half_w].reshape(height // 2, half_w)
+        chroma[:half_b, :strip] = _NEUTRAL
+    return image
+
+
+def read_frame_id(image: Image, *, block: int = DEFAULT_BLOCK) -> int | None:
+    """Read back a stamp from a decoded picture; None when there is no valid stamp.
+
+    Accepts I420 ``(H*3//2, W)``, a bare luma plane ``(H, W)`` or RGB ``(H, W, 3)``.
+    Returns the id modulo :data:`ID_MODULO`.
+    """
+    if image.ndim == 3:
+        rgb = image[:block, : STAMP_BLOCKS * block, :3].astype(np.float32)
+        luma = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+    else:
+        luma = image[:block, : STAMP_BLOCKS * block].astype(np.float32)
+    if luma.shape != (block, STAMP_BLOCKS * block):
+        return None
+    # Sample the middle of each block: edges smear under compression.
+    lo, hi = block // 4, block - block // 4
+    blocks = luma[lo:hi].reshape(hi - lo, STAMP_BLOCKS, block)[:, :, lo:hi]
+    bits = [int(v > _NEUTRAL) for v in blocks.mean(axis=(0, 2))]
+    if bits[:2] != [1, 0]:
+        return None
+    value = 0
+    for bit in bits[2 : 2 + ID_BITS]:
+        value = (value << 1) | bit
+    check = 0
+    for bit in bits[2 + ID_BITS :]:
+        check = (check << 1) | bit
+    return value if check == _check(value) else None

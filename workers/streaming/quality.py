@@ -1,0 +1,194 @@
+"""Adaptive quality: pick a ladder rung and a bitrate from periodic stream statistics.
+
+Pure logic with an injected notion of time (``QualitySample.t``), so it is unit-tested
+without a network. Policy: step down fast (one rung per bad sample), step up slowly (after
+``up_after_s`` of clean samples, one rung, only if the machine can render+encode the next
+rung inside the frame budget and the bandwidth estimate allows its bitrate). A pinned rung
+wins over everything; the user's cap wins over the controller.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from workers.protocol import RUNG_ORDER, RUNGS, scaled_bitrate
+
+
+@dataclass(frozen=True, slots=True)
+class QualitySample:
+    t: float  # seconds, any monotonic clock
+    loss: float = 0.0  # fraction of packets lost since the last sample, 0..1
+    rtt_ms: float | None = None
+    jitter_ms: float | None = None
+    available_bps: int | None = None  # REMB / bandwidth estimate
+    frame_ms: float | None = None  # worker render+convert+encode per frame, current rung
+    client_decode_ms: float | None = None
+    client_dropped: float = 0.0  # fraction of frames the client dropped
+
+
+@dataclass(frozen=True, slots=True)
+class QualityChange:
+    old: str
+    new: str
+    reason: str
+    bitrate: int
+
+
+def _pixels(rung: str) -> int:
+    w, h = RUNGS[rung]
+    return w * h
+
+
+class QualityController:
+    def __init__(
+        self,
+        *,
+        initial: str = "1080p",
+        fps: float = 90.0,
+        max_rung: str | None = None,
+        pinned: str | None = None,
+        up_after_s: float = 5.0,
+        loss_threshold: float = 0.02,
+        budget_headroom: float = 0.85,
+        min_bitrate: int = 500_000,
+    ) -> None:
+        self.fps = fps
+        self.up_after_s = up_after_s
+        self.loss_threshold = loss_threshold
+        # Fraction of the frame interval that render+encode may use: the rest is slack for
+        # the event loop, RTP sending and jitter.
+        self.budget_ms = 1000.0 / fps * budget_headroom
+        self.min_bitrate = min_bitrate
+        self.max_rung = max_rung
+        self.pinned = pinned
+        self._frame_ms: dict[str, float] = {}  # EWMA of measured per-frame cost per rung
+        self._rtts: deque[float] = deque(maxlen=30)
+        self._clean_since: float | None = None
+        self._available: int | None = None
+        self.rung = self._allowed(initial)
+        self.bitrate = self._bitrate_for(self.rung)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _index(self, rung: str) -> int:
+        return RUNG_ORDER.index(rung)
+
+    def _allowed(self, rung: str) -> str:
+        if self.pinned is not None:
+            return self.pinned
+        if self.max_rung is not None and self._index(rung) < self._index(self.max_rung):
+            return self.max_rung
+        return rung
+
+    def _bitrate_for(self, rung: str) -> int:
+        bitrate = scaled_bitrate(rung, self.fps)
+        if self._available is not None:
+            bitrate = min(bitrate, int(self._available * 0.9))
+        return max(bitrate, self.min_bitrate)
+
+    def estimate_frame_ms(self, rung: str) -> float | None:
+        """Measured cost at ``rung``, else scaled by pixel count from the nearest measured."""
+        if rung in self._frame_ms:
+            return self._frame_ms[rung]
+        if not self._frame_ms:
+            return None
+        nearest = min(self._frame_ms, key=lambda r: abs(self._index(r) - self._index(rung)))
+        return self._frame_ms[nearest] * _pixels(rung) / _pixels(nearest)
+
+    def sustainable(self, rung: str) -> bool:
+        cost = self.estimate_frame_ms(rung)
+        return cost is None or cost <= self.budget_ms
+
+    def _change(self, new: str, reason: str) -> QualityChange | None:
+        old = self.rung
+        self.rung = new
+        self.bitrate = self._bitrate_for(new)
+        self._clean_since = None
+        if new == old:
+            return None
+        return QualityChange(old, new, reason, self.bitrate)
+
+    def _highest_sustainable_below(self, rung: str) -> str:
+        lower = RUNG_ORDER[self._index(rung) + 1 :]
+        for candidate in lower:
+            if self.sustainable(candidate):
+                return candidate
+        return lower[-1] if lower else rung
+
+    def _delay_rising(self) -> bool:
+        if len(self._rtts) < 3:
+            return False
+        baseline = min(self._rtts)
+        recent = list(self._rtts)[-3:]
+        # Queues building up: RTT well above the best seen, and still climbing.
+        above = recent[-1] > baseline + max(30.0, baseline * 0.5)
+        climbing = recent[0] < recent[1] < recent[2] and recent[2] - recent[0] > 20.0
+        return above and climbing or recent[-1] > baseline + max(100.0, baseline)
+
+    # ------------------------------------------------------------------ inputs
+
+    def set_limits(
+        self, *, max_rung: str | None, pinned: str | None, reason: str = "user"
+    ) -> QualityChange | None:
+        """Apply the user's cap and pin (None clears). Returns the change, if any."""
+        self.max_rung, self.pinned = max_rung, pinned
+        target = self._allowed(self.rung)
+        change = self._change(target, f"{reason}: pinned" if pinned else f"{reason}: cap")
+        return change
+
+    def update(self, sample: QualitySample) -> QualityChange | None:
+        if sample.frame_ms is not None:
+            previous = self._frame_ms.get(self.rung)
+            self._frame_ms[self.rung] = (
+                sample.frame_ms if previous is None else 0.7 * previous + 0.3 * sample.frame_ms
+            )
+        if sample.rtt_ms is not None:
+            self._rtts.append(sample.rtt_ms)
+        if sample.available_bps is not None:
+            self._available = sample.available_bps
+        self.bitrate = self._bitrate_for(self.rung)
+        if self.pinned is not None:
+            return self._change(self.pinned, "pinned") if self.rung != self.pinned else None
+
+        reason = self._trouble(sample)
+        if reason is not None:
+            if self._index(self.rung) == len(RUNG_ORDER) - 1:
+                self._clean_since = None
+                return None
+            target = RUNG_ORDER[self._index(self.rung) + 1]
+            if reason == "render/encode over budget":
+                target = self._highest_sustainable_below(self.rung)
+            return self._change(target, reason)
+
+        if self._clean_since is None:
+            self._clean_since = sample.t
+            return None
+        if sample.t - self._clean_since < self.up_after_s or self._index(self.rung) == 0:
+            return None
+        up = RUNG_ORDER[self._index(self.rung) - 1]
+        if self.max_rung is not None and self._index(up) < self._index(self.max_rung):
+            return None
+        if not self.sustainable(up):
+            return None  # the machine cannot sustain the next rung: stay
+        if self._available is not None and self._available < 0.8 * scaled_bitrate(up, self.fps):
+            return None
+        return self._change(up, "clean network, headroom")
+
+    def _trouble(self, sample: QualitySample) -> str | None:
+        if sample.loss > self.loss_threshold:
+            return f"loss {sample.loss:.1%}"
+        if self._delay_rising():
+            return "rising delay"
+        cost = self._frame_ms.get(self.rung)
+        if cost is not None and cost > self.budget_ms / 0.85:
+            return "render/encode over budget"
+        if sample.client_decode_ms is not None and sample.client_decode_ms > 1000.0 / self.fps:
+            return "client decode too slow"
+        if sample.client_dropped > 0.05:
+            return "client dropping frames"
+        if self._available is not None and self._available < 0.5 * scaled_bitrate(
+            self.rung, self.fps
+        ):
+            return "bandwidth estimate"
+        return None
