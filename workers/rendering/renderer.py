@@ -1,0 +1,576 @@
+"""Headless glTF renderer (moderngl over EGL), shared by the streaming worker and thumbnails.
+
+Public API::
+
+    r = Renderer(1280, 720)                  # per-eye size; EGL, GPU device preferred
+    r.load_scene(Path("scene.glb"))          # or a GltfPackage, or SceneData
+    frame = r.render_stereo(Pose((0, 1.6, 2), (0, 0, 0, 1)), ipd=0.064, fov_y_deg=90,
+                            avatars=[Avatar((0, 1.6, 0), color=(1, 0, 0))])
+    frame.rgb()        # (720, 2560, 3) uint8, top row first, left eye in the left half
+    frame.i420()       # contiguous uint8 Y|U|V (BT.601 limited), converted on the GPU
+    frame.render_ms, frame.readback_ms
+    r.render_view(pose, projection=..., width=512, height=288)   # mono, e.g. thumbnails
+    r.close()
+
+Poses are camera-to-world: position + quaternion [x, y, z, w]; the camera looks down -Z with
++Y up (WebXR/glTF convention). Projections are 4x4 numpy arrays (math convention), or 16
+numbers in column-major order exactly as WebXR's ``XRView.projectionMatrix`` gives them;
+asymmetric frusta are fine. Without projections, a symmetric ``fov_y_deg`` one is used.
+
+The arrays returned by ``rgb()``/``i420()`` are views of persistent per-size buffers,
+overwritten by the next readback of the same kind: copy them (or pass ``out=``) to keep them.
+A frame can be read back until the next render into the same target; then it is stale.
+
+Speed notes: the scene is baked to world space and batched per material at load time (one
+draw call per material per eye); the image is rendered upside down (projection Y flip) so that
+``glReadPixels`` returns the top row first and no CPU flip is needed; the I420 conversion runs
+as a fragment pass into an RGBA8 target whose bytes are the I420 buffer, so readback is 1.5
+bytes per pixel and the encoder needs no colour conversion.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import moderngl
+import numpy as np
+import numpy.typing as npt
+
+from workers.rendering import shaders
+from workers.rendering.gltf_builder import box, uv_sphere
+from workers.rendering.scene import PackageLike, SceneData, build_scene_data
+from workers.rendering.transforms import (
+    as_matrix4,
+    perspective,
+    pose_matrix,
+    quat_to_mat3,
+    view_matrix,
+)
+
+log = logging.getLogger(__name__)
+
+F64 = npt.NDArray[np.float64]
+Vec3 = Sequence[float] | npt.NDArray[Any]
+Quat = Sequence[float] | npt.NDArray[Any]
+MatrixLike = Sequence[float] | npt.NDArray[Any]
+
+# Clip-space Y flip: the image lands in GL memory top row first (see the module docstring).
+_FLIP_Y: F64 = np.diag([1.0, -1.0, 1.0, 1.0])
+_SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "lavapipe")
+
+
+@dataclass(frozen=True)
+class Pose:
+    position: Vec3 = (0.0, 0.0, 0.0)
+    orientation: Quat = (0.0, 0.0, 0.0, 1.0)  # [x, y, z, w]
+
+
+@dataclass(frozen=True)
+class Avatar:
+    """A simple extra object (another participant's head or hand)."""
+
+    position: Vec3
+    orientation: Quat = (0.0, 0.0, 0.0, 1.0)
+    color: Sequence[float] = (1.0, 1.0, 1.0)  # RGB or RGBA, 0..1, sRGB-ish like baseColor
+    kind: str = "sphere"  # "sphere" or "box"
+    size: float | Vec3 = 0.2  # diameter / edge lengths in metres
+
+
+@dataclass(frozen=True)
+class Lighting:
+    direction: Vec3 = (0.4, 1.0, 0.6)  # towards the light, world space
+    color: Vec3 = (0.85, 0.85, 0.8)
+    ambient: Vec3 = (0.3, 0.3, 0.33)
+    background: Sequence[float] = (0.06, 0.07, 0.1)
+
+
+def _egl_context(backend: str, device_index: int) -> moderngl.Context:
+    # The stubs type **settings as dicts; they are plain keyword arguments for glcontext.
+    settings: dict[str, Any] = {"backend": backend, "device_index": device_index}
+    return moderngl.create_context(standalone=True, require=330, **settings)
+
+
+def create_gl_context(
+    backend: str | None = "egl", device_index: int | None = None
+) -> moderngl.Context:
+    """A standalone GL 3.3+ context. With EGL and no ``device_index``, the first hardware EGL
+    device is used if there is one, else the first device (Mesa llvmpipe)."""
+    if backend is None:
+        return moderngl.create_context(standalone=True, require=330)
+    if device_index is not None:
+        return _egl_context(backend, device_index)
+    fallback: moderngl.Context | None = None
+    for index in range(16):
+        try:
+            ctx = _egl_context(backend, index)
+        except Exception:  # past the last device (glcontext raises a plain Exception)
+            break
+        name = str(ctx.info["GL_RENDERER"]).lower()
+        if not any(s in name for s in _SOFTWARE_RENDERERS):
+            if fallback is not None:
+                fallback.release()
+            return ctx
+        if fallback is None:
+            fallback = ctx
+        else:
+            ctx.release()
+    if fallback is None:
+        raise RuntimeError(f"no usable {backend} device for OpenGL 3.3")
+    return fallback
+
+
+def renderer_info(backend: str | None = "egl") -> str:
+    """The GL renderer string of the device a Renderer would use ("llvmpipe ..." or a GPU)."""
+    ctx = create_gl_context(backend)
+    try:
+        return str(ctx.info["GL_RENDERER"])
+    finally:
+        ctx.release()
+
+
+def load_package_any(path: Path) -> PackageLike:
+    """Read a .glb/.gltf/.zip with the strict, bounds-checked reader."""
+    from workers.rendering.gltf_package import load_package
+
+    pkg: PackageLike = load_package(path)
+    return pkg
+
+
+class _Target:
+    """Persistent framebuffers and readback buffers for one frame size."""
+
+    def __init__(self, ctx: moderngl.Context, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        self.color = ctx.texture((width, height), 4)
+        self.color.filter = (moderngl.LINEAR, moderngl.LINEAR)  # I420 chroma = bilinear mean
+        self.depth = ctx.depth_renderbuffer((width, height))
+        self.fbo = ctx.framebuffer(color_attachments=[self.color], depth_attachment=self.depth)
+        self.rgb = np.empty((height, width, 3), dtype=np.uint8)
+        self.generation = 0
+        self.i420_ok = width % 4 == 0 and height % 2 == 0
+        self.yuv_fbo: moderngl.Framebuffer | None = None
+        self.yuv_tex: moderngl.Texture | None = None
+        self.yuv = np.empty(width * height * 3 // 2, dtype=np.uint8)
+        if self.i420_ok:
+            self.yuv_tex = ctx.texture((width // 4, height * 3 // 2), 4)
+            self.yuv_fbo = ctx.framebuffer(color_attachments=[self.yuv_tex])
+
+    def release(self) -> None:
+        for obj in (self.fbo, self.color, self.depth, self.yuv_fbo, self.yuv_tex):
+            if obj is not None:
+                obj.release()
+
+
+class Frame:
+    """A rendered image still in GPU memory; read it back with :meth:`rgb` or :meth:`i420`."""
+
+    def __init__(self, renderer: Renderer, target: _Target, render_ms: float) -> None:
+        self._renderer = renderer
+        self._target = target
+        self._generation = target.generation
+        self.width = target.width
+        self.height = target.height
+        self.render_ms = render_ms
+        self.readback_ms = 0.0  # of the latest rgb()/i420() call
+        self.convert_ms = 0.0  # GPU RGB->I420 pass of the latest i420() call
+
+    def _check(self) -> _Target:
+        if self._target.generation != self._generation:
+            raise RuntimeError("stale frame: its target was rendered to again")
+        return self._target
+
+    def rgb(self, out: npt.NDArray[np.uint8] | None = None) -> npt.NDArray[np.uint8]:
+        """(height, width, 3) uint8, top row first."""
+        t = self._check()
+        dest = t.rgb if out is None else out
+        if dest.shape != (t.height, t.width, 3) or dest.dtype != np.uint8:
+            raise ValueError(f"out must be uint8 {(t.height, t.width, 3)}")
+        start = time.perf_counter()
+        t.fbo.read_into(dest, components=3, alignment=1)
+        self.readback_ms = (time.perf_counter() - start) * 1000
+        return dest
+
+    def i420(self, out: npt.NDArray[np.uint8] | None = None, *, planes: bool = False) -> Any:
+        """I420 bytes converted on the GPU: one contiguous uint8 array (Y, then U, then V), or
+        with ``planes=True`` the three plane views (h, w), (h/2, w/2), (h/2, w/2)."""
+        t = self._check()
+        if not t.i420_ok or t.yuv_fbo is None:
+            raise ValueError("I420 needs a frame width divisible by 4 and an even height")
+        dest = t.yuv if out is None else out
+        if dest.shape != t.yuv.shape or dest.dtype != np.uint8:
+            raise ValueError(f"out must be uint8 {t.yuv.shape}")
+        start = time.perf_counter()
+        self._renderer._convert_i420(t)
+        mid = time.perf_counter()
+        t.yuv_fbo.read_into(dest, components=4, alignment=1)
+        end = time.perf_counter()
+        self.convert_ms = (mid - start) * 1000
+        self.readback_ms = (end - mid) * 1000
+        if not planes:
+            return dest
+        w, h = t.width, t.height
+        ysize, csize = w * h, (w // 2) * (h // 2)
+        return (
+            dest[:ysize].reshape(h, w),
+            dest[ysize : ysize + csize].reshape(h // 2, w // 2),
+            dest[ysize + csize :].reshape(h // 2, w // 2),
+        )
+
+
+StereoFrame = Frame
+
+
+class _GpuMesh:
+    def __init__(self, ctx: moderngl.Context, prog: moderngl.Program, verts: Any, idx: Any):
+        self.vbo = ctx.buffer(np.ascontiguousarray(verts, dtype=np.float32).tobytes())
+        self.ibo = ctx.buffer(np.ascontiguousarray(idx, dtype=np.uint32).tobytes())
+        self.vao = ctx.vertex_array(
+            prog,
+            [(self.vbo, "3f 3f 2f 4f", "in_pos", "in_normal", "in_uv", "in_color")],
+            index_buffer=self.ibo,
+            index_element_size=4,
+        )
+        self.count = int(np.asarray(idx).size)
+
+    def release(self) -> None:
+        for obj in (self.vao, self.vbo, self.ibo):
+            obj.release()
+
+
+def _shape_vertices(arrays: tuple[Any, Any, Any, Any]) -> tuple[Any, Any]:
+    pos, nrm, uv, idx = arrays
+    verts = np.hstack([pos, nrm, uv, np.ones((pos.shape[0], 4), np.float32)])
+    return verts, idx
+
+
+class Renderer:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        width_per_eye: int,
+        height: int,
+        *,
+        backend: str | None = "egl",
+        device_index: int | None = None,
+        lighting: Lighting | None = None,
+        near: float = 0.05,
+        far: float = 500.0,
+    ) -> None:
+        self.ctx = create_gl_context(backend, device_index)
+        self.info = str(self.ctx.info["GL_RENDERER"])
+        self.lighting = lighting or Lighting()
+        self.near, self.far = near, far
+        ctx = self.ctx
+        self._prog = ctx.program(vertex_shader=shaders.SCENE_VS, fragment_shader=shaders.SCENE_FS)
+        self._yuv_prog = ctx.program(
+            vertex_shader=shaders.FULLSCREEN_VS, fragment_shader=shaders.I420_FS
+        )
+        self._yuv_vao = ctx.vertex_array(self._yuv_prog, [])
+        self._u: dict[str, Any] = {
+            name: self._prog[name]
+            for name in self._prog
+            if isinstance(self._prog[name], moderngl.Uniform)
+        }
+        self._u["u_base_tex"].value = 0
+        self._u["u_normal_tex"].value = 1
+        self._white = ctx.texture((1, 1), 4, bytes([255, 255, 255, 255]))
+        self._flat_normal = ctx.texture((1, 1), 4, bytes([128, 128, 255, 255]))
+        self._avatar_meshes = {
+            "box": _GpuMesh(ctx, self._prog, *_shape_vertices(box((1.0, 1.0, 1.0)))),
+            "sphere": _GpuMesh(ctx, self._prog, *_shape_vertices(uv_sphere(0.5, 24, 12))),
+        }
+        self._scene: SceneData | None = None
+        self._scene_mesh: _GpuMesh | None = None
+        self._textures: list[moderngl.Texture] = []
+        self._targets: dict[tuple[int, int], _Target] = {}
+        self.width_per_eye, self.height = width_per_eye, height
+        self.resize(width_per_eye, height)
+        log.info("renderer on %s (%dx%d per eye)", self.info, width_per_eye, height)
+
+    # -- setup --------------------------------------------------------------------------------
+    def resize(self, width_per_eye: int, height: int) -> None:
+        """Change the per-eye size; targets of other sizes are released."""
+        if width_per_eye <= 0 or height <= 0:
+            raise ValueError("size must be positive")
+        self.width_per_eye, self.height = width_per_eye, height
+        keep = (2 * width_per_eye, height)
+        for key in [k for k in self._targets if k != keep]:
+            self._targets.pop(key).release()
+        self._target(*keep)
+
+    def _target(self, width: int, height: int) -> _Target:
+        key = (width, height)
+        if key not in self._targets:
+            self._targets[key] = _Target(self.ctx, width, height)
+        return self._targets[key]
+
+    def load_scene(self, source: Path | str | PackageLike | SceneData) -> SceneData:
+        """Upload a scene (path, package or prebuilt SceneData) into GPU buffers, once."""
+        if isinstance(source, str | Path):
+            source = load_package_any(Path(source))
+        scene = source if isinstance(source, SceneData) else build_scene_data(source)
+        self._release_scene()
+        self._scene = scene
+        if not scene.empty:
+            self._scene_mesh = _GpuMesh(self.ctx, self._prog, scene.vertices, scene.indices)
+        for tex in scene.textures:
+            h, w = tex.rgba.shape[:2]
+            gl_tex = self.ctx.texture((w, h), 4, np.ascontiguousarray(tex.rgba).tobytes())
+            s = tex.sampler
+            gl_tex.repeat_x, gl_tex.repeat_y = s.repeat_x, s.repeat_y
+            mag = moderngl.LINEAR if s.mag_linear else moderngl.NEAREST
+            if s.mipmaps:
+                gl_tex.build_mipmaps()
+                mn = (
+                    moderngl.LINEAR_MIPMAP_LINEAR
+                    if s.min_linear
+                    else moderngl.NEAREST_MIPMAP_NEAREST
+                )
+            else:
+                mn = moderngl.LINEAR if s.min_linear else moderngl.NEAREST
+            gl_tex.filter = (mn, mag)
+            self._textures.append(gl_tex)
+        log.info(
+            "scene loaded: %d triangles, %d draws, %d textures, %d skipped features",
+            scene.triangles,
+            len(scene.draws),
+            len(scene.textures),
+            len(scene.skipped),
+        )
+        return scene
+
+    @property
+    def scene(self) -> SceneData | None:
+        return self._scene
+
+    def _release_scene(self) -> None:
+        if self._scene_mesh is not None:
+            self._scene_mesh.release()
+            self._scene_mesh = None
+        for tex in self._textures:
+            tex.release()
+        self._textures = []
+        self._scene = None
+
+    def close(self) -> None:
+        """Release every GL object and the context; idempotent."""
+        if getattr(self, "ctx", None) is None:
+            return
+        self._release_scene()
+        for t in self._targets.values():
+            t.release()
+        self._targets.clear()
+        for mesh in self._avatar_meshes.values():
+            mesh.release()
+        self.ctx.release()
+        self.ctx = None  # type: ignore[assignment]
+
+    def __enter__(self) -> Renderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- rendering ----------------------------------------------------------------------------
+    def render_stereo(
+        self,
+        pose: Pose | tuple[Vec3, Quat],
+        *,
+        ipd: float = 0.064,
+        projections: tuple[MatrixLike, MatrixLike] | None = None,
+        fov_y_deg: float = 90.0,
+        avatars: Iterable[Avatar] = (),
+    ) -> Frame:
+        """Both eyes side by side (left eye left) in one (height, 2 * width_per_eye) image.
+        The eyes sit at -ipd/2 and +ipd/2 along the pose's local X axis."""
+        pose = pose if isinstance(pose, Pose) else Pose(*pose)
+        w, h = self.width_per_eye, self.height
+        if projections is None:
+            p = perspective(fov_y_deg, w / h, self.near, self.far)
+            projections = (p, p)
+        rot = quat_to_mat3(pose.orientation)
+        centre = np.asarray(pose.position, dtype=np.float64)
+        views = []
+        for sign, proj, x in ((-1.0, projections[0], 0), (1.0, projections[1], w)):
+            eye = centre + rot[:, 0] * (sign * ipd / 2)
+            views.append((eye, pose.orientation, as_matrix4(proj), (x, 0, w, h)))
+        return self._render(self._target(2 * w, h), views, list(avatars))
+
+    def render_view(
+        self,
+        pose: Pose | tuple[Vec3, Quat],
+        *,
+        projection: MatrixLike | None = None,
+        fov_y_deg: float = 60.0,
+        width: int | None = None,
+        height: int | None = None,
+        near: float | None = None,
+        far: float | None = None,
+        avatars: Iterable[Avatar] = (),
+    ) -> Frame:
+        """One view (thumbnails, previews); default size is one eye."""
+        pose = pose if isinstance(pose, Pose) else Pose(*pose)
+        w, h = width or self.width_per_eye, height or self.height
+        proj = (
+            as_matrix4(projection)
+            if projection is not None
+            else perspective(fov_y_deg, w / h, near or self.near, far or self.far)
+        )
+        eye = np.asarray(pose.position, dtype=np.float64)
+        return self._render(
+            self._target(w, h), [(eye, pose.orientation, proj, (0, 0, w, h))], list(avatars)
+        )
+
+    def _render(
+        self,
+        target: _Target,
+        views: list[tuple[F64, Quat, F64, tuple[int, int, int, int]]],
+        avatars: list[Avatar],
+    ) -> Frame:
+        start = time.perf_counter()
+        ctx, u, light = self.ctx, self._u, self.lighting
+        target.generation += 1
+        target.fbo.use()
+        bg = light.background
+        target.fbo.clear(bg[0], bg[1], bg[2], bg[3] if len(bg) > 3 else 1.0, depth=1.0)
+        ctx.enable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
+        ctx.disable(moderngl.BLEND)
+        ctx.front_face = "cw"  # the Y flip mirrors the winding
+        ldir = np.asarray(light.direction, dtype=np.float64)
+        u["u_light_dir"].value = tuple(ldir / np.linalg.norm(ldir))
+        u["u_light_color"].value = tuple(light.color)
+        u["u_ambient"].value = tuple(light.ambient)
+        for eye, orientation, proj, viewport in views:
+            target.fbo.viewport = viewport
+            vp = np.matmul(np.matmul(_FLIP_Y, proj), view_matrix(eye, orientation))
+            u["u_view_proj"].write(vp.T.astype("f4").tobytes())
+            u["u_cam_pos"].value = tuple(float(v) for v in eye)
+            self._draw_scene(target)
+            self._draw_avatars(avatars)
+        target.fbo.depth_mask = True
+        ctx.disable(moderngl.BLEND)
+        ctx.finish()  # honest render time; the readback would wait for it anyway
+        return Frame(self, target, (time.perf_counter() - start) * 1000)
+
+    def _draw_scene(self, target: _Target) -> None:
+        scene, mesh = self._scene, self._scene_mesh
+        if scene is None or mesh is None:
+            return
+        u, ctx = self._u, self.ctx
+        u["u_model"].write(np.eye(4, dtype="f4").tobytes())
+        u["u_normal_mat"].write(np.eye(3, dtype="f4").tobytes())
+        for draw in scene.draws:
+            m = scene.materials[draw.material]
+            u["u_base_color"].value = tuple(m.base_color)
+            u["u_emissive"].value = tuple(m.emissive)
+            u["u_metallic"].value = m.metallic
+            u["u_roughness"].value = m.roughness
+            u["u_alpha_cutoff"].value = m.alpha_cutoff if m.alpha_mode == "MASK" else -1.0
+            base = self._white if m.base_texture is None else self._textures[m.base_texture]
+            base.use(0)
+            if m.normal_texture is not None:
+                self._textures[m.normal_texture].use(1)
+                u["u_has_normal_map"].value = True
+                u["u_normal_scale"].value = m.normal_scale
+            else:
+                u["u_has_normal_map"].value = False
+            if m.double_sided:
+                ctx.disable(moderngl.CULL_FACE)
+            else:
+                ctx.enable(moderngl.CULL_FACE)
+            if m.alpha_mode == "BLEND":
+                ctx.enable(moderngl.BLEND)
+                ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
+                target.fbo.depth_mask = False
+            mesh.vao.render(moderngl.TRIANGLES, vertices=draw.count, first=draw.first)
+        target.fbo.depth_mask = True
+        ctx.disable(moderngl.BLEND)
+        ctx.enable(moderngl.CULL_FACE)
+
+    def _draw_avatars(self, avatars: list[Avatar]) -> None:
+        if not avatars:
+            return
+        u = self._u
+        self._white.use(0)
+        u["u_has_normal_map"].value = False
+        u["u_alpha_cutoff"].value = -1.0
+        u["u_emissive"].value = (0.0, 0.0, 0.0)
+        u["u_metallic"].value = 0.0
+        u["u_roughness"].value = 0.6
+        for av in avatars:
+            mesh = self._avatar_meshes.get(av.kind)
+            if mesh is None:
+                log.debug("unknown avatar kind %r", av.kind)
+                continue
+            size = np.broadcast_to(np.asarray(av.size, dtype=np.float64), (3,))
+            model = pose_matrix(av.position, av.orientation) @ np.diag([*size, 1.0])
+            normal_mat = np.linalg.inv(model[:3, :3]).T
+            u["u_model"].write(model.T.astype("f4").tobytes())
+            u["u_normal_mat"].write(normal_mat.T.astype("f4").tobytes())
+            c = tuple(float(v) for v in av.color)
+            rgba = (*c[:3], c[3] if len(c) > 3 else 1.0)
+            # Colours are linear, like glTF's baseColorFactor.
+            u["u_base_color"].value = rgba
+            mesh.vao.render(moderngl.TRIANGLES)
+
+    def _convert_i420(self, target: _Target) -> None:
+        assert target.yuv_fbo is not None
+        ctx = self.ctx
+        ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
+        target.yuv_fbo.use()
+        target.color.use(0)
+        prog: Any = self._yuv_prog
+        prog["u_src"].value = 0
+        prog["u_w"].value = target.width
+        prog["u_h"].value = target.height
+        prog["u_tw"].value = target.width // 4
+        self._yuv_vao.render(moderngl.TRIANGLES, vertices=3)
+
+
+def frame_bounds_pose(
+    bounds_min: F64, bounds_max: F64, fov_y_deg: float, aspect: float
+) -> tuple[Pose, float, float]:
+    """A pose looking at the bounds from the front-upper-right that fits them in view, with
+    matching near/far planes."""
+    from workers.rendering.transforms import look_at_quat
+
+    centre = (bounds_min + bounds_max) / 2
+    radius = max(float(np.linalg.norm(bounds_max - bounds_min)) / 2, 1e-3)
+    half_fov = math.radians(fov_y_deg) / 2
+    half_fov = min(half_fov, math.atan(math.tan(half_fov) * aspect))
+    dist = radius / math.sin(half_fov) * 1.02
+    direction = np.array([0.55, 0.45, 1.0])
+    eye = centre + direction / np.linalg.norm(direction) * dist
+    near = max(dist - radius * 1.5, radius * 1e-3)
+    return Pose(tuple(eye), look_at_quat(eye, centre)), near, dist + radius * 1.5
+
+
+def thumbnail(
+    package_path: Path | str | PackageLike,
+    size: tuple[int, int] = (512, 288),
+    *,
+    backend: str | None = "egl",
+    fov_y_deg: float = 45.0,
+) -> bytes:
+    """A PNG of the whole scene, framed automatically from its bounds."""
+    import io
+
+    from PIL import Image
+
+    width, height = size
+    with Renderer(width, height, backend=backend) as r:
+        scene = r.load_scene(package_path)
+        pose, near, far = frame_bounds_pose(
+            scene.bounds_min, scene.bounds_max, fov_y_deg, width / height
+        )
+        frame = r.render_view(pose, fov_y_deg=fov_y_deg, near=near, far=far)
+        buf = io.BytesIO()
+        Image.fromarray(frame.rgb()).save(buf, format="PNG", optimize=False)
+        return buf.getvalue()

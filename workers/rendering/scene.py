@@ -1,0 +1,413 @@
+"""glTF document -> flat, GPU-ready scene data (pure numpy, no GL).
+
+The streamed scenes are static, so node transforms are baked into world-space vertices once at
+load time and all primitives sharing a material are merged into one draw range. A frame then
+costs one draw call per material per eye, whatever the node count.
+
+Input is any object with the :class:`PackageLike` shape (``document``, ``read_accessor``,
+``image_bytes``), i.e. the strict reader in ``gltf_package.py``. Anything unsupported
+(points/lines, skins, morph targets, unknown extensions, undecodable images, out-of-range
+indices) is skipped with a log line.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from workers.rendering.transforms import quat_to_mat3
+
+log = logging.getLogger(__name__)
+
+# Interleaved vertex layout: position 3f, normal 3f, uv 2f, colour 4f.
+VERTEX_FLOATS = 12
+MAX_NODE_DEPTH = 64
+MAX_TEXTURE_EDGE = 4096  # larger images are downscaled: 4K per eye never needs more
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+
+
+class PackageLike(Protocol):
+    document: dict[str, Any]
+
+    def read_accessor(self, index: int) -> npt.NDArray[Any]: ...
+
+    def image_bytes(self, index: int) -> bytes: ...
+
+
+@dataclass
+class SamplerInfo:
+    repeat_x: bool = True
+    repeat_y: bool = True
+    mag_linear: bool = True
+    min_linear: bool = True
+    mipmaps: bool = True
+
+
+@dataclass
+class TextureData:
+    rgba: npt.NDArray[np.uint8]  # (h, w, 4), top row first (glTF UV origin is top-left)
+    sampler: SamplerInfo
+
+
+@dataclass
+class MaterialData:
+    base_color: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
+    base_texture: int | None = None  # index into SceneData.textures
+    metallic: float = 1.0
+    roughness: float = 1.0
+    normal_texture: int | None = None
+    normal_scale: float = 1.0
+    emissive: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    alpha_mode: str = "OPAQUE"
+    alpha_cutoff: float = 0.5
+    double_sided: bool = False
+
+
+@dataclass
+class DrawRange:
+    material: int  # index into SceneData.materials
+    first: int  # first index in the index buffer
+    count: int  # number of indices
+
+
+@dataclass
+class SceneData:
+    vertices: F32  # (n, VERTEX_FLOATS)
+    indices: npt.NDArray[np.uint32]
+    materials: list[MaterialData]
+    textures: list[TextureData]
+    draws: list[DrawRange]  # opaque, then mask, then blend
+    bounds_min: F64
+    bounds_max: F64
+    triangles: int
+    skipped: list[str] = field(default_factory=list)  # one line per skipped feature
+
+    @property
+    def empty(self) -> bool:
+        return self.triangles == 0
+
+
+def node_local_matrix(node: dict[str, Any]) -> F64:
+    if "matrix" in node:
+        m = np.asarray(node["matrix"], dtype=np.float64)
+        if m.shape != (16,):
+            raise ValueError("node.matrix must have 16 numbers")
+        return m.reshape(4, 4).T  # glTF stores column-major
+    t = np.asarray(node.get("translation", (0.0, 0.0, 0.0)), dtype=np.float64)
+    r = np.asarray(node.get("rotation", (0.0, 0.0, 0.0, 1.0)), dtype=np.float64)
+    s = np.asarray(node.get("scale", (1.0, 1.0, 1.0)), dtype=np.float64)
+    if t.shape != (3,) or r.shape != (4,) or s.shape != (3,):
+        raise ValueError("node TRS has the wrong shape")
+    m = np.eye(4)
+    m[:3, :3] = quat_to_mat3(r) * s[None, :]
+    m[:3, 3] = t
+    return m
+
+
+class _Loader:
+    def __init__(self, package: PackageLike) -> None:
+        self.pkg = package
+        self.doc = package.document
+        self.skipped: list[str] = []
+        self._skip_once: set[str] = set()
+        self.materials: list[MaterialData] = []
+        self.textures: list[TextureData] = []
+        self._material_map: dict[int, int] = {}
+        self._texture_map: dict[int, int | None] = {}
+        # material slot -> list of (vertices, indices)
+        self.batches: dict[int, list[tuple[F32, npt.NDArray[np.uint32]]]] = {}
+
+    def skip(self, what: str) -> None:
+        if what not in self._skip_once:
+            self._skip_once.add(what)
+            self.skipped.append(what)
+            log.info("glTF: skipped %s", what)
+
+    # -- materials & textures ---------------------------------------------------------------
+    def material_slot(self, index: int | None) -> int:
+        key = -1 if index is None else index
+        if key in self._material_map:
+            return self._material_map[key]
+        mat = MaterialData()
+        if index is not None:
+            try:
+                mat = self._parse_material(self.doc["materials"][index])
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                self.skip(f"material {index} ({exc!r}), using default")
+                mat = MaterialData()
+        self.materials.append(mat)
+        self._material_map[key] = len(self.materials) - 1
+        return len(self.materials) - 1
+
+    def _parse_material(self, m: dict[str, Any]) -> MaterialData:
+        pbr = m.get("pbrMetallicRoughness", {})
+        bc = [float(v) for v in pbr.get("baseColorFactor", (1, 1, 1, 1))]
+        if len(bc) != 4:
+            raise ValueError("baseColorFactor needs 4 numbers")
+        em = [float(v) for v in m.get("emissiveFactor", (0, 0, 0))]
+        if len(em) != 3:
+            raise ValueError("emissiveFactor needs 3 numbers")
+        mat = MaterialData(
+            base_color=(bc[0], bc[1], bc[2], bc[3]),
+            metallic=float(pbr.get("metallicFactor", 1.0)),
+            roughness=float(pbr.get("roughnessFactor", 1.0)),
+            emissive=(em[0], em[1], em[2]),
+            alpha_mode=str(m.get("alphaMode", "OPAQUE")),
+            alpha_cutoff=float(m.get("alphaCutoff", 0.5)),
+            double_sided=bool(m.get("doubleSided", False)),
+        )
+        if mat.alpha_mode not in ("OPAQUE", "MASK", "BLEND"):
+            self.skip(f"alphaMode {mat.alpha_mode!r}")
+            mat.alpha_mode = "OPAQUE"
+        if "baseColorTexture" in pbr:
+            mat.base_texture = self._texture_ref(pbr["baseColorTexture"])
+        if "normalTexture" in m:
+            mat.normal_texture = self._texture_ref(m["normalTexture"])
+            mat.normal_scale = float(m["normalTexture"].get("scale", 1.0))
+        for key in ("metallicRoughnessTexture",):
+            if key in pbr:
+                self.skip(key)
+        for key in ("occlusionTexture", "emissiveTexture"):
+            if key in m:
+                self.skip(key)
+        for ext in m.get("extensions", {}) or {}:
+            self.skip(f"material extension {ext}")
+        return mat
+
+    def _texture_ref(self, ref: dict[str, Any]) -> int | None:
+        if int(ref.get("texCoord", 0)) != 0:
+            self.skip("textures on TEXCOORD_1+")
+            return None
+        return self.texture_slot(int(ref["index"]))
+
+    def texture_slot(self, index: int) -> int | None:
+        if index in self._texture_map:
+            return self._texture_map[index]
+        slot: int | None = None
+        try:
+            tex = self.doc["textures"][index]
+            if "source" not in tex:
+                self.skip(f"texture {index} without a PNG/JPEG source")
+            else:
+                rgba = self._decode_image(int(tex["source"]))
+                sampler = SamplerInfo()
+                if "sampler" in tex:
+                    sampler = self._parse_sampler(self.doc["samplers"][int(tex["sampler"])])
+                self.textures.append(TextureData(rgba=rgba, sampler=sampler))
+                slot = len(self.textures) - 1
+        except Exception as exc:  # a broken texture must never fail the scene
+            self.skip(f"texture {index} ({type(exc).__name__}: {exc})")
+        self._texture_map[index] = slot
+        return slot
+
+    def _decode_image(self, image_index: int) -> npt.NDArray[np.uint8]:
+        from PIL import Image
+
+        data = self.pkg.image_bytes(image_index)
+        with Image.open(io.BytesIO(data)) as img:
+            img.draft("RGB", (MAX_TEXTURE_EDGE, MAX_TEXTURE_EDGE))  # cheap JPEG downscale
+            rgba = img.convert("RGBA")
+        if max(rgba.size) > MAX_TEXTURE_EDGE:
+            rgba.thumbnail((MAX_TEXTURE_EDGE, MAX_TEXTURE_EDGE))
+        return np.asarray(rgba, dtype=np.uint8)
+
+    def _parse_sampler(self, s: dict[str, Any]) -> SamplerInfo:
+        wrap_s, wrap_t = int(s.get("wrapS", 10497)), int(s.get("wrapT", 10497))
+        if 33648 in (wrap_s, wrap_t):
+            self.skip("MIRRORED_REPEAT (drawn as REPEAT)")
+        min_f = int(s.get("minFilter", 9987))
+        return SamplerInfo(
+            repeat_x=wrap_s != 33071,
+            repeat_y=wrap_t != 33071,
+            mag_linear=int(s.get("magFilter", 9729)) != 9728,
+            min_linear=min_f not in (9728, 9984, 9986),
+            mipmaps=min_f not in (9728, 9729),
+        )
+
+    # -- geometry ---------------------------------------------------------------------------
+    def walk(self) -> None:
+        scenes = self.doc.get("scenes") or []
+        nodes = self.doc.get("nodes") or []
+        if scenes:
+            scene_index = int(self.doc.get("scene", 0))
+            roots = list(scenes[scene_index].get("nodes", []))
+        else:  # no scene: every node that is nobody's child is a root
+            children = {c for n in nodes for c in n.get("children", [])}
+            roots = [i for i in range(len(nodes)) if i not in children]
+        for ext in self.doc.get("extensionsUsed", []) or []:
+            self.skip(f"extension {ext}")
+        if self.doc.get("animations"):
+            self.skip("animations (static pose drawn)")
+        stack: list[tuple[int, F64, int, frozenset[int]]] = [
+            (int(r), np.eye(4), 0, frozenset()) for r in reversed(roots)
+        ]
+        while stack:
+            index, parent, depth, seen = stack.pop()
+            if index in seen or depth > MAX_NODE_DEPTH:
+                self.skip(f"node {index}: cycle or hierarchy deeper than {MAX_NODE_DEPTH}")
+                continue
+            try:
+                node = nodes[index]
+                world = parent @ node_local_matrix(node)
+            except (IndexError, TypeError, ValueError) as exc:
+                self.skip(f"node {index} ({exc})")
+                continue
+            if "skin" in node:
+                self.skip("skins (bind pose drawn)")
+            if "mesh" in node:
+                self.add_mesh(int(node["mesh"]), world)
+            for child in reversed(node.get("children", [])):
+                stack.append((int(child), world, depth + 1, seen | {index}))
+
+    def add_mesh(self, mesh_index: int, world: F64) -> None:
+        try:
+            mesh = self.doc["meshes"][mesh_index]
+        except (KeyError, IndexError, TypeError):
+            self.skip(f"mesh {mesh_index}: missing")
+            return
+        for p, prim in enumerate(mesh.get("primitives", [])):
+            try:
+                self.add_primitive(prim, world)
+            except Exception as exc:  # keep going: one bad primitive must not lose the scene
+                self.skip(f"mesh {mesh_index} primitive {p} ({type(exc).__name__}: {exc})")
+
+    def add_primitive(self, prim: dict[str, Any], world: F64) -> None:
+        mode = int(prim.get("mode", 4))
+        if mode not in (4, 5, 6):
+            self.skip(f"primitive mode {mode} (points/lines)")
+            return
+        if prim.get("targets"):
+            self.skip("morph targets (base shape drawn)")
+        attrs = prim.get("attributes", {})
+        if "POSITION" not in attrs:
+            self.skip("primitive without POSITION")
+            return
+        pos = self._floats(attrs["POSITION"], 3)
+        n = pos.shape[0]
+        if "indices" in prim:
+            idx = np.asarray(self.pkg.read_accessor(int(prim["indices"]))).reshape(-1)
+            if idx.size and (idx.min() < 0 or int(idx.max()) >= n):
+                raise ValueError("index out of range")
+            idx = idx.astype(np.uint32)
+        else:
+            idx = np.arange(n, dtype=np.uint32)
+        idx = _to_triangle_list(idx, mode)
+        if idx.size == 0:
+            return
+        normals = self._floats(attrs["NORMAL"], 3) if "NORMAL" in attrs else None
+        uvs = self._floats(attrs["TEXCOORD_0"], 2) if "TEXCOORD_0" in attrs else None
+        colors = None
+        if "COLOR_0" in attrs:
+            c = self._floats(attrs["COLOR_0"], None)
+            colors = c if c.shape[1] == 4 else np.hstack([c[:, :3], np.ones((n, 1), np.float32)])
+        for arr in (normals, uvs, colors):
+            if arr is not None and arr.shape[0] != n:
+                raise ValueError("attribute counts differ")
+        verts = np.empty((n, VERTEX_FLOATS), dtype=np.float32)
+        verts[:, 0:3] = pos
+        verts[:, 6:8] = 0.0 if uvs is None else uvs
+        verts[:, 8:12] = 1.0 if colors is None else colors
+        if normals is None:
+            # glTF: no normals means flat shading, so un-share the vertices.
+            verts = verts[idx]
+            idx = np.arange(verts.shape[0], dtype=np.uint32)
+            tri = verts[:, 0:3].reshape(-1, 3, 3)
+            fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+            verts[:, 3:6] = np.repeat(fn, 3, axis=0)
+        else:
+            verts[:, 3:6] = normals
+        # Bake the node transform; normals go through the inverse transpose.
+        lin = world[:3, :3]
+        verts[:, 0:3] = verts[:, 0:3] @ lin.T.astype(np.float32) + world[:3, 3].astype(np.float32)
+        det = float(np.linalg.det(lin))
+        if abs(det) < 1e-20:
+            return  # zero scale: nothing visible
+        nrm = verts[:, 3:6] @ np.linalg.inv(lin).astype(np.float32)
+        length = np.linalg.norm(nrm, axis=1, keepdims=True)
+        verts[:, 3:6] = nrm / np.maximum(length, 1e-12)
+        if det < 0:  # mirrored transform flips the winding
+            idx = idx.reshape(-1, 3)[:, ::-1].reshape(-1)
+        if not np.isfinite(verts).all():
+            raise ValueError("non-finite vertex data")
+        slot = self.material_slot(prim.get("material"))
+        self.batches.setdefault(slot, []).append((verts, np.ascontiguousarray(idx)))
+
+    def _floats(self, accessor: int, ncomp: int | None) -> F32:
+        a = np.asarray(self.pkg.read_accessor(int(accessor)))
+        if a.ndim == 1:
+            a = a.reshape(-1, 1)
+        if ncomp is not None and a.shape[1] != ncomp:
+            raise ValueError(f"accessor {accessor} has {a.shape[1]} components, want {ncomp}")
+        return a.astype(np.float32, copy=False)
+
+    def finish(self) -> SceneData:
+        order = {"OPAQUE": 0, "MASK": 1, "BLEND": 2}
+        slots = sorted(self.batches, key=lambda s: order[self.materials[s].alpha_mode])
+        vert_parts: list[F32] = []
+        idx_parts: list[npt.NDArray[np.uint32]] = []
+        draws: list[DrawRange] = []
+        base = 0
+        first = 0
+        for slot in slots:
+            start = first
+            for verts, idx in self.batches[slot]:
+                vert_parts.append(verts)
+                idx_parts.append(idx + np.uint32(base))
+                base += verts.shape[0]
+                first += idx.shape[0]
+            draws.append(DrawRange(material=slot, first=start, count=first - start))
+        if vert_parts:
+            vertices = np.ascontiguousarray(np.concatenate(vert_parts), dtype=np.float32)
+            indices = np.ascontiguousarray(np.concatenate(idx_parts), dtype=np.uint32)
+            bmin = vertices[:, 0:3].min(axis=0).astype(np.float64)
+            bmax = vertices[:, 0:3].max(axis=0).astype(np.float64)
+        else:
+            vertices = np.zeros((0, VERTEX_FLOATS), np.float32)
+            indices = np.zeros(0, np.uint32)
+            bmin = np.full(3, -1.0)
+            bmax = np.full(3, 1.0)
+        return SceneData(
+            vertices=vertices,
+            indices=indices,
+            materials=self.materials,
+            textures=self.textures,
+            draws=draws,
+            bounds_min=bmin,
+            bounds_max=bmax,
+            triangles=int(indices.shape[0] // 3),
+            skipped=self.skipped,
+        )
+
+
+def _to_triangle_list(idx: npt.NDArray[np.uint32], mode: int) -> npt.NDArray[np.uint32]:
+    if mode == 4:
+        return idx[: idx.size - idx.size % 3]
+    if idx.size < 3:
+        return np.zeros(0, np.uint32)
+    k = np.arange(idx.size - 2)
+    if mode == 5:  # strip: alternate winding so every triangle keeps the front face
+        a, b, c = idx[k], idx[k + 1], idx[k + 2]
+        odd = (k % 2) == 1
+        a2 = np.where(odd, b, a)
+        b2 = np.where(odd, a, b)
+        return np.stack([a2, b2, c], axis=1).reshape(-1).astype(np.uint32)
+    # mode 6, fan
+    return (
+        np.stack([np.full(k.size, idx[0]), idx[k + 1], idx[k + 2]], axis=1)
+        .reshape(-1)
+        .astype(np.uint32)
+    )
+
+
+def build_scene_data(package: PackageLike) -> SceneData:
+    """Flatten a glTF package into world-space, material-batched arrays."""
+    loader = _Loader(package)
+    loader.walk()
+    return loader.finish()

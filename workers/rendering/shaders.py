@@ -1,0 +1,133 @@
+"""GLSL 3.30 sources for the scene pass and the RGB -> I420 pass."""
+
+SCENE_VS = """
+#version 330
+uniform mat4 u_view_proj;
+uniform mat4 u_model;
+uniform mat3 u_normal_mat;
+in vec3 in_pos;
+in vec3 in_normal;
+in vec2 in_uv;
+in vec4 in_color;
+out vec3 v_world;
+out vec3 v_normal;
+out vec2 v_uv;
+out vec4 v_color;
+void main() {
+    vec4 w = u_model * vec4(in_pos, 1.0);
+    v_world = w.xyz;
+    v_normal = u_normal_mat * in_normal;
+    v_uv = in_uv;
+    v_color = in_color;
+    gl_Position = u_view_proj * w;
+}
+"""
+
+# Shading: Lambert + normalised Blinn-Phong driven by the metallic-roughness factors, one
+# directional light plus ambient. Gamma 2.0 (square / sqrt) instead of the sRGB curve: it is
+# visually close and much cheaper on llvmpipe, where the fragment shader is the frame time.
+SCENE_FS = """
+#version 330
+uniform sampler2D u_base_tex;
+uniform sampler2D u_normal_tex;
+uniform vec4 u_base_color;
+uniform vec3 u_emissive;
+uniform float u_metallic;
+uniform float u_roughness;
+uniform bool u_has_normal_map;
+uniform float u_normal_scale;
+uniform float u_alpha_cutoff;
+uniform vec3 u_cam_pos;
+uniform vec3 u_light_dir;
+uniform vec3 u_light_color;
+uniform vec3 u_ambient;
+in vec3 v_world;
+in vec3 v_normal;
+in vec2 v_uv;
+in vec4 v_color;
+out vec4 f_color;
+
+vec3 perturb(vec3 N) {
+    // Tangent frame from screen-space derivatives (no TANGENT attribute needed).
+    vec3 dp1 = dFdx(v_world);
+    vec3 dp2 = dFdy(v_world);
+    vec2 duv1 = dFdx(v_uv);
+    vec2 duv2 = dFdy(v_uv);
+    vec3 dp2perp = cross(dp2, N);
+    vec3 dp1perp = cross(N, dp1);
+    float det = duv1.x * duv2.y - duv1.y * duv2.x;
+    float s = det < 0.0 ? -1.0 : 1.0;
+    vec3 T = (dp2perp * duv1.x + dp1perp * duv2.x) * s;
+    vec3 B = (dp2perp * duv1.y + dp1perp * duv2.y) * s;
+    float len2 = max(max(dot(T, T), dot(B, B)), 1e-30);
+    float inv = inversesqrt(len2);
+    vec3 m = texture(u_normal_tex, v_uv).xyz * 2.0 - 1.0;
+    // glTF's v axis points down the image while normal maps store +Y up.
+    m.xy *= vec2(u_normal_scale, -u_normal_scale);
+    return normalize(mat3(T * inv, B * inv, N) * m);
+}
+
+void main() {
+    vec4 tex = texture(u_base_tex, v_uv);
+    vec4 base = u_base_color * v_color * vec4(tex.rgb * tex.rgb, tex.a);
+    if (base.a < u_alpha_cutoff) discard;
+    vec3 N = normalize(v_normal);
+    if (!gl_FrontFacing) N = -N;
+    if (u_has_normal_map) N = perturb(N);
+    vec3 V = normalize(u_cam_pos - v_world);
+    vec3 H = normalize(u_light_dir + V);
+    float ndl = max(dot(N, u_light_dir), 0.0);
+    float ndh = max(dot(N, H), 0.0);
+    float r = clamp(u_roughness, 0.05, 1.0);
+    float shin = clamp(2.0 / (r * r * r * r) - 2.0, 1.0, 2048.0);
+    vec3 f0 = mix(vec3(0.04), base.rgb, u_metallic);
+    vec3 diffuse = base.rgb * (1.0 - u_metallic);
+    vec3 spec = f0 * (pow(ndh, shin) * (shin + 8.0) * 0.0398);
+    vec3 c = u_ambient * (diffuse + f0) + u_light_color * ndl * (diffuse + spec) + u_emissive;
+    f_color = vec4(sqrt(clamp(c, 0.0, 1.0)), base.a);
+}
+"""
+
+FULLSCREEN_VS = """
+#version 330
+void main() {
+    // One triangle covering the viewport.
+    vec2 p = vec2(float((gl_VertexID & 1) << 2) - 1.0, float((gl_VertexID & 2) << 1) - 1.0);
+    gl_Position = vec4(p, 0.0, 1.0);
+}
+"""
+
+# Writes the I420 bytes (Y plane, then U, then V, BT.601 limited range) into an RGBA8 target
+# whose memory is exactly the contiguous I420 buffer: texel t holds bytes 4t .. 4t+3.
+# Chroma is the mean of each 2x2 block: one bilinear fetch at the block centre.
+I420_FS = """
+#version 330
+uniform sampler2D u_src;
+uniform int u_w;
+uniform int u_h;
+uniform int u_tw;
+out vec4 f_out;
+
+float byte_at(int idx) {
+    int ysize = u_w * u_h;
+    if (idx < ysize) {
+        vec3 c = texelFetch(u_src, ivec2(idx % u_w, idx / u_w), 0).rgb;
+        return (16.0 + 65.481 * c.r + 128.553 * c.g + 24.966 * c.b) / 255.0;
+    }
+    int cw = u_w / 2;
+    int csize = cw * (u_h / 2);
+    int j = idx - ysize;
+    bool is_v = j >= csize;
+    if (is_v) j -= csize;
+    vec2 p = vec2(float(j % cw) * 2.0 + 1.0, float(j / cw) * 2.0 + 1.0) / vec2(u_w, u_h);
+    vec3 c = texture(u_src, p).rgb;
+    if (is_v) return (128.0 + 112.0 * c.r - 93.786 * c.g - 18.214 * c.b) / 255.0;
+    return (128.0 - 37.797 * c.r - 74.203 * c.g + 112.0 * c.b) / 255.0;
+}
+
+void main() {
+    ivec2 o = ivec2(gl_FragCoord.xy);
+    int b = (o.y * u_tw + o.x) * 4;
+    f_out = vec4(byte_at(b), byte_at(b + 1), byte_at(b + 2), byte_at(b + 3));
+}
+"""
