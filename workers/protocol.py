@@ -73,7 +73,7 @@ def _decode(raw: str | bytes | dict[str, Any], limit: int) -> dict[str, Any]:
         raise ProtocolError("too_large", f"message larger than {limit} bytes")
     try:
         obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise ProtocolError("bad_json", "message is not valid JSON") from exc
     if not isinstance(obj, dict):
         raise ProtocolError("bad_type", "message must be a JSON object")

@@ -202,8 +202,13 @@ class StreamEncoder(H264Encoder):
             if self.choice.name == X264:
                 raise
             # NVENC can still refuse a size (H.264 NVENC tops out at 4096 px wide).
-            logger.warning("encoder: %s refused %dx%d (%s); using libx264", self.choice.name,
-                           frame.width, frame.height, exc)
+            logger.warning(
+                "encoder: %s refused %dx%d (%s); using libx264",
+                self.choice.name,
+                frame.width,
+                frame.height,
+                exc,
+            )
             codec = self._open(X264, frame.width, frame.height, bitrate)
             self.active_name = X264
         self._codec, self._codec_bitrate = codec, bitrate

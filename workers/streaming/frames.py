@@ -115,7 +115,7 @@ class RendererSource:
         avatars: Mapping[str, Pose] | None = None,
     ) -> Image:
         if self._renderer is None or self._size != size:
-            from workers.rendering import Renderer  # noqa: PLC0415 - lazy on purpose
+            from workers.rendering import Renderer
 
             self.close()
             self._renderer = Renderer(size[0] // 2, size[1])

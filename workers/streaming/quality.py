@@ -124,7 +124,7 @@ class QualityController:
         # Queues building up: RTT well above the best seen, and still climbing.
         above = recent[-1] > baseline + max(30.0, baseline * 0.5)
         climbing = recent[0] < recent[1] < recent[2] and recent[2] - recent[0] > 20.0
-        return above and climbing or recent[-1] > baseline + max(100.0, baseline)
+        return (above and climbing) or recent[-1] > baseline + max(100.0, baseline)
 
     # ------------------------------------------------------------------ inputs
 

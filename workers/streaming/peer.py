@@ -1,0 +1,449 @@
+"""One WebRTC peer connection per stream, and the registry of all of them.
+
+The worker creates the OFFER (server-initiated): ``offer = await peer.create_offer()``,
+relay it to the headset, then ``await peer.set_answer(answer)``. aiortc gathers all ICE
+candidates before the offer resolves, so the offer carries them; trickled candidates from
+the client go to ``add_candidate``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.rtcdatachannel import RTCDataChannel
+from aiortc.sdp import candidate_from_sdp
+from pyee.asyncio import AsyncIOEventEmitter
+
+from workers.protocol import (
+    RUNGS,
+    ClientFeedback,
+    FrameMeta,
+    Pose,
+    ProtocolError,
+    StreamStart,
+    parse_client_feedback,
+    parse_pose,
+)
+from workers.streaming.encoder import (
+    EncoderChoice,
+    EncoderConfig,
+    StreamEncoder,
+    install_encoder,
+)
+from workers.streaming.frames import FrameSource
+from workers.streaming.prediction import PosePredictor
+from workers.streaming.quality import QualityChange, QualityController, QualitySample
+from workers.streaming.session import SessionPoses
+from workers.streaming.track import StereoVideoTrack
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class StreamConfig:
+    stream_id: str
+    session_id: str = ""
+    participant_id: str = ""
+    quality: str = "1080p"
+    target_fps: float = 90.0
+    max_quality: str | None = None
+    pinned_quality: str | None = None
+    ice_servers: list[dict[str, Any]] = field(default_factory=list)
+    stats_interval_s: float = 1.0
+    pose_rate_limit: float = 250.0  # pose messages per second (burst: one second's worth)
+    encoder_threads: int = 0
+    max_bitrate: int = 200_000_000
+    # Per-eye size per rung; tests and benchmarks pass small sizes here.
+    rung_sizes: Mapping[str, tuple[int, int]] = field(default_factory=lambda: dict(RUNGS))
+
+    @classmethod
+    def from_start(cls, message: StreamStart, **overrides: Any) -> StreamConfig:
+        return cls(
+            stream_id=message.stream_id,
+            session_id=message.session_id,
+            participant_id=message.participant_id,
+            quality=message.quality,
+            target_fps=float(message.target_fps),
+            max_quality=message.max_quality,
+            pinned_quality=message.pinned_quality,
+            ice_servers=list(message.ice_servers),
+            **overrides,
+        )
+
+    def stereo_size(self, rung: str) -> tuple[int, int]:
+        w, h = self.rung_sizes[rung]
+        return 2 * w, h
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self._tokens, self._t = burst, time.monotonic()
+
+    def take(self, now: float) -> bool:
+        self._tokens = min(self.burst, self._tokens + (now - self._t) * self.rate)
+        self._t = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": 0.0, "p95": 0.0, "p99": 0.0}
+    p50, p95, p99 = np.percentile(np.asarray(values), [50, 95, 99])
+    return {"p50": round(float(p50), 3), "p95": round(float(p95), 3), "p99": round(float(p99), 3)}
+
+
+def _ice_servers(servers: list[dict[str, Any]]) -> list[RTCIceServer]:
+    return [
+        RTCIceServer(
+            urls=s.get("urls", []), username=s.get("username"), credential=s.get("credential")
+        )
+        for s in servers
+    ]
+
+
+class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
+    """Owns one ``RTCPeerConnection`` for one stream. Construct it inside the event loop.
+
+    Events (``peer.on(name, handler)``): ``pose`` (Pose accepted), ``pose_rejected``
+    (reason code), ``frame`` (FrameMeta sent), ``feedback`` (ClientFeedback),
+    ``quality_change`` (QualityChange), ``stats`` (report dict), ``closed`` (no args).
+    """
+
+    def __init__(
+        self,
+        config: StreamConfig,
+        source: FrameSource,
+        *,
+        encoder_choice: EncoderChoice,
+        session_poses: SessionPoses | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.session_poses = session_poses
+        self._loop = asyncio.get_running_loop()
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=_ice_servers(config.ice_servers)))
+        self.predictor = PosePredictor()
+        self.quality = QualityController(
+            initial=config.quality,
+            fps=config.target_fps,
+            max_rung=config.max_quality,
+            pinned=config.pinned_quality,
+        )
+        self.track = StereoVideoTrack(
+            source,
+            predictor=self.predictor,
+            size=config.stereo_size(self.quality.rung),
+            target_fps=config.target_fps,
+            avatars=self._avatars,
+        )
+        self.encoder = StreamEncoder(
+            encoder_choice,
+            EncoderConfig(
+                fps=config.target_fps,
+                bitrate=self.quality.bitrate,
+                max_bitrate=config.max_bitrate,
+                threads=config.encoder_threads,
+            ),
+            on_encoded=self._on_encoded_threadsafe,
+        )
+        transceiver = self.pc.addTransceiver(self.track, direction="sendonly")
+        codecs = RTCRtpSender.getCapabilities("video").codecs
+        transceiver.setCodecPreferences(
+            [c for c in codecs if c.mimeType.lower() in ("video/h264", "video/rtx")]
+        )
+        install_encoder(transceiver.sender, self.encoder)
+        # Unreliable and unordered: a late pose or frame report is useless, a retransmit
+        # would only delay the next one.
+        self.pose_channel = self.pc.createDataChannel("pose", ordered=False, maxRetransmits=0)
+        self.frames_channel = self.pc.createDataChannel(
+            "frames", ordered=False, maxRetransmits=0
+        )
+        self.pose_channel.on("message", self._on_pose_message)
+        self.frames_channel.on("message", self._on_feedback_message)
+        self.pc.on("connectionstatechange", self._on_state)
+
+        self.pose_counts: Counter[str] = Counter()  # received / accepted / <reject code>
+        self.feedback: ClientFeedback | None = None
+        self._bucket = TokenBucket(config.pose_rate_limit, config.pose_rate_limit)
+        self._encode_ms: list[float] = []
+        self._frames_sent = 0
+        self._bytes_encoded = 0
+        self._last_stats: tuple[float, int, int] | None = None  # (t, frames, bytes sent)
+        self._report: dict[str, Any] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = False
+        self.closed = asyncio.Event()
+
+    @property
+    def stream_id(self) -> str:
+        return self.config.stream_id
+
+    # ------------------------------------------------------------------ signalling
+
+    async def create_offer(self) -> dict[str, str]:
+        """Create the offer (with all host/srflx candidates) and start stats collection."""
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        self._spawn(self._stats_loop())
+        desc = self.pc.localDescription
+        return {"type": desc.type, "sdp": desc.sdp}
+
+    async def set_answer(self, answer: Mapping[str, str]) -> None:
+        if answer.get("type") != "answer":
+            raise ProtocolError("bad_value", "expected an answer")
+        await self.pc.setRemoteDescription(
+            RTCSessionDescription(sdp=answer["sdp"], type="answer")
+        )
+
+    async def add_candidate(self, candidate: Mapping[str, Any]) -> None:
+        """A trickled ICE candidate from the client (``{candidate, sdpMid, sdpMLineIndex}``)."""
+        text = str(candidate.get("candidate", ""))
+        if not text:
+            return  # end-of-candidates
+        ice = candidate_from_sdp(text.removeprefix("candidate:"))
+        ice.sdpMid = candidate.get("sdpMid")
+        ice.sdpMLineIndex = candidate.get("sdpMLineIndex")
+        await self.pc.addIceCandidate(ice)
+
+    # ------------------------------------------------------------------ quality
+
+    def set_quality(
+        self, *, max_quality: str | None, pinned_quality: str | None
+    ) -> QualityChange | None:
+        """The user's cap/pin (None clears). Applied from the next frame."""
+        change = self.quality.set_limits(max_rung=max_quality, pinned=pinned_quality)
+        self._apply_quality(change)
+        return change
+
+    def _apply_quality(self, change: QualityChange | None) -> None:
+        self.track.set_size(self.config.stereo_size(self.quality.rung))
+        self.encoder.set_bitrate(self.quality.bitrate)
+        if change is not None:
+            logger.info(
+                "stream %s quality %s -> %s (%s)", self.stream_id, change.old, change.new,
+                change.reason,
+            )
+            self.emit("quality_change", change)
+
+    # ------------------------------------------------------------------ data channels
+
+    def _avatars(self) -> dict[str, Pose]:
+        if self.session_poses is None:
+            return {}
+        return self.session_poses.others(self.config.participant_id)
+
+    def _reject(self, code: str) -> None:
+        self.pose_counts[code] += 1
+        self.emit("pose_rejected", code)
+
+    def _on_pose_message(self, message: str | bytes) -> None:
+        # Never raises: a bad client must not take the stream down.
+        self.pose_counts["received"] += 1
+        now = self._loop.time()
+        if not self._bucket.take(now):
+            self._reject("rate_limited")
+            return
+        try:
+            pose = parse_pose(message)
+        except ProtocolError as exc:
+            self._reject(exc.code)
+            return
+        if not self.predictor.add(pose, now):
+            self._reject("stale")
+            return
+        self.pose_counts["accepted"] += 1
+        if self.session_poses is not None and self.config.participant_id:
+            self.session_poses.update(self.config.participant_id, pose)
+        self.emit("pose", pose)
+
+    def _on_feedback_message(self, message: str | bytes) -> None:
+        try:
+            self.feedback = parse_client_feedback(message)
+        except ProtocolError as exc:
+            self.pose_counts[f"feedback_{exc.code}"] += 1
+            return
+        self.emit("feedback", self.feedback)
+
+    def _on_encoded_threadsafe(
+        self, pts: int, start: float, end: float, keyframe: bool, nbytes: int, name: str
+    ) -> None:
+        # Runs on the sender's encoder thread; everything else happens on the loop.
+        self._loop.call_soon_threadsafe(self._on_encoded, pts, start, end, keyframe, nbytes)
+
+    def _on_encoded(self, pts: int, start: float, end: float, keyframe: bool, nbytes: int) -> None:
+        info = self.track.pop_info(pts)
+        if info is None:
+            return
+        self._frames_sent += 1
+        self._bytes_encoded += nbytes
+        self._encode_ms.append((end - start) * 1000.0)
+        del self._encode_ms[:-256]
+        info.t["encode_end"] = end * 1000.0
+        info.t["send"] = time.time() * 1000.0
+        meta = FrameMeta(
+            info.frame_id, info.pose_seq, info.pose, info.t, self.quality.rung, keyframe
+        )
+        channel: RTCDataChannel = self.frames_channel
+        if channel.readyState == "open":
+            channel.send(json.dumps(meta.to_dict(), separators=(",", ":")))
+        self.emit("frame", meta)
+
+    # ------------------------------------------------------------------ stats
+
+    async def collect_stats(self) -> dict[str, Any]:
+        """Read RTCP stats once, feed the quality controller, return the stats report."""
+        now = self._loop.time()
+        loss = rtt_ms = jitter_ms = None
+        bytes_sent = 0
+        for stat in (await self.pc.getStats()).values():
+            if stat.type == "remote-inbound-rtp" and stat.kind == "video":
+                loss = stat.fractionLost / 256.0
+                rtt_ms = stat.roundTripTime * 1000.0 if stat.roundTripTime is not None else None
+                jitter_ms = stat.jitter / 90.0  # RTP units of the 90 kHz video clock
+            elif stat.type == "outbound-rtp" and stat.kind == "video":
+                bytes_sent = stat.bytesSent
+        prev = self._last_stats or (now, 0, 0)
+        dt = max(now - prev[0], 1e-6)
+        fps = (self._frames_sent - prev[1]) / dt if self._last_stats else 0.0
+        bitrate = (bytes_sent - prev[2]) * 8 / dt if self._last_stats else 0.0
+        self._last_stats = (now, self._frames_sent, bytes_sent)
+
+        render = _percentiles(self.track.render_ms[-128:])
+        encode = _percentiles(self._encode_ms[-128:])
+        feedback = self.feedback
+        sample = QualitySample(
+            t=now,
+            loss=loss or 0.0,
+            rtt_ms=rtt_ms,
+            jitter_ms=jitter_ms,
+            available_bps=self.encoder.remb_bps,
+            frame_ms=(render["p50"] + encode["p50"]) if self._encode_ms else None,
+            client_decode_ms=feedback.decode_ms if feedback and feedback.decode_ms else None,
+        )
+        self._apply_quality(self.quality.update(sample))
+        pose_counts = dict(self.pose_counts)
+        self._report = {
+            "stream_id": self.stream_id,
+            "session_id": self.config.session_id,
+            "t": time.time() * 1000.0,
+            "fps": round(fps, 2),
+            "target_fps": self.config.target_fps,
+            "frames_sent": self._frames_sent,
+            "frames_dropped": self.track.dropped,
+            "bitrate_bps": int(bitrate),
+            "target_bitrate_bps": self.encoder.target_bitrate,
+            "remb_bps": self.encoder.remb_bps,
+            "loss": loss,
+            "rtt_ms": rtt_ms,
+            "jitter_ms": jitter_ms,
+            "rung": self.quality.rung,
+            "size": list(self.track.size),
+            "encoder": self.encoder.active_name,
+            "encoder_reason": self.encoder.choice.reason,
+            "keyframes": self.encoder.keyframes,
+            "stage_ms": {"render": render, "encode": encode},
+            "pose": {
+                "received": pose_counts.pop("received", 0),
+                "accepted": pose_counts.pop("accepted", 0),
+                "rejected": pose_counts,
+            },
+            "client": {
+                "decode_ms": feedback.decode_ms if feedback else None,
+                "display_ms": feedback.display_ms if feedback else None,
+                "frames_dropped": feedback.frames_dropped if feedback else None,
+            },
+        }
+        self.emit("stats", self._report)
+        return self._report
+
+    def stats_report(self) -> dict[str, Any]:
+        """The latest report from :meth:`collect_stats` (empty before the first)."""
+        return self._report
+
+    async def _stats_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.stats_interval_s)
+            try:
+                await self.collect_stats()
+            except Exception:
+                logger.exception("stats collection failed for stream %s", self.stream_id)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _on_state(self) -> None:
+        state = self.pc.connectionState
+        logger.info("stream %s connection %s", self.stream_id, state)
+        if state in ("failed", "closed"):
+            self._spawn(self.close())
+
+    async def close(self) -> None:
+        """Idempotent; concurrent callers all return once it is closed."""
+        if self._closing:
+            await self.closed.wait()
+            return
+        self._closing = True
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        self.track.stop()
+        await self.pc.close()
+        if self.session_poses is not None and self.config.participant_id:
+            self.session_poses.remove(self.config.participant_id)
+        self.closed.set()
+        self.emit("closed")
+
+
+class PeerRegistry:
+    """All live peers of a worker, by stream id. ``close_all`` on shutdown."""
+
+    def __init__(self) -> None:
+        self._peers: dict[str, StreamPeer] = {}
+
+    def add(self, peer: StreamPeer) -> None:
+        if peer.stream_id in self._peers:
+            raise ValueError(f"stream {peer.stream_id} already registered")
+        self._peers[peer.stream_id] = peer
+        peer.on("closed", lambda: self._peers.pop(peer.stream_id, None))
+
+    def get(self, stream_id: str) -> StreamPeer | None:
+        return self._peers.get(stream_id)
+
+    def __len__(self) -> int:
+        return len(self._peers)
+
+    def __contains__(self, stream_id: object) -> bool:
+        return stream_id in self._peers
+
+    async def close(self, stream_id: str) -> bool:
+        peer = self._peers.get(stream_id)
+        if peer is None:
+            return False
+        await peer.close()
+        return True
+
+    async def close_all(self) -> None:
+        await asyncio.gather(*(peer.close() for peer in list(self._peers.values())))

@@ -1,0 +1,267 @@
+"""Two real RTCPeerConnections in one process: the worker's StreamPeer and a test client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+
+from workers.protocol import RUNGS, Pose, parse_frame_meta
+from workers.streaming.encoder import X264, EncoderChoice
+from workers.streaming.frames import ID_MODULO, PatternSource, read_frame_id
+from workers.streaming.peer import PeerRegistry, StreamConfig, StreamPeer
+from workers.streaming.session import SessionPoses
+
+EYE = (320, 180)
+SMALL = {rung: EYE for rung in RUNGS}
+TIMEOUT = 20.0
+
+
+@dataclass
+class Client:
+    pc: RTCPeerConnection
+    track: asyncio.Future[MediaStreamTrack]
+    channels: dict[str, Any] = field(default_factory=dict)
+    channels_open: asyncio.Event = field(default_factory=asyncio.Event)
+    metas: dict[int, dict[str, Any]] = field(default_factory=dict)
+    meta_event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def frame(self) -> np.ndarray:
+        track = await asyncio.wait_for(self.track, TIMEOUT)
+        frame = await asyncio.wait_for(track.recv(), TIMEOUT)
+        return frame.to_ndarray(format="yuv420p")
+
+    async def meta_for(self, frame_id: int) -> dict[str, Any]:
+        # Metadata rides SCTP, video rides RTP: either may arrive first.
+        while frame_id not in self.metas:
+            self.meta_event.clear()
+            await asyncio.wait_for(self.meta_event.wait(), TIMEOUT)
+        return self.metas[frame_id]
+
+
+def make_config(stream_id: str = "s1", **kw: Any) -> StreamConfig:
+    return StreamConfig(stream_id=stream_id, session_id="sess", rung_sizes=SMALL, **kw)
+
+
+async def connect(peer: StreamPeer) -> Client:
+    pc = RTCPeerConnection()
+    track: asyncio.Future[MediaStreamTrack] = asyncio.get_running_loop().create_future()
+    client = Client(pc, track)
+
+    @pc.on("track")
+    def on_track(t: MediaStreamTrack) -> None:
+        if not track.done():
+            track.set_result(t)
+
+    @pc.on("datachannel")
+    def on_channel(channel: Any) -> None:
+        client.channels[channel.label] = channel
+        if channel.label == "frames":
+
+            @channel.on("message")
+            def on_meta(message: str) -> None:
+                meta = parse_frame_meta(message)
+                client.metas[meta.frame_id % ID_MODULO] = json.loads(message)
+                client.meta_event.set()
+
+        if {"pose", "frames"} <= client.channels.keys():
+            client.channels_open.set()
+
+    offer = await peer.create_offer()
+    await pc.setRemoteDescription(RTCSessionDescription(**offer))
+    await pc.setLocalDescription(await pc.createAnswer())
+    await peer.set_answer({"type": "answer", "sdp": pc.localDescription.sdp})
+    await asyncio.wait_for(client.channels_open.wait(), TIMEOUT)
+    return client
+
+
+@pytest.fixture
+async def registry() -> AsyncIterator[PeerRegistry]:
+    reg = PeerRegistry()
+    yield reg
+    await reg.close_all()
+
+
+async def start(registry: PeerRegistry, **kw: Any) -> tuple[StreamPeer, Client]:
+    peer = StreamPeer(
+        make_config(**kw), PatternSource(), encoder_choice=EncoderChoice(X264, "test")
+    )
+    registry.add(peer)
+    client = await connect(peer)
+    return peer, client
+
+
+async def test_client_decodes_stereo_frames_with_matching_ids(registry: PeerRegistry) -> None:
+    peer, client = await start(registry)
+    ids = []
+    for _ in range(12):
+        image = await client.frame()
+        assert image.shape == (EYE[1] * 3 // 2, EYE[0] * 2)
+        frame_id = read_frame_id(image)
+        assert frame_id is not None
+        ids.append(frame_id)
+    assert ids == sorted(set(ids))
+    for frame_id in ids:
+        meta = await client.meta_for(frame_id)
+        assert meta["frame_id"] % ID_MODULO == frame_id
+        t = meta["t"]
+        assert t["render_start"] <= t["render_end"] <= t["convert_end"] <= t["encode_end"]
+        assert t["encode_end"] <= t["send"]
+    report = await peer.collect_stats()
+    assert report["encoder"] == X264
+    assert report["frames_sent"] >= len(ids)
+    assert report["size"] == [EYE[0] * 2, EYE[1]]
+    await client.pc.close()
+
+
+async def test_pose_changes_the_picture(registry: PeerRegistry) -> None:
+    peer, client = await start(registry)
+    first = await client.frame()
+    yaw = 1.5
+    pose = {"p": [0.0, 0.0, 0.0], "q": [0.0, math.sin(yaw / 2), 0.0, math.cos(yaw / 2)],
+            "t": 1000.0, "seq": 1}
+    client.channels["pose"].send(json.dumps(pose))
+    source = PatternSource()
+    for _ in range(60):
+        image = await client.frame()
+        frame_id = read_frame_id(image)
+        assert frame_id is not None
+        meta = await client.meta_for(frame_id)
+        if meta["pose_seq"] == 1:
+            break
+    else:
+        pytest.fail("no frame rendered the new pose")
+    rendered = meta["pose"]
+    assert rendered["q"] == pytest.approx(pose["q"], abs=1e-6)
+    size = (EYE[0] * 2, EYE[1])
+    old = source.render(Pose(), 0, size).astype(np.float32)
+    new = source.render(Pose(q=tuple(rendered["q"])), 0, size).astype(np.float32)
+    body = slice(32, EYE[1])  # below the frame-id strip
+    err_new = np.abs(image[body].astype(np.float32) - new[body]).mean()
+    err_old = np.abs(image[body].astype(np.float32) - old[body]).mean()
+    assert err_new < 5 < err_old
+    assert np.abs(first[body].astype(np.float32) - old[body]).mean() < 5
+    assert peer.pose_counts["accepted"] == 1
+    await client.pc.close()
+
+
+async def test_bad_pose_messages_are_counted_and_dropped(registry: PeerRegistry) -> None:
+    peer, client = await start(registry)
+    bad = [
+        "not json",
+        json.dumps({"p": [float("nan"), 0, 0], "q": [0, 0, 0, 1], "t": 1.0, "seq": 1}),
+        json.dumps({"p": [1e9, 0, 0], "q": [0, 0, 0, 1], "t": 1.0, "seq": 2}),
+        json.dumps({"p": [0, 0, 0], "q": [0, 0, 0, 1.5], "t": 1.0, "seq": 3}),
+        json.dumps({"p": "x", "q": [0, 0, 0, 1], "t": 1.0, "seq": 4}),
+        "[" * 3000 + "]" * 1000,
+        json.dumps({"p": [0, 0, 0], "q": [0, 0, 0, 1], "t": 1.0, "seq": 5, "pad": "x" * 5000}),
+    ]
+    done = asyncio.Event()
+    expected = len(bad) + 2
+    peer.on("pose", lambda _pose: done.set() if peer.pose_counts["received"] >= expected else None)
+    peer.on("pose_rejected", lambda _c: done.set() if peer.pose_counts["received"] >= expected
+            else None)
+    for message in bad:
+        client.channels["pose"].send(message)
+    good = {"p": [0, 1.6, 0], "q": [0, 0, 0, 1], "t": 5.0, "seq": 10}
+    client.channels["pose"].send(json.dumps(good))
+    client.channels["pose"].send(json.dumps({**good, "seq": 9, "t": 4.0}))  # stale
+    await asyncio.wait_for(done.wait(), TIMEOUT)
+    counts = peer.pose_counts
+    assert counts["received"] == expected
+    assert counts["accepted"] == 1
+    assert counts["bad_json"] == 2
+    assert counts["bad_value"] == 2  # NaN and non-unit q
+    assert counts["out_of_range"] == 1
+    assert counts["bad_type"] == 1
+    assert counts["too_large"] == 1
+    assert counts["stale"] == 1
+    # The stream survived: frames keep coming.
+    assert read_frame_id(await client.frame()) is not None
+    assert (await peer.collect_stats())["pose"]["rejected"]["bad_json"] == 2
+    await client.pc.close()
+
+
+async def test_pose_flood_is_rate_limited(registry: PeerRegistry) -> None:
+    peer, client = await start(registry, pose_rate_limit=5.0)
+    done = asyncio.Event()
+    peer.on("pose_rejected", lambda code: done.set() if code == "rate_limited" else None)
+    for seq in range(1, 30):
+        client.channels["pose"].send(
+            json.dumps({"p": [0, 0, 0], "q": [0, 0, 0, 1], "t": float(seq), "seq": seq})
+        )
+    await asyncio.wait_for(done.wait(), TIMEOUT)
+    assert peer.pose_counts["rate_limited"] >= 1
+    assert peer.pose_counts["accepted"] <= 6
+    await client.pc.close()
+
+
+async def test_close_is_idempotent_and_registry_closes_all() -> None:
+    registry = PeerRegistry()
+    session = SessionPoses()
+    peers = []
+    for n in range(2):
+        peer = StreamPeer(
+            make_config(f"s{n}", participant_id=f"user{n}"),
+            PatternSource(),
+            encoder_choice=EncoderChoice(X264, "test"),
+            session_poses=session,
+        )
+        registry.add(peer)
+        peers.append(peer)
+    clients = [await connect(p) for p in peers]
+    # Multi-user hook: a pose from user0 becomes an avatar for user1's stream.
+    accepted = asyncio.Event()
+    peers[0].on("pose", lambda _p: accepted.set())
+    clients[0].channels["pose"].send(
+        json.dumps({"p": [1, 1.6, 0], "q": [0, 0, 0, 1], "t": 1.0, "seq": 1})
+    )
+    await asyncio.wait_for(accepted.wait(), TIMEOUT)
+    assert peers[1]._avatars().keys() == {"user0"}
+    assert peers[0]._avatars() == {}
+
+    await peers[0].close()
+    await peers[0].close()
+    await asyncio.gather(peers[0].close(), peers[0].close())
+    assert peers[0].pc.connectionState == "closed"
+    assert "s0" not in registry and len(registry) == 1
+    assert "user0" not in peers[1]._avatars()
+    await registry.close_all()
+    assert len(registry) == 0
+    assert all(p.closed.is_set() for p in peers)
+    assert peers[1].pc.connectionState == "closed"
+    for client in clients:
+        await client.pc.close()
+
+
+async def test_quality_pin_resizes_the_stream(registry: PeerRegistry) -> None:
+    sizes = {"4K": (384, 216), "2K": (352, 198), "1080p": (320, 180), "720p": (256, 144)}
+    peer = StreamPeer(
+        StreamConfig(stream_id="q", rung_sizes=sizes),
+        PatternSource(),
+        encoder_choice=EncoderChoice(X264, "test"),
+    )
+    registry.add(peer)
+    changes = []
+    peer.on("quality_change", changes.append)
+    client = await connect(peer)
+    assert (await client.frame()).shape == (180 * 3 // 2, 640)
+    change = peer.set_quality(max_quality=None, pinned_quality="720p")
+    assert change is not None and (change.old, change.new) == ("1080p", "720p")
+    for _ in range(30):
+        image = await client.frame()
+        if image.shape == (144 * 3 // 2, 512):
+            break
+    else:
+        pytest.fail("stream did not switch to the pinned size")
+    assert read_frame_id(image) is not None
+    assert changes == [change]
+    await client.pc.close()
