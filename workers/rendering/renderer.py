@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,9 +193,11 @@ class Frame:
         dest = t.rgb if out is None else out
         if dest.shape != (t.height, t.width, 3) or dest.dtype != np.uint8:
             raise ValueError(f"out must be uint8 {(t.height, t.width, 3)}")
-        start = time.perf_counter()
-        t.fbo.read_into(dest, components=3, alignment=1)
-        self.readback_ms = (time.perf_counter() - start) * 1000
+        with self._renderer.current():
+            self._check()
+            start = time.perf_counter()
+            t.fbo.read_into(dest, components=3, alignment=1)
+            self.readback_ms = (time.perf_counter() - start) * 1000
         return dest
 
     def i420(self, out: npt.NDArray[np.uint8] | None = None, *, planes: bool = False) -> Any:
@@ -205,11 +209,13 @@ class Frame:
         dest = t.yuv if out is None else out
         if dest.shape != t.yuv.shape or dest.dtype != np.uint8:
             raise ValueError(f"out must be uint8 {t.yuv.shape}")
-        start = time.perf_counter()
-        self._renderer._convert_i420(t)
-        mid = time.perf_counter()
-        t.yuv_fbo.read_into(dest, components=4, alignment=1)
-        end = time.perf_counter()
+        with self._renderer.current():
+            self._check()
+            start = time.perf_counter()
+            self._renderer._convert_i420(t)
+            mid = time.perf_counter()
+            t.yuv_fbo.read_into(dest, components=4, alignment=1)
+            end = time.perf_counter()
         self.convert_ms = (mid - start) * 1000
         self.readback_ms = (end - mid) * 1000
         if not planes:
@@ -263,29 +269,32 @@ class Renderer:
         near: float = 0.05,
         far: float = 500.0,
     ) -> None:
+        self._lock = threading.RLock()
         self.ctx = create_gl_context(backend, device_index)
-        self.info = str(self.ctx.info["GL_RENDERER"])
         self.lighting = lighting or Lighting()
         self.near, self.far = near, far
-        ctx = self.ctx
-        self._prog = ctx.program(vertex_shader=shaders.SCENE_VS, fragment_shader=shaders.SCENE_FS)
-        self._yuv_prog = ctx.program(
-            vertex_shader=shaders.FULLSCREEN_VS, fragment_shader=shaders.I420_FS
-        )
-        self._yuv_vao = ctx.vertex_array(self._yuv_prog, [])
-        self._u: dict[str, Any] = {
-            name: self._prog[name]
-            for name in self._prog
-            if isinstance(self._prog[name], moderngl.Uniform)
-        }
-        self._u["u_base_tex"].value = 0
-        self._u["u_normal_tex"].value = 1
-        self._white = ctx.texture((1, 1), 4, bytes([255, 255, 255, 255]))
-        self._flat_normal = ctx.texture((1, 1), 4, bytes([128, 128, 255, 255]))
-        self._avatar_meshes = {
-            "box": _GpuMesh(ctx, self._prog, *_shape_vertices(box((1.0, 1.0, 1.0)))),
-            "sphere": _GpuMesh(ctx, self._prog, *_shape_vertices(uv_sphere(0.5, 24, 12))),
-        }
+        with self._lock, self.ctx as ctx:
+            self.info = str(ctx.info["GL_RENDERER"])
+            self._prog = ctx.program(
+                vertex_shader=shaders.SCENE_VS, fragment_shader=shaders.SCENE_FS
+            )
+            self._yuv_prog = ctx.program(
+                vertex_shader=shaders.FULLSCREEN_VS, fragment_shader=shaders.I420_FS
+            )
+            self._yuv_vao = ctx.vertex_array(self._yuv_prog, [])
+            self._u: dict[str, Any] = {
+                name: self._prog[name]
+                for name in self._prog
+                if isinstance(self._prog[name], moderngl.Uniform)
+            }
+            self._u["u_base_tex"].value = 0
+            self._u["u_normal_tex"].value = 1
+            self._white = ctx.texture((1, 1), 4, bytes([255, 255, 255, 255]))
+            self._flat_normal = ctx.texture((1, 1), 4, bytes([128, 128, 255, 255]))
+            self._avatar_meshes = {
+                "box": _GpuMesh(ctx, self._prog, *_shape_vertices(box((1.0, 1.0, 1.0)))),
+                "sphere": _GpuMesh(ctx, self._prog, *_shape_vertices(uv_sphere(0.5, 24, 12))),
+            }
         self._scene: SceneData | None = None
         self._scene_mesh: _GpuMesh | None = None
         self._textures: list[moderngl.Texture] = []
@@ -294,6 +303,17 @@ class Renderer:
         self.resize(width_per_eye, height)
         log.info("renderer on %s (%dx%d per eye)", self.info, width_per_eye, height)
 
+    @contextmanager
+    def current(self) -> Iterator[moderngl.Context]:
+        """Hold the renderer and make its GL context current on this thread. Every public
+        method does this, so a Renderer may move between threads (an executor) and share a
+        thread with other Renderers; it is not meant for concurrent use."""
+        with self._lock:
+            if self.ctx is None:
+                raise RuntimeError("renderer is closed")
+            with self.ctx:
+                yield self.ctx
+
     # -- setup --------------------------------------------------------------------------------
     def resize(self, width_per_eye: int, height: int) -> None:
         """Change the per-eye size; targets of other sizes are released."""
@@ -301,9 +321,10 @@ class Renderer:
             raise ValueError("size must be positive")
         self.width_per_eye, self.height = width_per_eye, height
         keep = (2 * width_per_eye, height)
-        for key in [k for k in self._targets if k != keep]:
-            self._targets.pop(key).release()
-        self._target(*keep)
+        with self.current():
+            for key in [k for k in self._targets if k != keep]:
+                self._targets.pop(key).release()
+            self._target(*keep)
 
     def _target(self, width: int, height: int) -> _Target:
         key = (width, height)
@@ -316,6 +337,18 @@ class Renderer:
         if isinstance(source, str | Path):
             source = load_package_any(Path(source))
         scene = source if isinstance(source, SceneData) else build_scene_data(source)
+        with self.current():
+            self._upload_scene(scene)
+        log.info(
+            "scene loaded: %d triangles, %d draws, %d textures, %d skipped features",
+            scene.triangles,
+            len(scene.draws),
+            len(scene.textures),
+            len(scene.skipped),
+        )
+        return scene
+
+    def _upload_scene(self, scene: SceneData) -> None:
         self._release_scene()
         self._scene = scene
         if not scene.empty:
@@ -337,14 +370,6 @@ class Renderer:
                 mn = moderngl.LINEAR if s.min_linear else moderngl.NEAREST
             gl_tex.filter = (mn, mag)
             self._textures.append(gl_tex)
-        log.info(
-            "scene loaded: %d triangles, %d draws, %d textures, %d skipped features",
-            scene.triangles,
-            len(scene.draws),
-            len(scene.textures),
-            len(scene.skipped),
-        )
-        return scene
 
     @property
     def scene(self) -> SceneData | None:
@@ -361,16 +386,18 @@ class Renderer:
 
     def close(self) -> None:
         """Release every GL object and the context; idempotent."""
-        if getattr(self, "ctx", None) is None:
-            return
-        self._release_scene()
-        for t in self._targets.values():
-            t.release()
-        self._targets.clear()
-        for mesh in self._avatar_meshes.values():
-            mesh.release()
-        self.ctx.release()
-        self.ctx = None  # type: ignore[assignment]
+        with self._lock:
+            if getattr(self, "ctx", None) is None:
+                return
+            with self.ctx:
+                self._release_scene()
+                for t in self._targets.values():
+                    t.release()
+                self._targets.clear()
+                for mesh in self._avatar_meshes.values():
+                    mesh.release()
+            self.ctx.release()
+            self.ctx = None  # type: ignore[assignment]
 
     def __enter__(self) -> Renderer:
         return self
@@ -401,7 +428,8 @@ class Renderer:
         for sign, proj, x in ((-1.0, projections[0], 0), (1.0, projections[1], w)):
             eye = centre + rot[:, 0] * (sign * ipd / 2)
             views.append((eye, pose.orientation, as_matrix4(proj), (x, 0, w, h)))
-        return self._render(self._target(2 * w, h), views, list(avatars))
+        with self.current():
+            return self._render(self._target(2 * w, h), views, list(avatars))
 
     def render_view(
         self,
@@ -424,9 +452,10 @@ class Renderer:
             else perspective(fov_y_deg, w / h, near or self.near, far or self.far)
         )
         eye = np.asarray(pose.position, dtype=np.float64)
-        return self._render(
-            self._target(w, h), [(eye, pose.orientation, proj, (0, 0, w, h))], list(avatars)
-        )
+        with self.current():
+            return self._render(
+                self._target(w, h), [(eye, pose.orientation, proj, (0, 0, w, h))], list(avatars)
+            )
 
     def _render(
         self,
