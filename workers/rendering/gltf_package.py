@@ -975,7 +975,12 @@ def _load(
             return decoded
         full = posixpath.join(base, relpath) if base else relpath
         if full not in cache:
-            content = source.read(full, min(max_bytes, budget.left), pointer)
+            try:
+                content = source.read(full, min(max_bytes, budget.left), pointer)
+            except GltfPackageError as exc:
+                if exc.code == "resource_too_large" and budget.left < max_bytes:
+                    budget.take(budget.left + 1, pointer)  # report it as the total limit
+                raise
             budget.take(len(content), pointer)
             cache[full] = content
         return cache[full]
