@@ -233,7 +233,7 @@ class FrameMeta:
 def parse_frame_meta(raw: str | bytes | dict[str, Any]) -> FrameMeta:
     obj = _decode(raw, MAX_POSE_BYTES)
     times = _obj(obj.get("t"), "t")
-    t = {k: _number(times[k], f"t.{k}", lo=0.0) for k in STAGES if k in times}
+    t: dict[str, float] = {k: _number(times[k], f"t.{k}", lo=0.0) for k in STAGES if k in times}
     rung = obj.get("rung", "")
     return FrameMeta(
         frame_id=_int(obj.get("frame_id"), "frame_id"),

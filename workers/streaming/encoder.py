@@ -235,7 +235,8 @@ class StreamEncoder(H264Encoder):
         # IDR slice NAL type 5 right after a start code: cheap keyframe check on Annex-B.
         keyframe = b"\x00\x00\x01\x65" in data or b"\x00\x00\x01\x25" in data
         self.keyframes += int(keyframe)
-        assert frame.pts is not None and frame.time_base is not None
+        assert frame.pts is not None
+        assert frame.time_base is not None
         timestamp = convert_timebase(frame.pts, frame.time_base, VIDEO_TIME_BASE)
         if self.on_encoded is not None:
             self.on_encoded(frame.pts, start, end, keyframe, len(data), self.active_name)

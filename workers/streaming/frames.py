@@ -8,6 +8,7 @@ without copying) or RGB ``(H, W, 3)``. Sizes are the whole side-by-side stereo p
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -93,12 +94,17 @@ class PatternSource:
 
 
 class RendererSource:
-    """Adapter from :mod:`workers.rendering` to :class:`FrameSource`.
+    """Adapter from :class:`workers.rendering.renderer.Renderer` to :class:`FrameSource`.
 
     The renderer owns a GL context bound to the thread that made it, so this object must
-    only be used from the track's single render thread (which is how the track calls it).
-    The renderer is imported lazily: importing moderngl/EGL costs time and fails on
-    machines without it, and pattern-only workers never need it.
+    only be used from the track's single render thread (which is how the track calls it):
+    the renderer is created on the first ``render`` call, on that thread. The import is
+    lazy: moderngl/EGL costs time and fails on machines without it.
+
+    ``Frame.i420()`` returns a view of a buffer the next readback overwrites; we read into
+    two buffers in turn so the picture handed to the encoder stays intact while the next
+    frame renders (the sender finishes encoding frame N before asking for N+1, so two are
+    enough).
     """
 
     def __init__(self, scene_path: str | Path, *, ipd: float = 0.064) -> None:
@@ -106,6 +112,23 @@ class RendererSource:
         self.ipd = ipd
         self._renderer: Any = None
         self._size: tuple[int, int] | None = None
+        self._buffers: list[Image] = []
+        self._turn = 0
+        self.render_ms = 0.0
+
+    def _avatars(self, avatars: Mapping[str, Pose] | None) -> list[Any]:
+        from workers.rendering.renderer import Avatar  # lazy on purpose
+
+        out = []
+        for participant, pose in sorted((avatars or {}).items()):
+            # Stable colour per participant, so people recognise each other across frames.
+            hue = zlib.crc32(participant.encode()) / 0xFFFFFFFF
+            color = (0.4 + 0.6 * hue, 0.9 - 0.5 * hue, 0.5 + 0.4 * math.sin(6.28 * hue))
+            out.append(Avatar(pose.p, pose.q, color=color, kind="sphere", size=0.25))
+            out += [
+                Avatar(h.p, h.q, color=color, kind="box", size=0.08) for h in pose.hands.values()
+            ]
+        return out
 
     def render(
         self,
@@ -114,21 +137,30 @@ class RendererSource:
         size: tuple[int, int],
         avatars: Mapping[str, Pose] | None = None,
     ) -> Image:
-        if self._renderer is None or self._size != size:
-            from workers.rendering import Renderer
+        width, height = size
+        if self._renderer is None:
+            from workers.rendering.renderer import Renderer  # lazy on purpose
 
-            self.close()
-            self._renderer = Renderer(size[0] // 2, size[1])
-            self._renderer.load_scene(str(self.scene_path))
+            self._renderer = Renderer(width // 2, height)
+            self._renderer.load_scene(self.scene_path)
+        if self._size != size:
+            self._renderer.resize(width // 2, height)
+            self._buffers = [np.empty(width * height * 3 // 2, np.uint8) for _ in range(2)]
             self._size = size
         frame = self._renderer.render_stereo(
-            pose, ipd=self.ipd, projections=pose.proj, avatars=dict(avatars or {})
+            (pose.p, pose.q),
+            ipd=self.ipd,
+            projections=pose.proj,
+            avatars=self._avatars(avatars),
         )
-        return np.asarray(frame.i420(), dtype=np.uint8)
+        self.render_ms = float(frame.render_ms)
+        self._turn ^= 1
+        out = frame.i420(out=self._buffers[self._turn])
+        return np.asarray(out).reshape(height * 3 // 2, width)
 
     def close(self) -> None:
         renderer, self._renderer = self._renderer, None
-        if renderer is not None and hasattr(renderer, "close"):
+        if renderer is not None:
             renderer.close()
 
 

@@ -139,7 +139,7 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         super().__init__()
         self.config = config
         self.session_poses = session_poses
-        self._loop = asyncio.get_running_loop()
+        self._loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=_ice_servers(config.ice_servers)))
         self.predictor = PosePredictor()
         self.quality = QualityController(
@@ -174,9 +174,7 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         # Unreliable and unordered: a late pose or frame report is useless, a retransmit
         # would only delay the next one.
         self.pose_channel = self.pc.createDataChannel("pose", ordered=False, maxRetransmits=0)
-        self.frames_channel = self.pc.createDataChannel(
-            "frames", ordered=False, maxRetransmits=0
-        )
+        self.frames_channel = self.pc.createDataChannel("frames", ordered=False, maxRetransmits=0)
         self.pose_channel.on("message", self._on_pose_message)
         self.frames_channel.on("message", self._on_feedback_message)
         self.pc.on("connectionstatechange", self._on_state)
@@ -209,9 +207,7 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
     async def set_answer(self, answer: Mapping[str, str]) -> None:
         if answer.get("type") != "answer":
             raise ProtocolError("bad_value", "expected an answer")
-        await self.pc.setRemoteDescription(
-            RTCSessionDescription(sdp=answer["sdp"], type="answer")
-        )
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
 
     async def add_candidate(self, candidate: Mapping[str, Any]) -> None:
         """A trickled ICE candidate from the client (``{candidate, sdpMid, sdpMLineIndex}``)."""
@@ -238,7 +234,10 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         self.encoder.set_bitrate(self.quality.bitrate)
         if change is not None:
             logger.info(
-                "stream %s quality %s -> %s (%s)", self.stream_id, change.old, change.new,
+                "stream %s quality %s -> %s (%s)",
+                self.stream_id,
+                change.old,
+                change.new,
                 change.reason,
             )
             self.emit("quality_change", change)

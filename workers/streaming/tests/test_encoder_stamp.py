@@ -36,7 +36,7 @@ def test_stamp_round_trip_on_raw_i420_and_rgb() -> None:
     for frame_id in (0, 1, 12345, ID_MODULO - 1, ID_MODULO + 7):
         stamp_frame_id(image, frame_id)
         assert read_frame_id(image) == frame_id % ID_MODULO
-        rgb = _frame(image, 0).to_ndarray(format="rgb24")
+        rgb = np.asarray(_frame(image, 0).to_ndarray(format="rgb24"), dtype=np.uint8)
         assert read_frame_id(rgb) == frame_id % ID_MODULO
 
 
@@ -58,7 +58,8 @@ def test_stamp_survives_x264_encode_and_decode() -> None:
         stamp_frame_id(image, frame_id)
         data = encoder.encode_bitstream(_frame(image, n * 1000))
         for decoded in decoder.decode(av.Packet(data)):
-            read.append(read_frame_id(decoded.to_ndarray(format="yuv420p")))
+            assert isinstance(decoded, av.VideoFrame)
+            read.append(read_frame_id(np.asarray(decoded.to_ndarray(format="yuv420p"), np.uint8)))
     assert read == ids
 
 

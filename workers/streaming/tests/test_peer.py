@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import av
 import numpy as np
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -18,6 +19,7 @@ from workers.protocol import RUNGS, Pose, parse_frame_meta
 from workers.streaming.encoder import X264, EncoderChoice
 from workers.streaming.frames import ID_MODULO, PatternSource, read_frame_id
 from workers.streaming.peer import PeerRegistry, StreamConfig, StreamPeer
+from workers.streaming.quality import QualityChange
 from workers.streaming.session import SessionPoses
 
 EYE = (320, 180)
@@ -37,6 +39,7 @@ class Client:
     async def frame(self) -> np.ndarray:
         track = await asyncio.wait_for(self.track, TIMEOUT)
         frame = await asyncio.wait_for(track.recv(), TIMEOUT)
+        assert isinstance(frame, av.VideoFrame)
         return frame.to_ndarray(format="yuv420p")
 
     async def meta_for(self, frame_id: int) -> dict[str, Any]:
@@ -126,8 +129,12 @@ async def test_pose_changes_the_picture(registry: PeerRegistry) -> None:
     peer, client = await start(registry)
     first = await client.frame()
     yaw = 1.5
-    pose = {"p": [0.0, 0.0, 0.0], "q": [0.0, math.sin(yaw / 2), 0.0, math.cos(yaw / 2)],
-            "t": 1000.0, "seq": 1}
+    pose = {
+        "p": [0.0, 0.0, 0.0],
+        "q": [0.0, math.sin(yaw / 2), 0.0, math.cos(yaw / 2)],
+        "t": 1000.0,
+        "seq": 1,
+    }
     client.channels["pose"].send(json.dumps(pose))
     source = PatternSource()
     for _ in range(60):
@@ -167,8 +174,9 @@ async def test_bad_pose_messages_are_counted_and_dropped(registry: PeerRegistry)
     done = asyncio.Event()
     expected = len(bad) + 2
     peer.on("pose", lambda _pose: done.set() if peer.pose_counts["received"] >= expected else None)
-    peer.on("pose_rejected", lambda _c: done.set() if peer.pose_counts["received"] >= expected
-            else None)
+    peer.on(
+        "pose_rejected", lambda _c: done.set() if peer.pose_counts["received"] >= expected else None
+    )
     for message in bad:
         client.channels["pose"].send(message)
     good = {"p": [0, 1.6, 0], "q": [0, 0, 0, 1], "t": 5.0, "seq": 10}
@@ -232,7 +240,8 @@ async def test_close_is_idempotent_and_registry_closes_all() -> None:
     await peers[0].close()
     await asyncio.gather(peers[0].close(), peers[0].close())
     assert peers[0].pc.connectionState == "closed"
-    assert "s0" not in registry and len(registry) == 1
+    assert "s0" not in registry
+    assert len(registry) == 1
     assert "user0" not in peers[1]._avatars()
     await registry.close_all()
     assert len(registry) == 0
@@ -250,12 +259,13 @@ async def test_quality_pin_resizes_the_stream(registry: PeerRegistry) -> None:
         encoder_choice=EncoderChoice(X264, "test"),
     )
     registry.add(peer)
-    changes = []
+    changes: list[QualityChange] = []
     peer.on("quality_change", changes.append)
     client = await connect(peer)
     assert (await client.frame()).shape == (180 * 3 // 2, 640)
     change = peer.set_quality(max_quality=None, pinned_quality="720p")
-    assert change is not None and (change.old, change.new) == ("1080p", "720p")
+    assert change is not None
+    assert (change.old, change.new) == ("1080p", "720p")
     for _ in range(30):
         image = await client.frame()
         if image.shape == (144 * 3 // 2, 512):

@@ -1,0 +1,210 @@
+"""Unit tests: protocol validation, pose prediction, quality controller."""
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from workers.protocol import (
+    ProtocolError,
+    Signal,
+    StreamStart,
+    parse_pose,
+    parse_worker_message,
+    scaled_bitrate,
+)
+from workers.streaming.prediction import PosePredictor
+from workers.streaming.quality import QualityController, QualitySample
+
+
+def _yaw_quat(yaw: float) -> tuple[float, float, float, float]:
+    return (0.0, math.sin(yaw / 2), 0.0, math.cos(yaw / 2))
+
+
+def test_parse_pose_accepts_full_message_and_normalises_q() -> None:
+    raw = {
+        "p": [0, 1.6, 0],
+        "q": [0, 0, 0, 1.05],
+        "t": 12.5,
+        "seq": 3,
+        "hands": {"left": {"p": [0.2, 1, 0], "q": [0, 0, 0, 1]}, "right": None},
+        "proj": [[1.0] * 16, [2.0] * 16],
+    }
+    pose = parse_pose(json.dumps(raw))
+    assert pose.q == pytest.approx((0, 0, 0, 1))
+    assert pose.hands["left"].p == (0.2, 1.0, 0.0)
+    assert "right" not in pose.hands
+    assert pose.proj is not None
+    assert pose.proj[1][0] == 2.0
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ({"p": [0, 0], "q": [0, 0, 0, 1], "t": 0, "seq": 0}, "bad_type"),
+        ({"p": [0, 0, True], "q": [0, 0, 0, 1], "t": 0, "seq": 0}, "bad_type"),
+        ({"p": [0, 0, float("inf")], "q": [0, 0, 0, 1], "t": 0, "seq": 0}, "bad_value"),
+        ({"p": [0, 0, 2e4], "q": [0, 0, 0, 1], "t": 0, "seq": 0}, "out_of_range"),
+        ({"p": [0, 0, 0], "q": [0, 0, 0, 0.5], "t": 0, "seq": 0}, "bad_value"),
+        ({"p": [0, 0, 0], "q": [0, 0, 0, 1], "t": 0, "seq": -1}, "out_of_range"),
+        ({"p": [0, 0, 0], "q": [0, 0, 0, 1], "t": 0, "seq": 1, "proj": [[1] * 15]}, "bad_type"),
+        ({"p": [0, 0, 0], "q": [0, 0, 0, 1], "t": 0, "seq": 1, "hands": {"x": None}}, "bad_value"),
+    ],
+)
+def test_parse_pose_rejects(raw: dict, code: str) -> None:
+    with pytest.raises(ProtocolError) as err:
+        parse_pose(raw)
+    assert err.value.code == code
+
+
+def test_worker_messages_round_trip_and_reject_unknown() -> None:
+    start = parse_worker_message(
+        {
+            "type": "stream_start",
+            "stream_id": "s",
+            "session_id": "x",
+            "scene_url": "/a.glb",
+            "quality": "2K",
+            "codec": "h264",
+            "max_quality": "1080p",
+        }
+    )
+    assert isinstance(start, StreamStart)
+    assert start.max_quality == "1080p"
+    signal = parse_worker_message(
+        {"type": "signal", "stream_id": "s", "sdp": {"type": "answer", "sdp": "v=0"}}
+    )
+    assert isinstance(signal, Signal)
+    assert signal.sdp == {"type": "answer", "sdp": "v=0"}
+    cases: list[tuple[Any, str]] = [
+        ({"type": "nope"}, "unknown_type"),
+        (
+            {
+                "type": "stream_start",
+                "stream_id": "s",
+                "session_id": "x",
+                "scene_url": "u",
+                "quality": "8K",
+            },
+            "bad_value",
+        ),
+        ({"type": "signal", "stream_id": "s"}, "bad_value"),
+        ("x" * 300_000, "too_large"),
+    ]
+    for bad, code in cases:
+        with pytest.raises(ProtocolError) as err:
+            parse_worker_message(bad)
+        assert err.value.code == code
+
+
+def test_prediction_extrapolates_constant_angular_velocity() -> None:
+    predictor = PosePredictor(latency_s=0.0)
+    omega = 2.0  # rad/s about +Y
+    for i in range(5):
+        t_ms = i * 11.0
+        predictor.add(
+            parse_pose(
+                {
+                    "p": [0.1 * i / 90, 0, 0],
+                    "q": list(_yaw_quat(omega * t_ms / 1000)),
+                    "t": t_ms,
+                    "seq": i,
+                }
+            ),
+            rx=10.0 + t_ms / 1000,
+        )
+    _lin, ang = predictor.velocity()
+    assert ang == pytest.approx([0, omega, 0], abs=1e-6)
+    last_rx = 10.0 + 44.0 / 1000
+    predicted = predictor.predict(last_rx + 0.05)
+    assert predicted is not None
+    assert np.allclose(predicted.q, _yaw_quat(omega * (0.044 + 0.05)), atol=1e-6) or np.allclose(
+        predicted.q, [-c for c in _yaw_quat(omega * 0.094)], atol=1e-6
+    )
+
+
+def test_prediction_ignores_stale_and_duplicate_and_caps_horizon() -> None:
+    predictor = PosePredictor(latency_s=0.0)
+    assert predictor.predict(0.0) is None
+    predictor.add(parse_pose({"p": [0, 0, 0], "q": [0, 0, 0, 1], "t": 0.0, "seq": 1}), rx=0.0)
+    predictor.add(parse_pose({"p": [1, 0, 0], "q": [0, 0, 0, 1], "t": 10.0, "seq": 2}), rx=0.01)
+    assert not predictor.add(
+        parse_pose({"p": [9, 0, 0], "q": [0, 0, 0, 1], "t": 20.0, "seq": 2}), rx=0.02
+    )
+    assert not predictor.add(
+        parse_pose({"p": [9, 0, 0], "q": [0, 0, 0, 1], "t": 5.0, "seq": 1}), rx=0.02
+    )
+    assert predictor.stale == 2
+    # 100 m/s along x; ten seconds later the horizon is capped at 100 ms, not 10 s.
+    predicted = predictor.predict(10.0)
+    assert predicted is not None
+    assert predicted.p[0] == pytest.approx(1 + 100 * 0.1)
+
+
+def _clean(t: float, frame_ms: float = 2.0) -> QualitySample:
+    return QualitySample(t=t, loss=0.0, rtt_ms=20.0, frame_ms=frame_ms)
+
+
+def test_quality_steps_down_on_loss_fast_and_up_slowly() -> None:
+    qc = QualityController(initial="2K", fps=90, up_after_s=5.0)
+    change = qc.update(QualitySample(t=0.0, loss=0.05, rtt_ms=20.0))
+    assert change is not None
+    assert (change.old, change.new) == ("2K", "1080p")
+    assert "loss" in change.reason
+    assert change.bitrate == scaled_bitrate("1080p", 90)
+    changes = [qc.update(_clean(float(t))) for t in range(1, 6)]
+    assert changes == [None] * 5  # clean, but not long enough yet
+    change = qc.update(_clean(6.5))
+    assert change is not None
+    assert change.new == "2K"
+
+
+def test_quality_steps_down_on_rising_delay() -> None:
+    qc = QualityController(initial="1080p")
+    for t, rtt in enumerate([20.0, 20.0, 40.0, 70.0]):
+        change = qc.update(QualitySample(t=float(t), rtt_ms=rtt))
+    assert change is not None
+    assert change.new == "720p"
+    assert change.reason == "rising delay"
+
+
+def test_quality_respects_cap_and_pin() -> None:
+    qc = QualityController(initial="720p", max_rung="1080p", up_after_s=1.0)
+    for t in range(10):
+        qc.update(_clean(float(t)))
+    assert qc.rung == "1080p"  # climbed to the cap, not beyond
+    change = qc.set_limits(max_rung=None, pinned="4K")
+    assert change is not None
+    assert change.new == "4K"
+    assert qc.update(QualitySample(t=20.0, loss=0.5)) is None
+    assert qc.rung == "4K"  # pin wins over loss
+    qc.set_limits(max_rung="720p", pinned=None)
+    assert qc.rung == "720p"
+
+
+def test_quality_skips_rungs_the_machine_cannot_sustain() -> None:
+    qc = QualityController(initial="720p", fps=90, up_after_s=1.0)
+    # 8 ms per frame at 720p: 1080p would need 18 ms, over the 9.4 ms budget at 90 fps.
+    for t in range(10):
+        assert qc.update(_clean(float(t), frame_ms=8.0)) is None
+    assert not qc.sustainable("1080p")
+    # Over budget at 2K: drop straight to the highest rung that fits, skipping 1080p.
+    qc = QualityController(initial="2K", fps=90)
+    qc.update(_clean(0.0, frame_ms=12.0))  # 2K: 12 ms -> 1080p ~6.75 ms would fit
+    assert qc.rung == "1080p"
+    qc = QualityController(initial="2K", fps=90)
+    change = qc.update(_clean(0.0, frame_ms=20.0))  # 1080p ~11 ms no, 720p ~5 ms yes
+    assert change is not None
+    assert change.new == "720p"
+
+
+def test_quality_bitrate_follows_bandwidth_estimate() -> None:
+    qc = QualityController(initial="1080p", fps=90)
+    qc.update(QualitySample(t=0.0, available_bps=20_000_000))
+    assert qc.bitrate == 18_000_000
+    change = qc.update(QualitySample(t=1.0, available_bps=5_000_000))
+    assert change is not None
+    assert change.new == "720p"
+    assert change.reason == "bandwidth estimate"
