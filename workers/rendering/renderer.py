@@ -561,6 +561,7 @@ class Renderer:
         prog["u_h"].value = target.height
         prog["u_tw"].value = target.width // 4
         self._yuv_vao.render(moderngl.TRIANGLES, vertices=3)
+        ctx.finish()  # so convert_ms is the pass itself, not part of the readback
 
 
 def frame_bounds_pose(

@@ -100,6 +100,8 @@ void main() {
 # Writes the I420 bytes (Y plane, then U, then V, BT.601 limited range) into an RGBA8 target
 # whose memory is exactly the contiguous I420 buffer: texel t holds bytes 4t .. 4t+3.
 # Chroma is the mean of each 2x2 block: one bilinear fetch at the block centre.
+# Fast paths (no integer division in the Y plane, one per chroma texel) need width % 4 == 0
+# (always, checked by the renderer) and (width / 2) % 4 == 0 for chroma; else per byte.
 I420_FS = """
 #version 330
 uniform sampler2D u_src;
@@ -108,26 +110,50 @@ uniform int u_h;
 uniform int u_tw;
 out vec4 f_out;
 
-float byte_at(int idx) {
-    int ysize = u_w * u_h;
-    if (idx < ysize) {
-        vec3 c = texelFetch(u_src, ivec2(idx % u_w, idx / u_w), 0).rgb;
-        return (16.0 + 65.481 * c.r + 128.553 * c.g + 24.966 * c.b) / 255.0;
-    }
-    int cw = u_w / 2;
-    int csize = cw * (u_h / 2);
-    int j = idx - ysize;
+const vec3 KY = vec3(65.481, 128.553, 24.966);
+const vec3 KU = vec3(-37.797, -74.203, 112.0);
+const vec3 KV = vec3(112.0, -93.786, -18.214);
+
+float chroma(int j, int cw, int csize) {
     bool is_v = j >= csize;
     if (is_v) j -= csize;
     vec2 p = vec2(float(j % cw) * 2.0 + 1.0, float(j / cw) * 2.0 + 1.0) / vec2(u_w, u_h);
     vec3 c = texture(u_src, p).rgb;
-    if (is_v) return (128.0 + 112.0 * c.r - 93.786 * c.g - 18.214 * c.b) / 255.0;
-    return (128.0 - 37.797 * c.r - 74.203 * c.g + 112.0 * c.b) / 255.0;
+    return (128.0 + dot(is_v ? KV : KU, c)) / 255.0;
 }
 
 void main() {
     ivec2 o = ivec2(gl_FragCoord.xy);
-    int b = (o.y * u_tw + o.x) * 4;
-    f_out = vec4(byte_at(b), byte_at(b + 1), byte_at(b + 2), byte_at(b + 3));
+    if (o.y < u_h) {
+        // Y plane: texel (x, y) holds luma of pixels 4x .. 4x+3 of row y.
+        int x = o.x * 4;
+        mat4x3 c = mat4x3(
+            texelFetch(u_src, ivec2(x, o.y), 0).rgb,
+            texelFetch(u_src, ivec2(x + 1, o.y), 0).rgb,
+            texelFetch(u_src, ivec2(x + 2, o.y), 0).rgb,
+            texelFetch(u_src, ivec2(x + 3, o.y), 0).rgb);
+        f_out = (vec4(16.0) + KY * c) / 255.0;
+        return;
+    }
+    int cw = u_w / 2;
+    int csize = cw * (u_h / 2);
+    int j = ((o.y - u_h) * u_tw + o.x) * 4;
+    if (cw % 4 == 0) {
+        // Four neighbours in one chroma row of one plane.
+        bool is_v = j >= csize;
+        if (is_v) j -= csize;
+        float row = float(j / cw) * 2.0 + 1.0;
+        float col = float(j % cw) * 2.0 + 1.0;
+        vec2 inv = 1.0 / vec2(u_w, u_h);
+        mat4x3 c = mat4x3(
+            texture(u_src, vec2(col, row) * inv).rgb,
+            texture(u_src, vec2(col + 2.0, row) * inv).rgb,
+            texture(u_src, vec2(col + 4.0, row) * inv).rgb,
+            texture(u_src, vec2(col + 6.0, row) * inv).rgb);
+        f_out = (vec4(128.0) + (is_v ? KV : KU) * c) / 255.0;
+        return;
+    }
+    f_out = vec4(chroma(j, cw, csize), chroma(j + 1, cw, csize), chroma(j + 2, cw, csize),
+                 chroma(j + 3, cw, csize));
 }
 """

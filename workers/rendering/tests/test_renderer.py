@@ -172,6 +172,10 @@ def test_gpu_i420_matches_numpy_conversion_of_the_rgb_readback(
     assert np.array_equal(np.concatenate([y.ravel(), u.ravel(), v.ravel()]), yuv)
     out = np.empty_like(yuv)
     assert frame.i420(out=out) is out
+    # Odd chroma widths and heights that are not multiples of 4 take the per-byte path.
+    odd = renderer.render_view(Pose((0, 1.6, 3), (0, 0, 0, 1)), width=84, height=46)
+    diff = np.abs(odd.i420().astype(int) - rgb_to_i420(odd.rgb()).astype(int))
+    assert diff.max() <= 2, diff.max()
 
 
 def test_texture_shows_up(renderer: Renderer, tmp_path: Path) -> None:
