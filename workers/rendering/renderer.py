@@ -275,6 +275,9 @@ class Renderer:
         self.near, self.far = near, far
         with self._lock, self.ctx as ctx:
             self.info = str(ctx.info["GL_RENDERER"])
+            # On llvmpipe the I420 pass costs more than swscale on the CPU (see the benchmark):
+            # callers can pick rgb() + CPU conversion when this is True.
+            self.software = any(n in self.info.lower() for n in _SOFTWARE_RENDERERS)
             self._prog = ctx.program(
                 vertex_shader=shaders.SCENE_VS, fragment_shader=shaders.SCENE_FS
             )

@@ -60,6 +60,9 @@ def test_renderer_info_names_the_gl_renderer() -> None:
     info = renderer_info()
     assert isinstance(info, str)
     assert info
+    with Renderer(8, 8) as r:
+        assert r.info == info
+        assert r.software == ("llvmpipe" in info.lower())
 
 
 def test_red_cube_in_front_is_red_in_the_centre_and_background_elsewhere(
