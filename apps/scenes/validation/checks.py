@@ -192,7 +192,7 @@ class Checker:
                 self.add("schema", "byteOffset/byteLength must be integers (length >= 1)", p)
                 continue
             stride = view.get("byteStride")
-            if stride is not None and (
+            if "byteStride" in view and (
                 not _is_index(stride) or stride < 4 or stride > 252 or stride % 4
             ):
                 self.add(
@@ -297,6 +297,7 @@ class Checker:
         if not _is_index(mode) or mode > 6:
             self.add("schema", f"primitive mode {mode!r} is not 0..6", p + "/mode")
         self.ref_ok(prim, "material", "materials", p)
+        has_indices = self.ref_ok(prim, "indices", "accessors", p)
         accessors = self.arrays["accessors"]
         counts = {}
         for name, index in attrs.items():
@@ -326,7 +327,7 @@ class Checker:
                     f"attribute {name} has {n} elements but POSITION has {vertex_count}",
                     p + "/attributes/" + name,
                 )
-        if "indices" not in prim or not self.ref_ok(prim, "indices", "accessors", p):
+        if not has_indices:
             return
         index_acc = accessors[prim["indices"]]
         if (
