@@ -29,13 +29,6 @@ from workers.rendering.gltf_package import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache() -> None:
-    # Overrides the suite-wide autouse fixture (Django settings + Redis): this module is
-    # pure Python and runs with ``-p no:django``.
-    return
-
-
 def package(document: dict[str, Any], bin_data: bytes) -> GltfPackage:
     return GltfPackage(document={"asset": {"version": "2.0"}, **document}, buffers=[bin_data])
 

@@ -1,0 +1,40 @@
+# The two commands of the README: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test setup system-packages lint format check clean
+
+run: setup ## set up everything and start the platform (web, streaming worker, demo data)
+	$(BIN)/python manage.py run_platform --host $(HOST) --port $(PORT)
+
+test: setup ## the whole suite against real PostgreSQL and Redis (started when not given)
+	$(BIN)/python -m vrplatform.devservices -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+setup: $(VENV)/.installed system-packages
+
+$(VENV)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+system-packages:
+	bash deploy/system-packages.sh
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+check: lint ## what CI checks besides the tests
+	$(BIN)/python manage.py check
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,196 @@
+"""Writes for accounts: sign-in, token rotation, logout, users and roles."""
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.lockout import (
+    login_failure_record,
+    login_failures_clear,
+    login_lockout_check,
+)
+from apps.accounts.models import RefreshToken, User
+from apps.accounts.roles import ROLES, STAFF_ROLES, role_grants
+from apps.accounts.selectors import user_roles
+from apps.accounts.tokens import access_token_deny, access_token_encode
+from apps.core.errors import AuthenticationFailed, InvalidInput
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: str
+    refresh: str
+    expires_in: int
+    user: User
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def user_group_name(user_id: int) -> str:
+    """Channel-layer group of every socket of one user (for ``athena:wisdom_updated``)."""
+    return f"user.{user_id}"
+
+
+def auth_login(*, username: str, password: str, client_ip: str) -> TokenPair:
+    login_lockout_check(username=username, client_ip=client_ip)
+    user = authenticate(username=username, password=password)
+    if user is None:
+        login_failure_record(username=username, client_ip=client_ip)
+        raise AuthenticationFailed("Wrong username or password.", code="invalid_credentials")
+    login_failures_clear(username=username, client_ip=client_ip)
+    User.objects.filter(pk=user.pk).update(last_login=timezone.now())
+    return token_pair_issue(user=user)
+
+
+def token_pair_issue(*, user: User, family: uuid.UUID | None = None) -> TokenPair:
+    access, claims = access_token_encode(user_id=user.pk, roles=user_roles(user))
+    refresh = secrets.token_urlsafe(48)
+    RefreshToken.objects.create(
+        user=user,
+        family=family or uuid.uuid4(),
+        token_hash=_hash(refresh),
+        access_jti=claims.jti,
+        access_expires_at=claims.expires_at,
+        expires_at=timezone.now() + settings.JWT_REFRESH_TTL,
+    )
+    return TokenPair(access, refresh, int(settings.JWT_ACCESS_TTL.total_seconds()), user)
+
+
+def token_refresh(*, refresh: str) -> TokenPair:
+    """Spend ``refresh`` and issue the next pair of its family.
+
+    A refresh token presented twice is a replay: the family is revoked (committed before the
+    error is raised) and the caller must sign in again.
+    """
+    reused_family: uuid.UUID | None = None
+    with transaction.atomic():
+        token = (
+            RefreshToken.objects.select_for_update()
+            .select_related("user")
+            .filter(token_hash=_hash(refresh))
+            .first()
+        )
+        if token is None:
+            raise AuthenticationFailed("The refresh token is invalid.", code="token_invalid")
+        if token.revoked_at is not None:
+            raise AuthenticationFailed("The refresh token was revoked.", code="token_revoked")
+        if token.used_at is not None:
+            reused_family = token.family
+        elif token.expires_at <= timezone.now():
+            raise AuthenticationFailed("The refresh token has expired.", code="token_expired")
+        elif not token.user.is_active:
+            raise AuthenticationFailed("This account is disabled.", code="user_inactive")
+        else:
+            token.used_at = timezone.now()
+            token.save(update_fields=["used_at"])
+            return token_pair_issue(user=token.user, family=token.family)
+    token_family_revoke(family=reused_family)
+    raise AuthenticationFailed(
+        "This refresh token was already used; all sessions of this sign-in were revoked.",
+        code="refresh_token_reused",
+    )
+
+
+def token_family_revoke(*, family: uuid.UUID) -> int:
+    """Revoke every refresh token of a family and deny its live access tokens."""
+    now = timezone.now()
+    with transaction.atomic():
+        tokens = list(
+            RefreshToken.objects.select_for_update().filter(family=family, revoked_at__isnull=True)
+        )
+        RefreshToken.objects.filter(pk__in=[t.pk for t in tokens]).update(revoked_at=now)
+    live = RefreshToken.objects.filter(family=family, access_expires_at__gt=now)
+    for jti, expires_at in live.values_list("access_jti", "access_expires_at"):
+        access_token_deny(jti=jti, expires_at=expires_at)
+    return len(tokens)
+
+
+def auth_logout(
+    *, user: User, refresh: str, access_jti: str | None, access_expires_at: datetime | None
+) -> None:
+    token = RefreshToken.objects.filter(token_hash=_hash(refresh), user=user).first()
+    if token is None:
+        raise InvalidInput("Unknown refresh token for this user.", code="token_invalid")
+    RefreshToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    if access_jti and access_expires_at:
+        access_token_deny(jti=access_jti, expires_at=access_expires_at)
+
+
+@transaction.atomic
+def user_create(
+    *,
+    username: str,
+    password: str | None,
+    email: str = "",
+    roles: Iterable[str] = ("participant",),
+    display_name: str = "",
+) -> User:
+    user = User(username=username, email=email, display_name=display_name)
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    user_set_roles(user=user, roles=roles)
+    return user
+
+
+@transaction.atomic
+def user_set_roles(*, user: User, roles: Iterable[str]) -> User:
+    wanted = set(roles)
+    unknown = wanted - set(ROLES)
+    if unknown:
+        raise InvalidInput(f"Unknown roles: {', '.join(sorted(unknown))}.", code="unknown_role")
+    groups = list(Group.objects.filter(name__in=wanted))
+    if len(groups) != len(wanted):
+        raise InvalidInput("Roles are not set up; run migrations.", code="roles_missing")
+    user.groups.set(groups)  # m2m_changed notifies the user's sockets (signals.py)
+    is_staff = bool(wanted & STAFF_ROLES)
+    is_superuser = "admin" in wanted
+    if (user.is_staff, user.is_superuser) != (is_staff, is_superuser):
+        user.is_staff, user.is_superuser = is_staff, is_superuser
+        user.save(update_fields=["is_staff", "is_superuser"])
+    return user
+
+
+def roles_sync() -> None:
+    """Create the role groups and attach every existing permission their patterns grant."""
+    permissions = list(Permission.objects.select_related("content_type"))
+    for role in ROLES:
+        group, _ = Group.objects.get_or_create(name=role)
+        granted = [
+            p for p in permissions if role_grants(role, f"{p.content_type.app_label}.{p.codename}")
+        ]
+        group.permissions.set(granted)
+
+
+def wisdom_updated_notify(*, user_id: int) -> None:
+    """After commit, tell the user's open sockets that their roles changed."""
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        user = User.objects.filter(pk=user_id).first()
+        roles = user_roles(user) if user else []
+        async_to_sync(layer.group_send)(
+            user_group_name(user_id),
+            {"type": "wisdom.updated", "reason": "roles_changed", "roles": roles},
+        )
+
+    transaction.on_commit(send)

@@ -1,0 +1,38 @@
+"""OpenAPI: every operation documents the platform's error shape for its failure statuses."""
+
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable machine-readable error code.")
+    message = serializers.CharField(help_text="Human-readable explanation.")
+    detail = serializers.JSONField(allow_null=True, help_text="Field errors or extra context.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+ERROR_RESPONSE = OpenApiResponse(ErrorSerializer, description="Error")
+
+
+class PlatformAutoSchema(AutoSchema):
+    def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
+        responses = super()._get_response_bodies(direction)
+        statuses = ["400", "429", "503"]
+        if not self._is_public():
+            statuses += ["401", "403"]
+        if self.method in ("GET", "PUT", "PATCH", "DELETE") or "{" in self.path:
+            statuses.append("404")
+        for status in statuses:
+            if status not in responses:
+                responses[status] = self._get_response_for_code(ERROR_RESPONSE, status)
+        return responses
+
+    def _is_public(self) -> bool:
+        return any(isinstance(p, AllowAny) for p in self.view.get_permissions())
