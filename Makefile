@@ -22,7 +22,7 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 system-packages:
-	bash deploy/system-packages.sh
+	bash deploy/system-packages.sh deploy/system-packages.txt $(if $(filter test,$(MAKECMDGOALS)),deploy/system-packages-test.txt)
 
 lint: setup
 	$(BIN)/ruff check .

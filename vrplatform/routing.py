@@ -2,4 +2,7 @@
 
 from django.urls import URLPattern, URLResolver
 
-websocket_urlpatterns: list[URLPattern | URLResolver] = []
+from apps.sessions.routing import websocket_urlpatterns as session_routes
+from apps.streaming.routing import websocket_urlpatterns as streaming_routes
+
+websocket_urlpatterns: list[URLPattern | URLResolver] = [*session_routes, *streaming_routes]

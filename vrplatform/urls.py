@@ -12,6 +12,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/athena/", include("apps.accounts.api.urls")),
+    path("api/hermes/", include("apps.sessions.api.urls")),
+    path("api/daedalus/", include("apps.scenes.api.urls")),
+    path("api/morpheus/", include("apps.streaming.api.urls")),
 ]
 
 handler404 = "apps.core.views.not_found"

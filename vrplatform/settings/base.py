@@ -39,6 +39,9 @@ INSTALLED_APPS = [
     "channels",
     "apps.core",
     "apps.accounts",
+    "apps.scenes",
+    "apps.sessions",
+    "apps.streaming",
 ]
 
 MIDDLEWARE = [
