@@ -1,0 +1,76 @@
+"""Extension points of the session WebSocket for other apps (streaming, monitoring).
+
+- ``register_client_event(event, handler)``: the session consumer hands client events it does
+  not handle itself (``morpheus:signal``, ``morpheus:quality_change``...) to ``handler`` with a
+  ``ClientContext`` and the event's ``data`` dict, after size, JSON, envelope and rate checks.
+  A handler raising ``apps.core.errors.PlatformError`` makes the consumer answer an ``error``
+  event with that code; any other exception is logged and answered ``internal_error``.
+- Channel-layer groups: ``member_group(session_id, user_id)`` reaches one member's sockets,
+  ``session_group(session_id)`` every socket of the session. Send them
+  ``{"type": "client.event", "event": str, "data": dict}`` and each socket forwards
+  ``{"event": event, "data": data}`` to its client.
+- ``session_ended``: sent after commit when a session ends (kwarg ``session_id``).
+"""
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import django.dispatch
+
+
+@dataclass(frozen=True)
+class ClientContext:
+    """One connected session member, as seen by an event handler."""
+
+    user_id: int
+    session_id: uuid.UUID
+    participant_id: int
+    role: str  # "host" | "participant" | "spectator"
+    channel_name: str
+
+
+ClientEventHandler = Callable[[ClientContext, dict[str, Any]], Awaitable[None]]
+
+# Filled at import time by apps' ready() hooks, read-only afterwards.
+_handlers: dict[str, ClientEventHandler] = {}
+
+# Events the session consumer owns; other apps may not take them over.
+RESERVED_EVENTS = frozenset(
+    {
+        "hermes:session_join",
+        "hermes:session_leave",
+        "hermes:pose",
+        "athena:heartbeat",
+        "athena:authenticate",
+    }
+)
+
+
+def register_client_event(event: str, handler: ClientEventHandler) -> None:
+    """Route client event ``event`` (e.g. ``"morpheus:signal"``) to ``handler``."""
+    if event in RESERVED_EVENTS:
+        raise ValueError(f"{event} is handled by the session consumer itself")
+    existing = _handlers.get(event)
+    if existing is not None and existing is not handler:
+        raise ValueError(f"a handler for {event} is already registered")
+    _handlers[event] = handler
+
+
+def client_event_handler(event: str) -> ClientEventHandler | None:
+    return _handlers.get(event)
+
+
+def member_group(session_id: uuid.UUID, user_id: int) -> str:
+    """Channel-layer group of one member's sockets in one session."""
+    return f"hermes.member.{session_id.hex}.{user_id}"
+
+
+def session_group(session_id: uuid.UUID) -> str:
+    """Channel-layer group of every socket in one session."""
+    return f"hermes.session.{session_id.hex}"
+
+
+# Sent after commit by ``services.session_end``; kwargs: ``session_id`` (uuid.UUID).
+session_ended = django.dispatch.Signal()
