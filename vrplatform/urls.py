@@ -15,6 +15,8 @@ urlpatterns = [
     path("api/hermes/", include("apps.sessions.api.urls")),
     path("api/daedalus/", include("apps.scenes.api.urls")),
     path("api/morpheus/", include("apps.streaming.api.urls")),
+    path("api/delphi/", include("apps.monitoring.api.urls")),
+    path("", include("apps.monitoring.urls")),
 ]
 
 handler404 = "apps.core.views.not_found"

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "apps.scenes",
     "apps.sessions",
     "apps.streaming",
+    "apps.monitoring",
 ]
 
 MIDDLEWARE = [
