@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/morpheus/", include("apps.streaming.api.urls")),
     path("api/delphi/", include("apps.monitoring.api.urls")),
     path("", include("apps.monitoring.urls")),
+    path("", include("apps.web.urls")),
 ]
 
 handler404 = "apps.core.views.not_found"

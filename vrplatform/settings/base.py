@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "apps.sessions",
     "apps.streaming",
     "apps.monitoring",
+    "apps.web",
 ]
 
 MIDDLEWARE = [
