@@ -59,10 +59,10 @@ def test_tampered_token_is_401(api_client, make_user):
     assert response.json()["error"]["code"] == "token_invalid"
 
 
-def test_alg_none_token_is_401(api_client, make_user):
-    user = make_user()
+def _valid_claims(user) -> dict:
+    """Claims that would be accepted if signed with JWT_SECRET."""
     now = int(datetime.now(UTC).timestamp())
-    payload = {
+    return {
         "sub": str(user.pk),
         "iat": now,
         "exp": now + 600,
@@ -70,24 +70,18 @@ def test_alg_none_token_is_401(api_client, make_user):
         "iss": "vrplatform",
         "typ": "access",
     }
-    unsigned = jwt.encode(payload, key=None, algorithm="none")
+
+
+def test_alg_none_token_is_401(api_client, make_user):
+    unsigned = jwt.encode(_valid_claims(make_user()), key=None, algorithm="none")
     response = _auth(api_client, unsigned).get(PROFILE)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "token_invalid"
 
 
 def test_token_signed_with_other_secret_is_401(api_client, make_user):
-    user = make_user()
-    now = int(datetime.now(UTC).timestamp())
-    payload = {
-        "sub": str(user.pk),
-        "iat": now,
-        "exp": now + 600,
-        "jti": "y" * 32,
-        "iss": "vrplatform",
-        "typ": "access",
-    }
-    token = jwt.encode(payload, "another-secret-of-sufficient-length-123", algorithm="HS256")
+    other_secret = "another-secret-of-sufficient-length-123"
+    token = jwt.encode(_valid_claims(make_user()), other_secret, algorithm="HS256")
     assert _auth(api_client, token).get(PROFILE).status_code == 401
 
 
