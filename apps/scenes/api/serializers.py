@@ -1,0 +1,141 @@
+"""Input and output shapes of the scenes API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from apps.scenes.models import Scene, SceneVersion, Visibility
+
+
+class SceneCreateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=10_000, required=False, allow_blank=True)
+    visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
+    file = serializers.FileField(
+        allow_empty_file=False,
+        help_text=".glb, or .zip of one .gltf with its .bin and images",
+    )
+
+
+class SceneUpdateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(max_length=10_000, required=False, allow_blank=True)
+    visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
+
+
+class VersionUploadInput(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=False)
+
+
+class PublishInput(serializers.Serializer):
+    version_id = serializers.UUIDField()
+
+
+class StatsOutput(serializers.Serializer):
+    vertices = serializers.IntegerField()
+    triangles = serializers.IntegerField()
+    nodes = serializers.IntegerField()
+    meshes = serializers.IntegerField()
+    materials = serializers.IntegerField()
+    textures = serializers.IntegerField()
+    texture_pixels = serializers.IntegerField()
+    bounds_min = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    bounds_max = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+
+
+class VersionOutput(serializers.ModelSerializer):
+    scene_id = serializers.UUIDField(read_only=True)
+    stats = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+    report_url = serializers.SerializerMethodField()
+    is_published = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SceneVersion
+        fields = [
+            "id",
+            "scene_id",
+            "number",
+            "status",
+            "progress",
+            "stage",
+            "error",
+            "container",
+            "original_name",
+            "checksum",
+            "size_bytes",
+            "stats",
+            "thumbnail_url",
+            "report_url",
+            "is_published",
+            "created_at",
+            "processing_started_at",
+            "processed_at",
+        ]
+
+    def get_stats(self, obj: SceneVersion) -> dict[str, Any]:
+        return StatsOutput(obj.stats()).data
+
+    def get_thumbnail_url(self, obj: SceneVersion) -> str | None:
+        if not obj.thumbnail:
+            return None
+        return reverse("daedalus-version-thumbnail", args=[obj.scene_id, obj.id])
+
+    def get_report_url(self, obj: SceneVersion) -> str:
+        return reverse("daedalus-version-report", args=[obj.scene_id, obj.id])
+
+    def get_is_published(self, obj: SceneVersion) -> bool:
+        return bool(obj.scene.published_version_id == obj.id)
+
+
+class OwnerOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+
+
+class SceneOutput(serializers.ModelSerializer):
+    owner = OwnerOutput(read_only=True)
+    published_version = VersionOutput(read_only=True, allow_null=True)
+    thumbnail_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Scene
+        fields = [
+            "id",
+            "name",
+            "description",
+            "visibility",
+            "owner",
+            "published_version",
+            "thumbnail_url",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_thumbnail_url(self, obj: Scene) -> str | None:
+        version = obj.published_version
+        if version is None or not version.thumbnail:
+            return None
+        return reverse("daedalus-version-thumbnail", args=[obj.id, version.id])
+
+
+class SceneCreatedOutput(SceneOutput):
+    version = serializers.SerializerMethodField()
+
+    class Meta(SceneOutput.Meta):
+        fields = [*SceneOutput.Meta.fields, "version"]
+
+    def get_version(self, obj: Scene) -> dict[str, Any]:
+        return VersionOutput(self.context["version"]).data
+
+
+class ReportOutput(serializers.Serializer):
+    version_id = serializers.UUIDField()
+    status = serializers.CharField()
+    error = serializers.CharField(allow_blank=True)
+    report = serializers.JSONField(
+        help_text='{"ok", "issues": [{"code", "severity", "message", "pointer"}], "stats", ...}'
+    )

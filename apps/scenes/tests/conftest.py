@@ -1,0 +1,76 @@
+"""Fixtures for the scenes app: generated packages and an upload helper."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from apps.scenes.validation.tests import corpus
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    # A fresh storage directory per test: no test can see another's files.
+    settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery() -> Iterator[None]:
+    # Test settings ask for eager tasks, but `python -m vrplatform.devservices` imports the
+    # Celery app, whose setdefault() leaks DJANGO_SETTINGS_MODULE=base into the pytest process;
+    # pin eager mode on the app itself so these tests run the real task either way.
+    from vrplatform.celery import app
+
+    saved = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
+@pytest.fixture
+def package(tmp_path: Path) -> Callable[[Callable[[Path], Path]], Path]:
+    """Write a corpus package (``corpus.make_*`` or a case's ``make``) and return its path."""
+    counter = iter(range(1000))
+
+    def make(maker: Callable[[Path], Path]) -> Path:
+        root = tmp_path / f"case{next(counter)}"
+        root.mkdir()
+        return maker(root)
+
+    return make
+
+
+@pytest.fixture
+def upload(
+    django_capture_on_commit_callbacks: Any,
+) -> Callable[..., Any]:
+    """POST a scene file through the API, running the processing task that commit sends."""
+
+    def post(client: Any, path: Path, *, name: str = "Scene", **fields: Any) -> Any:
+        with path.open("rb") as fh, django_capture_on_commit_callbacks(execute=True):
+            return client.post(
+                reverse("daedalus-scenes"),
+                {"name": name, "file": fh, **fields},
+                format="multipart",
+            )
+
+    return post
+
+
+def scene_url(scene_id: Any) -> str:
+    return reverse("daedalus-scene", args=[scene_id])
+
+
+def version_url(scene_id: Any, version_id: Any, suffix: str = "") -> str:
+    name = f"daedalus-version-{suffix}" if suffix else "daedalus-version"
+    return reverse(name, args=[scene_id, version_id])
+
+
+def valid_glb(root: Path) -> Path:
+    return corpus.make_textured_glb(root)
