@@ -1,3 +1,7 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-websocket_urlpatterns: list[URLPattern | URLResolver] = []
+from apps.sessions.consumers import SessionConsumer
+
+websocket_urlpatterns: list[URLPattern | URLResolver] = [
+    path("ws/hermes/sessions/<uuid:session_id>/", SessionConsumer.as_asgi()),
+]

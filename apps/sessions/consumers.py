@@ -1,0 +1,468 @@
+"""The session WebSocket: ``/ws/hermes/sessions/<id>/``.
+
+Authentication: offer the subprotocols ``vrplatform.v1`` and ``bearer.<token>`` (a platform
+JWT or an OAuth2 access token; the server selects ``vrplatform.v1``), or send
+``{"event": "athena:authenticate", "data": {"token": ...}}`` as the first message within 5 s.
+Tokens never go in the URL. Renew a token before it expires with
+``{"event": "athena:heartbeat", "data": {"t": ..., "token": ...}}``.
+
+Envelope both ways: ``{"event": str, "data": {...}}``. Errors: ``{"event": "error", "data":
+{"code", "message", "detail"}}``; the connection stays up.
+
+Close codes:
+
+====  ==================  ==========================================================
+4000  session_ended       the session ended (``hermes:session_ended`` was sent first)
+4401  unauthenticated     no/invalid/expired token, or no authentication within 5 s
+4403  forbidden           no permission to join, an invite session not joined, roles
+                          withdrawn while connected
+4404  not_found           no such session (or a private one you are not in)
+4408  idle_timeout        nothing received for 30 s (send ``athena:heartbeat``)
+4429  rate_limited        kept flooding after ``error`` ``rate_limited``
+====  ==================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.utils import timezone
+
+from apps.accounts.authentication import TokenIdentity, authenticate_bearer
+from apps.accounts.selectors import user_roles
+from apps.accounts.services import user_group_name
+from apps.core.errors import Conflict, NotFound, PermissionDenied, PlatformError
+from apps.sessions import selectors, services
+from apps.sessions.extensions import (
+    ClientContext,
+    client_event_handler,
+    member_group,
+    session_group,
+)
+from apps.sessions.limits import TokenBucket
+from apps.sessions.models import ParticipantRole
+from apps.sessions.poses import PoseHub, pose_hub, tick_hz
+from workers.protocol import ProtocolError, parse_pose
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL = "vrplatform.v1"
+BEARER_PREFIX = "bearer."
+MAX_MESSAGE_BYTES = 16 * 1024
+
+CLOSE_SESSION_ENDED = 4000
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_IDLE = 4408
+CLOSE_RATE_LIMITED = 4429
+
+
+def _setting(name: str, default: float) -> float:
+    return float(getattr(settings, name, default))
+
+
+# --- small ORM helpers (each one selector or service call) ----------------------------------
+authenticate = database_sync_to_async(authenticate_bearer)
+socket_access = database_sync_to_async(selectors.session_socket_access)
+may_join = database_sync_to_async(selectors.user_may_join)
+connect_participant = database_sync_to_async(services.participant_connect)
+disconnect_participant = database_sync_to_async(services.participant_disconnect)
+
+
+@database_sync_to_async
+def roles_of(user: Any) -> list[str]:
+    return user_roles(user)
+
+
+def _now_ms() -> float:
+    return time.time() * 1000.0
+
+
+class SessionConsumer(AsyncWebsocketConsumer):
+    # --- lifecycle ----------------------------------------------------------------------
+    async def connect(self) -> None:
+        self.session_id: uuid.UUID = self.scope["url_route"]["kwargs"]["session_id"]
+        self.identity: TokenIdentity | None = None
+        self.user_id = 0
+        self.expires_at: datetime | None = None
+        self.privileged = False
+        self.participant_id = 0
+        self.role = ""
+        self.joined = False
+        self.closing = False
+        self.hub: PoseHub | None = None
+        loop = asyncio.get_running_loop()
+        self.last_received = loop.time()
+        self.auth_deadline = loop.time() + _setting("HERMES_AUTH_TIMEOUT_S", 5.0)
+        self.idle_timeout = _setting("HERMES_IDLE_TIMEOUT_S", 30.0)
+        self.general = TokenBucket(
+            _setting("HERMES_WS_RATE", 20.0), _setting("HERMES_WS_BURST", 40.0)
+        )
+        self.poses = TokenBucket(
+            _setting("HERMES_WS_POSE_RATE", 120.0), _setting("HERMES_WS_POSE_BURST", 240.0)
+        )
+        self.strike_limit = int(_setting("HERMES_WS_FLOOD_STRIKES", 100))
+        self.strikes = 0
+
+        offered: list[str] = list(self.scope.get("subprotocols") or [])
+        token = next(
+            (p[len(BEARER_PREFIX) :] for p in offered if p.startswith(BEARER_PREFIX)), None
+        )
+        await self.accept(subprotocol=PROTOCOL if PROTOCOL in offered else None)
+        self.watchdog = loop.create_task(self.watch())
+        if token is not None:
+            await self.authenticate(token)
+
+    async def disconnect(self, code: int) -> None:
+        self.closing = True
+        watchdog = getattr(self, "watchdog", None)
+        if watchdog is not None and watchdog is not asyncio.current_task():
+            watchdog.cancel()
+        await self.leave(reason="disconnected")
+        if self.user_id:
+            await self.channel_layer.group_discard(user_group_name(self.user_id), self.channel_name)
+
+    async def shut(self, code: int, reason: str) -> None:
+        """Close from our side: clean up first (the peer may never answer the close)."""
+        if self.closing:
+            return
+        self.closing = True
+        await self.leave(reason="disconnected")
+        await self.close(code=code, reason=reason)
+
+    async def watch(self) -> None:
+        """Auth deadline, idle timeout and token expiry, in one task per socket."""
+        loop = asyncio.get_running_loop()
+        while not self.closing:
+            now = loop.time()
+            if self.identity is None and now >= self.auth_deadline:
+                await self.shut(CLOSE_UNAUTHENTICATED, "authentication_timeout")
+                return
+            if now - self.last_received >= self.idle_timeout:
+                await self.shut(CLOSE_IDLE, "idle_timeout")
+                return
+            wake = self.last_received + self.idle_timeout
+            if self.identity is None:
+                wake = min(wake, self.auth_deadline)
+            if self.expires_at is not None:
+                left = (self.expires_at - timezone.now()).total_seconds()
+                if left <= 0:
+                    await self.shut(CLOSE_UNAUTHENTICATED, "token_expired")
+                    return
+                wake = min(wake, now + left)
+            await asyncio.sleep(max(0.01, wake - now))
+
+    # --- inbound ------------------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:
+            return
+        self.last_received = asyncio.get_running_loop().time()
+        try:
+            await self.handle(text_data, bytes_data)
+        except Exception:
+            logger.exception("session socket: unexpected error handling a message")
+            await self.error("internal_error", "The server could not handle this message.")
+
+    async def handle(self, text: str | None, raw: bytes | None) -> None:
+        if text is None:
+            if await self.admit(self.general):
+                await self.error("binary_not_supported", "Send JSON text frames.")
+            return
+        if len(text) > MAX_MESSAGE_BYTES or (
+            len(text) * 4 > MAX_MESSAGE_BYTES and len(text.encode()) > MAX_MESSAGE_BYTES
+        ):
+            if await self.admit(self.general):
+                await self.error("too_large", f"Messages are at most {MAX_MESSAGE_BYTES} bytes.")
+            return
+        try:
+            message = json.loads(text)
+        except (ValueError, RecursionError):
+            message = None
+        event = message.get("event") if isinstance(message, dict) else None
+        data = message.get("data", {}) if isinstance(message, dict) else None
+        if data is None and isinstance(message, dict):
+            data = {}
+        bucket = self.poses if event == "hermes:pose" else self.general
+        if not await self.admit(bucket):
+            return
+        if message is None:
+            await self.error("bad_json", "The message is not valid JSON.")
+            return
+        if not isinstance(event, str) or not isinstance(data, dict):
+            await self.error("bad_envelope", 'Send {"event": str, "data": {...}}.')
+            return
+        if self.identity is None:
+            await self.before_auth(event, data)
+            return
+        await self.dispatch_event(event, data)
+
+    async def admit(self, bucket: TokenBucket) -> bool:
+        if bucket.take():
+            self.strikes = 0
+            return True
+        self.strikes += 1
+        if self.strikes == 1:
+            await self.error("rate_limited", "Too many messages; slow down.")
+        elif self.strikes >= self.strike_limit:
+            await self.shut(CLOSE_RATE_LIMITED, "rate_limited")
+        return False
+
+    async def before_auth(self, event: str, data: dict[str, Any]) -> None:
+        token = data.get("token")
+        if event != "athena:authenticate" or not isinstance(token, str):
+            await self.shut(CLOSE_UNAUTHENTICATED, "authentication_required")
+            return
+        await self.authenticate(token)
+
+    async def authenticate(self, token: str) -> None:
+        try:
+            identity = await authenticate(token)
+            self.privileged = await socket_access(
+                session_id=self.session_id, user=identity.user, identity=identity
+            )
+        except NotFound:
+            await self.shut(CLOSE_NOT_FOUND, "not_found")
+            return
+        except PermissionDenied:
+            await self.shut(CLOSE_FORBIDDEN, "forbidden")
+            return
+        except Conflict:
+            await self.shut(CLOSE_SESSION_ENDED, "session_ended")
+            return
+        except PlatformError:  # AuthenticationFailed and its codes
+            await self.shut(CLOSE_UNAUTHENTICATED, "unauthenticated")
+            return
+        self.identity = identity
+        self.user_id = identity.user.pk
+        self.expires_at = identity.expires_at
+        await self.channel_layer.group_add(user_group_name(self.user_id), self.channel_name)
+        self.watchdog.cancel()  # re-plan with the token's expiry
+        self.watchdog = asyncio.get_running_loop().create_task(self.watch())
+
+    async def dispatch_event(self, event: str, data: dict[str, Any]) -> None:
+        if event == "hermes:pose":
+            await self.on_pose(data)
+        elif event == "athena:heartbeat":
+            await self.on_heartbeat(data)
+        elif event == "hermes:session_join":
+            await self.on_join(data)
+        elif event == "hermes:session_leave":
+            if not self.joined:
+                await self.error("not_joined", "Join the session first.")
+                return
+            await self.leave(reason="left")
+        elif event == "athena:authenticate":
+            await self.error("already_authenticated", "This socket is authenticated already.")
+        else:
+            await self.on_client_event(event, data)
+
+    async def on_pose(self, data: dict[str, Any]) -> None:
+        if not self.joined:
+            await self.error("not_joined", "Join the session first.")
+            return
+        if self.role == ParticipantRole.SPECTATOR:
+            await self.error("forbidden", "Spectators do not send poses.")
+            return
+        try:
+            pose = parse_pose(data)
+        except ProtocolError as exc:
+            await self.error(exc.code, exc.message)
+            return
+        out: dict[str, Any] = {"p": pose.p, "q": pose.q, "t": pose.t, "seq": pose.seq}
+        if pose.hands:
+            out["hands"] = {side: hand.to_dict() for side, hand in pose.hands.items()}
+        assert self.hub is not None
+        self.hub.put(self.session_id, self.participant_id, json.dumps(out, separators=(",", ":")))
+
+    async def on_heartbeat(self, data: dict[str, Any]) -> None:
+        client_t = data.get("t")
+        if isinstance(client_t, bool) or not isinstance(client_t, int | float | None):
+            await self.error("bad_type", "t must be a number.")
+            return
+        await self.send_event("athena:heartbeat", {"t": client_t, "server_time": _now_ms()})
+        token = data.get("token")
+        if token is None:
+            return
+        if not isinstance(token, str):
+            await self.error("bad_type", "token must be a string.")
+            return
+        try:
+            identity = await authenticate(token)
+        except PlatformError as exc:
+            await self.error(exc.code, exc.message)
+            return
+        if identity.user.pk != self.user_id:
+            await self.error("token_invalid", "The token belongs to another account.")
+            return
+        self.identity = identity
+        self.expires_at = identity.expires_at
+        roles = await roles_of(identity.user)
+        await self.send_event(
+            "athena:wisdom_updated",
+            {
+                "reason": "token_renewed",
+                "expires_at": identity.expires_at.isoformat(),
+                "roles": roles,
+            },
+        )
+
+    async def on_join(self, data: dict[str, Any]) -> None:
+        if self.joined:
+            await self.error("already_joined", "This socket is in the session already.")
+            return
+        role = data.get("role")
+        if role is not None and not isinstance(role, str):
+            await self.error("bad_type", "role must be a string.")
+            return
+        assert self.identity is not None
+        try:
+            live = await connect_participant(
+                session_id=self.session_id,
+                user=self.identity.user,
+                role=role,
+                privileged=self.privileged,
+            )
+        except PlatformError as exc:
+            await self.error(exc.code, exc.message)
+            return
+        self.joined = True
+        self.participant_id = live.participant.pk
+        self.role = live.participant.role
+        await self.channel_layer.group_add(session_group(self.session_id), self.channel_name)
+        await self.channel_layer.group_add(
+            member_group(self.session_id, self.user_id), self.channel_name
+        )
+        self.hub = pose_hub()
+        self.hub.join(self.session_id, self.channel_name, self)
+        session = live.session
+        await self.send_event(
+            "hermes:session_established",
+            {
+                "session": {
+                    "id": str(session.id),
+                    "name": session.name,
+                    "status": session.status,
+                    "scene_version_id": str(session.scene_version_id)
+                    if session.scene_version_id
+                    else None,
+                },
+                "participant_id": self.participant_id,
+                "user_id": self.user_id,
+                "role": self.role,
+                "members": live.members,
+                "state": session.state,
+                "state_version": session.state_version,
+                "tick_hz": tick_hz(),
+                "server_time": _now_ms(),
+            },
+        )
+        await self.channel_layer.group_send(
+            session_group(self.session_id),
+            {
+                "type": "client.event",
+                "event": "hermes:participant_joined",
+                "data": live.me,
+                "exclude": self.channel_name,
+            },
+        )
+
+    async def leave(self, *, reason: str) -> None:
+        if not self.joined:
+            return
+        self.joined = False
+        try:
+            gone = await disconnect_participant(participant_id=self.participant_id)
+        except Exception:
+            logger.exception("could not record that participant %s left", self.participant_id)
+            gone = False
+        if self.hub is not None:
+            await self.hub.leave(self.session_id, self.channel_name, self.participant_id, gone=gone)
+        layer = self.channel_layer
+        await layer.group_discard(session_group(self.session_id), self.channel_name)
+        await layer.group_discard(member_group(self.session_id, self.user_id), self.channel_name)
+        if gone:
+            await layer.group_send(
+                session_group(self.session_id),
+                {
+                    "type": "client.event",
+                    "event": "hermes:participant_left",
+                    "data": {
+                        "participant_id": self.participant_id,
+                        "user_id": self.user_id,
+                        "reason": reason,
+                    },
+                },
+            )
+
+    async def on_client_event(self, event: str, data: dict[str, Any]) -> None:
+        handler = client_event_handler(event)
+        if handler is None:
+            await self.error("unknown_event", f"Unknown event {event[:64]!r}.")
+            return
+        if not self.joined:
+            await self.error("not_joined", "Join the session first.")
+            return
+        context = ClientContext(
+            user_id=self.user_id,
+            session_id=self.session_id,
+            participant_id=self.participant_id,
+            role=self.role,
+            channel_name=self.channel_name,
+        )
+        try:
+            await handler(context, data)
+        except PlatformError as exc:
+            await self.error(exc.code, exc.message, exc.detail)
+        except Exception:
+            logger.exception("client event handler for %s failed", event)
+            await self.error("internal_error", "The server could not handle this event.")
+
+    # --- outbound -----------------------------------------------------------------------
+    async def send_event(self, event: str, data: dict[str, Any]) -> None:
+        if not self.closing:
+            await self.send(text_data=json.dumps({"event": event, "data": data}, default=str))
+
+    async def error(self, code: str, message: str, detail: Any = None) -> None:
+        await self.send_event("error", {"code": code, "message": message, "detail": detail})
+
+    async def send_poses(self, text: str) -> None:
+        """Called by this process's pose ticker, not through the channel layer."""
+        if not self.closing:
+            await self.send(text_data=text)
+
+    # --- channel-layer messages -------------------------------------------------------
+    async def client_event(self, message: dict[str, Any]) -> None:
+        if message.get("exclude") == self.channel_name:
+            return
+        await self.send_event(str(message["event"]), dict(message.get("data") or {}))
+
+    async def hermes_session_ended(self, message: dict[str, Any]) -> None:
+        if self.closing:
+            return
+        await self.send_event("hermes:session_ended", dict(message.get("data") or {}))
+        self.joined = False  # the service already ended every membership
+        if self.hub is not None:
+            await self.hub.leave(
+                self.session_id, self.channel_name, self.participant_id, gone=False
+            )
+        await self.shut(CLOSE_SESSION_ENDED, "session_ended")
+
+    async def wisdom_updated(self, message: dict[str, Any]) -> None:
+        if self.closing or self.identity is None:
+            return
+        await self.send_event(
+            "athena:wisdom_updated",
+            {"reason": message.get("reason", "roles_changed"), "roles": message.get("roles", [])},
+        )
+        if not await may_join(user_id=self.user_id, identity=self.identity):
+            await self.shut(CLOSE_FORBIDDEN, "forbidden")

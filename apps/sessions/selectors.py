@@ -1,0 +1,143 @@
+"""Reads for sessions: what a user may see, membership, and the status snapshot."""
+
+import logging
+import uuid
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from apps.accounts.permissions import caller_has_perm
+from apps.core.errors import NotFound
+from apps.sessions.models import Participant, SessionStatus, SessionVisibility, VRSession
+
+logger = logging.getLogger(__name__)
+
+LIVE_STATUSES = (SessionStatus.OPEN, SessionStatus.ACTIVE)
+
+
+def can_view_any(user: Any, identity: Any = None) -> bool:
+    return caller_has_perm(user, identity, "hermes.view_any_vrsession")
+
+
+def sessions_visible_to(*, user: Any, identity: Any = None) -> QuerySet[VRSession]:
+    """Sessions ``user`` may see: live public ones, ones they are in (or were in), and, for
+    operators and admins, all."""
+    qs = VRSession.objects.select_related("owner", "scene_version")
+    if can_view_any(user, identity):
+        return qs
+    return qs.filter(
+        Q(visibility=SessionVisibility.PUBLIC, status__in=LIVE_STATUSES)
+        | Q(participants__user=user)
+        | Q(owner=user)
+    ).distinct()
+
+
+def session_get_visible(
+    *, session_id: uuid.UUID | str, user: Any, identity: Any = None
+) -> VRSession:
+    """One session ``user`` may look at by id, else ``NotFound``.
+
+    Invite sessions are reachable by id (the id is not listed anywhere); private sessions only
+    by their members and operators, so to anyone else they do not exist.
+    """
+    session = (
+        VRSession.objects.select_related("owner", "scene_version").filter(pk=session_id).first()
+    )
+    if session is None:
+        raise NotFound("No such session.", code="session_not_found")
+    if session.visibility != SessionVisibility.PRIVATE or can_view_any(user, identity):
+        return session
+    if session.owner_id == user.pk or session.participants.filter(user=user).exists():
+        return session
+    raise NotFound("No such session.", code="session_not_found")
+
+
+def session_get_for_member(*, session_id: uuid.UUID, user: Any) -> VRSession:
+    """The session if ``user`` is a current participant of it, else ``NotFound``."""
+    participant = (
+        Participant.objects.select_related("session", "session__scene_version")
+        .filter(session_id=session_id, user=user, left_at__isnull=True)
+        .first()
+    )
+    if participant is None:
+        raise NotFound("No such session.", code="session_not_found")
+    return participant.session
+
+
+def participant_get(*, session_id: uuid.UUID, user: Any) -> Participant:
+    """The user's current membership of the session, else ``NotFound``."""
+    participant = (
+        Participant.objects.select_related("session", "user")
+        .filter(session_id=session_id, user=user, left_at__isnull=True)
+        .first()
+    )
+    if participant is None:
+        raise NotFound("You are not in this session.", code="not_a_participant")
+    return participant
+
+
+def session_members(*, session: VRSession) -> list[dict[str, Any]]:
+    """Current participants, with whether each has a socket open right now."""
+    rows = session.participants.filter(left_at__isnull=True).select_related("user")
+    return [participant_as_dict(p) for p in rows]
+
+
+def participant_as_dict(participant: Participant) -> dict[str, Any]:
+    user = participant.user
+    return {
+        "participant_id": participant.pk,
+        "user_id": participant.user_id,
+        "username": user.username,
+        "display_name": getattr(user, "display_name", "") or user.username,
+        "role": participant.role,
+        "connected": participant.connections > 0,
+        "joined_at": participant.joined_at.isoformat(),
+        "last_seen_at": participant.last_seen_at.isoformat() if participant.last_seen_at else None,
+    }
+
+
+def session_streams(*, session: VRSession) -> list[dict[str, Any]]:
+    """The session's streams, from the streaming app when it provides
+    ``apps.streaming.selectors.streams_for_session(session=...)``; else none."""
+    try:
+        from apps.streaming import selectors as streaming_selectors
+    except ImportError:
+        return []
+    hook = getattr(streaming_selectors, "streams_for_session", None)
+    if hook is None:
+        return []
+    return list(hook(session=session))
+
+
+def sessions_live_count() -> int:
+    return VRSession.objects.filter(status__in=LIVE_STATUSES).count()
+
+
+def session_socket_access(*, session_id: uuid.UUID, user: Any, identity: Any) -> bool:
+    """May ``user`` open the session's socket? Returns whether they are privileged (operators:
+    no invite needed). Raises ``NotFound`` (missing or private to others), ``PermissionDenied``
+    (no join permission, or an invite/private session they never joined) or ``Conflict``
+    ``session_ended``."""
+    from apps.core.errors import Conflict, PermissionDenied
+
+    session = session_get_visible(session_id=session_id, user=user, identity=identity)
+    if not caller_has_perm(user, identity, "hermes.join_vrsession"):
+        raise PermissionDenied("Your roles do not allow joining sessions.")
+    if session.status == SessionStatus.ENDED:
+        raise Conflict("This session has ended.", code="session_ended")
+    privileged = can_view_any(user, identity)
+    if (
+        session.visibility != SessionVisibility.PUBLIC
+        and not privileged
+        and not session.participants.filter(user=user).exists()
+    ):
+        raise PermissionDenied("Join this session with its invite first.", code="invite_required")
+    return privileged
+
+
+def user_may_join(*, user_id: int, identity: Any) -> bool:
+    """Fresh check (roles may have just changed) of the join permission."""
+    from apps.accounts.models import User
+
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    return user is not None and caller_has_perm(user, identity, "hermes.join_vrsession")

@@ -1,0 +1,339 @@
+"""Writes for sessions. Every event other members see is sent after commit.
+
+Events sent here (channel-layer messages to ``session_group``, forwarded by each socket):
+- ``hermes:transmit`` (``session_transmit``): to every connected member, the sender's sockets
+  included, so every client applies a state change the same way.
+- ``hermes:session_ended`` (``session_end``): to every connected member; their sockets close
+  with code 4000. The ``session_ended`` signal fires after commit too.
+``hermes:participant_joined``/``_left`` are sent by the consumer, which knows the socket.
+"""
+
+import hmac
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
+from apps.sessions.extensions import session_ended, session_group
+from apps.sessions.models import (
+    MAX_PARTICIPANTS_LIMIT,
+    Participant,
+    ParticipantRole,
+    SessionStatus,
+    SessionVisibility,
+    VRSession,
+    new_invite_token,
+)
+from apps.sessions.selectors import LIVE_STATUSES, participant_as_dict, session_members
+
+logger = logging.getLogger(__name__)
+
+MAX_STATE_BYTES = 64 * 1024
+MAX_STATE_KEYS = 256
+MAX_TRANSMIT_BYTES = 16 * 1024
+# Any fixed 64-bit number: serialises session creation so the concurrency limit holds.
+_CREATE_LOCK_KEY = 0x4E524D4553  # "HERMES"-ish
+
+
+def _send_to_session(
+    session_id: uuid.UUID, event: str, data: dict[str, Any], *, kind: str = "client.event"
+) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = {"type": kind, "event": event, "data": data}
+    async_to_sync(layer.group_send)(session_group(session_id), message)
+
+
+def _lock_session(session_id: uuid.UUID) -> VRSession:
+    session = VRSession.objects.select_for_update().filter(pk=session_id).first()
+    if session is None:
+        raise NotFound("No such session.", code="session_not_found")
+    return session
+
+
+def _ensure_live(session: VRSession) -> None:
+    if session.status == SessionStatus.ENDED:
+        raise Conflict("This session has ended.", code="session_ended")
+
+
+@transaction.atomic
+def session_create(
+    *,
+    owner: Any,
+    name: str,
+    visibility: str = SessionVisibility.PUBLIC,
+    max_participants: int = 8,
+    scene_version_id: uuid.UUID | None = None,
+) -> VRSession:
+    """Create a session with ``owner`` as its host, within ``MAX_CONCURRENT_SESSIONS``."""
+    if visibility not in SessionVisibility.values:
+        raise InvalidInput("Unknown visibility.", code="invalid_visibility")
+    if not 1 <= max_participants <= MAX_PARTICIPANTS_LIMIT:
+        raise InvalidInput(f"max_participants must be 1..{MAX_PARTICIPANTS_LIMIT}.")
+    scene_version = _scene_version_for_session(scene_version_id) if scene_version_id else None
+    if connection.vendor == "postgresql":
+        # Two creations at once must not both see "one slot left".
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CREATE_LOCK_KEY])
+    limit = int(getattr(settings, "MAX_CONCURRENT_SESSIONS", 100))
+    if VRSession.objects.filter(status__in=LIVE_STATUSES).count() >= limit:
+        raise Conflict(
+            f"The platform runs at most {limit} sessions at once; try again later.",
+            code="session_limit_reached",
+        )
+    session = VRSession.objects.create(
+        owner=owner,
+        name=name,
+        visibility=visibility,
+        max_participants=max_participants,
+        scene_version=scene_version,
+        invite_token="" if visibility == SessionVisibility.PUBLIC else new_invite_token(),
+    )
+    Participant.objects.create(session=session, user=owner, role=ParticipantRole.HOST)
+    return session
+
+
+def _scene_version_for_session(version_id: uuid.UUID) -> Any:
+    """Only a ready, published version may be the scene of a session."""
+    try:
+        from apps.scenes.selectors import scene_version_streamable
+    except ImportError:  # the scenes app has not landed its selectors yet
+        from apps.scenes.models import SceneVersion
+
+        version = SceneVersion.objects.filter(pk=version_id).first()
+        if version is None:
+            raise NotFound("No such scene version.", code="scene_not_found") from None
+        return version
+    try:
+        return scene_version_streamable(version_id=version_id)
+    except NotFound as exc:
+        raise NotFound("No such published scene version.", code="scene_not_found") from exc
+
+
+def _join_locked(
+    *,
+    session: VRSession,
+    user: Any,
+    role: str | None,
+    invite_token: str | None,
+    privileged: bool,
+) -> Participant:
+    """Make ``user`` a current participant of the locked ``session`` (idempotent)."""
+    _ensure_live(session)
+    if role is not None and role not in (ParticipantRole.PARTICIPANT, ParticipantRole.SPECTATOR):
+        raise InvalidInput("role must be participant or spectator.", code="invalid_role")
+    participant = Participant.objects.filter(session=session, user=user).first()
+    if participant is not None and participant.left_at is None:
+        return participant
+    needs_invite = (
+        participant is None and session.visibility != SessionVisibility.PUBLIC and not privileged
+    )
+    if needs_invite and not (
+        invite_token and hmac.compare_digest(invite_token.encode(), session.invite_token.encode())
+    ):
+        raise PermissionDenied("This session needs an invite.", code="invite_required")
+    current = Participant.objects.filter(session=session, left_at__isnull=True).count()
+    if current >= session.max_participants:
+        raise Conflict("This session is full.", code="session_full")
+    if session.owner_id == user.pk:
+        wanted = ParticipantRole.HOST
+    else:
+        wanted = role or (participant.role if participant else ParticipantRole.PARTICIPANT)
+    if participant is None:
+        return Participant.objects.create(session=session, user=user, role=wanted)
+    participant.left_at = None
+    participant.role = wanted
+    participant.save(update_fields=["left_at", "role"])
+    return participant
+
+
+@transaction.atomic
+def participant_join(
+    *,
+    session_id: uuid.UUID,
+    user: Any,
+    role: str | None = None,
+    invite_token: str | None = None,
+    privileged: bool = False,
+) -> Participant:
+    """Join (or rejoin) a session. ``privileged`` (operators) skips the invite check."""
+    session = _lock_session(session_id)
+    return _join_locked(
+        session=session, user=user, role=role, invite_token=invite_token, privileged=privileged
+    )
+
+
+@transaction.atomic
+def participant_join_by_invite(
+    *, invite_token: str, user: Any, role: str | None = None
+) -> Participant:
+    if not invite_token:
+        raise NotFound("No session has this invite.", code="session_not_found")
+    session = (
+        VRSession.objects.select_for_update()
+        .filter(invite_token=invite_token)
+        .exclude(invite_token="")
+        .first()
+    )
+    if session is None:
+        raise NotFound("No session has this invite.", code="session_not_found")
+    return _join_locked(
+        session=session, user=user, role=role, invite_token=invite_token, privileged=False
+    )
+
+
+@dataclass(frozen=True)
+class LiveJoin:
+    """What a socket needs after joining live: itself, the session, members, state."""
+
+    session: VRSession
+    participant: Participant
+    me: dict[str, Any]
+    members: list[dict[str, Any]]
+
+
+@transaction.atomic
+def participant_connect(
+    *, session_id: uuid.UUID, user: Any, role: str | None = None, privileged: bool = False
+) -> LiveJoin:
+    """A socket joins the session live: membership (as ``participant_join``, without an
+    invite: members of invite/private sessions joined through the API first), one more open
+    connection, and the session becomes ``active``."""
+    session = _lock_session(session_id)
+    participant = _join_locked(
+        session=session, user=user, role=role, invite_token=None, privileged=privileged
+    )
+    now = timezone.now()
+    Participant.objects.filter(pk=participant.pk).update(
+        connections=F("connections") + 1, last_seen_at=now
+    )
+    participant.refresh_from_db()
+    if session.status == SessionStatus.OPEN:
+        session.status = SessionStatus.ACTIVE
+        session.started_at = now
+        session.save(update_fields=["status", "started_at"])
+    return LiveJoin(
+        session, participant, participant_as_dict(participant), session_members(session=session)
+    )
+
+
+@transaction.atomic
+def participant_disconnect(*, participant_id: int) -> bool:
+    """One socket of a participant closed or left. Returns whether the participant has left
+    (their last socket): then ``left_at`` is set; a later join restores them with their role."""
+    participant = Participant.objects.select_for_update().filter(pk=participant_id).first()
+    if participant is None:
+        return False
+    participant.connections = max(0, participant.connections - 1)
+    participant.last_seen_at = timezone.now()
+    fields = ["connections", "last_seen_at"]
+    left = participant.connections == 0 and participant.left_at is None
+    if left:
+        participant.left_at = participant.last_seen_at
+        fields.append("left_at")
+    participant.save(update_fields=fields)
+    return left
+
+
+@transaction.atomic
+def participant_leave(*, session_id: uuid.UUID, user: Any) -> None:
+    """Leave through the API: the membership ends now, whatever sockets are open (they get
+    ``hermes:participant_left`` about this user and stop receiving session events when they
+    next try to act)."""
+    updated = Participant.objects.filter(
+        session_id=session_id, user=user, left_at__isnull=True
+    ).update(left_at=timezone.now(), connections=0)
+    if not updated:
+        raise NotFound("You are not in this session.", code="not_a_participant")
+
+
+@transaction.atomic
+def session_end(*, session_id: uuid.UUID) -> VRSession:
+    """End a session for everyone. Permission is the caller's job (host, operator, admin).
+    Ending an ended session changes nothing and sends nothing."""
+    session = _lock_session(session_id)
+    if session.status == SessionStatus.ENDED:
+        return session
+    now = timezone.now()
+    session.status = SessionStatus.ENDED
+    session.ended_at = now
+    session.save(update_fields=["status", "ended_at"])
+    session.participants.filter(left_at__isnull=True).update(left_at=now, connections=0)
+    sid = session.id
+
+    def after_commit() -> None:
+        data = {"session_id": str(sid), "ended_at": now.isoformat()}
+        _send_to_session(sid, "hermes:session_ended", data, kind="hermes.session_ended")
+        session_ended.send(sender=VRSession, session_id=sid)
+        from apps.sessions.poses import pose_store_forget_session
+
+        pose_store_forget_session(sid)
+
+    transaction.on_commit(after_commit)
+    return session
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
+
+
+@transaction.atomic
+def session_transmit(
+    *,
+    session_id: uuid.UUID,
+    user: Any,
+    event: str,
+    payload: Any,
+    state: dict[str, Any] | None = None,
+) -> VRSession:
+    """Send ``{event, payload}`` to every connected member, after commit. With ``state``
+    (``{key, value, version}``), also set ``key`` in the shared state when ``version`` is the
+    current state version (optimistic concurrency; else 409 ``state_conflict``). A ``None``
+    value deletes the key."""
+    session = _lock_session(session_id)
+    _ensure_live(session)
+    sender = Participant.objects.filter(session=session, user=user, left_at__isnull=True).first()
+    if sender is None:
+        raise PermissionDenied("Only members may transmit.", code="not_a_participant")
+    try:
+        if _json_size(payload) > MAX_TRANSMIT_BYTES:
+            raise PayloadTooLarge("The payload is too large.", code="payload_too_large")
+    except ValueError as exc:
+        raise InvalidInput("The payload must be plain JSON.", code="invalid_payload") from exc
+    data: dict[str, Any] = {
+        "event": event,
+        "payload": payload,
+        "from": {"participant_id": sender.pk, "user_id": user.pk, "username": user.username},
+    }
+    if state is not None:
+        key, value, version = state["key"], state.get("value"), state["version"]
+        if version != session.state_version:
+            raise Conflict(
+                "The shared state changed since you read it.",
+                code="state_conflict",
+                detail={"state_version": session.state_version},
+            )
+        new_state = dict(session.state)
+        if value is None:
+            new_state.pop(key, None)
+        else:
+            new_state[key] = value
+        if len(new_state) > MAX_STATE_KEYS or _json_size(new_state) > MAX_STATE_BYTES:
+            raise PayloadTooLarge("The shared state would be too large.", code="state_too_large")
+        session.state = new_state
+        session.state_version += 1
+        session.save(update_fields=["state", "state_version"])
+        data["state"] = {"key": key, "value": value, "version": session.state_version}
+    sid = session.id
+    transaction.on_commit(lambda: _send_to_session(sid, "hermes:transmit", data))
+    return session
