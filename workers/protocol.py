@@ -332,6 +332,7 @@ class QualityRequest:
     stream_id: str
     max_quality: str | None = None
     pinned_quality: str | None = None
+    max_bitrate_kbps: int | None = None  # the user's bitrate ceiling; None: no ceiling
     type: str = "quality"
 
 
@@ -431,6 +432,9 @@ def parse_worker_message(raw: str | bytes | dict[str, Any]) -> WorkerMessage:
             _str(obj.get("stream_id"), "stream_id"),
             _rung(obj.get("max_quality"), "max_quality", optional=True),
             _rung(obj.get("pinned_quality"), "pinned_quality", optional=True),
+            None
+            if obj.get("max_bitrate_kbps") is None
+            else _int(obj["max_bitrate_kbps"], "max_bitrate_kbps", lo=100, hi=10_000_000),
         )
     if kind == "stats":
         return StatsReport(_str(obj.get("stream_id"), "stream_id"), _obj(obj.get("stats"), "stats"))

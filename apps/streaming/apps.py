@@ -5,3 +5,13 @@ class StreamingConfig(AppConfig):
     name = "apps.streaming"
     label = "streaming"
     verbose_name = "MorpheusVR — streaming workers, streams, placement, quality"
+
+    def ready(self) -> None:
+        from apps.sessions.extensions import register_client_event, session_ended
+        from apps.streaming import events
+
+        register_client_event("morpheus:signal", events.on_signal)
+        register_client_event("morpheus:quality_change", events.on_quality_change)
+        session_ended.connect(
+            events.on_session_ended, dispatch_uid="streaming.stop_streams_of_ended_session"
+        )

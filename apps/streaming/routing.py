@@ -1,3 +1,7 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-websocket_urlpatterns: list[URLPattern | URLResolver] = []
+from apps.streaming.consumers import WorkerConsumer
+
+websocket_urlpatterns: list[URLPattern | URLResolver] = [
+    path("ws/morpheus/worker/", WorkerConsumer.as_asgi()),
+]

@@ -154,6 +154,12 @@ class RendererSource:
             avatars=self._avatars(avatars),
         )
         self.render_ms = float(frame.render_ms)
+        if getattr(self._renderer, "software", False):
+            # llvmpipe: the GPU I420 pass costs more than swscale on the CPU, so hand the
+            # track RGB (it converts with swscale; the picture is copied there, so reusing
+            # the renderer's readback buffer is safe).
+            rgb: Image = frame.rgb()
+            return rgb
         self._turn ^= 1
         out = frame.i420(out=self._buffers[self._turn])
         return np.asarray(out).reshape(height * 3 // 2, width)

@@ -1,0 +1,67 @@
+from typing import Any
+
+from rest_framework import serializers
+
+from apps.streaming.models import Stream
+from apps.streaming.services import QUALITIES, render_started_data
+from workers.protocol import CODECS
+
+
+class RenderStartIn(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    quality = serializers.ChoiceField(choices=QUALITIES, required=False)
+    codec = serializers.ChoiceField(choices=CODECS, required=False)
+
+
+class QualityAdjustIn(serializers.Serializer):
+    stream_id = serializers.UUIDField()
+    quality = serializers.ChoiceField(choices=QUALITIES)
+    max_bitrate_kbps = serializers.IntegerField(
+        required=False, allow_null=True, min_value=100, max_value=500_000
+    )
+
+
+class StreamOut(serializers.ModelSerializer):
+    stream_id = serializers.UUIDField(source="id")
+    session_id = serializers.UUIDField()
+    participant_id = serializers.IntegerField()
+    worker = serializers.SerializerMethodField()
+    quality = serializers.SerializerMethodField()
+    offer = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Stream
+        fields = [
+            "stream_id",
+            "session_id",
+            "participant_id",
+            "status",
+            "worker",
+            "quality",
+            "quality_rung",
+            "max_quality",
+            "pinned_quality",
+            "max_bitrate_kbps",
+            "codec",
+            "encoder",
+            "placements",
+            "stop_reason",
+            "created_at",
+            "placed_at",
+            "started_at",
+            "stopped_at",
+            "offer",
+        ]
+
+    def get_worker(self, stream: Stream) -> str | None:
+        return stream.worker.name if stream.worker else None
+
+    def get_quality(self, stream: Stream) -> str:
+        """What the user asked for: a pinned rung, or auto."""
+        return stream.pinned_quality or "auto"
+
+    def get_offer(self, stream: Stream) -> dict[str, Any] | None:
+        # A client that missed ``morpheus:render_started`` can pick the offer up here.
+        if stream.offer and stream.is_active:
+            return render_started_data(stream)["offer"]  # type: ignore[no-any-return]
+        return None

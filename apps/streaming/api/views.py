@@ -1,0 +1,142 @@
+"""MorpheusVR REST: render_start, quality_adjust, performance_metrics, render_stop, and the
+scene download the streaming workers call with their worker token."""
+
+import uuid
+from typing import Any
+
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.permissions import HasPermission
+from apps.core.errors import InvalidInput, NotFound
+from apps.streaming import selectors, services
+from apps.streaming.api.serializers import QualityAdjustIn, RenderStartIn, StreamOut
+from apps.streaming.models import StreamingWorker
+
+
+class RenderStartView(APIView):
+    permission_classes = [HasPermission("streaming.add_stream")]
+
+    @extend_schema(request=RenderStartIn, responses={200: StreamOut, 201: StreamOut})
+    def post(self, request: Request) -> Response:
+        data = RenderStartIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        stream, created = services.stream_start(user=request.user, **data.validated_data)
+        return Response(StreamOut(stream).data, status=201 if created else 200)
+
+
+class QualityAdjustView(APIView):
+    permission_classes = [HasPermission("streaming.view_stream")]
+
+    @extend_schema(request=QualityAdjustIn, responses={200: StreamOut})
+    def put(self, request: Request) -> Response:
+        data = QualityAdjustIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        stream = selectors.stream_get_for_user(
+            user=request.user, identity=request.auth, stream_id=v["stream_id"]
+        )
+        stream = services.stream_quality_adjust(
+            stream=stream, quality=v["quality"], max_bitrate_kbps=v.get("max_bitrate_kbps")
+        )
+        return Response(StreamOut(stream).data)
+
+
+class PerformanceMetricsView(APIView):
+    permission_classes = [HasPermission("streaming.view_stream")]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("stream_id", str, required=False),
+            OpenApiParameter("session_id", str, required=False),
+        ]
+    )
+    def get(self, request: Request) -> Response:
+        stream_id = request.query_params.get("stream_id")
+        session_id = request.query_params.get("session_id")
+        if stream_id:
+            stream = selectors.stream_get_for_user(
+                user=request.user, identity=request.auth, stream_id=stream_id
+            )
+            return Response(selectors.stream_metrics(stream))
+        if session_id:
+            streams = selectors.streams_of_session(
+                user=request.user, identity=request.auth, session_id=session_id
+            )
+            metrics = [selectors.stream_metrics(s) for s in streams]
+            return Response({"session_id": session_id, "streams": metrics})
+        raise InvalidInput("Give stream_id or session_id.", code="missing_parameter")
+
+
+class RenderStopView(APIView):
+    permission_classes = [HasPermission("streaming.view_stream")]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("stream_id", str, required=True)],
+        responses={200: StreamOut},
+    )
+    def delete(self, request: Request) -> Response:
+        stream_id = request.query_params.get("stream_id") or request.data.get("stream_id")
+        if not stream_id:
+            raise InvalidInput("Give stream_id.", code="missing_parameter")
+        stream = selectors.stream_get_for_user(
+            user=request.user, identity=request.auth, stream_id=stream_id
+        )
+        stream = services.stream_stop(stream=stream)
+        return Response(StreamOut(stream).data)
+
+
+class WorkerTokenAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Worker <token>``: a streaming worker, not a user."""
+
+    def authenticate(self, request: Request) -> tuple[Any, StreamingWorker] | None:
+        parts = authentication.get_authorization_header(request).split()
+        if not parts or parts[0].lower() != b"worker":
+            return None
+        worker = (
+            services.worker_authenticate(token=parts[1].decode("ascii", "replace"))
+            if len(parts) == 2
+            else None
+        )
+        if worker is None or worker.status == StreamingWorker.Status.DEAD:
+            raise exceptions.AuthenticationFailed("Unknown worker.", code="token_invalid")
+        from django.contrib.auth.models import AnonymousUser
+
+        return AnonymousUser(), worker
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Worker realm="morpheus"'
+
+
+class IsWorker:
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return isinstance(request.auth, StreamingWorker)
+
+    def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
+        return True
+
+
+class WorkerSceneFileView(APIView):
+    """The stored main file of a streamable scene version, for the worker that renders it."""
+
+    authentication_classes = [WorkerTokenAuthentication]
+    permission_classes = [IsWorker]
+    throttle_classes: list[Any] = []
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request: Request, version_id: uuid.UUID) -> FileResponse:
+        from apps.scenes.selectors import scene_version_file_path, scene_version_streamable
+
+        version = scene_version_streamable(version_id=version_id)
+        path = scene_version_file_path(version)
+        if not path.is_file():
+            raise NotFound("The scene file is missing.", code="scene_file_missing")
+        response = FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+        checksum = getattr(version, "checksum", None) or getattr(version, "sha256", None)
+        if checksum:
+            response["X-Checksum-SHA256"] = str(checksum)
+        return response

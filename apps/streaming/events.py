@@ -1,0 +1,43 @@
+"""Handlers of the streaming events clients send over the *session* WebSocket.
+
+Registered with the session consumer in ``StreamingConfig.ready``. The consumer has already
+checked size, JSON, envelope and rate; we check that the stream is the caller's own and
+relay to the one worker that runs it.
+"""
+
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from apps.core.errors import InvalidInput
+from apps.sessions.extensions import ClientContext
+from apps.streaming import services
+
+logger = logging.getLogger(__name__)
+
+
+async def on_signal(ctx: ClientContext, data: dict[str, Any]) -> None:
+    """``morpheus:signal`` ``{stream_id, answer?|candidate?}`` -> that stream's worker."""
+    if not isinstance(data, dict):
+        raise InvalidInput("data must be an object", code="invalid_signal")
+    group, message = await database_sync_to_async(services.stream_client_signal)(
+        user_id=ctx.user_id, session_id=ctx.session_id, stream_id=data.get("stream_id"), data=data
+    )
+    await get_channel_layer().group_send(group, message)
+
+
+async def on_quality_change(ctx: ClientContext, data: dict[str, Any]) -> None:
+    """``morpheus:quality_change`` ``{stream_id, quality?, max_quality?, max_bitrate_kbps?}``."""
+    if not isinstance(data, dict):
+        raise InvalidInput("data must be an object", code="invalid_quality")
+    await database_sync_to_async(services.stream_client_quality)(
+        user_id=ctx.user_id, session_id=ctx.session_id, data=data
+    )
+
+
+def on_session_ended(sender: Any, session_id: Any, **kwargs: Any) -> None:
+    stopped = services.streams_stop_for_session(session_id=session_id)
+    if stopped:
+        logger.info("session %s ended: %d streams stopped", session_id, stopped)
