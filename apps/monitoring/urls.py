@@ -1,5 +1,14 @@
-"""Non-API routes of monitoring (``/metrics`` for Prometheus, operator dashboard pages)."""
+"""Non-API routes of monitoring (``/metrics`` for Prometheus, operator dashboard pages).
 
-from django.urls import URLPattern, URLResolver
+``admin/dashboard/`` must be matched before ``admin.site.urls`` (whose catch-all answers 404
+for unknown admin paths), so this module is included ahead of ``admin/`` in the root URLconf.
+"""
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from django.urls import URLPattern, URLResolver, path
+
+from apps.monitoring import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("metrics", views.metrics_view, name="metrics"),
+    path("admin/dashboard/", views.dashboard_view, name="monitoring-dashboard"),
+]

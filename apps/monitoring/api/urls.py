@@ -1,3 +1,8 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from apps.monitoring.api import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("predictions", views.PredictionsView.as_view(), name="delphi-predictions"),
+    path("overview", views.OverviewView.as_view(), name="delphi-overview"),
+]

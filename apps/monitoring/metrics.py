@@ -1,0 +1,428 @@
+"""Prometheus metrics of the platform (``vrplatform_*``).
+
+Two kinds:
+
+- Event metrics, updated where the thing happens (an HTTP request, a WebSocket message, a
+  stream stats report, a Celery task). They live in prometheus_client's default registry,
+  which is multi-process safe when ``PROMETHEUS_MULTIPROC_DIR`` is set *before* this module is
+  imported (values go to mmap files there; ``registry_for_scrape`` merges them).
+- State metrics (active sessions, streams by rung, worker load, the capacity forecast), which
+  are computed at scrape time from the database by ``PlatformCollector`` so every process
+  reports the same truth and nothing can drift.
+
+This module imports no Django models at import time, so processes without Django (or tests
+that run before other apps land) can import it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+logger = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Pose-to-photon on a VR stream: 20 ms is great, 100 ms is sickening; resolution matters there.
+PHOTON_BUCKETS = (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
+STAGE_BUCKETS = (0.001, 0.002, 0.004, 0.006, 0.008, 0.011, 0.016, 0.025, 0.05, 0.1)
+FPS_BUCKETS = (5, 15, 24, 30, 45, 60, 72, 80, 90, 120, 144)
+TASK_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0)
+
+# ------------------------------------------------------------------ HTTP / WebSocket
+
+http_request_duration = Histogram(
+    "vrplatform_http_request_duration_seconds",
+    "HTTP request latency by resolved route pattern (not raw path), method and status class.",
+    ["route", "method", "status"],
+    buckets=LATENCY_BUCKETS,
+)
+ws_connections = Gauge(
+    "vrplatform_websocket_connections",
+    "Open WebSocket connections.",
+    multiprocess_mode="livesum",
+)
+ws_messages = Counter(
+    "vrplatform_websocket_messages",
+    "WebSocket messages received by event.",
+    ["event"],
+)
+
+# ------------------------------------------------------------------ streams (stats reports)
+
+stream_fps_hist = Histogram(
+    "vrplatform_stream_fps",
+    "Frames per second per stats report, by rung.",
+    ["rung"],
+    buckets=FPS_BUCKETS,
+)
+stream_photon_hist = Histogram(
+    "vrplatform_stream_pose_to_photon_seconds",
+    "Pose-to-photon latency per stats report, by rung.",
+    ["rung"],
+    buckets=PHOTON_BUCKETS,
+)
+stream_stage_hist = Histogram(
+    "vrplatform_stream_stage_seconds",
+    "Per-frame stage time (p50 of each report) by stage: render, encode.",
+    ["stage"],
+    buckets=STAGE_BUCKETS,
+)
+stream_reports = Counter(
+    "vrplatform_stream_reports", "Stream stats reports received.", ["rung", "encoder"]
+)
+# Per-stream gauges: the label set is the live streams; ``stream_forget`` removes a stream's
+# series when it ends (in multi-process mode the series stays until the process restarts, so
+# dashboards should join on vrplatform_stream_report_timestamp_seconds freshness).
+_STREAM_GAUGE_MODE = "mostrecent"
+stream_fps = Gauge(
+    "vrplatform_stream_current_fps",
+    "Latest fps of a stream.",
+    ["stream_id"],
+    multiprocess_mode=_STREAM_GAUGE_MODE,
+)
+stream_bitrate = Gauge(
+    "vrplatform_stream_bitrate_bps",
+    "Latest sent bitrate of a stream (bits/s).",
+    ["stream_id"],
+    multiprocess_mode=_STREAM_GAUGE_MODE,
+)
+stream_loss = Gauge(
+    "vrplatform_stream_loss_ratio",
+    "Latest fraction of packets lost (0..1).",
+    ["stream_id"],
+    multiprocess_mode=_STREAM_GAUGE_MODE,
+)
+stream_rtt = Gauge(
+    "vrplatform_stream_rtt_seconds",
+    "Latest round-trip time of a stream.",
+    ["stream_id"],
+    multiprocess_mode=_STREAM_GAUGE_MODE,
+)
+stream_latency = Gauge(
+    "vrplatform_stream_pose_to_photon_latest_seconds",
+    "Latest pose-to-photon latency of a stream.",
+    ["stream_id"],
+    multiprocess_mode=_STREAM_GAUGE_MODE,
+)
+stream_report_ts = Gauge(
+    "vrplatform_stream_report_timestamp_seconds",
+    "Unix time of a stream's latest stats report.",
+    ["stream_id"],
+    multiprocess_mode=_STREAM_GAUGE_MODE,
+)
+_PER_STREAM_GAUGES = (
+    stream_fps,
+    stream_bitrate,
+    stream_loss,
+    stream_rtt,
+    stream_latency,
+    stream_report_ts,
+)
+oracle_predictions = Counter(
+    "vrplatform_oracle_predictions",
+    "Stream forecasts that recommended a step down, by action taken.",
+    ["action"],
+)
+
+# ------------------------------------------------------------------ Celery
+
+celery_task_duration = Histogram(
+    "vrplatform_celery_task_duration_seconds",
+    "Celery task run time by task name and final state.",
+    ["task", "state"],
+    buckets=TASK_BUCKETS,
+)
+celery_task_failures = Counter(
+    "vrplatform_celery_task_failures", "Celery task failures by task name.", ["task"]
+)
+
+# ------------------------------------------------------------------ scrape-time state
+
+# Names of the families PlatformCollector yields; kept here so the dashboards/alerts test can
+# check PromQL against them without a database.
+STATE_METRICS: dict[str, str] = {
+    "vrplatform_sessions_active": "Sessions that are not ended.",
+    "vrplatform_participants_active": "Participants currently in a live session.",
+    "vrplatform_streams_active": "Live streams by rung and encoder.",
+    "vrplatform_streaming_workers": "Streaming workers by state.",
+    "vrplatform_streaming_worker_capacity_streams": "Stream capacity of each online worker.",
+    "vrplatform_streaming_worker_load": "Load of each online worker (0..1).",
+    "vrplatform_streaming_worker_streams": "Streams placed on each online worker.",
+    "vrplatform_capacity_forecast_streams": "Forecast concurrent streams by horizon.",
+    "vrplatform_streaming_workers_desired": "Workers the autoscaler should run.",
+}
+
+StateSource = Callable[[], Mapping[str, Any]]
+
+
+class PlatformCollector(Collector):
+    """Yields the state metrics from ``source()`` (by default the DB selectors) at scrape time.
+
+    A failing source (database down) must not break the scrape of the event metrics, so it is
+    logged and the state families are simply absent for that scrape.
+    """
+
+    def __init__(self, source: StateSource | None = None) -> None:
+        self._source = source
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # no describe: registering must not query the database
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            state = self._source() if self._source else _default_state()
+        except Exception:
+            logger.exception("platform state for /metrics failed")
+            return
+        yield from state_families(state)
+
+
+def _default_state() -> Mapping[str, Any]:
+    from apps.monitoring import selectors  # Django models: import only when scraped
+
+    return selectors.platform_state()
+
+
+def state_families(state: Mapping[str, Any]) -> Iterator[Metric]:
+    def gauge(name: str, labels: list[str] | None = None) -> GaugeMetricFamily:
+        return GaugeMetricFamily(name, STATE_METRICS[name], labels=labels)
+
+    g = gauge("vrplatform_sessions_active")
+    g.add_metric([], state.get("sessions_active", 0))
+    yield g
+    g = gauge("vrplatform_participants_active")
+    g.add_metric([], state.get("participants_active", 0))
+    yield g
+    g = gauge("vrplatform_streams_active", ["rung", "encoder"])
+    for (rung, encoder), n in sorted(state.get("streams_by_rung_encoder", {}).items()):
+        g.add_metric([rung or "unknown", encoder or "unknown"], n)
+    yield g
+    g = gauge("vrplatform_streaming_workers", ["state"])
+    for worker_state, n in sorted(state.get("workers_by_state", {}).items()):
+        g.add_metric([worker_state], n)
+    yield g
+    workers = state.get("workers", [])
+    cap = gauge("vrplatform_streaming_worker_capacity_streams", ["worker"])
+    load = gauge("vrplatform_streaming_worker_load", ["worker"])
+    streams = gauge("vrplatform_streaming_worker_streams", ["worker"])
+    for w in workers:
+        cap.add_metric([w["name"]], w["capacity"])
+        load.add_metric([w["name"]], w["load"])
+        streams.add_metric([w["name"]], w["streams"])
+    yield cap
+    yield load
+    yield streams
+    forecast = state.get("capacity_forecast")
+    if forecast is not None:
+        g = gauge("vrplatform_capacity_forecast_streams", ["horizon"])
+        for horizon, value in sorted(forecast.get("streams", {}).items()):
+            g.add_metric([horizon], value)
+        yield g
+        g = gauge("vrplatform_streaming_workers_desired")
+        g.add_metric([], forecast["workers_desired"])
+        yield g
+
+
+# ------------------------------------------------------------------ functions others call
+
+
+def ws_connected() -> None:
+    ws_connections.inc()
+
+
+def ws_disconnected() -> None:
+    ws_connections.dec()
+
+
+def ws_message(event: str) -> None:
+    # Unknown events would let a client mint label values; bucket them.
+    ws_messages.labels(event=event if _known_event(event) else "other").inc()
+
+
+def _known_event(event: str) -> bool:
+    prefix, _, name = event.partition(":")
+    return (
+        prefix in {"hermes", "morpheus", "athena", "delphi"}
+        and 0 < len(name) <= 40
+        and name.replace("_", "").isalnum()
+    )
+
+
+def observe_http(route: str, method: str, status: int, seconds: float) -> None:
+    http_request_duration.labels(
+        route=route, method=_method(method), status=f"{status // 100}xx"
+    ).observe(seconds)
+
+
+def _method(method: str) -> str:
+    known = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+    return method if method in known else "OTHER"
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def report_latency_ms(report: Mapping[str, Any]) -> float | None:
+    """Pose-to-photon latency of a report: an explicit field, else the sum of known stages.
+
+    Workers that measure motion-to-photon from client feedback send it as
+    ``pose_to_photon_ms``; otherwise render + encode p50, RTT/2 and client decode and display
+    times bound it from below, which is what an operator needs to see trends.
+    """
+    explicit = _num(report.get("pose_to_photon_ms"))
+    if explicit is not None:
+        return explicit
+    stages = report.get("stage_ms") or {}
+    parts = [_num((stages.get(s) or {}).get("p50")) for s in ("render", "encode")]
+    client = report.get("client") or {}
+    parts += [_num(client.get("decode_ms")), _num(client.get("display_ms"))]
+    rtt = _num(report.get("rtt_ms"))
+    parts.append(rtt / 2 if rtt is not None else None)
+    known = [p for p in parts if p is not None]
+    return sum(known) if known else None
+
+
+_last_seen: dict[str, float] = {}
+STREAM_STALE_S = 60.0
+
+
+def observe_stream_report(report: Mapping[str, Any]) -> None:
+    """Record one per-second stats report of a stream (the dict a worker sends)."""
+    stream_id = str(report.get("stream_id") or "")[:64]
+    if not stream_id:
+        return
+    rung = str(report.get("rung") or "unknown")[:16]
+    encoder = str(report.get("encoder") or "unknown")[:32]
+    stream_reports.labels(rung=rung, encoder=encoder).inc()
+    now = time.time()
+    stream_report_ts.labels(stream_id=stream_id).set(now)
+    fps = _num(report.get("fps"))
+    if fps is not None:
+        stream_fps.labels(stream_id=stream_id).set(fps)
+        stream_fps_hist.labels(rung=rung).observe(fps)
+    bitrate = _num(report.get("bitrate_bps"))
+    if bitrate is not None:
+        stream_bitrate.labels(stream_id=stream_id).set(bitrate)
+    loss = _num(report.get("loss"))
+    if loss is not None:
+        stream_loss.labels(stream_id=stream_id).set(loss)
+    rtt = _num(report.get("rtt_ms"))
+    if rtt is not None:
+        stream_rtt.labels(stream_id=stream_id).set(rtt / 1000.0)
+    latency = report_latency_ms(report)
+    if latency is not None:
+        stream_latency.labels(stream_id=stream_id).set(latency / 1000.0)
+        stream_photon_hist.labels(rung=rung).observe(latency / 1000.0)
+    for stage, values in (report.get("stage_ms") or {}).items():
+        p50 = _num((values or {}).get("p50")) if isinstance(values, Mapping) else None
+        if stage in ("render", "encode", "convert") and p50 is not None:
+            stream_stage_hist.labels(stage=stage).observe(p50 / 1000.0)
+    _last_seen[stream_id] = now
+    for other, seen in list(_last_seen.items()):
+        if now - seen > STREAM_STALE_S:
+            stream_forget(other)
+
+
+def stream_forget(stream_id: str) -> None:
+    """Drop a stream's per-stream series (call when the stream stops)."""
+    _last_seen.pop(stream_id, None)
+    for gauge in _PER_STREAM_GAUGES:
+        try:
+            gauge.remove(stream_id)
+        except KeyError:
+            pass
+
+
+# ------------------------------------------------------------------ Celery signals
+
+_task_started: dict[str, float] = {}
+
+
+def celery_task_prerun(task_id: str | None = None, **_: Any) -> None:
+    if task_id:
+        _task_started[task_id] = time.perf_counter()
+
+
+def celery_task_postrun(
+    task_id: str | None = None, task: Any = None, state: str | None = None, **_: Any
+) -> None:
+    started = _task_started.pop(task_id or "", None)
+    if started is None:
+        return
+    name = getattr(task, "name", None) or "unknown"
+    celery_task_duration.labels(task=name, state=state or "UNKNOWN").observe(
+        time.perf_counter() - started
+    )
+
+
+def celery_task_failure(sender: Any = None, **_: Any) -> None:
+    celery_task_failures.labels(task=getattr(sender, "name", None) or "unknown").inc()
+
+
+def connect_celery_signals() -> None:
+    from celery import signals
+
+    signals.task_prerun.connect(celery_task_prerun, weak=False, dispatch_uid="vrp_prerun")
+    signals.task_postrun.connect(celery_task_postrun, weak=False, dispatch_uid="vrp_postrun")
+    signals.task_failure.connect(celery_task_failure, weak=False, dispatch_uid="vrp_failure")
+
+
+# ------------------------------------------------------------------ exposition
+
+
+class _DefaultRegistryCollector(Collector):
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
+
+
+def registry_for_scrape(
+    *, multiproc_dir: str | None = None, state: StateSource | None = None
+) -> CollectorRegistry:
+    """The registry ``/metrics`` renders: event metrics (this process, or every process's mmap
+    files under ``multiproc_dir``) plus the scrape-time platform state."""
+    multiproc_dir = multiproc_dir or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    registry = CollectorRegistry(auto_describe=False)
+    if multiproc_dir:
+        multiprocess.MultiProcessCollector(registry, path=multiproc_dir)
+    else:
+        registry.register(_DefaultRegistryCollector())
+    registry.register(PlatformCollector(state))
+    return registry
+
+
+def render_metrics(*, state: StateSource | None = None) -> bytes:
+    return generate_latest(registry_for_scrape(state=state))
+
+
+def exported_metric_names() -> set[str]:
+    """Every sample name /metrics can contain (incl. _bucket/_count/_sum/_total/_created)."""
+    names: set[str] = set()
+    for metric in REGISTRY.collect():
+        if not metric.name.startswith("vrplatform_"):
+            continue
+        base = metric.name
+        names.add(base)
+        if metric.type == "histogram":
+            names.update({f"{base}_bucket", f"{base}_count", f"{base}_sum", f"{base}_created"})
+        elif metric.type == "counter":
+            names.update({f"{base}_total", f"{base}_created"})
+    names.update(STATE_METRICS)
+    return names
