@@ -74,3 +74,37 @@ def version_url(scene_id: Any, version_id: Any, suffix: str = "") -> str:
 
 def valid_glb(root: Path) -> Path:
     return corpus.make_textured_glb(root)
+
+
+def small_glb(root: Path) -> Path:
+    return corpus.make_single_mesh(root)
+
+
+@pytest.fixture
+def make_scene(tmp_path: Path, django_capture_on_commit_callbacks: Any) -> Callable[..., Any]:
+    """A scene made through the services and processed by the real task; optionally published."""
+    from django.core.files import File
+
+    from apps.scenes import services
+
+    counter = iter(range(1000))
+
+    def make(owner: Any, *, visibility: str = "public", publish: bool = True) -> Any:
+        root = tmp_path / f"scene{next(counter)}"
+        root.mkdir()
+        path = small_glb(root)
+        with path.open("rb") as fh, django_capture_on_commit_callbacks(execute=True):
+            scene, version = services.scene_create(
+                owner=owner,
+                name=f"scene of {owner.username}",
+                visibility=visibility,
+                upload=File(fh, name="scene.glb"),
+            )
+        version.refresh_from_db()
+        assert version.status == "ready", version.report
+        if publish:
+            scene = services.scene_publish(scene=scene, version=version)
+        scene.refresh_from_db()
+        return scene
+
+    return make
