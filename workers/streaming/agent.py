@@ -34,6 +34,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Subprotocol
 
 from workers.protocol import (
     MAX_CONTROL_BYTES,
@@ -299,7 +300,7 @@ class WorkerAgent:
     async def _connection(self) -> None:
         async with connect(
             ws_url(self.config.platform_url),
-            subprotocols=[SUBPROTOCOL, f"bearer.{self.config.token}"],  # type: ignore[list-item]
+            subprotocols=[Subprotocol(SUBPROTOCOL), Subprotocol(f"bearer.{self.config.token}")],
             max_size=MAX_CONTROL_BYTES,
             open_timeout=10,
         ) as ws:

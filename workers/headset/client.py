@@ -1,0 +1,478 @@
+"""The synthetic headset: a real client of the platform's REST API, session WebSocket and
+WebRTC streams, measuring what a headset would see.
+
+Flow: ``POST /api/athena/authenticate`` -> create (``/api/hermes/session_create``) or join
+(``/api/hermes/sessions/<id>/join``) a session -> session WebSocket with the token as the
+``bearer.<token>`` subprotocol -> ``hermes:session_join`` -> ``POST /api/morpheus/render_start``
+-> answer each ``morpheus:render_started`` offer with an aiortc ``RTCPeerConnection`` ->
+poses along :func:`workers.headset.path.head_pose` at ``fps`` on the ``pose`` data channel ->
+decode frames, read each frame's stamped id and match it with the worker's frame metadata.
+
+Latency is measured on the headset's own clock only: pose sent -> frame carrying that pose
+decoded. Worker stage times come from the frame metadata (the worker's wall clock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import av
+import numpy as np
+import requests
+from aiortc import RTCIceCandidate, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.sdp import candidate_from_sdp
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+from workers.headset.path import head_pose
+from workers.streaming.frames import ID_MODULO, read_frame_id
+
+logger = logging.getLogger(__name__)
+
+SUBPROTOCOL = "vrplatform.v1"
+
+
+class HeadsetError(RuntimeError):
+    pass
+
+
+def _ms() -> float:
+    return time.time() * 1000.0
+
+
+def percentiles(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    p50, p95, p99 = np.percentile(np.asarray(values), [50, 95, 99])
+    return {"p50": round(float(p50), 2), "p95": round(float(p95), 2), "p99": round(float(p99), 2)}
+
+
+@dataclass
+class HeadsetOptions:
+    platform_url: str
+    username: str
+    password: str
+    session_id: str | None = None
+    scene_version: str | None = None
+    seconds: float = 10.0
+    fps: float = 90.0
+    quality: str | None = None
+    stop_stream: bool = True  # render_stop at the end
+    start_timeout_s: float = 60.0
+
+
+@dataclass
+class FrameRecord:
+    placement: int
+    frame_id: int
+    decoded_ms: float
+    width: int
+    height: int
+    pose_seq: int | None = None
+    latency_ms: float | None = None
+    stages: dict[str, float] | None = None
+    rung: str | None = None
+
+
+@dataclass
+class Connection:
+    """One answered offer: a peer connection and what arrived on it."""
+
+    placement: int
+    stream_id: str
+    pc: RTCPeerConnection
+    metas: dict[int, dict[str, Any]] = field(default_factory=dict)
+    pose_channel: Any = None
+    frames_channel: Any = None
+    channels_open: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    bytes_received: int = 0
+
+
+class SyntheticHeadset:
+    def __init__(self, options: HeadsetOptions) -> None:
+        self.options = options
+        self.base = options.platform_url.rstrip("/")
+        self.access = ""
+        self.session_id = options.session_id or ""
+        self.stream_id = ""
+        self.ws: ClientConnection | None = None
+        self.events: list[dict[str, Any]] = []  # server events with arrival time
+        self.render_started = asyncio.Event()
+        self.render_started_count = 0
+        self.conn: Connection | None = None
+        self.frames: list[FrameRecord] = []
+        self.pose_sent: dict[int, float] = {}
+        self.seq = 0
+        self.rung_changes: list[dict[str, Any]] = []
+        self._last_rung: str | None = None
+        self._event_waiters: list[tuple[str, asyncio.Future[dict[str, Any]]]] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._old: list[Connection] = []
+        self.first_frame_at: float | None = None
+        self.started_at = 0.0
+        self._frame_event = asyncio.Event()
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def http(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = kwargs.pop("headers", {})
+        if self.access:
+            headers["Authorization"] = f"Bearer {self.access}"
+        return await asyncio.to_thread(
+            requests.request, method, self.base + path, headers=headers, timeout=30, **kwargs
+        )
+
+    async def login(self) -> None:
+        r = await self.http(
+            "POST",
+            "/api/athena/authenticate",
+            json={"username": self.options.username, "password": self.options.password},
+        )
+        if r.status_code != 200:
+            raise HeadsetError(f"login failed: {r.status_code} {r.text[:200]}")
+        self.access = r.json()["access"]
+
+    async def ensure_session(self) -> None:
+        if self.session_id:
+            r = await self.http("POST", f"/api/hermes/sessions/{self.session_id}/join", json={})
+            if r.status_code not in (200, 201):
+                raise HeadsetError(f"join failed: {r.status_code} {r.text[:200]}")
+            return
+        body: dict[str, Any] = {"name": f"headset {self.options.username}"}
+        if self.options.scene_version:
+            body["scene_version"] = self.options.scene_version
+        r = await self.http("POST", "/api/hermes/session_create", json=body)
+        if r.status_code != 201:
+            raise HeadsetError(f"session_create failed: {r.status_code} {r.text[:200]}")
+        self.session_id = str(r.json()["id"])
+
+    # ------------------------------------------------------------------ session socket
+
+    async def open_socket(self) -> None:
+        parts = urlsplit(self.base)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        url = f"{scheme}://{parts.netloc}/ws/hermes/sessions/{self.session_id}/"
+        self.ws = await connect(
+            url,
+            subprotocols=[Subprotocol(SUBPROTOCOL), Subprotocol(f"bearer.{self.access}")],
+            open_timeout=20,
+        )
+        self._tasks.append(asyncio.ensure_future(self._read_socket()))
+        self._tasks.append(asyncio.ensure_future(self._heartbeats()))
+        await self.send_event("hermes:session_join", {})
+        await self.wait_event("hermes:session_established", 20)
+
+    async def send_event(self, event: str, data: dict[str, Any]) -> None:
+        assert self.ws is not None
+        await self.ws.send(json.dumps({"event": event, "data": data}))
+
+    async def wait_event(self, event: str, within_s: float) -> dict[str, Any]:
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._event_waiters.append((event, future))
+        return await asyncio.wait_for(future, within_s)
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(10)
+            await self.send_event("athena:heartbeat", {"t": _ms()})
+
+    async def _read_socket(self) -> None:
+        assert self.ws is not None
+        try:
+            async for raw in self.ws:
+                message = json.loads(raw)
+                event, data = message.get("event"), message.get("data") or {}
+                self.events.append({"event": event, "t": _ms(), "data": _brief(data)})
+                for waited, future in list(self._event_waiters):
+                    if waited == event and not future.done():
+                        future.set_result(data)
+                        self._event_waiters.remove((waited, future))
+                try:
+                    await self._on_event(event, data)
+                except Exception:
+                    logger.exception("headset: handling %s failed", event)
+        except ConnectionClosed as exc:
+            logger.info("session socket closed: %s", exc)
+
+    async def _on_event(self, event: str, data: dict[str, Any]) -> None:
+        if event == "morpheus:render_started":
+            if data.get("stream_id") and data.get("offer"):
+                await self._answer(data)
+        elif event == "morpheus:signal" and self.conn is not None:
+            cand = data.get("candidate")
+            if data.get("stream_id") == self.conn.stream_id and cand and cand.get("candidate"):
+                ice: RTCIceCandidate = candidate_from_sdp(cand["candidate"].split(":", 1)[-1])
+                ice.sdpMid, ice.sdpMLineIndex = cand.get("sdpMid"), cand.get("sdpMLineIndex")
+                await self.conn.pc.addIceCandidate(ice)
+        elif event == "morpheus:quality_changed":
+            self.rung_changes.append({"t": _ms(), **data, "source": "platform"})
+        elif event == "error":
+            logger.warning("platform error event: %s", data)
+
+    # ------------------------------------------------------------------ WebRTC
+
+    async def _answer(self, data: dict[str, Any]) -> None:
+        """Answer an offer: the first one, or a new one after the stream moved workers."""
+        old = self.conn
+        if old is not None:
+            self._old.append(old)
+            for task in old.tasks:
+                task.cancel()
+            await old.pc.close()
+        self.render_started_count += 1
+        pc = RTCPeerConnection()
+        conn = Connection(self.render_started_count, str(data["stream_id"]), pc)
+        self.conn = conn
+        self.stream_id = conn.stream_id
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            if track.kind == "video":
+                conn.tasks.append(asyncio.ensure_future(self._receive_video(conn, track)))
+
+        @pc.on("datachannel")
+        def on_channel(channel: Any) -> None:
+            if channel.label == "pose":
+                conn.pose_channel = channel
+            elif channel.label == "frames":
+                conn.frames_channel = channel
+
+                @channel.on("message")
+                def on_meta(message: str | bytes) -> None:
+                    meta = json.loads(message)
+                    conn.metas[int(meta["frame_id"]) % ID_MODULO] = meta
+
+            if conn.pose_channel is not None and conn.frames_channel is not None:
+                conn.channels_open.set()
+
+        offer = data["offer"]
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type=offer["type"]))
+        await pc.setLocalDescription(await pc.createAnswer())
+        answer = {"type": "answer", "sdp": pc.localDescription.sdp}
+        await self.send_event("morpheus:signal", {"stream_id": conn.stream_id, "answer": answer})
+        conn.tasks.append(asyncio.ensure_future(self._send_poses(conn)))
+        self.render_started.set()
+
+    async def _send_poses(self, conn: Connection) -> None:
+        await conn.channels_open.wait()
+        period = 1.0 / self.options.fps
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        tick = 0
+        while True:
+            t = loop.time() - self.started_at
+            p, q = head_pose(t)
+            self.seq += 1
+            now = _ms()
+            message = {"p": list(p), "q": list(q), "t": now, "seq": self.seq}
+            if conn.pose_channel.readyState == "open":
+                conn.pose_channel.send(json.dumps(message, separators=(",", ":")))
+                self.pose_sent[self.seq] = now
+            if self.seq % 90 == 0 and conn.frames_channel.readyState == "open":
+                feedback = {"frames_decoded": len(self.frames)}
+                conn.frames_channel.send(json.dumps(feedback))
+            tick += 1
+            await asyncio.sleep(max(0.0, start + tick * period - loop.time()))
+
+    async def _receive_video(self, conn: Connection, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            assert isinstance(frame, av.VideoFrame)
+            decoded = _ms()
+            plane = frame.planes[0]
+            luma = np.frombuffer(memoryview(plane), np.uint8).reshape(-1, plane.line_size)
+            frame_id = read_frame_id(luma[:32, : frame.width])
+            if frame_id is None:
+                continue
+            if self.first_frame_at is None:
+                self.first_frame_at = decoded
+            self.frames.append(
+                FrameRecord(conn.placement, frame_id, decoded, frame.width, frame.height)
+            )
+            self._frame_event.set()
+            if len(self.frames) % 64 == 0:
+                self._resolve(conn)
+
+    def _resolve(self, conn: Connection) -> None:
+        """Join decoded frames with their metadata (it may arrive after the picture)."""
+        for record in self.frames:
+            if record.stages is not None or record.placement != conn.placement:
+                continue
+            meta = conn.metas.get(record.frame_id)
+            if meta is None:
+                continue
+            t = meta.get("t", {})
+            record.pose_seq = int(meta.get("pose_seq", 0))
+            record.rung = meta.get("rung")
+            sent = self.pose_sent.get(record.pose_seq)
+            if sent is not None and record.pose_seq > 0:
+                record.latency_ms = record.decoded_ms - sent
+            record.stages = _stages(t, record.decoded_ms)
+            if record.rung and record.rung != self._last_rung:
+                if self._last_rung is not None:
+                    self.rung_changes.append(
+                        {
+                            "t": record.decoded_ms,
+                            "from": self._last_rung,
+                            "to": record.rung,
+                            "source": "frames",
+                        }
+                    )
+                self._last_rung = record.rung
+
+    # ------------------------------------------------------------------ run
+
+    async def start(self) -> None:
+        """Log in, join, open the socket and ask for a stream (waits for the offer)."""
+        self.started_at = asyncio.get_running_loop().time()
+        await self.login()
+        await self.ensure_session()
+        await self.open_socket()
+        body: dict[str, Any] = {"session_id": self.session_id}
+        if self.options.quality:
+            body["quality"] = self.options.quality
+        r = await self.http("POST", "/api/morpheus/render_start", json=body)
+        if r.status_code in (200, 201):
+            self.stream_id = r.json()["stream_id"]
+        elif r.status_code == 503 and r.json()["error"]["code"] == "no_capacity":
+            detail = r.json()["error"]["detail"]
+            self.stream_id = detail["stream_id"]
+            logger.info("queued at position %s", detail["queue_position"])
+        else:
+            raise HeadsetError(f"render_start failed: {r.status_code} {r.text[:300]}")
+        await asyncio.wait_for(self.render_started.wait(), self.options.start_timeout_s)
+
+    async def wait_frames(self, count: int, within_s: float, *, placement: int = 0) -> None:
+        """Wait until ``count`` frames (of connection ``placement`` or later) are decoded."""
+
+        def enough() -> bool:
+            return sum(1 for f in self.frames if f.placement >= placement) >= count
+
+        try:
+            async with asyncio.timeout(within_s):
+                while not enough():
+                    self._frame_event.clear()
+                    await self._frame_event.wait()
+        except TimeoutError:
+            raise TimeoutError(f"only {len(self.frames)} of {count} frames decoded") from None
+
+    async def run(self) -> dict[str, Any]:
+        try:
+            await self.start()
+            await self.wait_frames(1, self.options.start_timeout_s)
+            measure_from = len(self.frames)
+            started = _ms()
+            await asyncio.sleep(self.options.seconds)
+            elapsed = (_ms() - started) / 1000.0
+            metrics = await self.metrics()
+            # aiortc's inbound stats carry no byte counts: the bitrate is the worker's
+            # report (bits it sent per second), averaged over the measured window.
+            rates = [
+                h["bitrate_bps"]
+                for h in metrics.get("history", [])
+                if h.get("t") and h["t"] >= started and h.get("bitrate_bps")
+            ]
+            bitrate = sum(rates) / len(rates) if rates else float(metrics.get("bitrate_bps") or 0)
+            result = self.result(measure_from, elapsed, bitrate)
+            result["summary"]["encoder"] = metrics.get("encoder")
+            result["summary"]["worker"] = metrics.get("worker")
+            result["worker_metrics"] = {k: v for k, v in metrics.items() if k != "history"}
+            return result
+        finally:
+            await self.close()
+
+    async def metrics(self) -> dict[str, Any]:
+        """The platform's ``performance_metrics`` of our stream ({} if unavailable)."""
+        r = await self.http("GET", f"/api/morpheus/performance_metrics?stream_id={self.stream_id}")
+        return dict(r.json()) if r.status_code == 200 else {}
+
+    def result(self, measure_from: int, elapsed: float, bitrate: float) -> dict[str, Any]:
+        if self.conn is not None:
+            self._resolve(self.conn)
+        frames = self.frames[measure_from:]
+        latencies = [f.latency_ms for f in frames if f.latency_ms is not None]
+        stage_names = sorted({k for f in frames if f.stages for k in f.stages})
+        stage_p50: dict[str, Any] = {}
+        for name in stage_names:
+            stage_p50[name] = percentiles(
+                [f.stages[name] for f in frames if f.stages and name in f.stages]
+            )
+        # Overhead: measured latency vs the sum of the p50 stage times (queue ... decode).
+        stage_sum = sum(v["p50"] for k, v in stage_p50.items() if v and k != "total")
+        latency = percentiles(latencies)
+        summary = {
+            "session_id": self.session_id,
+            "stream_id": self.stream_id,
+            "seconds": round(elapsed, 2),
+            "frames": len(frames),
+            "fps": round(len(frames) / max(elapsed, 1e-6), 2),
+            "target_fps": self.options.fps,
+            "size": [frames[-1].width, frames[-1].height] if frames else None,
+            "latency_ms": latency,
+            "stage_ms": stage_p50,
+            "overhead_ratio": round(latency["p50"] / stage_sum, 3)
+            if latency and stage_sum
+            else None,
+            "bitrate_bps": int(bitrate),
+            "rung": frames[-1].rung if frames else None,
+            "rung_changes": self.rung_changes,
+            "render_started": self.render_started_count,
+            "poses_sent": self.seq,
+        }
+        return {
+            "summary": summary,
+            "frames": [f.__dict__ for f in frames],
+            "events": self.events[-200:],
+        }
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        conns = [*self._old, *([self.conn] if self.conn else [])]
+        for conn in conns:
+            for task in conn.tasks:
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await conn.pc.close()
+        if self.options.stop_stream and self.stream_id and self.access:
+            with contextlib.suppress(Exception):
+                await self.http("DELETE", f"/api/morpheus/render_stop?stream_id={self.stream_id}")
+        if self.ws is not None:
+            with contextlib.suppress(Exception):
+                await self.ws.close()
+
+
+def _stages(t: dict[str, float], decoded: float) -> dict[str, float]:
+    out: dict[str, float] = {}
+    try:
+        if t.get("pose_rx"):
+            out["queue"] = t["render_start"] - t["pose_rx"]
+        out["render"] = t["render_end"] - t["render_start"]
+        out["convert"] = t["convert_end"] - t["render_end"]
+        out["encode"] = t["encode_end"] - t["convert_end"]
+        out["send"] = t["send"] - t["encode_end"]
+        out["network_decode"] = decoded - t["send"]
+    except KeyError:
+        pass
+    return out
+
+
+def _brief(data: dict[str, Any]) -> dict[str, Any]:
+    """Events as recorded in the JSON: SDP bodies left out."""
+    out = dict(data)
+    if isinstance(out.get("offer"), dict):
+        out["offer"] = {"type": out["offer"].get("type"), "sdp": "..."}
+    return out
