@@ -16,6 +16,7 @@ that run before other apps land) can import it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -345,10 +346,8 @@ def stream_forget(stream_id: str) -> None:
     """Drop a stream's per-stream series (call when the stream stops)."""
     _last_seen.pop(stream_id, None)
     for gauge in _PER_STREAM_GAUGES:
-        try:
+        with contextlib.suppress(KeyError):
             gauge.remove(stream_id)
-        except KeyError:
-            pass
 
 
 # ------------------------------------------------------------------ Celery signals
