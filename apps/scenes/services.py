@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -266,6 +267,18 @@ def _copy_to_local(version: SceneVersion, dest: Path) -> Path:
     return path
 
 
+# How running out of the child's address space shows up: Python, C++ (Mesa), glibc, the
+# dynamic loader (mapping a shared library) and OpenBLAS each say it differently.
+_OUT_OF_MEMORY_SIGNS = (
+    "memoryerror",
+    "bad_alloc",
+    "cannot allocate memory",
+    "memory allocation",
+    "failed to map segment",
+    "out of memory",
+)
+
+
 def _run_child(
     version_id: uuid.UUID, package: Path, out_dir: Path, config: ProcessingConfig
 ) -> _ChildResult:
@@ -294,6 +307,9 @@ def _run_child(
             stdout=subprocess.PIPE,
             stderr=stderr,
             stdin=subprocess.DEVNULL,
+            # One BLAS thread: the child does no linear algebra worth the per-thread buffers,
+            # which would otherwise count against its address-space limit.
+            env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
         )
 
         def kill() -> None:
@@ -326,7 +342,7 @@ def _run_child(
             f"Processing took longer than {config.timeout_s} s; simplify the scene.",
         )
     if rc != 0 or not report_path.exists():
-        if "MemoryError" in err_tail or "bad_alloc" in err_tail or "Cannot allocate" in err_tail:
+        if any(sign in err_tail.lower() for sign in _OUT_OF_MEMORY_SIGNS):
             return _ChildResult(
                 None,
                 None,

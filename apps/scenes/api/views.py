@@ -47,6 +47,11 @@ def _require(request: Request, scene: Scene, codename: str) -> None:
         raise PermissionDenied("Only the scene's owner or an operator may do this.")
 
 
+class ScenePagination(LimitOffsetPagination):
+    default_limit = 50
+    max_limit = 200
+
+
 class StreamingUploadMixin:
     """For POSTs carrying a scene file: stream it to disk with a size limit (see uploads.py)."""
 
@@ -72,7 +77,7 @@ class SceneListView(StreamingUploadMixin, APIView):
         qs = selectors.scene_list_visible(user=request.user, identity=request.auth)
         if request.query_params.get("mine") in ("1", "true"):
             qs = qs.filter(owner=request.user)
-        paginator = LimitOffsetPagination()
+        paginator = ScenePagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(SceneOutput(page, many=True).data)
 

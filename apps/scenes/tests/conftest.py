@@ -13,10 +13,9 @@ from apps.scenes.validation.tests import corpus
 
 
 @pytest.fixture(autouse=True)
-def _media_root(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def _media_root(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
     # A fresh storage directory per test: no test can see another's files.
     settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
-    yield
 
 
 @pytest.fixture(autouse=True)

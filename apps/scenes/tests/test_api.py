@@ -54,7 +54,8 @@ def test_valid_glb_becomes_ready_with_stats_and_thumbnail(
     image = _png(client.get(body["thumbnail_url"]))
     assert image.size == (512, 288)
     colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
-    assert colours is not None and len(colours) > 10, "thumbnail is blank"
+    assert colours is not None
+    assert len(colours) > 10, "thumbnail is blank"
 
     report = client.get(version_url(scene_id, version_id, "report")).json()
     assert report["status"] == "ready"
