@@ -1,0 +1,151 @@
+"""docker-compose.yml and the image's scripts, without a container engine.
+
+`docker compose config` needs only the client and its compose plugin; where the plugin is
+missing (as on the CI machine: a `docker` client, no plugin), the file is parsed with PyYAML
+and its structure asserted: services, published ports, volumes, start order.
+"""
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+
+
+def _compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def _has_compose_plugin() -> bool:
+    docker = shutil.which("docker")
+    if not docker:
+        return False
+    probe = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _has_compose_plugin(), reason="no docker compose plugin here")
+def test_docker_compose_config_accepts_the_file() -> None:
+    result = subprocess.run(
+        ["docker", "compose", "-f", str(COMPOSE), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_services_and_published_ports() -> None:
+    services = _compose()["services"]
+    assert set(services) == {
+        "keygen",
+        "postgres",
+        "redis",
+        "setup",
+        "provision-worker",
+        "web1",
+        "web2",
+        "celery",
+        "streaming",
+        "gateway",
+        "prometheus",
+        "grafana",
+    }
+    ports = {name: [str(p) for p in s.get("ports", [])] for name, s in services.items()}
+    assert ports["gateway"] == ["${GATEWAY_HTTP_PORT:-80}:8080", "${GATEWAY_HTTPS_PORT:-443}:8443"]
+    assert ports["prometheus"][0].endswith(":${PROMETHEUS_PORT:-9090}:9090")
+    assert ports["grafana"][0].endswith(":${GRAFANA_PORT:-3000}:3000")
+    # The data layer is never published.
+    assert ports["postgres"] == ports["redis"] == []
+
+
+def test_platform_services_share_one_image_and_their_roles() -> None:
+    services = _compose()["services"]
+    roles = {
+        "keygen": "keygen",
+        "setup": "setup",
+        "provision-worker": "provision-worker",
+        "web1": "web",
+        "web2": "web",
+        "celery": "celery",
+        "streaming": "streaming",
+    }
+    for name, role in roles.items():
+        service = services[name]
+        assert service["command"] == [role]
+        assert service["build"] == {
+            "context": ".",
+            "dockerfile": "deploy/Dockerfile",
+            "target": "runtime",
+        }
+        assert (
+            service["environment"]
+            .get("DJANGO_SETTINGS_MODULE", "production")
+            .endswith("production")
+        )
+    assert services["web1"]["networks"]["backend"]["aliases"] == ["web"]
+    assert services["web2"]["networks"]["backend"]["aliases"] == ["web"]
+
+
+def test_start_order_and_worker_token_provisioning() -> None:
+    services = _compose()["services"]
+
+    def needs(name: str) -> dict[str, str]:
+        deps = services[name].get("depends_on", {})
+        if isinstance(deps, list):
+            return dict.fromkeys(deps, "service_started")
+        return {dep: spec["condition"] for dep, spec in deps.items()}
+
+    assert needs("postgres") == {"keygen": "service_completed_successfully"}
+    assert needs("setup") == {"postgres": "service_healthy", "redis": "service_healthy"}
+    assert needs("provision-worker") == {"setup": "service_completed_successfully"}
+    assert needs("web1")["setup"] == "service_completed_successfully"
+    assert needs("streaming")["provision-worker"] == "service_completed_successfully"
+    assert needs("gateway") == {"web1": "service_healthy", "web2": "service_healthy"}
+    for one_shot in ("keygen", "setup", "provision-worker"):
+        assert services[one_shot]["restart"] == "no"
+
+    # The token travels through a volume: written by provision-worker, read by streaming.
+    token_file = services["provision-worker"]["environment"]["WORKER_TOKEN_FILE"]
+    assert services["streaming"]["environment"]["WORKER_TOKEN_FILE"] == token_file
+    assert "worker-token:/var/lib/vrp/worker" in services["provision-worker"]["volumes"]
+    assert "worker-token:/var/lib/vrp/worker:ro" in services["streaming"]["volumes"]
+    # The streaming worker is a client only: no secrets volume, no database settings.
+    assert not any("secrets" in v for v in services["streaming"]["volumes"])
+    assert "POSTGRES_PASSWORD_FILE" not in services["streaming"]["environment"]
+
+
+def test_volumes_are_declared_and_mounted_files_exist() -> None:
+    compose = _compose()
+    declared = set(compose["volumes"])
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), (name, source)
+            else:
+                assert source in declared, (name, source)
+    assert {"postgres-data", "redis-data", "secrets", "tls", "media", "worker-token"} <= declared
+
+
+def test_entrypoint_and_scripts_parse() -> None:
+    result = subprocess.run(
+        ["sh", "-n", str(ROOT / "deploy" / "docker" / "entrypoint.sh")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert "USER vrp:vrp" in dockerfile
+    assert "collectstatic" in dockerfile
+    assert "HEALTHCHECK" in dockerfile
+    assert "AS gpu" in dockerfile
+    for package in ("libegl1", "libgl1-mesa-dri"):
+        assert package in (ROOT / "deploy" / "system-packages.txt").read_text()
