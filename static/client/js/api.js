@@ -1,0 +1,201 @@
+// Platform API client: the JWT pair lives in sessionStorage (per tab, gone with the tab), is
+// rotated with /api/athena/wisdom_refresh a minute before the access token expires, and every
+// call carries it. Errors come back as ApiError with the platform's error code.
+
+const KEY = "vrplatform.auth";
+const REFRESH_MARGIN_MS = 60_000;
+const listeners = new Set();
+let refreshTimer = null;
+let refreshing = null;
+
+export class ApiError extends Error {
+  constructor(status, code, message, detail = null) {
+    super(message || code || `HTTP ${status}`);
+    this.status = status;
+    this.code = code || `http_${status}`;
+    this.detail = detail;
+  }
+}
+
+export function tokens() {
+  try {
+    return JSON.parse(sessionStorage.getItem(KEY) || "null");
+  } catch {
+    return null;
+  }
+}
+
+export function saveTokens(pair) {
+  const stored = {
+    access: pair.access,
+    refresh: pair.refresh,
+    expiresAt: Date.now() + (pair.expires_in || 900) * 1000,
+    user: pair.user || tokens()?.user || null,
+  };
+  sessionStorage.setItem(KEY, JSON.stringify(stored));
+  scheduleRefresh();
+  listeners.forEach((fn) => fn(stored));
+  return stored;
+}
+
+export function clearTokens() {
+  sessionStorage.removeItem(KEY);
+  clearTimeout(refreshTimer);
+}
+
+// Called with the new token set after every rotation (the viewer hands it to its socket).
+export function onTokens(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+export function accessToken() {
+  return tokens()?.access || null;
+}
+
+async function parse(response) {
+  if (response.status === 204) return null;
+  const type = response.headers.get("content-type") || "";
+  const body = type.includes("json") ? await response.json().catch(() => null) : null;
+  if (!response.ok) {
+    const err = body?.error || {};
+    throw new ApiError(response.status, err.code, err.message, err.detail);
+  }
+  return body;
+}
+
+export async function signIn(username, password) {
+  const response = await fetch("/api/athena/authenticate", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username, password }),
+  });
+  return saveTokens(await parse(response));
+}
+
+// One refresh at a time: a refresh token is single use, and a second concurrent use would
+// look like token theft to the server (it revokes the whole family).
+export function refreshTokens() {
+  if (refreshing) return refreshing;
+  const current = tokens();
+  if (!current?.refresh) return Promise.reject(new ApiError(401, "not_authenticated", "Not signed in."));
+  refreshing = fetch("/api/athena/wisdom_refresh", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ refresh: current.refresh }),
+  })
+    .then(parse)
+    .then(saveTokens)
+    .finally(() => {
+      refreshing = null;
+    });
+  return refreshing;
+}
+
+export function scheduleRefresh() {
+  clearTimeout(refreshTimer);
+  const current = tokens();
+  if (!current?.refresh) return;
+  const wait = Math.max(5_000, current.expiresAt - Date.now() - REFRESH_MARGIN_MS);
+  refreshTimer = setTimeout(() => {
+    refreshTokens().catch((err) => {
+      if (err.status === 401 || err.status === 400) {
+        clearTokens();
+        toLogin("Your sign-in expired. Please sign in again.");
+      } else {
+        setTimeout(scheduleRefresh, 5_000); // network blip: try again soon
+      }
+    });
+  }, wait);
+}
+
+export async function api(path, { method = "GET", body, raw = false, signal } = {}, retried = false) {
+  const headers = {};
+  const token = accessToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    cache: "no-store",
+    signal,
+  });
+  if (response.status === 401 && !retried && tokens()?.refresh) {
+    try {
+      await refreshTokens();
+    } catch {
+      clearTokens();
+      toLogin("Your sign-in expired. Please sign in again.");
+      throw new ApiError(401, "token_expired", "Signed out.");
+    }
+    return api(path, { method, body, raw, signal }, true);
+  }
+  if (raw) {
+    if (!response.ok) await parse(response);
+    return response;
+  }
+  return parse(response);
+}
+
+export function toLogin(message) {
+  const next = location.pathname + location.search;
+  const params = new URLSearchParams({ next });
+  if (message) params.set("message", message);
+  location.assign(`/login/?${params}`);
+}
+
+// For pages that need a signed-in user: redirects to sign-in otherwise.
+export function requireSignIn() {
+  const current = tokens();
+  if (!current?.access) {
+    toLogin();
+    return null;
+  }
+  scheduleRefresh();
+  return current;
+}
+
+export async function signOut() {
+  const current = tokens();
+  try {
+    if (current?.refresh) await api("/api/athena/logout", { method: "POST", body: { refresh: current.refresh } });
+  } catch {
+    // Signing out locally matters more than telling the server; the access token expires anyway.
+  }
+  clearTokens();
+  location.assign("/login/");
+}
+
+// Header: who is signed in, and the sign-out button.
+export function setupHeader() {
+  const current = tokens();
+  const who = document.getElementById("whoami");
+  const button = document.getElementById("signout");
+  if (current?.user && who) who.textContent = current.user.username;
+  if (button && current) {
+    button.hidden = false;
+    button.addEventListener("click", signOut);
+  }
+}
+
+export function banner(message, kind = "error") {
+  const el = document.getElementById("banner");
+  if (!el) return;
+  el.textContent = message || "";
+  el.dataset.kind = kind;
+  el.hidden = !message;
+}
+
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value !== undefined && value !== null) node[key] = value;
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined) node.append(child);
+  }
+  return node;
+}

@@ -1,0 +1,42 @@
+import { ApiError, signIn, tokens } from "./api.js";
+
+const form = document.getElementById("login-form");
+const error = document.getElementById("login-error");
+const params = new URLSearchParams(location.search);
+
+// Only same-site paths: never bounce a user to another origin after sign-in.
+function nextPath() {
+  const next = params.get("next") || "/lobby/";
+  return next.startsWith("/") && !next.startsWith("//") ? next : "/lobby/";
+}
+
+function show(message) {
+  error.textContent = message;
+  error.hidden = !message;
+}
+
+if (params.get("message")) show(params.get("message"));
+if (tokens()?.access && !params.get("message")) location.replace(nextPath());
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  show("");
+  const button = document.getElementById("login-submit");
+  button.disabled = true;
+  try {
+    await signIn(form.username.value.trim(), form.password.value);
+    location.assign(nextPath());
+  } catch (err) {
+    if (err instanceof ApiError && err.code === "login_locked") {
+      show("Too many failed attempts. Wait a few minutes and try again.");
+    } else if (err instanceof ApiError && err.status === 401) {
+      show("Wrong username or password.");
+    } else if (err instanceof ApiError && err.status === 400) {
+      show("Enter your username and password.");
+    } else {
+      show(`Could not sign in: ${err.message}`);
+    }
+  } finally {
+    button.disabled = false;
+  }
+});

@@ -1,0 +1,236 @@
+// The WebRTC side of the viewer. The worker makes the offer (morpheus:render_started); we
+// answer over the session socket (morpheus:signal) and trickle our ICE candidates the same
+// way. The worker opens two data channels: `pose` (we send head poses) and `frames` (it sends
+// per-frame metadata; we send decode feedback back).
+import { api, ApiError } from "./api.js";
+import { poseMessage } from "./math.js";
+import { backoffDelay, rate } from "./netstats.js";
+
+const META_KEEP = 512;
+const POSE_KEEP = 1024;
+
+export class StreamClient {
+  constructor({ sessionId, socket, video, onState, onMeta }) {
+    this.sessionId = sessionId;
+    this.socket = socket;
+    this.video = video;
+    this.onState = onState;
+    this.onMeta = onMeta || (() => {});
+    this.pc = null;
+    this.streamId = null;
+    this.quality = null;
+    this.encoder = null;
+    this.poseChannel = null;
+    this.framesChannel = null;
+    this.metas = new Map(); // frame_id -> meta
+    this.latestMeta = null;
+    this.poseSent = new Map(); // seq -> performance.now() at send
+    this.seq = 0;
+    this.attempt = 0;
+    this.restartTimer = null;
+    this.stopped = false;
+    this.rtc = { framesDecoded: 0, packetsLost: 0, packetsReceived: 0, bitrate: 0, rttMs: null, loss: 0, fps: 0, framesDropped: 0 };
+    this.prev = null;
+    this.statsTimer = setInterval(() => this.collectStats().catch(() => {}), 1000);
+  }
+
+  get connected() {
+    return this.pc?.connectionState === "connected";
+  }
+
+  async start(quality) {
+    if (this.stopped) return;
+    this.onState("starting");
+    try {
+      const stream = await api("/api/morpheus/render_start", {
+        method: "POST",
+        body: quality && quality !== "auto" ? { session_id: this.sessionId, quality } : { session_id: this.sessionId },
+      });
+      this.streamId = stream.stream_id;
+      this.quality = stream.quality_rung || this.quality;
+      this.encoder = stream.encoder || this.encoder;
+      // The offer may already be there (we missed the event, e.g. across a reconnect).
+      if (stream.offer && !this.pc) await this.answer({ stream_id: stream.stream_id, offer: stream.offer, quality: stream.quality_rung, encoder: stream.encoder });
+      else if (!this.pc) this.onState("waiting_offer");
+    } catch (err) {
+      if (err instanceof ApiError && err.code === "no_capacity") {
+        this.streamId = err.detail?.stream_id || null;
+        this.onState("queued", { position: err.detail?.queue_position });
+        return; // morpheus:render_started arrives when a worker frees up
+      }
+      this.onState("failed", { message: err.message });
+      this.scheduleRestart();
+    }
+  }
+
+  // Session-socket events for the stream.
+  async handleEvent(event, data) {
+    if (event === "morpheus:render_started") {
+      if (this.pc && data.stream_id === this.streamId) return; // already answering this one
+      this.closePeer();
+      await this.answer(data);
+    } else if (event === "morpheus:signal" && data.stream_id === this.streamId && data.candidate && this.pc) {
+      await this.pc.addIceCandidate(data.candidate).catch(() => {});
+    } else if (event === "morpheus:quality_changed" && data.stream_id === this.streamId) {
+      this.quality = data.quality;
+    } else if (event === "morpheus:render_stopped" && data.stream_id === this.streamId) {
+      this.closePeer();
+      if (data.reason === "session_ended") {
+        this.onState("ended");
+        return;
+      }
+      this.onState("failed", { message: `The stream stopped (${data.reason || "unknown reason"}).` });
+      this.streamId = null;
+      this.scheduleRestart();
+    }
+  }
+
+  async answer({ stream_id: streamId, offer, quality, encoder }) {
+    this.streamId = streamId;
+    this.quality = quality || this.quality;
+    this.encoder = encoder || this.encoder;
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    this.pc = pc;
+    pc.ontrack = (event) => {
+      if (this.video.srcObject !== event.streams[0]) {
+        this.video.srcObject = event.streams[0] || new MediaStream([event.track]);
+        this.video.play().catch(() => {});
+      }
+    };
+    pc.ondatachannel = ({ channel }) => {
+      if (channel.label === "pose") this.poseChannel = channel;
+      if (channel.label === "frames") {
+        this.framesChannel = channel;
+        channel.onmessage = (message) => this.onFrameMeta(message.data);
+      }
+    };
+    pc.onicecandidate = ({ candidate }) => {
+      if (candidate && candidate.candidate) {
+        this.socket.send("morpheus:signal", {
+          stream_id: streamId,
+          candidate: { candidate: candidate.candidate, sdpMid: candidate.sdpMid, sdpMLineIndex: candidate.sdpMLineIndex },
+        });
+      }
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc !== this.pc) return;
+      const state = pc.connectionState;
+      if (state === "connected") {
+        this.attempt = 0;
+        this.onState("streaming");
+      } else if (state === "failed") {
+        this.onState("failed", { message: "The video connection failed." });
+        this.restart();
+      } else if (state === "disconnected") {
+        this.onState("interrupted");
+      }
+    };
+    await pc.setRemoteDescription(offer);
+    await pc.setLocalDescription(await pc.createAnswer());
+    this.socket.send("morpheus:signal", { stream_id: streamId, answer: { type: "answer", sdp: pc.localDescription.sdp } });
+    this.onState("connecting_media");
+  }
+
+  onFrameMeta(text) {
+    let meta;
+    try {
+      meta = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (!Number.isInteger(meta.frame_id)) return;
+    this.metas.set(meta.frame_id, meta);
+    if (this.metas.size > META_KEEP) this.metas.delete(this.metas.keys().next().value);
+    this.latestMeta = meta;
+    if (meta.rung) this.quality = meta.rung;
+    this.onMeta(meta);
+  }
+
+  // Send one head pose; returns its seq (or null when the channel is not open).
+  sendPose({ p, q, hands, proj }) {
+    if (this.poseChannel?.readyState !== "open") return null;
+    const seq = ++this.seq;
+    const now = performance.now();
+    this.poseChannel.send(JSON.stringify(poseMessage({ p, q, t: performance.timeOrigin + now, seq, hands, proj })));
+    this.poseSent.set(seq, now);
+    if (this.poseSent.size > POSE_KEEP) this.poseSent.delete(this.poseSent.keys().next().value);
+    return seq;
+  }
+
+  sendFeedback(feedback) {
+    if (this.framesChannel?.readyState === "open") this.framesChannel.send(JSON.stringify(feedback));
+  }
+
+  setQuality(quality) {
+    if (!this.streamId) return false;
+    return this.socket.send("morpheus:quality_change", { stream_id: this.streamId, quality });
+  }
+
+  async collectStats() {
+    if (!this.pc) return;
+    const report = await this.pc.getStats();
+    let inbound = null, pair = null;
+    report.forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") inbound = s;
+      if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") pair = s;
+    });
+    if (!inbound) return;
+    const now = performance.now();
+    const sample = { t: now, bytes: inbound.bytesReceived || 0, frames: inbound.framesDecoded || 0, lost: inbound.packetsLost || 0, received: inbound.packetsReceived || 0 };
+    const prev = this.prev;
+    this.prev = sample;
+    const lostDelta = prev ? sample.lost - prev.lost : 0;
+    const recvDelta = prev ? sample.received - prev.received : 0;
+    this.rtc = {
+      framesDecoded: sample.frames,
+      framesDropped: inbound.framesDropped || 0,
+      packetsLost: sample.lost,
+      packetsReceived: sample.received,
+      bitrate: prev ? rate({ t: prev.t, value: prev.bytes * 8 }, { t: now, value: sample.bytes * 8 }) : 0,
+      fps: prev ? rate({ t: prev.t, value: prev.frames }, { t: now, value: sample.frames }) : 0,
+      loss: lostDelta + recvDelta > 0 ? Math.max(0, lostDelta) / (lostDelta + recvDelta) : 0,
+      rttMs: pair?.currentRoundTripTime != null ? pair.currentRoundTripTime * 1000 : null,
+      decodeMs: inbound.framesDecoded ? ((inbound.totalDecodeTime || 0) * 1000) / inbound.framesDecoded : null,
+    };
+    this.sendFeedback({
+      decode_ms: this.rtc.decodeMs || 0,
+      frames_decoded: this.rtc.framesDecoded,
+      frames_dropped: this.rtc.framesDropped,
+    });
+  }
+
+  closePeer() {
+    if (this.pc) {
+      const pc = this.pc;
+      this.pc = null;
+      pc.onconnectionstatechange = null;
+      pc.close();
+    }
+    this.poseChannel = this.framesChannel = null;
+    this.prev = null;
+  }
+
+  // Tear down and ask for a fresh stream (the old one is stopped so we never answer a stale offer).
+  async restart() {
+    const old = this.streamId;
+    this.closePeer();
+    this.streamId = null;
+    if (old) await api(`/api/morpheus/render_stop?stream_id=${old}`, { method: "DELETE" }).catch(() => {});
+    this.scheduleRestart();
+  }
+
+  scheduleRestart() {
+    if (this.stopped) return;
+    clearTimeout(this.restartTimer);
+    const delay = backoffDelay(this.attempt++, { baseMs: 1000, maxMs: 20000 });
+    this.onState("retrying", { delay });
+    this.restartTimer = setTimeout(() => this.start(this.requestedQuality), delay);
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    clearInterval(this.statsTimer);
+    this.closePeer();
+  }
+}

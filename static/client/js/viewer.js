@@ -1,0 +1,376 @@
+// The viewer page /play/<session_id>/: session socket, stream, desktop preview with
+// mouse-look and WASD, Enter VR, stats overlay, quality selector, participants, and the
+// public debugging hook window.vrplatform.
+import { api, ApiError, banner, el, requireSignIn, setupHeader } from "./api.js";
+import { clampPitch, eyeSourceRect, moveDelta, quatFromYawPitch } from "./math.js";
+import { formatBitrate, percentile } from "./netstats.js";
+import { SessionSocket } from "./socket.js";
+import { decodeStamp, DEFAULT_BLOCK, rgbaToLuma, STAMP_BLOCKS } from "./stamp.js";
+import { StreamClient } from "./stream.js";
+import { runImmersive, xrSupported } from "./xr.js";
+
+const config = JSON.parse(document.getElementById("client-config")?.textContent || "{}");
+const sessionId = config.sessionId || document.getElementById("viewer").dataset.sessionId;
+const params = new URLSearchParams(location.search);
+const video = document.getElementById("video");
+const canvas = document.getElementById("preview");
+const ctx = canvas.getContext("2d");
+const statusEl = document.getElementById("status");
+const MOVE_SPEED = 1.5; // m/s
+const LOOK_SPEED = 0.003; // rad per pixel
+
+const state = {
+  participants: new Map(), // participant_id -> member dict
+  me: null,
+  sessionState: "connecting",
+  streamState: "idle",
+  ended: false,
+  framesShown: 0,
+  frameTimes: [], // display times of recent frames (ms)
+  latencies: [], // pose-to-photon of recent frames (ms)
+  lastFrameId: null,
+  frameIdsRead: 0,
+  shownMeta: null, // metadata of the frame on screen (matched by its stamped id)
+  yaw: 0,
+  pitch: 0,
+  position: [0, 1.6, 3],
+  keys: new Set(),
+  inVr: false,
+};
+
+function setStatus(text) {
+  statusEl.textContent = text;
+  statusEl.hidden = !text;
+}
+
+// ---------------------------------------------------------------- participants
+
+function renderParticipants() {
+  const list = document.getElementById("participants");
+  list.replaceChildren(
+    ...[...state.participants.values()].map((m) =>
+      el("li", { className: m.connected === false ? "muted participant" : "participant", dataset: { participantId: m.participant_id } },
+        `${m.display_name || m.username}${m.participant_id === state.me ? " (you)" : ""} · ${m.role}${m.connected === false ? " · away" : ""}`)),
+  );
+}
+
+// ---------------------------------------------------------------- socket and stream
+
+const socket = new SessionSocket(sessionId, { onEvent, onState: onSocketState });
+const stream = new StreamClient({ sessionId, socket, video, onState: onStreamState });
+
+function onSocketState(s, info = {}) {
+  state.sessionState = s;
+  if (s === "connected") {
+    banner("");
+  } else if (s === "reconnecting") {
+    banner(`Connection to the platform lost. Reconnecting in ${(info.delay / 1000).toFixed(1)} s…`, "warning");
+  } else if (s === "ended") {
+    sessionEnded();
+  } else if (s === "forbidden") {
+    banner("You may not join this session (it may need an invite).");
+    stream.stop();
+  } else if (s === "not_found") {
+    banner("This session does not exist, or it is private.");
+    stream.stop();
+  } else if (s === "unauthenticated") {
+    banner("Your sign-in expired. Please sign in again.");
+    stream.stop();
+  }
+}
+
+function sessionEnded() {
+  state.ended = true;
+  stream.stop();
+  socket.stop();
+  setStatus("");
+  banner("This session has ended.", "info");
+}
+
+function onStreamState(s, info = {}) {
+  state.streamState = s;
+  const text = {
+    starting: "Starting the stream…",
+    waiting_offer: "Waiting for the streaming worker…",
+    queued: `All streaming workers are busy; you are number ${info.position ?? "?"} in the queue…`,
+    connecting_media: "Connecting video…",
+    streaming: "",
+    interrupted: "Video interrupted; waiting for it to come back…",
+    retrying: `Restarting the stream in ${((info.delay || 0) / 1000).toFixed(1)} s…`,
+    failed: info.message || "The stream failed.",
+    ended: "",
+  }[s];
+  if (s === "failed") banner(`${info.message || "The stream failed."} Retrying automatically.`, "warning");
+  if (s === "streaming") banner("");
+  if (s === "ended") sessionEnded();
+  if (text !== undefined) setStatus(text);
+}
+
+let streamRequested = false;
+
+function onEvent(event, data) {
+  switch (event) {
+    case "hermes:session_established":
+      state.me = data.participant_id;
+      state.participants = new Map((data.members || []).map((m) => [m.participant_id, m]));
+      renderParticipants();
+      if (!streamRequested) {
+        streamRequested = true;
+        stream.start(document.getElementById("quality").value);
+      } else if (!stream.pc && !stream.restartTimer) {
+        stream.start(document.getElementById("quality").value);
+      }
+      break;
+    case "hermes:participant_joined":
+      state.participants.set(data.participant_id, { ...data, connected: true });
+      renderParticipants();
+      break;
+    case "hermes:participant_left":
+      state.participants.delete(data.participant_id);
+      renderParticipants();
+      break;
+    case "hermes:session_ended":
+      sessionEnded();
+      break;
+    case "morpheus:quality_changed":
+      document.getElementById("stats-text").dataset.quality = data.quality;
+      stream.handleEvent(event, data);
+      break;
+    case "error":
+      if (data.code === "session_ended") sessionEnded();
+      else if (data.code !== "rate_limited") console.warn("platform error", data.code, data.message);
+      break;
+    default:
+      if (event.startsWith("morpheus:")) stream.handleEvent(event, data).catch((err) => onStreamState("failed", { message: err.message }));
+  }
+}
+
+// ---------------------------------------------------------------- desktop preview
+
+canvas.addEventListener("click", () => canvas.requestPointerLock?.());
+canvas.addEventListener("mousemove", (event) => {
+  // Pointer lock when the browser grants it; otherwise drag to look.
+  if (document.pointerLockElement !== canvas && !(event.buttons & 1)) return;
+  state.yaw -= event.movementX * LOOK_SPEED;
+  state.pitch = clampPitch(state.pitch - event.movementY * LOOK_SPEED);
+});
+const MOVE_KEYS = new Set(["KeyW", "KeyA", "KeyS", "KeyD", "KeyQ", "KeyE", "Space", "ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight"]);
+window.addEventListener("keydown", (event) => {
+  if (event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement) return;
+  if (MOVE_KEYS.has(event.code)) {
+    state.keys.add(event.code);
+    event.preventDefault();
+  }
+});
+window.addEventListener("keyup", (event) => state.keys.delete(event.code));
+window.addEventListener("blur", () => state.keys.clear());
+
+function drawPreview() {
+  const w = video.videoWidth, h = video.videoHeight;
+  if (!w || !h || video.readyState < 2) return;
+  const both = document.getElementById("sbs-toggle").checked;
+  const src = both ? { x: 0, y: 0, w, h } : eyeSourceRect("left", w, h);
+  if (canvas.width !== src.w || canvas.height !== src.h) {
+    canvas.width = src.w;
+    canvas.height = src.h;
+  }
+  ctx.drawImage(video, src.x, src.y, src.w, src.h, 0, 0, src.w, src.h);
+}
+
+let lastTick = performance.now();
+function tick(now) {
+  requestAnimationFrame(tick);
+  if (state.inVr) return; // the XR loop drives poses and drawing
+  const dt = Math.min(0.1, (now - lastTick) / 1000);
+  lastTick = now;
+  const d = moveDelta(state.keys, state.yaw, MOVE_SPEED * dt);
+  state.position = state.position.map((v, i) => v + d[i]);
+  stream.sendPose({ p: state.position, q: quatFromYawPitch(state.yaw, state.pitch) });
+  drawPreview();
+}
+requestAnimationFrame(tick);
+
+// Per decoded frame: read the stamped frame id, match its metadata, measure pose-to-photon.
+const stampCanvas = document.createElement("canvas");
+stampCanvas.width = STAMP_BLOCKS * DEFAULT_BLOCK;
+stampCanvas.height = DEFAULT_BLOCK;
+const stampCtx = stampCanvas.getContext("2d", { willReadFrequently: true });
+
+function readFrameId() {
+  if (video.videoWidth < stampCanvas.width || video.videoHeight < stampCanvas.height) return null;
+  stampCtx.drawImage(video, 0, 0, stampCanvas.width, stampCanvas.height, 0, 0, stampCanvas.width, stampCanvas.height);
+  const { data } = stampCtx.getImageData(0, 0, stampCanvas.width, stampCanvas.height);
+  return decodeStamp(rgbaToLuma(data), stampCanvas.width, DEFAULT_BLOCK);
+}
+
+function onVideoFrame(now, metadata) {
+  video.requestVideoFrameCallback(onVideoFrame);
+  const shownAt = metadata?.expectedDisplayTime || now;
+  state.framesShown++;
+  state.frameTimes.push(shownAt);
+  if (state.frameTimes.length > 120) state.frameTimes.shift();
+  const id = readFrameId();
+  if (id !== null) {
+    state.lastFrameId = id;
+    state.frameIdsRead++;
+  }
+  const meta = (id !== null && stream.metas.get(id)) || stream.latestMeta;
+  if (meta) {
+    state.shownMeta = meta;
+    const sent = id !== null && stream.metas.has(id) ? stream.poseSent.get(meta.pose_seq) : undefined;
+    if (sent !== undefined) {
+      state.latencies.push(shownAt - sent);
+      if (state.latencies.length > 240) state.latencies.shift();
+    }
+  }
+}
+if ("requestVideoFrameCallback" in HTMLVideoElement.prototype) video.requestVideoFrameCallback(onVideoFrame);
+
+// ---------------------------------------------------------------- stats, quality, hook
+
+function displayFps() {
+  const t = state.frameTimes;
+  if (t.length < 2 || performance.now() - t[t.length - 1] > 1000) return 0;
+  return ((t.length - 1) * 1000) / (t[t.length - 1] - t[0]);
+}
+
+function stats() {
+  const rtc = stream.rtc;
+  const latency = percentile(state.latencies, 50);
+  return {
+    framesDecoded: Math.max(rtc.framesDecoded, state.framesShown),
+    framesShown: state.framesShown,
+    fps: Math.round(displayFps() * 10) / 10,
+    latencyMs: latency === null ? null : Math.round(latency * 10) / 10,
+    quality: stream.quality,
+    requestedQuality: document.getElementById("quality").value,
+    encoder: stream.encoder,
+    bitrate: Math.round(rtc.bitrate),
+    packetLoss: rtc.loss,
+    rttMs: rtc.rttMs ?? socket.lastRttMs,
+    connected: socket.connected,
+    streaming: stream.connected,
+    sessionState: state.sessionState,
+    streamState: state.streamState,
+    streamId: stream.streamId,
+    reconnects: socket.reconnects,
+    lastFrameId: state.lastFrameId,
+    frameIdsRead: state.frameIdsRead,
+    ended: state.ended,
+    inVr: state.inVr,
+    pose: { p: state.position.slice(), yaw: state.yaw, pitch: state.pitch },
+    participants: [...state.participants.values()].map((m) => ({ participant_id: m.participant_id, username: m.username, role: m.role, connected: m.connected !== false })),
+  };
+}
+
+function renderStats() {
+  const s = stats();
+  const lines = [
+    `fps            ${s.fps}`,
+    `latency p50    ${s.latencyMs === null ? "–" : `${s.latencyMs} ms`}  (pose to photon)`,
+    `bitrate        ${formatBitrate(s.bitrate)}`,
+    `packet loss    ${(s.packetLoss * 100).toFixed(2)}%`,
+    `rtt            ${s.rttMs == null ? "–" : `${Math.round(s.rttMs)} ms`}`,
+    `quality        ${s.quality || "–"} (asked: ${s.requestedQuality})`,
+    `encoder        ${s.encoder || "–"}`,
+    `frames         ${s.framesDecoded} decoded, last id ${s.lastFrameId ?? "–"}`,
+    `session        ${s.sessionState}, stream ${s.streamState}, reconnects ${s.reconnects}`,
+  ];
+  document.getElementById("stats-text").textContent = lines.join("\n");
+}
+setInterval(() => {
+  if (!document.getElementById("stats").hidden) renderStats();
+}, 500);
+
+document.getElementById("stats-toggle").addEventListener("change", (event) => {
+  document.getElementById("stats").hidden = !event.target.checked;
+  renderStats();
+});
+window.addEventListener("keydown", (event) => {
+  if (event.code === "F3" || (event.code === "KeyI" && event.shiftKey)) {
+    const toggle = document.getElementById("stats-toggle");
+    toggle.checked = !toggle.checked;
+    toggle.dispatchEvent(new Event("change"));
+  }
+});
+document.getElementById("quality").addEventListener("change", (event) => {
+  stream.requestedQuality = event.target.value;
+  stream.setQuality(event.target.value);
+});
+document.getElementById("copy-invite").addEventListener("click", async () => {
+  const url = new URL(location.href);
+  if (state.inviteToken) url.searchParams.set("invite", state.inviteToken);
+  await navigator.clipboard?.writeText(url.toString()).catch(() => {});
+  banner(`Invite link: ${url}`, "info");
+});
+
+window.vrplatform = Object.freeze({
+  stats,
+  setQuality: (q) => {
+    document.getElementById("quality").value = q;
+    stream.requestedQuality = q;
+    return stream.setQuality(q);
+  },
+  dropConnection: () => socket.drop(),
+});
+
+// ---------------------------------------------------------------- Enter VR
+
+async function setupVr() {
+  if (!(await xrSupported())) return;
+  const button = document.getElementById("enter-vr");
+  button.hidden = false;
+  button.addEventListener("click", async () => {
+    try {
+      state.inVr = true;
+      await runImmersive({ video, stream, renderPose: () => state.shownMeta?.pose || null, onEnd: () => (state.inVr = false) });
+    } catch (err) {
+      state.inVr = false;
+      banner(`Could not enter VR: ${err.message}`);
+    }
+  });
+}
+
+// ---------------------------------------------------------------- start
+
+async function start() {
+  if (!requireSignIn()) return;
+  setupHeader();
+  try {
+    const invite = params.get("invite");
+    if (invite) {
+      const joined = await api(`/api/hermes/sessions/${sessionId}/join`, { method: "POST", body: { invite_token: invite } });
+      state.inviteToken = joined.session.invite_token || invite;
+    }
+    const status = await api(`/api/hermes/session_status/${sessionId}`);
+    state.inviteToken = state.inviteToken || status.invite_token;
+    document.title = `${status.name} · VR Platform`;
+    if (status.status === "ended") {
+      state.ended = true;
+      banner("This session has ended.", "info");
+      setStatus("");
+      return;
+    }
+  } catch (err) {
+    if (err instanceof ApiError && err.code === "session_ended") {
+      state.ended = true;
+      banner("This session has ended.", "info");
+      setStatus("");
+      return;
+    }
+    if (!(err instanceof ApiError && err.status === 404)) {
+      banner(`Could not open the session: ${err.message}`);
+      return;
+    }
+    // Not a member yet of a public session: the socket joins us.
+  }
+  socket.connect();
+  setupVr();
+}
+
+window.addEventListener("offline", () => banner("The network is offline. Reconnecting when it returns…", "warning"));
+window.addEventListener("beforeunload", () => {
+  socket.stop();
+  stream.stop();
+});
+start();
