@@ -1,0 +1,69 @@
+"""The dashboard's live feed: staff with view_metrics get snapshots, others are refused."""
+
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+
+from apps.accounts.services import roles_sync
+from vrplatform.asgi import application
+
+PATH = "/ws/delphi/dashboard/"
+
+# The consumer reads the session and the user from another thread (database_sync_to_async),
+# which cannot see a test's uncommitted transaction; so these tests commit, and put the role
+# groups back afterwards (a transactional test flushes the tables migrations filled).
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _roles() -> Any:
+    roles_sync()
+    yield
+    roles_sync()
+
+
+def _cookie_for(user: Any) -> list[tuple[bytes, bytes]]:
+    client = Client()
+    client.force_login(user)
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    return [
+        (b"cookie", f"{settings.SESSION_COOKIE_NAME}={session}".encode()),
+        (b"origin", b"http://localhost:8000"),
+    ]
+
+
+async def test_staff_get_snapshots(make_user: Any) -> None:
+    operator = await database_sync_to_async(make_user)("operator")
+    headers = await database_sync_to_async(_cookie_for)(operator)
+    comm = WebsocketCommunicator(application, PATH, headers=headers)
+    connected, _ = await comm.connect()
+    try:
+        assert connected
+        first = await comm.receive_json_from(timeout=5)
+        assert first["event"] == "delphi:dashboard"
+        assert set(first["data"]) >= {"totals", "sessions", "workers", "streams"}
+        assert first["data"]["totals"]["streams"] == 0
+        second = await comm.receive_json_from(timeout=5)  # it keeps pushing
+        assert second["data"]["at"] >= first["data"]["at"]
+    finally:
+        await comm.disconnect()
+
+
+@pytest.mark.parametrize("role", ["participant", None])
+async def test_others_are_refused(make_user: Any, role: str | None) -> None:
+    if role is None:
+        headers = [(b"origin", b"http://localhost:8000")]
+    else:
+        user = await database_sync_to_async(make_user)(role)
+        headers = await database_sync_to_async(_cookie_for)(user)
+    comm = WebsocketCommunicator(application, PATH, headers=headers)
+    connected, code = await comm.connect()
+    try:
+        assert not connected
+        assert code == 4403
+    finally:
+        await comm.disconnect()
