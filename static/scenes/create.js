@@ -1,0 +1,272 @@
+// The creator page: sign in, upload with a progress bar, follow processing, publish.
+// Plain browser JS, no build step. The access token lives in sessionStorage (this tab only).
+"use strict";
+
+(function () {
+  const API = "/api/daedalus";
+  const POLL_MS = 1000;
+  const $ = (id) => document.getElementById(id);
+  let pollTimer = null;
+
+  const tokens = {
+    get access() { return sessionStorage.getItem("vrp.access"); },
+    get refresh() { return sessionStorage.getItem("vrp.refresh"); },
+    set(pair) {
+      sessionStorage.setItem("vrp.access", pair.access);
+      sessionStorage.setItem("vrp.refresh", pair.refresh);
+      if (pair.user) sessionStorage.setItem("vrp.username", pair.user.username || "");
+    },
+    clear() { ["vrp.access", "vrp.refresh", "vrp.username"].forEach((k) => sessionStorage.removeItem(k)); },
+  };
+
+  function errorText(body, fallback) {
+    const e = body && body.error;
+    if (!e) return fallback;
+    let text = e.message || e.code;
+    if (e.detail && typeof e.detail === "object") {
+      const parts = Object.entries(e.detail).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(" ") : v}`);
+      if (parts.length) text += ` (${parts.join("; ")})`;
+    }
+    return text;
+  }
+
+  async function refreshTokens() {
+    if (!tokens.refresh) return false;
+    const r = await fetch("/api/athena/wisdom_refresh", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ refresh: tokens.refresh }),
+    });
+    if (!r.ok) return false;
+    tokens.set(await r.json());
+    return true;
+  }
+
+  // fetch with the bearer token; one refresh-and-retry on 401, then back to the login form.
+  async function api(path, options = {}, retried = false) {
+    const headers = Object.assign({}, options.headers || {}, { Authorization: `Bearer ${tokens.access}` });
+    const r = await fetch(path, Object.assign({}, options, { headers }));
+    if (r.status === 401 && !retried && (await refreshTokens())) return api(path, options, true);
+    if (r.status === 401) { signOut(); throw new Error("Please sign in again."); }
+    return r;
+  }
+
+  async function apiJson(path, options) {
+    const r = await api(path, options);
+    const body = r.status === 204 ? null : await r.json();
+    if (!r.ok) throw new Error(errorText(body, `HTTP ${r.status}`));
+    return body;
+  }
+
+  function show(id, visible) { $(id).hidden = !visible; }
+
+  function signOut() {
+    tokens.clear();
+    if (pollTimer) clearTimeout(pollTimer);
+    render();
+  }
+
+  function render() {
+    const signedIn = Boolean(tokens.access);
+    show("login-panel", !signedIn);
+    show("upload-panel", signedIn);
+    show("scenes-panel", signedIn);
+    show("who", signedIn);
+    if (!signedIn) { show("version-panel", false); return; }
+    $("who-name").textContent = sessionStorage.getItem("vrp.username") || "";
+    loadScenes().catch((e) => { $("upload-error").textContent = e.message; });
+  }
+
+  async function loadScenes() {
+    const page = await apiJson(`${API}/scenes?mine=1&limit=200`);
+    const tbody = $("scenes").querySelector("tbody");
+    const target = $("target");
+    tbody.replaceChildren();
+    target.replaceChildren(new Option("a new scene", ""));
+    for (const s of page.results) {
+      const tr = document.createElement("tr");
+      const published = s.published_version ? `v${s.published_version.number}` : "none";
+      for (const text of [s.name, s.visibility, published]) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        tr.appendChild(td);
+      }
+      tbody.appendChild(tr);
+      target.appendChild(new Option(`a new version of “${s.name}”`, s.id));
+    }
+  }
+
+  $("login-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const form = new FormData(ev.target);
+    $("login-error").textContent = "";
+    const r = await fetch("/api/athena/authenticate", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: form.get("username"), password: form.get("password") }),
+    });
+    const body = await r.json().catch(() => null);
+    if (!r.ok) { $("login-error").textContent = errorText(body, "Sign-in failed."); return; }
+    tokens.set(body);
+    ev.target.reset();
+    render();
+  });
+
+  $("logout").addEventListener("click", () => {
+    const refresh = tokens.refresh;
+    if (refresh) {
+      api("/api/athena/logout", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ refresh }),
+      }).catch(() => {});
+    }
+    signOut();
+  });
+
+  $("target").addEventListener("change", () => show("new-scene-fields", !$("target").value));
+
+  // XHR, not fetch: only XHR reports upload progress.
+  function upload(url, formData) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", url);
+      xhr.setRequestHeader("Authorization", `Bearer ${tokens.access}`);
+      xhr.upload.onprogress = (ev) => {
+        if (!ev.lengthComputable) return;
+        const pct = Math.round((ev.loaded / ev.total) * 100);
+        $("upload-bar").value = pct;
+        $("upload-text").textContent = `${pct}% of ${(ev.total / 1048576).toFixed(1)} MiB`;
+      };
+      xhr.upload.onload = () => { $("upload-text").textContent = "stored, waiting for the server…"; };
+      xhr.onload = () => {
+        let body = null;
+        try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
+        if (xhr.status >= 200 && xhr.status < 300) resolve(body);
+        else reject(new Error(errorText(body, `Upload failed (HTTP ${xhr.status}).`)));
+      };
+      xhr.onerror = () => reject(new Error("Network error during upload."));
+      xhr.send(formData);
+    });
+  }
+
+  $("upload-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const form = new FormData(ev.target);
+    const sceneId = form.get("target");
+    const data = new FormData();
+    data.append("file", form.get("file"));
+    let url = `${API}/scenes/${sceneId}/versions`;
+    if (!sceneId) {
+      const file = form.get("file");
+      data.append("name", form.get("name") || (file && file.name) || "Untitled scene");
+      data.append("description", form.get("description") || "");
+      data.append("visibility", form.get("visibility"));
+      url = `${API}/scenes`;
+    }
+    $("upload-error").textContent = "";
+    show("upload-progress", true);
+    $("upload-bar").value = 0;
+    $("upload-button").disabled = true;
+    try {
+      await refreshIfOld();
+      const body = await upload(url, data);
+      const version = body.version || body; // create answers with the scene and its version
+      watchVersion(version.scene_id, version.id);
+      loadScenes().catch(() => {});
+    } catch (e) {
+      $("upload-error").textContent = e.message;
+    } finally {
+      $("upload-button").disabled = false;
+    }
+  });
+
+  // XHR does not go through api(): make sure a long upload does not start with a stale token.
+  async function refreshIfOld() {
+    const r = await api("/api/athena/profile");
+    if (!r.ok) throw new Error("Please sign in again.");
+  }
+
+  function watchVersion(sceneId, versionId) {
+    if (pollTimer) clearTimeout(pollTimer);
+    show("version-panel", true);
+    show("ready-view", false);
+    show("rejected-view", false);
+    $("publish-state").textContent = "";
+    const poll = async () => {
+      let v;
+      try {
+        v = await apiJson(`${API}/scenes/${sceneId}/versions/${versionId}`);
+      } catch (e) {
+        $("version-stage").textContent = e.message;
+        pollTimer = setTimeout(poll, POLL_MS * 3);
+        return;
+      }
+      $("version-title").textContent = `v${v.number} · ${v.original_name}`;
+      $("version-status").textContent = v.status;
+      $("version-status").className = `status-${v.status}`;
+      $("version-stage").textContent = v.stage && v.status === "processing" ? `(${v.stage})` : "";
+      $("process-bar").value = v.progress;
+      if (v.status === "ready") showReady(sceneId, v);
+      else if (v.status === "rejected") showRejected(sceneId, v);
+      else pollTimer = setTimeout(poll, POLL_MS);
+    };
+    poll();
+  }
+
+  async function showReady(sceneId, v) {
+    show("ready-view", true);
+    const stats = $("stats");
+    stats.replaceChildren();
+    const rows = [
+      ["triangles", v.stats.triangles], ["vertices", v.stats.vertices], ["meshes", v.stats.meshes],
+      ["materials", v.stats.materials], ["textures", v.stats.textures],
+      ["texture pixels", v.stats.texture_pixels], ["size", `${(v.size_bytes / 1048576).toFixed(2)} MiB`],
+      ["bounds", v.stats.bounds_min ? `${fmt(v.stats.bounds_min)} … ${fmt(v.stats.bounds_max)}` : "—"],
+    ];
+    for (const [k, val] of rows) {
+      const tr = stats.insertRow();
+      tr.insertCell().textContent = k;
+      tr.insertCell().textContent = String(val);
+    }
+    if (v.thumbnail_url) {
+      // The thumbnail needs the bearer token, which an <img src> cannot send.
+      const r = await api(v.thumbnail_url);
+      if (r.ok) $("thumbnail").src = URL.createObjectURL(await r.blob());
+    }
+    $("publish").disabled = v.is_published;
+    $("publish-state").textContent = v.is_published ? "published" : "";
+    $("publish").onclick = async () => {
+      try {
+        await apiJson(`${API}/scenes/${sceneId}/publish`, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ version_id: v.id }),
+        });
+        $("publish").disabled = true;
+        $("publish-state").textContent = "published";
+        loadScenes().catch(() => {});
+      } catch (e) {
+        $("publish-state").textContent = e.message;
+      }
+    };
+  }
+
+  function fmt(xyz) { return `(${xyz.map((n) => n.toFixed(2)).join(", ")})`; }
+
+  async function showRejected(sceneId, v) {
+    show("rejected-view", true);
+    const tbody = $("issues").querySelector("tbody");
+    tbody.replaceChildren();
+    const body = await apiJson(`${API}/scenes/${sceneId}/versions/${v.id}/report`);
+    for (const issue of (body.report.issues || []).filter((i) => i.severity === "error")) {
+      const tr = tbody.insertRow();
+      tr.insertCell().textContent = issue.code;
+      const where = tr.insertCell().appendChild(document.createElement("code"));
+      where.textContent = issue.pointer || "(the file)";
+      tr.insertCell().textContent = issue.message;
+    }
+  }
+
+  render();
+})();
