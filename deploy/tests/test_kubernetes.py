@@ -22,13 +22,14 @@ SPEC_FILES = {
     "delphi-oracle.yaml",
     "hermes-gateway.yaml",
     "auto-scaling.yaml",
-    "kairo-secrets.template.yaml",
 }
+SECRET_TEMPLATE = KUBE_DIR / "kairo-secrets.yaml.template"
 
 
 def _documents() -> list[tuple[str, dict[str, Any]]]:
     docs = []
-    for path in sorted(KUBE_DIR.glob("*.yaml")):
+    # The Secret template is not *.yaml so that `kubectl apply -f deploy/kubernetes/` skips it.
+    for path in [*sorted(KUBE_DIR.glob("*.yaml")), SECRET_TEMPLATE]:
         for doc in yaml.safe_load_all(path.read_text()):
             if doc:
                 docs.append((path.name, doc))
