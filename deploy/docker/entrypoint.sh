@@ -17,7 +17,7 @@
 set -eu
 
 read_secret_files() {
-    for name in DJANGO_SECRET_KEY JWT_SECRET OIDC_RSA_PRIVATE_KEY POSTGRES_PASSWORD DATABASE_URL REDIS_URL; do
+    for name in DJANGO_SECRET_KEY JWT_SECRET OIDC_RSA_PRIVATE_KEY POSTGRES_PASSWORD DATABASE_URL REDIS_URL METRICS_TOKEN; do
         eval "file=\${${name}_FILE:-}"
         eval "value=\${${name}:-}"
         if [ -n "$file" ] && [ -z "$value" ]; then

@@ -83,6 +83,8 @@ def main() -> int:
     write_new(base / "oidc_rsa_private.pem", rsa_pem())
     # Hex: safe inside a DATABASE_URL without quoting.
     write_new(base / "postgres_password", secrets.token_hex(24))
+    # Prometheus (another user) reads it to scrape /metrics; it grants nothing else.
+    write_new(base / "metrics_token", secrets.token_urlsafe(32), mode=0o644)
     if not (tls / "fullchain.pem").exists():
         hosts = [os.environ.get("PUBLIC_HOST", "localhost"), "localhost", "127.0.0.1"]
         cert, key = self_signed(list(dict.fromkeys(hosts)))
