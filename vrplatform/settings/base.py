@@ -235,6 +235,9 @@ TARGET_FRAME_RATE = env.int("TARGET_FRAME_RATE", default=90)
 MORPHEUS_GPU_ACCELERATION = env.bool("MORPHEUS_GPU_ACCELERATION", default=True)
 NVENC_ENABLED = env.bool("NVENC_ENABLED", default=True)
 PROMETHEUS_URL = env.str("PROMETHEUS_URL", default="http://localhost:9090")
+# /metrics: a scraper presents METRICS_TOKEN as a Bearer token or connects from these networks.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 GRAFANA_URL = env.str("GRAFANA_URL", default="http://localhost:3000")
 
 # --- Static, media, i18n --------------------------------------------------------------------
