@@ -141,6 +141,7 @@ class ForecastConfig:
     overuse_min_rise_ms: float = 8.0  # ...once RTT is this far above its floor
     decrease_factor: float = 0.85  # GCC: the path takes ~85% of what the receiver gets
     fit_margin: float = 0.9  # a rung fits when its bitrate <= margin * forecast bandwidth
+    min_decline: float = 0.05  # a trend counts when it loses 5% of the level over the horizon
     min_points: int = 4
 
 
@@ -215,8 +216,17 @@ def predict_stream(
         reasons.append(f"delay rising {slope:.1f} ms/s")
 
     confidence = _confidence(bw, delay, len(history), cfg)
+    # Act on a *trend* (or a building queue) only. A flat, low estimate right after a step up
+    # is the receiver not having seen more traffic yet (application-limited), not a shrinking
+    # path; the reactive controller already weighs the estimate's level.
+    declining = bw.level is not None and bw.slope * cfg.horizon_s < -cfg.min_decline * bw.level
     recommended = None
-    if bw_fc is not None and bw_fc * cfg.fit_margin < needed and last.rung != RUNG_ORDER[-1]:
+    if (
+        bw_fc is not None
+        and (overuse or declining)
+        and bw_fc * cfg.fit_margin < needed
+        and last.rung != RUNG_ORDER[-1]
+    ):
         recommended = highest_rung_fitting(bw_fc, last.fps, cfg.fit_margin, last.rung)
         reasons.append(
             f"{last.rung} needs {needed / 1e6:.1f} Mbit/s, forecast {bw_fc / 1e6:.1f} Mbit/s "
