@@ -1,6 +1,6 @@
 """Celery tasks of monitoring (thin: they call services). Schedule them with Celery beat:
 ``monitoring.capacity_sample`` every 5 minutes, ``monitoring.qos_history_compact`` every
-10 minutes (see the app README section in apps/monitoring/README.md)."""
+10 minutes (CELERY_BEAT_SCHEDULE in settings; or cron the ``sample_capacity`` command)."""
 
 from typing import Any
 
