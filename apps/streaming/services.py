@@ -426,7 +426,9 @@ def _finish(stream: Stream, status: str, reason: str) -> None:
 
 @transaction.atomic
 def stream_stop(*, stream: Stream, reason: str = "user_stopped") -> Stream:
-    stream = Stream.objects.select_for_update().select_related("worker").get(pk=stream.pk)
+    stream = (
+        Stream.objects.select_for_update(of=("self",)).select_related("worker").get(pk=stream.pk)
+    )
     if stream.is_active:
         _finish(stream, Stream.Status.STOPPED, reason)
         _place_queued()
@@ -436,7 +438,7 @@ def stream_stop(*, stream: Stream, reason: str = "user_stopped") -> Stream:
 def streams_stop_for_session(*, session_id: uuid.UUID, reason: str = "session_ended") -> int:
     with transaction.atomic():
         streams = list(
-            Stream.objects.select_for_update()
+            Stream.objects.select_for_update(of=("self",))
             .select_related("worker")
             .filter(session_id=session_id, status__in=Stream.ACTIVE)
         )
@@ -456,7 +458,9 @@ def stream_quality_adjust(
     max_bitrate_kbps: int | None = None,
 ) -> Stream:
     """The user's pin (``quality``: a rung, or ``auto`` to clear), cap and bitrate ceiling."""
-    stream = Stream.objects.select_for_update().select_related("worker").get(pk=stream.pk)
+    stream = (
+        Stream.objects.select_for_update(of=("self",)).select_related("worker").get(pk=stream.pk)
+    )
     if not stream.is_active:
         raise InvalidInput("The stream is not running.", code="stream_not_active")
     if _validate_quality(quality) is not None:
@@ -484,7 +488,7 @@ def _worker_stream(worker_id: uuid.UUID, stream_id: str, *, lock: bool = False) 
         sid = None
     qs = Stream.objects.select_related("worker")
     if lock:
-        qs = qs.select_for_update()
+        qs = qs.select_for_update(of=("self",))
     stream = (
         qs.filter(pk=sid, worker_id=worker_id, status__in=Stream.ACTIVE).first() if sid else None
     )
