@@ -26,15 +26,15 @@ class SceneUpdateInput(serializers.Serializer):
     visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
 
 
-class VersionUploadInput(serializers.Serializer):
+class SceneVersionUploadInput(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=False)
 
 
-class PublishInput(serializers.Serializer):
+class ScenePublishInput(serializers.Serializer):
     version_id = serializers.UUIDField()
 
 
-class StatsOutput(serializers.Serializer):
+class SceneStatsOutput(serializers.Serializer):
     vertices = serializers.IntegerField()
     triangles = serializers.IntegerField()
     nodes = serializers.IntegerField()
@@ -46,7 +46,7 @@ class StatsOutput(serializers.Serializer):
     bounds_max = serializers.ListField(child=serializers.FloatField(), allow_null=True)
 
 
-class VersionOutput(serializers.ModelSerializer):
+class SceneVersionOutput(serializers.ModelSerializer):
     scene_id = serializers.UUIDField(read_only=True)
     stats = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
@@ -77,7 +77,7 @@ class VersionOutput(serializers.ModelSerializer):
         ]
 
     def get_stats(self, obj: SceneVersion) -> dict[str, Any]:
-        return StatsOutput(obj.stats()).data
+        return SceneStatsOutput(obj.stats()).data
 
     def get_thumbnail_url(self, obj: SceneVersion) -> str | None:
         if not obj.thumbnail:
@@ -91,14 +91,14 @@ class VersionOutput(serializers.ModelSerializer):
         return bool(obj.scene.published_version_id == obj.id)
 
 
-class OwnerOutput(serializers.Serializer):
+class SceneOwnerOutput(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
 
 
 class SceneOutput(serializers.ModelSerializer):
-    owner = OwnerOutput(read_only=True)
-    published_version = VersionOutput(read_only=True, allow_null=True)
+    owner = SceneOwnerOutput(read_only=True)
+    published_version = SceneVersionOutput(read_only=True, allow_null=True)
     thumbnail_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -129,10 +129,10 @@ class SceneCreatedOutput(SceneOutput):
         fields = [*SceneOutput.Meta.fields, "version"]
 
     def get_version(self, obj: Scene) -> dict[str, Any]:
-        return VersionOutput(self.context["version"]).data
+        return SceneVersionOutput(self.context["version"]).data
 
 
-class ReportOutput(serializers.Serializer):
+class SceneReportOutput(serializers.Serializer):
     version_id = serializers.UUIDField()
     status = serializers.CharField()
     error = serializers.CharField(allow_blank=True)

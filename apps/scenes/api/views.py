@@ -25,14 +25,14 @@ from apps.accounts.permissions import HasPermission, caller_has_perm
 from apps.core.errors import PermissionDenied
 from apps.scenes import selectors, services
 from apps.scenes.api.serializers import (
-    PublishInput,
-    ReportOutput,
     SceneCreatedOutput,
     SceneCreateInput,
     SceneOutput,
+    ScenePublishInput,
+    SceneReportOutput,
     SceneUpdateInput,
-    VersionOutput,
-    VersionUploadInput,
+    SceneVersionOutput,
+    SceneVersionUploadInput,
 )
 from apps.scenes.models import Scene
 from apps.scenes.uploads import SceneUploadHandler, check_content_length
@@ -139,18 +139,18 @@ class VersionListView(StreamingUploadMixin, APIView):
     parser_classes = [MultiPartParser]
     permission_classes = [HasPermission("scenes.view_scene")]
 
-    @extend_schema(responses={200: VersionOutput(many=True)}, summary="Versions of a scene")
+    @extend_schema(responses={200: SceneVersionOutput(many=True)}, summary="Versions of a scene")
     def get(self, request: Request, scene_id: uuid.UUID) -> Response:
         scene = _scene(request, scene_id)
         qs = selectors.scene_version_list_visible(
             user=request.user, identity=request.auth, scene=scene
         )
-        return Response(VersionOutput(qs, many=True).data)
+        return Response(SceneVersionOutput(qs, many=True).data)
 
     @extend_schema(
-        request={"multipart/form-data": VersionUploadInput},
+        request={"multipart/form-data": SceneVersionUploadInput},
         responses={
-            201: VersionOutput,
+            201: SceneVersionOutput,
             413: OpenApiResponse(description="payload_too_large"),
         },
         summary="Upload a new version; poll it for status and progress",
@@ -158,31 +158,33 @@ class VersionListView(StreamingUploadMixin, APIView):
     def post(self, request: Request, scene_id: uuid.UUID) -> Response:
         scene = _scene(request, scene_id)
         _require(request, scene, "add_sceneversion")
-        data = VersionUploadInput(data=request.data)
+        data = SceneVersionUploadInput(data=request.data)
         data.is_valid(raise_exception=True)
         version = services.scene_version_create(
             scene=scene, uploaded_by=request.user, upload=data.validated_data["file"]
         )
         version.refresh_from_db()
-        return Response(VersionOutput(version).data, status=status.HTTP_201_CREATED)
+        return Response(SceneVersionOutput(version).data, status=status.HTTP_201_CREATED)
 
 
 class VersionDetailView(APIView):
     permission_classes = [HasPermission("scenes.view_scene")]
 
-    @extend_schema(responses={200: VersionOutput}, summary="A version: status, progress, stats")
+    @extend_schema(
+        responses={200: SceneVersionOutput}, summary="A version: status, progress, stats"
+    )
     def get(self, request: Request, scene_id: uuid.UUID, version_id: uuid.UUID) -> Response:
         scene = _scene(request, scene_id)
         version = selectors.scene_version_get_visible(
             user=request.user, identity=request.auth, scene=scene, version_id=version_id
         )
-        return Response(VersionOutput(version).data)
+        return Response(SceneVersionOutput(version).data)
 
 
 class VersionReportView(APIView):
     permission_classes = [HasPermission("scenes.view_scene")]
 
-    @extend_schema(responses={200: ReportOutput}, summary="The validation report of a version")
+    @extend_schema(responses={200: SceneReportOutput}, summary="The validation report of a version")
     def get(self, request: Request, scene_id: uuid.UUID, version_id: uuid.UUID) -> Response:
         scene = _scene(request, scene_id)
         if not selectors.scene_may(request.user, request.auth, scene, "view_sceneversion"):
@@ -197,7 +199,7 @@ class VersionReportView(APIView):
             "error": version.error,
             "report": version.report,
         }
-        return Response(ReportOutput(body).data)
+        return Response(SceneReportOutput(body).data)
 
 
 class VersionThumbnailView(APIView):
@@ -223,14 +225,14 @@ class PublishView(APIView):
     permission_classes = [HasPermission("scenes.view_scene")]
 
     @extend_schema(
-        request=PublishInput,
+        request=ScenePublishInput,
         responses={200: SceneOutput, 409: OpenApiResponse(description="version_not_ready")},
         summary="Publish a ready version of the scene (replaces the published one)",
     )
     def post(self, request: Request, scene_id: uuid.UUID) -> Response:
         scene = _scene(request, scene_id)
         _require(request, scene, "publish_scene")
-        data = PublishInput(data=request.data)
+        data = ScenePublishInput(data=request.data)
         data.is_valid(raise_exception=True)
         version = selectors.scene_version_get_visible(
             user=request.user,
