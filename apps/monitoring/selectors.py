@@ -6,6 +6,7 @@ module works (reporting zeros) while either is absent, and never imports their c
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -14,6 +15,7 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Model, Q
 from django.utils import timezone
 
@@ -137,6 +139,20 @@ def capacity_history(*, now: datetime | None = None, days: int = 14) -> list[flo
 
 
 def capacity_forecast_now(*, now: datetime | None = None) -> forecast.CapacityForecast:
+    """The capacity forecast; cached for ``MONITORING_CAPACITY_CACHE_S`` (default 60) because
+    every scrape of every web process asks and the fit over two weeks takes tens of ms."""
+    ttl = int(setting("MONITORING_CAPACITY_CACHE_S", 60))
+    if now is not None or ttl <= 0:
+        return _capacity_forecast(now)
+    cached = cache.get("delphi:capacity_forecast")
+    if isinstance(cached, dict):
+        return forecast.CapacityForecast(**cached)
+    result = _capacity_forecast(None)
+    cache.set("delphi:capacity_forecast", dataclasses.asdict(result), ttl)
+    return result
+
+
+def _capacity_forecast(now: datetime | None) -> forecast.CapacityForecast:
     history = capacity_history(now=now)
     if not history:
         history = [float(streams_active_count())]
