@@ -93,12 +93,14 @@ def test_no_capacity_queues_and_starts_when_a_stream_stops(
     assert first.value.detail["queue_position"] == 1
     assert second.value.detail["queue_position"] == 2
     queued = Stream.objects.get(pk=first.value.detail["stream_id"])
-    assert queued.status == Stream.Status.PENDING and queued.worker is None
+    assert queued.status == Stream.Status.PENDING
+    assert queued.worker is None
     worker_messages(worker)
     with django_capture_on_commit_callbacks(execute=True):
         services.stream_stop(stream=running)
     queued.refresh_from_db()
-    assert queued.worker_id == worker.id and queued.status == Stream.Status.STARTING
+    assert queued.worker_id == worker.id
+    assert queued.status == Stream.Status.STARTING
     sent = worker_messages(worker)
     assert [m["type"] for m in sent] == ["stream_stop", "stream_start"]
     assert sent[1]["stream_id"] == str(queued.id)
@@ -139,7 +141,8 @@ def test_silent_worker_is_reaped_and_its_streams_move(
     doomed.refresh_from_db()
     stream.refresh_from_db()
     assert doomed.status == StreamingWorker.Status.DEAD
-    assert stream.worker_id == survivor.id and stream.placements == 2
+    assert stream.worker_id == survivor.id
+    assert stream.placements == 2
     starts = [m for m in worker_messages(survivor) if m["type"] == "stream_start"]
     assert [m["stream_id"] for m in starts] == [str(stream.id)]
     # The new worker's offer reaches the owner as a new render_started.
