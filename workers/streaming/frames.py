@@ -107,9 +107,13 @@ class RendererSource:
     enough).
     """
 
-    def __init__(self, scene_path: str | Path, *, ipd: float = 0.064) -> None:
+    def __init__(
+        self, scene_path: str | Path, *, ipd: float = 0.064, cpu_convert: bool | None = None
+    ) -> None:
         self.scene_path = Path(scene_path)
         self.ipd = ipd
+        # None: RGB + CPU swscale on software GL (llvmpipe), GPU I420 on real GPUs.
+        self.cpu_convert = cpu_convert
         self._renderer: Any = None
         self._size: tuple[int, int] | None = None
         self._buffers: list[Image] = []
@@ -154,7 +158,10 @@ class RendererSource:
             avatars=self._avatars(avatars),
         )
         self.render_ms = float(frame.render_ms)
-        if getattr(self._renderer, "software", False):
+        cpu = self.cpu_convert
+        if cpu is None:
+            cpu = bool(getattr(self._renderer, "software", False))
+        if cpu:
             # llvmpipe: the GPU I420 pass costs more than swscale on the CPU, so hand the
             # track RGB (it converts with swscale; the picture is copied there, so reusing
             # the renderer's readback buffer is safe).

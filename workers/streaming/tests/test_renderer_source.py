@@ -23,7 +23,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_renderer_source_gives_stampable_i420_that_follows_the_pose(scene: Path) -> None:
-    source = RendererSource(scene)
+    source = RendererSource(scene, cpu_convert=False)
     try:
         a = source.render(Pose(p=(0, 1.6, 3)), 0, SIZE).copy()
         assert a.shape == (SIZE[1] * 3 // 2, SIZE[0])
@@ -36,5 +36,16 @@ def test_renderer_source_gives_stampable_i420_that_follows_the_pose(scene: Path)
         assert (np.abs(a[:96].astype(int) - c[:96].astype(int)) > 20).sum() > 100
         stamp_frame_id(c, 77)
         assert read_frame_id(c) == 77
+    finally:
+        source.close()
+
+
+def test_renderer_source_hands_rgb_to_the_cpu_on_software_gl(scene: Path) -> None:
+    source = RendererSource(scene)
+    try:
+        image = source.render(Pose(p=(0, 1.6, 3)), 0, SIZE)
+        software = source._renderer.software
+        expected = (SIZE[1], SIZE[0], 3) if software else (SIZE[1] * 3 // 2, SIZE[0])
+        assert image.shape == expected
     finally:
         source.close()

@@ -1,0 +1,195 @@
+"""End to end: a real daphne, real worker processes and the synthetic headset in-process.
+
+The headset logs in, creates a session, opens the session socket, asks for a stream,
+answers the worker's offer and decodes stamped frames. Then the worker is killed with
+SIGKILL: the platform notices the silence, places the stream on the other worker, and the
+headset gets a new ``morpheus:render_started`` and decodes frames from the new worker.
+"""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import requests
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connection, connections
+
+from apps.accounts.services import roles_sync
+from apps.accounts.tests.factories import DEFAULT_PASSWORD
+from apps.streaming import services
+from apps.streaming.models import Stream, StreamingWorker
+from workers.headset.client import HeadsetOptions, SyntheticHeadset
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
+ROOT = Path(settings.BASE_DIR)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _database_url() -> str:
+    """``DATABASE_URL`` pointing at the test database this test writes to."""
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
+
+
+class Processes:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = (self.tmp / f"{name}.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.procs[name] = proc
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def log(self, name: str) -> str:
+        return (self.tmp / f"{name}.log").read_text(errors="replace")[-3000:]
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    procs = Processes(tmp_path)
+    yield procs
+    procs.stop_all()
+
+
+def _wait_until(check: Any, what: str, within_s: float = 30.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)  # polling a condition, not timing
+
+
+def _platform(processes: Processes) -> str:
+    port = _free_port()
+    env = {
+        "DJANGO_SETTINGS_MODULE": "apps.streaming.tests.e2e_settings",
+        "DATABASE_URL": _database_url(),
+    }
+    processes.start(
+        "daphne",
+        ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "vrplatform.asgi:application"],
+        env,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return requests.get(f"{url}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    _wait_until(up, "daphne")
+    return url
+
+
+def _worker(processes: Processes, url: str, name: str) -> StreamingWorker:
+    worker, token = services.worker_create(name=name)
+    processes.start(
+        name,
+        [
+            "-m",
+            "workers.streaming",
+            "--platform-url",
+            url,
+            "--token",
+            token,
+            "--name",
+            name,
+            "--max-streams",
+            "2",
+            "--heartbeat-s",
+            "0.5",
+            "--rung-sizes",
+            "256x144",
+            "--max-fps",
+            "30",
+        ],
+        {"NVENC_ENABLED": "0"},
+    )
+
+    def online() -> bool:
+        worker.refresh_from_db()
+        return worker.status == StreamingWorker.Status.ONLINE
+
+    _wait_until(online, f"worker {name} to register: {processes.log(name)}")
+    return worker
+
+
+@pytest.mark.django_db(transaction=True)
+def test_headset_streams_and_the_stream_survives_a_killed_worker(
+    processes: Processes, make_user: Any
+) -> None:
+    roles_sync()  # transaction=True flushed the role groups
+    user = make_user("participant")
+    url = _platform(processes)
+    first = _worker(processes, url, "w1")
+    connections.close_all()  # the headset runs in another thread's loop; no stale connection
+
+    headset = SyntheticHeadset(
+        HeadsetOptions(url, user.username, DEFAULT_PASSWORD, seconds=0, fps=60)
+    )
+
+    async def stream_then_move() -> dict[str, Any]:
+        try:
+            await headset.start()
+            await headset.wait_frames(15, 30)
+            stream = await Stream.objects.select_related("worker").aget(pk=headset.stream_id)
+            assert stream.worker_id == first.id
+            second = await sync_to_async(_worker)(processes, url, "w2")
+            processes.procs["w1"].send_signal(signal.SIGKILL)
+            await headset.wait_frames(10, 40, placement=2)
+            stream = await Stream.objects.aget(pk=headset.stream_id)
+            assert stream.worker_id == second.id
+            metrics = await headset.metrics()
+            return {"stream": stream, "metrics": metrics}
+        finally:
+            await headset.close()
+            await sync_to_async(connections.close_all)()
+
+    outcome = asyncio.run(stream_then_move())
+    ids = [f.frame_id for f in headset.frames if f.placement == 1]
+    assert len(ids) >= 15
+    assert ids == sorted(ids)  # stamped ids read back in order from decoded pictures
+    headset._resolve(headset.conn)  # type: ignore[arg-type]
+    assert any(f.latency_ms is not None and 0 < f.latency_ms < 2000 for f in headset.frames)
+    assert headset.render_started_count == 2
+    started = [e for e in headset.events if e["event"] == "morpheus:render_started"]
+    assert [e["data"]["placement"] for e in started] == [1, 2]
+    assert outcome["stream"].placements == 2
+    assert outcome["stream"].status in (Stream.Status.STARTING, Stream.Status.STREAMING)
+    assert outcome["metrics"]["worker"] == "w2"
+    first.refresh_from_db()
+    assert first.status == StreamingWorker.Status.DEAD
