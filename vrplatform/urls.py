@@ -7,6 +7,9 @@ from apps.core import views as core_views
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
+    # Before admin/: the operator dashboard lives at /admin/dashboard/ and the admin's
+    # catch-all would answer 404 for it.
+    path("", include("apps.monitoring.urls")),
     path("admin/", admin.site.urls),
     path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -16,7 +19,7 @@ urlpatterns = [
     path("api/daedalus/", include("apps.scenes.api.urls")),
     path("api/morpheus/", include("apps.streaming.api.urls")),
     path("api/delphi/", include("apps.monitoring.api.urls")),
-    path("", include("apps.monitoring.urls")),
+    path("", include("apps.scenes.urls")),  # /create/: the creator page
     path("", include("apps.web.urls")),
 ]
 

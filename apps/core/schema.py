@@ -32,6 +32,12 @@ class PlatformAutoSchema(AutoSchema):
         for status in statuses:
             if status not in responses:
                 responses[status] = self._get_response_for_code(ERROR_RESPONSE, status)
+        # A view may document an error status by description only (its codes): give it the
+        # platform's error body too, keeping that description.
+        for status, response in responses.items():
+            if status[:1] in ("4", "5") and "content" not in response:
+                error = self._get_response_for_code(ERROR_RESPONSE, status)
+                responses[status] = {**error, "description": response.get("description", "")}
         return responses
 
     def _is_public(self) -> bool:

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.monitoring.middleware.MetricsMiddleware",  # first: times everything below it
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -120,6 +121,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BEAT_SCHEDULE = {
+    "capacity-sample": {"task": "monitoring.capacity_sample", "schedule": 300},
+    "qos-compact": {"task": "monitoring.qos_history_compact", "schedule": 600},
+}
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -221,6 +226,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/",
+    # Two apps have a `visibility` choice set; name each enum after its owner.
+    "ENUM_NAME_OVERRIDES": {
+        "SceneVisibilityEnum": "apps.scenes.models.Visibility",
+        "SessionVisibilityEnum": "apps.sessions.models.SessionVisibility",
+    },
 }
 
 CORS_ALLOWED_ORIGINS = env.list(
@@ -239,6 +249,13 @@ PROMETHEUS_URL = env.str("PROMETHEUS_URL", default="http://localhost:9090")
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 GRAFANA_URL = env.str("GRAFANA_URL", default="http://localhost:3000")
+
+# Scenes: upload limit and the sandboxed processing child (validation + thumbnail).
+SCENE_MAX_UPLOAD_MB = env.int("SCENE_MAX_UPLOAD_MB", default=200)
+SCENE_PROCESS_TIMEOUT_S = env.int("SCENE_PROCESS_TIMEOUT_S", default=240)
+SCENE_PROCESS_MEMORY_MB = env.int("SCENE_PROCESS_MEMORY_MB", default=3072)
+SCENE_PROCESS_MAX_ATTEMPTS = env.int("SCENE_PROCESS_MAX_ATTEMPTS", default=3)
+SCENE_CACHE_DIR = env.path("SCENE_CACHE_DIR", default=str(VAR_DIR / "scene-cache"))
 
 # --- Static, media, i18n --------------------------------------------------------------------
 STATIC_URL = "/static/"

@@ -16,12 +16,9 @@ from apps.monitoring import metrics, tasks
 from apps.monitoring.metrics import registry_for_scrape
 from apps.monitoring.tests.conftest import Platform, report, sample
 
-MIDDLEWARE_FIRST = "apps.monitoring.middleware.MetricsMiddleware"
 
-
-@pytest.fixture
-def with_middleware(settings: Any) -> None:
-    settings.MIDDLEWARE = [MIDDLEWARE_FIRST, *settings.MIDDLEWARE]
+def test_metrics_middleware_is_installed_first(settings: Any) -> None:
+    assert settings.MIDDLEWARE[0] == "apps.monitoring.middleware.MetricsMiddleware"
 
 
 def _http(route: str, method: str = "GET", status: str = "2xx") -> float:
@@ -30,16 +27,14 @@ def _http(route: str, method: str = "GET", status: str = "2xx") -> float:
 
 
 @pytest.mark.django_db
-def test_http_request_is_observed_by_route_pattern(with_middleware: None, client: Client) -> None:
+def test_http_request_is_observed_by_route_pattern(client: Client) -> None:
     before = _http("/healthz")
     assert client.get("/healthz").status_code == 200
     assert _http("/healthz") == before + 1
 
 
 @pytest.mark.django_db
-def test_http_route_label_is_the_pattern_not_the_path(
-    with_middleware: None, client: Client
-) -> None:
+def test_http_route_label_is_the_pattern_not_the_path(client: Client) -> None:
     before = _http("<unmatched>", status="4xx")
     unmatched_before = sample(
         "vrplatform_http_request_duration_seconds_count",

@@ -47,7 +47,6 @@ def test_predictions_and_overview_are_for_operators(
 
 
 def test_dashboard_renders_for_staff_and_redirects_others(make_user: Any, settings: Any) -> None:
-    settings.ROOT_URLCONF = "apps.monitoring.tests.urls"
     staff, other = Client(), Client()
     staff.force_login(make_user("operator"))
     page = staff.get("/admin/dashboard/")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +16,6 @@ from apps.scenes.validation.tests import corpus
 def _media_root(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
     # A fresh storage directory per test: no test can see another's files.
     settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
-
-
-@pytest.fixture(autouse=True)
-def _eager_celery() -> Iterator[None]:
-    # Test settings ask for eager tasks, but `python -m vrplatform.devservices` imports the
-    # Celery app, whose setdefault() leaks DJANGO_SETTINGS_MODULE=base into the pytest process;
-    # pin eager mode on the app itself so these tests run the real task either way.
-    from vrplatform.celery import app
-
-    saved = (app.conf.task_always_eager, app.conf.task_eager_propagates)
-    app.conf.task_always_eager = True
-    app.conf.task_eager_propagates = True
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from apps.scenes.validation.tests import corpus
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.urls("apps.scenes.tests.urls")
 def test_creator_page_renders_with_its_script(client: Client) -> None:
     response = client.get("/create/")
     assert response.status_code == 200
