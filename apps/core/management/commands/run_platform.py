@@ -1,38 +1,74 @@
 """Start the whole platform for development: the one command behind ``make run``.
 
-Migrates, creates the demo accounts (and, as the platform grows, the demo scene and a
-streaming worker), prints where to go and how to sign in, then runs daphne in the foreground.
-Ctrl-C stops every process it started.
+Migrates, creates the demo accounts, the demo scene (built by code, uploaded, validated and
+published through the same services as the API) and a streaming worker identity, prints where
+to go and how to sign in, then runs daphne and one streaming worker process. Ctrl-C (or either
+process exiting) stops both.
 """
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from typing import Any
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+DEV_WORKER_NAME = "dev-worker"
+
 
 class Command(BaseCommand):
-    help = "Set up demo data and run the web server (and streaming worker) for development."
+    help = "Set up demo data and run the web server and a streaming worker for development."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-serve", action="store_true", help="set up only, do not serve")
+        parser.add_argument("--no-worker", action="store_true", help="do not start a worker")
 
-    def handle(self, *args: Any, host: str, port: int, no_serve: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, host: str, port: int, no_serve: bool, no_worker: bool, **options: Any
+    ) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write(self.style.MIGRATE_HEADING("Demo accounts (username / password):"))
         call_command("create_demo_users", stdout=self.stdout)
-        base = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"  # noqa: S104
-        self.stdout.write(self.style.SUCCESS(f"\nPlatform:      {base}/"))
-        self.stdout.write(f"Admin panel:   {base}/admin/   (sign in as admin / admin-demo)")
+        self.stdout.write(self.style.MIGRATE_HEADING("Demo scene:"))
+        call_command("create_demo_scene", stdout=self.stdout)
+        token = self._worker_token()
+
+        shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host  # noqa: S104
+        base = f"http://{shown}:{port}"
+        self.stdout.write(
+            self.style.SUCCESS(f"\nPlatform:      {base}/   (sign in as player / player-demo)")
+        )
+        self.stdout.write(f"Admin panel:   {base}/admin/   (admin / admin-demo)")
+        self.stdout.write(f"Dashboard:     {base}/admin/dashboard/")
+        self.stdout.write(f"Creator page:  {base}/create/   (creator / creator-demo)")
         self.stdout.write(f"API docs:      {base}/api/docs/")
+        self.stdout.write(
+            "Synthetic headset: .venv/bin/python -m workers.headset "
+            f"--platform-url {base} --username player --password player-demo --seconds 10 "
+            "--json var/headset.json"
+        )
         self.stdout.flush()
         if no_serve:
             return
-        daphne = [
+        self._serve(host, port, token if not no_worker else None)
+
+    def _worker_token(self) -> str:
+        # A fresh token on every start: tokens are stored hashed, so the old one is unknown.
+        from apps.streaming.models import StreamingWorker
+        from apps.streaming.services import worker_create, worker_token_rotate
+
+        worker = StreamingWorker.objects.filter(name=DEV_WORKER_NAME).first()
+        if worker is None:
+            return worker_create(name=DEV_WORKER_NAME)[1]
+        return worker_token_rotate(worker=worker)
+
+    def _serve(self, host: str, port: int, worker_token: str | None) -> None:
+        web = [
             sys.executable,
             "-m",
             "daphne",
@@ -42,9 +78,30 @@ class Command(BaseCommand):
             str(port),
             "vrplatform.asgi:application",
         ]
-        process = subprocess.Popen(daphne)  # noqa: S603
+        processes = [subprocess.Popen(web)]  # noqa: S603
+        if worker_token:
+            # The token travels in the environment, not argv, so `ps` does not show it.
+            env = {**os.environ, "WORKER_TOKEN": worker_token, "WORKER_NAME": DEV_WORKER_NAME}
+            worker = [
+                sys.executable,
+                "-m",
+                "workers.streaming",
+                "--platform-url",
+                f"http://127.0.0.1:{port}",
+            ]
+            processes.append(subprocess.Popen(worker, env=env))  # noqa: S603
         try:
-            sys.exit(process.wait())
+            while all(p.poll() is None for p in processes):
+                time.sleep(0.5)
         except KeyboardInterrupt:
-            process.terminate()
-            process.wait(timeout=10)
+            pass
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            for process in processes:
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        sys.exit(next((p.returncode for p in processes if p.returncode), 0))
