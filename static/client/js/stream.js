@@ -53,6 +53,7 @@ export class StreamClient {
       if (stream.offer && !this.pc) await this.answer({ stream_id: stream.stream_id, offer: stream.offer, quality: stream.quality_rung, encoder: stream.encoder });
       else if (!this.pc) this.onState("waiting_offer");
     } catch (err) {
+      if (this.stopped) return;
       if (err instanceof ApiError && err.code === "no_capacity") {
         this.streamId = err.detail?.stream_id || null;
         this.onState("queued", { position: err.detail?.queue_position });

@@ -38,6 +38,14 @@ const state = {
   inVr: false,
 };
 
+// The session's message (connection lost, ended, forbidden) outranks the stream's.
+const messages = { session: null, stream: null };
+function notify(source, text, kind = "error") {
+  messages[source] = text ? { text, kind } : null;
+  const shown = messages.session || messages.stream;
+  banner(shown?.text || "", shown?.kind);
+}
+
 function setStatus(text) {
   statusEl.textContent = text;
   statusEl.hidden = !text;
@@ -62,19 +70,19 @@ const stream = new StreamClient({ sessionId, socket, video, onState: onStreamSta
 function onSocketState(s, info = {}) {
   state.sessionState = s;
   if (s === "connected") {
-    banner("");
+    notify("session", null);
   } else if (s === "reconnecting") {
-    banner(`Connection to the platform lost. Reconnecting in ${(info.delay / 1000).toFixed(1)} s…`, "warning");
+    notify("session", `Connection to the platform lost. Reconnecting in ${(info.delay / 1000).toFixed(1)} s…`, "warning");
   } else if (s === "ended") {
     sessionEnded();
   } else if (s === "forbidden") {
-    banner("You may not join this session (it may need an invite).");
+    notify("session", "You may not join this session (it may need an invite).");
     stream.stop();
   } else if (s === "not_found") {
-    banner("This session does not exist, or it is private.");
+    notify("session", "This session does not exist, or it is private.");
     stream.stop();
   } else if (s === "unauthenticated") {
-    banner("Your sign-in expired. Please sign in again.");
+    notify("session", "Your sign-in expired. Please sign in again.");
     stream.stop();
   }
 }
@@ -84,10 +92,12 @@ function sessionEnded() {
   stream.stop();
   socket.stop();
   setStatus("");
-  banner("This session has ended.", "info");
+  messages.stream = null;
+  notify("session", "This session has ended.", "info");
 }
 
 function onStreamState(s, info = {}) {
+  if (state.ended) return; // the session is over: its message stays
   state.streamState = s;
   const text = {
     starting: "Starting the stream…",
@@ -100,8 +110,8 @@ function onStreamState(s, info = {}) {
     failed: info.message || "The stream failed.",
     ended: "",
   }[s];
-  if (s === "failed") banner(`${info.message || "The stream failed."} Retrying automatically.`, "warning");
-  if (s === "streaming") banner("");
+  if (s === "failed") notify("stream", `${info.message || "The stream failed."} Retrying automatically.`, "warning");
+  if (["queued", "waiting_offer", "connecting_media", "streaming"].includes(s)) notify("stream", null);
   if (s === "ended") sessionEnded();
   if (text !== undefined) setStatus(text);
 }
@@ -368,7 +378,7 @@ async function start() {
   setupVr();
 }
 
-window.addEventListener("offline", () => banner("The network is offline. Reconnecting when it returns…", "warning"));
+window.addEventListener("offline", () => notify("session", "The network is offline. Reconnecting when it returns…", "warning"));
 window.addEventListener("beforeunload", () => {
   socket.stop();
   stream.stop();

@@ -1,0 +1,241 @@
+"""End to end in headless Debian Chromium against a real daphne (and a real streaming
+worker): sign in, lobby, sessions, the viewer's socket, video, pose, quality, participants,
+and the bad paths (wrong password, ended session, dropped connection)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from apps.web.tests.conftest import PASSWORD, Server, orm
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+STATS = "window.vrplatform && window.vrplatform.stats()"
+# A 16x8 grid of mean luma over the preview canvas: a coarse signature of the picture.
+PICTURE_JS = """(() => {
+  const c = document.getElementById('preview');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const cols = 16, rows = 8, out = [];
+  for (let r = 0; r < rows; r++) for (let k = 0; k < cols; k++) {
+    const y = Math.floor((r + 0.5) * c.height / rows), x0 = Math.floor(k * c.width / cols);
+    let sum = 0, n = 0;
+    for (let x = x0; x < x0 + Math.floor(c.width / cols); x++) {
+      const i = (y * c.width + x) * 4;
+      sum += d[i] * .3 + d[i + 1] * .59 + d[i + 2] * .11;
+      n++;
+    }
+    out.push(sum / n);
+  }
+  return out;
+})()"""
+
+
+def sign_in(page: Any, platform: Server, username: str, then: str = "/lobby/") -> None:
+    page.goto(f"{platform.url}/login/?next={then}")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_url(f"{platform.url}{then}")
+
+
+def stats(page: Any) -> dict[str, Any]:
+    return page.evaluate(f"{STATS}")
+
+
+def wait_stats(page: Any, condition: str, timeout_ms: int = 30_000) -> dict[str, Any]:
+    """Wait until ``condition`` (JS over ``s``, the stats object) holds; returns the stats."""
+    page.wait_for_function(
+        f"(() => {{ const s = {STATS}; return s && ({condition}); }})()", timeout=timeout_ms
+    )
+    return stats(page)
+
+
+def create_session_from_lobby(page: Any, platform: Server) -> str:
+    page.locator("li.scene button.create-session").first.click()
+    page.wait_for_url(f"{platform.url}/play/**")
+    return page.url.rstrip("/").split("/")[-1]
+
+
+def test_wrong_password_shows_a_message(platform, user_factory, pages):
+    user_factory("alice")
+    page = pages()
+    page.goto(f"{platform.url}/")
+    page.fill("#username", "alice")
+    page.fill("#password", "not-the-password")
+    page.click("#login-submit")
+    error = page.locator("#login-error")
+    error.wait_for(state="visible")
+    assert "Wrong username or password" in error.inner_text()
+    assert page.url.endswith("/")
+    assert page.evaluate("sessionStorage.getItem('vrplatform.auth')") is None
+
+
+def test_sign_in_lobby_session_and_participants_across_two_browsers(
+    platform, user_factory, demo_scene, pages
+):
+    user_factory("alice")
+    user_factory("bob")
+    host = pages()
+    sign_in(host, platform, "alice")
+    # Lobby: the published scene with its thumbnail, and the pre-flight network check.
+    scene = host.locator("li.scene").first
+    scene.wait_for()
+    host.wait_for_function("document.querySelector('li.scene img.thumb').src.startsWith('blob:')")
+    host.wait_for_function("document.querySelector('#netcheck-result').dataset.quality")
+    assert "Expected quality" in host.inner_text("#netcheck-result")
+    assert host.locator("#whoami").inner_text() == "alice"
+
+    session_id = create_session_from_lobby(host, platform)
+    s = wait_stats(host, "s.connected && s.participants.length === 1")
+    assert s["participants"][0]["username"] == "alice"
+
+    guest = pages()
+    sign_in(guest, platform, "bob")
+    row = guest.locator(f"li.session[data-session-id='{session_id}']")
+    row.wait_for()
+    assert "participants" in row.inner_text()
+    row.locator("a.join").click()
+    guest.wait_for_url(f"{platform.url}/play/{session_id}/")
+    names = {
+        p["username"] for p in wait_stats(guest, "s.participants.length === 2")["participants"]
+    }
+    assert names == {"alice", "bob"}
+    host_names = {
+        p["username"] for p in wait_stats(host, "s.participants.length === 2")["participants"]
+    }
+    assert host_names == {"alice", "bob"}
+    assert host.locator("#participants li").count() == 2
+
+    # Bob leaves: Alice's list follows.
+    guest.goto(f"{platform.url}/lobby/")
+    wait_stats(host, "s.participants.length === 1")
+
+    # Sign out revokes and clears the tokens.
+    host.goto(f"{platform.url}/lobby/")
+    host.click("#signout")
+    host.wait_for_url(f"{platform.url}/login/")
+    assert host.evaluate("sessionStorage.getItem('vrplatform.auth')") is None
+
+
+def test_ended_session_shows_a_message(platform, user_factory, pages):
+    import requests
+
+    from apps.accounts.services import token_pair_issue
+
+    alice = user_factory("alice")
+    page = pages()
+    sign_in(page, platform, "alice")
+    # A session without a scene: the lobby is not needed for this path.
+    token = orm(token_pair_issue, user=alice).access
+    auth = {"Authorization": f"Bearer {token}"}
+    created = requests.post(
+        f"{platform.url}/api/hermes/session_create",
+        json={"name": "short"},
+        headers=auth,
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    sid = created.json()["id"]
+    page.goto(f"{platform.url}/play/{sid}/")
+    wait_stats(page, "s.connected")
+
+    ended = requests.delete(
+        f"{platform.url}/api/hermes/session_end/{sid}", headers=auth, timeout=10
+    )
+    assert ended.status_code == 200, ended.text
+    banner = page.locator("#banner")
+    page.wait_for_function("document.querySelector('#banner').textContent.includes('ended')")
+    assert banner.inner_text() == "This session has ended."
+    s = stats(page)
+    assert s["ended"] is True
+    assert s["connected"] is False
+
+    page.reload()
+    page.wait_for_function("document.querySelector('#banner').textContent.includes('ended')")
+    assert stats(page)["connected"] is False
+
+
+def test_session_socket_reconnects_after_the_server_drops(platform, user_factory, pages):
+    import requests
+
+    from apps.accounts.services import token_pair_issue
+
+    alice = user_factory("alice")
+    auth = {"Authorization": f"Bearer {orm(token_pair_issue, user=alice).access}"}
+    sid = requests.post(
+        f"{platform.url}/api/hermes/session_create", json={"name": "drop"}, headers=auth, timeout=10
+    ).json()["id"]
+    page = pages()
+    sign_in(page, platform, "alice", then=f"/play/{sid}/")
+    wait_stats(page, "s.sessionState === 'connected' && s.participants.length === 1")
+
+    platform.stop()  # the network to the platform goes away
+    s = wait_stats(page, "!s.connected && s.sessionState === 'reconnecting'")
+    assert "Reconnecting" in page.inner_text("#banner")
+    platform.start()
+    s = wait_stats(page, "s.sessionState === 'connected' && s.reconnects >= 1", timeout_ms=40_000)
+    assert s["connected"] is True
+    assert [p["username"] for p in s["participants"]] == ["alice"]
+    assert page.locator("#banner").is_hidden()
+
+
+@pytest.mark.timeout(240)
+def test_stream_plays_follows_the_pose_and_changes_quality(
+    platform, user_factory, demo_scene, streaming_worker, pages
+):
+    user_factory("alice")
+    page = pages()
+    sign_in(page, platform, "alice")
+    page.locator("li.scene").first.wait_for()
+    create_session_from_lobby(page, platform)
+
+    # Video frames decoded, and rising.
+    first = wait_stats(page, "s.streaming && s.framesDecoded > 5", timeout_ms=60_000)
+    later = wait_stats(page, f"s.framesDecoded > {first['framesDecoded'] + 15}")
+    assert later["fps"] > 0
+    assert later["encoder"]
+    # Frame ids read from the picture, matched with the worker's metadata: latency measured.
+    s = wait_stats(page, "s.frameIdsRead > 5 && s.latencyMs !== null")
+    assert 0 < s["latencyMs"] < 5000
+
+    # The picture is the scene: not blank.
+    def picture() -> list[float]:
+        return page.evaluate(PICTURE_JS)
+
+    before = picture()
+    mean = sum(before) / len(before)
+    spread = (sum((v - mean) ** 2 for v in before) / len(before)) ** 0.5
+    assert 5 < mean < 250, mean
+    assert spread > 3, spread
+
+    # Pressing keys moves the viewer; the worker renders the new pose; the picture changes.
+    x0 = stats(page)["pose"]["p"][0]
+    page.locator("#preview").click()
+    page.keyboard.down("KeyD")
+    wait_stats(page, f"s.pose.p[0] > {x0 + 1.0}")
+    page.keyboard.up("KeyD")
+    frame_after_move = stats(page)["framesDecoded"]
+    wait_stats(page, f"s.framesDecoded > {frame_after_move + 10}")
+    after = picture()
+    change = sum(abs(a - b) for a, b in zip(before, after, strict=True)) / len(before)
+    assert change > 2.0, change
+
+    # Quality: pick a rung other than the current one; the platform confirms the change.
+    current = stats(page)["quality"]
+    target = "720p" if current != "720p" else "1080p"
+    page.select_option("#quality", target)
+    page.wait_for_function(
+        f"document.getElementById('stats-text').dataset.quality === '{target}'", timeout=30_000
+    )
+    s = wait_stats(page, f"s.quality === '{target}'")
+    assert s["requestedQuality"] == target
+    frames = s["framesDecoded"]
+    wait_stats(page, f"s.framesDecoded > {frames + 10}")
+
+    # The overlay shows the numbers.
+    page.check("#stats-toggle")
+    text = page.inner_text("#stats-text")
+    for label in ("fps", "latency p50", "bitrate", "packet loss", "rtt", "quality", "encoder"):
+        assert label in text
