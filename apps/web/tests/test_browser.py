@@ -234,7 +234,8 @@ def test_stream_plays_follows_the_pose_and_changes_quality(
     frames = s["framesDecoded"]
     wait_stats(page, f"s.framesDecoded > {frames + 10}")
 
-    # The overlay shows the numbers.
+    # The overlay shows the numbers (leave mouse-look first: it captures the pointer).
+    page.evaluate("document.exitPointerLock()")
     page.check("#stats-toggle")
     text = page.inner_text("#stats-text")
     for label in ("fps", "latency p50", "bitrate", "packet loss", "rtt", "quality", "encoder"):
