@@ -56,7 +56,11 @@ class Platform:
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "vrplatform.settings.base",
-            "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
+            # IMMEDIATE transactions: SQLite's default (deferred) ones fail with "database is
+            # locked" when several streams' stats writes meet (a read lock cannot upgrade).
+            "DATABASE_URL": (
+                f"sqlite:///{tmp / 'bench.sqlite3'}?transaction_mode=IMMEDIATE&timeout=20"
+            ),
             "REDIS_URL": "",
             "MEDIA_ROOT": str(tmp / "media"),
             "LOG_LEVEL": "WARNING",

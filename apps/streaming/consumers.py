@@ -34,6 +34,7 @@ SUBPROTOCOL = "vrplatform.v1"
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_POLICY = 4408  # too many bad or too frequent messages
 CLOSE_SUPERSEDED = 4409  # the same worker connected again elsewhere
+CLOSE_DECLARED_DEAD = 4410  # silent too long: its streams moved; reconnect and register
 MAX_CAPABILITIES_CHARS = 16 * 1024
 # A worker sends a heartbeat every few seconds and one stats report per stream per second.
 RATE_PER_S = 400.0
@@ -136,7 +137,8 @@ class WorkerConsumer(AsyncWebsocketConsumer):
             await self._reject("not_registered", "send register first")
             return
         if isinstance(message, Heartbeat):
-            await database_sync_to_async(self._heartbeat)(message.load)
+            if not await database_sync_to_async(self._heartbeat)(message.load):
+                await self.close(code=CLOSE_DECLARED_DEAD)
         elif isinstance(message, Signal):
             if message.sdp is not None:
                 await database_sync_to_async(services.stream_offer)(
@@ -159,12 +161,13 @@ class WorkerConsumer(AsyncWebsocketConsumer):
         else:
             await self._reject("unexpected_type", f"workers do not send {message.type}")
 
-    def _heartbeat(self, load: float) -> None:
+    def _heartbeat(self, load: float) -> bool:
         assert self.worker_id is not None
-        services.worker_heartbeat(worker_id=self.worker_id, load=load)
+        alive = services.worker_heartbeat(worker_id=self.worker_id, load=load)
         # Every heartbeat from any worker checks the others: no separate timer is needed
         # while at least one worker is alive (and when none is, nothing can move anyway).
         services.workers_reap()
+        return alive
 
     # ------------------------------------------------------------------ channel layer
 

@@ -146,14 +146,28 @@ def worker_register(
     ]
     for stream in lost:
         _place_again(stream, exclude={worker.id}, reason="worker_restarted")
+    # Streams it still runs but that moved elsewhere (it was declared dead meanwhile): stop.
+    assigned = {
+        str(sid)
+        for sid in Stream.objects.filter(worker=worker, status__in=Stream.ACTIVE).values_list(
+            "id", flat=True
+        )
+    }
+    for stale in sorted(running - assigned):
+        _to_worker(worker, StreamStop(stream_id=stale, reason="moved"))
     _place_queued()
     return worker
 
 
-def worker_heartbeat(*, worker_id: uuid.UUID, load: float) -> None:
-    StreamingWorker.objects.filter(pk=worker_id).exclude(status=StreamingWorker.Status.DEAD).update(
-        last_heartbeat=timezone.now(), load=load
+def worker_heartbeat(*, worker_id: uuid.UUID, load: float) -> bool:
+    """Record a heartbeat; False when the worker was declared dead meanwhile (it must
+    reconnect and register again, which tells it which of its streams moved away)."""
+    updated = (
+        StreamingWorker.objects.filter(pk=worker_id)
+        .exclude(status=StreamingWorker.Status.DEAD)
+        .update(last_heartbeat=timezone.now(), load=load)
     )
+    return bool(updated)
 
 
 def worker_disconnected(*, worker_id: uuid.UUID, channel_name: str) -> None:

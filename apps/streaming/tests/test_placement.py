@@ -156,3 +156,19 @@ def test_silent_worker_is_reaped_and_its_streams_move(
     assert events[0]["data"]["placement"] == 2
     # Reaping again is a no-op.
     assert services.workers_reap() == []
+    # The dead worker was only partitioned: its heartbeat is refused, and when it registers
+    # again still running the moved stream, it is told to stop it.
+    assert not services.worker_heartbeat(worker_id=doomed.id, load=0.1)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.worker_register(
+            worker_id=doomed.id,
+            channel_name=doomed.test_channel,
+            capabilities={"max_streams": 2, "active_streams": [str(stream.id)]},
+        )
+    assert worker_messages(doomed)[-1] == {
+        "type": "stream_stop",
+        "stream_id": str(stream.id),
+        "reason": "moved",
+    }
+    stream.refresh_from_db()
+    assert stream.worker_id == survivor.id

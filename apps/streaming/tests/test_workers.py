@@ -113,3 +113,23 @@ async def test_worker_registers_heartbeats_and_bad_messages_do_not_crash(
     worker = await StreamingWorker.objects.aget(pk=worker.pk)
     assert worker.status == StreamingWorker.Status.OFFLINE
     assert await Stream.objects.acount() == 0
+
+
+@pytest.mark.django_db
+def test_admin_creates_a_worker_and_shows_its_token_once(make_user: Any) -> None:
+    from django.test import Client
+
+    admin = make_user("admin", is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(admin)
+    response = client.post(
+        "/admin/streaming/streamingworker/add/", {"name": "gpu-admin"}, follow=True
+    )
+    assert response.status_code == 200
+    shown = [str(m) for m in response.context["messages"]]
+    token = next(m for m in shown if "Token for worker gpu-admin" in m).rsplit(" ", 1)[-1]
+    worker = StreamingWorker.objects.get(name="gpu-admin")
+    assert services.worker_authenticate(token=token) == worker
+    page = client.get(f"/admin/streaming/streamingworker/{worker.pk}/change/")
+    assert page.status_code == 200
+    assert token not in page.content.decode()
