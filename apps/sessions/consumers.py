@@ -317,12 +317,12 @@ class SessionConsumer(AsyncWebsocketConsumer):
         )
 
     async def on_join(self, data: dict[str, Any]) -> None:
-        if self.joined:
-            await self.error("already_joined", "This socket is in the session already.")
-            return
         role = data.get("role")
         if role is not None and not isinstance(role, str):
             await self.error("bad_type", "role must be a string.")
+            return
+        if self.joined:
+            await self.error("already_joined", "This socket is in the session already.")
             return
         assert self.identity is not None
         try:

@@ -274,10 +274,13 @@ def session_end(*, session_id: uuid.UUID) -> VRSession:
     def after_commit() -> None:
         data = {"session_id": str(sid), "ended_at": now.isoformat()}
         _send_to_session(sid, "hermes:session_ended", data, kind="hermes.session_ended")
-        session_ended.send(sender=VRSession, session_id=sid)
         from apps.sessions.poses import pose_store_forget_session
 
         pose_store_forget_session(sid)
+        # The session has ended whatever a receiver does; one failing must not stop the others.
+        for receiver, result in session_ended.send_robust(sender=VRSession, session_id=sid):
+            if isinstance(result, Exception):
+                logger.error("session_ended receiver %r failed", receiver, exc_info=result)
 
     transaction.on_commit(after_commit)
     return session
