@@ -551,6 +551,14 @@ def stream_stopped_by_worker(*, worker_id: uuid.UUID, stream_id: str, reason: st
     stream = _worker_stream(worker_id, stream_id, lock=True)
     if stream is None:
         return False
+    if reason == "worker_shutdown":
+        # A worker going away cleanly (deploy, scale-in): it gets no new streams, and its
+        # streams continue on another worker (the client gets a new render_started).
+        StreamingWorker.objects.filter(pk=worker_id).exclude(
+            status=StreamingWorker.Status.DEAD
+        ).update(status=StreamingWorker.Status.DRAINING)
+        _place_again(stream, exclude={worker_id}, reason=reason)
+        return True
     failed = reason.startswith(("error", "failed"))
     status = Stream.Status.FAILED if failed else Stream.Status.STOPPED
     stream.worker = None  # the worker already closed it: no stream_stop back

@@ -284,14 +284,22 @@ class WorkerAgent:
             await self.shutdown()
 
     def stop(self) -> None:
+        """SIGTERM/SIGINT: close every peer, tell the platform (so it can move the streams),
+        then close the control socket, which ends ``run()``."""
+        if self._stopping.is_set():
+            return
         logger.info("stopping: closing every stream")
         self._stopping.set()
-        if self._ws is not None:
-            self._spawn(self._ws.close())
+        self._spawn(self.shutdown())
 
     async def shutdown(self) -> None:
         await self.registry.close_all()
-        for task in list(self._tasks):
+        # Let the peers' "closed" handlers report stream_stopped before the socket goes.
+        current = asyncio.current_task()
+        pending = [t for t in self._tasks if t is not current]
+        if pending:
+            await asyncio.wait(pending, timeout=2.0)
+        for task in pending:
             task.cancel()
         if self._ws is not None:
             with contextlib.suppress(Exception):
@@ -486,7 +494,11 @@ class WorkerAgent:
         if sid in self._stopped_by_platform:
             self._stopped_by_platform.discard(sid)
             return
-        reason = "stopping" if self._stopping.is_set() else f"connection {peer.pc.connectionState}"
+        reason = (
+            "worker_shutdown"
+            if self._stopping.is_set()
+            else f"connection {peer.pc.connectionState}"
+        )
         await self.send(StreamStopped(sid, reason))
 
     # ------------------------------------------------------------------ scenes

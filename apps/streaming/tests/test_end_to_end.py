@@ -174,7 +174,20 @@ def test_headset_streams_and_the_stream_survives_a_killed_worker(
             stream = await Stream.objects.aget(pk=headset.stream_id)
             assert stream.worker_id == second.id
             metrics = await headset.metrics()
-            return {"stream": stream, "metrics": metrics}
+            # SIGTERM: the worker closes its peers and reports them; with no other live
+            # worker the stream fails and the client is told.
+            stopped = asyncio.ensure_future(headset.wait_event("morpheus:render_stopped", 20))
+            processes.procs["w2"].send_signal(signal.SIGTERM)
+            notice = await stopped
+            exit_code = await asyncio.to_thread(processes.procs["w2"].wait, 15)
+            after = await Stream.objects.aget(pk=headset.stream_id)
+            return {
+                "stream": stream,
+                "metrics": metrics,
+                "notice": notice,
+                "exit_code": exit_code,
+                "after": after,
+            }
         finally:
             await headset.close()
             await sync_to_async(connections.close_all)()
@@ -193,3 +206,7 @@ def test_headset_streams_and_the_stream_survives_a_killed_worker(
     assert outcome["metrics"]["worker"] == "w2"
     first.refresh_from_db()
     assert first.status == StreamingWorker.Status.DEAD
+    assert outcome["exit_code"] == 0
+    assert outcome["notice"]["stream_id"] == headset.stream_id
+    assert outcome["notice"]["reason"] == "worker_shutdown: no_capacity"
+    assert outcome["after"].status == Stream.Status.FAILED
