@@ -240,3 +240,83 @@ def test_stream_plays_follows_the_pose_and_changes_quality(
     text = page.inner_text("#stats-text")
     for label in ("fps", "latency p50", "bitrate", "packet loss", "rtt", "quality", "encoder"):
         assert label in text
+
+
+def test_tokens_rotate_before_expiry_and_reach_the_socket(platform, user_factory, pages):
+    import requests
+
+    from apps.accounts.services import token_pair_issue
+
+    # Short-lived access tokens: the client refreshes a minute before expiry (here at once).
+    platform.stop()
+    platform.env["JWT_ACCESS_TTL_SECONDS"] = "62"
+    platform.start()
+    alice = user_factory("alice")
+    auth = {"Authorization": f"Bearer {orm(token_pair_issue, user=alice).access}"}
+    sid = requests.post(
+        f"{platform.url}/api/hermes/session_create", json={"name": "rt"}, headers=auth, timeout=10
+    ).json()["id"]
+    page = pages()
+    sign_in(page, platform, "alice", then=f"/play/{sid}/")
+    first = page.evaluate("JSON.parse(sessionStorage.getItem('vrplatform.auth')).access")
+    wait_stats(page, "s.sessionState === 'connected'")
+    page.wait_for_function(
+        f"JSON.parse(sessionStorage.getItem('vrplatform.auth')).access !== '{first}'",
+        timeout=20_000,
+    )
+    # The socket got the new token with its next heartbeat and accepted it.
+    s = wait_stats(page, "s.tokenRenewals >= 1", timeout_ms=20_000)
+    assert s["connected"] is True
+    fresh = page.evaluate("JSON.parse(sessionStorage.getItem('vrplatform.auth')).access")
+    profile = requests.get(
+        f"{platform.url}/api/athena/profile",
+        headers={"Authorization": f"Bearer {fresh}"},
+        timeout=10,
+    )
+    assert profile.status_code == 200
+    assert profile.json()["username"] == "alice"
+
+
+def test_reprojection_shader_splits_eyes_and_follows_head_rotation(platform, pages):
+    """The WebXR drawing path without a headset: the shader draws the left or right half of a
+    side-by-side picture, and a head turn shifts the picture the way the math says."""
+    page = pages()
+    page.goto(f"{platform.url}/login/")
+    result = page.evaluate(REPROJECTION_JS)
+    assert result["left"][:3] == [255, 0, 0]
+    assert result["right"][:3] == [0, 0, 255]
+    # Turned 20 degrees left: the old picture moved right, so the left edge is uncovered...
+    assert result["turnedLeftEdge"][:3] == [0, 0, 0]
+    # ...and the centre still shows the left eye's picture.
+    assert result["turnedCentre"][:3] == [255, 0, 0]
+
+
+REPROJECTION_JS = """(async () => {
+  const { ReprojectingRenderer } = await import('/static/client/js/xr.js');
+  const { mat4Perspective, quatFromYawPitch } = await import('/static/client/js/math.js');
+  const picture = document.createElement('canvas');
+  picture.width = 64; picture.height = 32;
+  const p = picture.getContext('2d');
+  p.fillStyle = '#ff0000'; p.fillRect(0, 0, 32, 32);
+  p.fillStyle = '#0000ff'; p.fillRect(32, 0, 32, 32);
+  const canvas = document.createElement('canvas');
+  canvas.width = 100; canvas.height = 100;
+  const gl = canvas.getContext('webgl2', { preserveDrawingBuffer: true });
+  const r = new ReprojectingRenderer(gl);
+  r.upload(picture);
+  const proj = mat4Perspective(Math.PI / 2, 1, 0.1, 100);
+  const px = (x, y) => {
+    const o = new Uint8Array(4);
+    gl.readPixels(x, y, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, o);
+    return Array.from(o);
+  };
+  const draw = (eye, renderQ, nowQ) => {
+    gl.viewport(0, 0, 100, 100); gl.clearColor(0, 0, 0, 1); gl.clear(gl.COLOR_BUFFER_BIT);
+    r.drawEye(eye, proj, renderQ, nowQ);
+  };
+  const ident = [0, 0, 0, 1];
+  draw('left', ident, ident); const left = px(50, 50);
+  draw('right', ident, ident); const right = px(50, 50);
+  draw('left', ident, quatFromYawPitch(20 * Math.PI / 180, 0));
+  return { left, right, turnedLeftEdge: px(5, 50), turnedCentre: px(50, 50) };
+})()"""

@@ -21,7 +21,12 @@ export class SessionSocket {
     this.heartbeat = null;
     this.retryTimer = null;
     this.lastRttMs = null;
-    onTokens((t) => (this.pendingToken = t.access));
+    // Hand a rotated token to the server at once (not at the next heartbeat), so the socket
+    // never outlives the token it authenticated with.
+    onTokens((t) => {
+      this.pendingToken = t.access;
+      if (this.connected) this.beat();
+    });
   }
 
   get connected() {

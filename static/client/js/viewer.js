@@ -36,6 +36,7 @@ const state = {
   position: [0, 1.6, 3],
   keys: new Set(),
   inVr: false,
+  tokenRenewals: 0, // rotated tokens the socket accepted (athena:wisdom_updated token_renewed)
 };
 
 // The session's message (connection lost, ended, forbidden) outranks the stream's.
@@ -141,6 +142,9 @@ function onEvent(event, data) {
       break;
     case "hermes:session_ended":
       sessionEnded();
+      break;
+    case "athena:wisdom_updated":
+      if (data.reason === "token_renewed") state.tokenRenewals++;
       break;
     case "morpheus:quality_changed":
       document.getElementById("stats-text").dataset.quality = data.quality;
@@ -268,6 +272,7 @@ function stats() {
     frameIdsRead: state.frameIdsRead,
     ended: state.ended,
     inVr: state.inVr,
+    tokenRenewals: state.tokenRenewals,
     pose: { p: state.position.slice(), yaw: state.yaw, pitch: state.pitch },
     participants: [...state.participants.values()].map((m) => ({ participant_id: m.participant_id, username: m.username, role: m.role, connected: m.connected !== false })),
   };
