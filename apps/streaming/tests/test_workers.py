@@ -14,6 +14,18 @@ from apps.streaming import services
 from apps.streaming.models import Stream, StreamingWorker, StreamStats, token_digest
 
 PATH = "/ws/morpheus/worker/"
+
+
+@pytest.fixture
+async def close_thread_connections() -> Any:
+    """The consumer's ORM calls run on asgiref's executor thread, which keeps its own database
+    connection; close it so the test database can be dropped at the end of the run."""
+    from django.db import connections
+
+    yield
+    await database_sync_to_async(connections.close_all)()
+
+
 TIMEOUT = 3.0
 
 
@@ -48,7 +60,7 @@ async def receive_json(comm: WebsocketCommunicator) -> dict[str, Any]:
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_bad_worker_token_is_closed_with_4401() -> None:
+async def test_bad_worker_token_is_closed_with_4401(close_thread_connections: Any) -> None:
     await database_sync_to_async(services.worker_create)(name="w")
     comm = await open_worker("wk_not-a-real-token")
     message = await comm.receive_output(timeout=TIMEOUT)
@@ -58,7 +70,7 @@ async def test_bad_worker_token_is_closed_with_4401() -> None:
 
 @pytest.mark.django_db(transaction=True)
 async def test_worker_registers_heartbeats_and_bad_messages_do_not_crash(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, close_thread_connections: Any
 ) -> None:
     from apps.accounts.services import roles_sync
 
