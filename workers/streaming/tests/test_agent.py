@@ -42,3 +42,26 @@ def test_quality_request_carries_the_bitrate_ceiling() -> None:
     assert message.max_bitrate_kbps == 8000  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="max_bitrate_kbps"):
         parse_worker_message({"type": "quality", "stream_id": "s", "max_bitrate_kbps": 1})
+
+
+def test_prometheus_metrics_follow_stats_and_forget_closed_streams() -> None:
+    from prometheus_client import generate_latest
+
+    from workers.streaming.agent import StreamMetrics
+
+    metrics = StreamMetrics()
+    report = {
+        "fps": 88.0,
+        "bitrate_bps": 1e7,
+        "rung": "720p",
+        "stage_ms": {"render": {"p50": 4.5}, "encode": {"p50": 3.0}},
+        "latency_ms": {"p50": 20.0, "p95": 25.0, "p99": 30.0},
+    }
+    metrics.update("s1", report, RUNGS)
+    text = generate_latest(metrics.registry).decode()
+    assert 'morpheus_stream_fps{stream_id="s1"} 88.0' in text
+    assert 'morpheus_stream_rung_height{stream_id="s1"} 720.0' in text
+    assert 'morpheus_stream_stage_ms{stage="render",stream_id="s1"} 4.5' in text
+    assert 'morpheus_stream_latency_ms{quantile="p99",stream_id="s1"} 30.0' in text
+    metrics.forget("s1")
+    assert 'stream_id="s1"' not in generate_latest(metrics.registry).decode()
