@@ -51,7 +51,7 @@ from apps.sessions.extensions import (
 from apps.sessions.limits import TokenBucket
 from apps.sessions.models import ParticipantRole
 from apps.sessions.poses import PoseHub, pose_hub, tick_hz
-from workers.protocol import ProtocolError, parse_pose
+from workers.protocol import Pose, ProtocolError, parse_pose
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,23 @@ disconnect_participant = database_sync_to_async(services.participant_disconnect)
 @database_sync_to_async
 def roles_of(user: Any) -> list[str]:
     return user_roles(user)
+
+
+def _floats(values: tuple[float, ...]) -> str:
+    return ",".join(map(repr, values))  # validated finite floats: repr is valid JSON
+
+
+def pose_json(pose: Pose) -> str:
+    """The pose as others see it (no projection), re-serialised from validated values so no
+    client bytes are ever forwarded; hand-built because this runs for every pose."""
+    text = f'{{"p":[{_floats(pose.p)}],"q":[{_floats(pose.q)}],"t":{pose.t!r},"seq":{pose.seq}'
+    if pose.hands:
+        hands = ",".join(
+            f'"{side}":{{"p":[{_floats(h.p)}],"q":[{_floats(h.q)}]}}'
+            for side, h in pose.hands.items()
+        )
+        text += f',"hands":{{{hands}}}'
+    return text + "}"
 
 
 def _now_ms() -> float:
@@ -278,11 +295,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         except ProtocolError as exc:
             await self.error(exc.code, exc.message)
             return
-        out: dict[str, Any] = {"p": pose.p, "q": pose.q, "t": pose.t, "seq": pose.seq}
-        if pose.hands:
-            out["hands"] = {side: hand.to_dict() for side, hand in pose.hands.items()}
         assert self.hub is not None
-        self.hub.put(self.session_id, self.participant_id, json.dumps(out, separators=(",", ":")))
+        self.hub.put(self.session_id, self.participant_id, pose_json(pose))
 
     async def on_heartbeat(self, data: dict[str, Any]) -> None:
         client_t = data.get("t")
