@@ -337,6 +337,17 @@ class QualityRequest:
 
 
 @dataclass(slots=True)
+class QualityHint:
+    """Platform → worker: the forecast says ``max_quality`` is the most the link will hold for
+    ``hold_s`` seconds; the worker caps the stream until then (the user's pin still wins)."""
+
+    stream_id: str
+    max_quality: str
+    hold_s: float
+    type: str = "quality_hint"
+
+
+@dataclass(slots=True)
 class StatsReport:
     stream_id: str
     stats: dict[str, Any]
@@ -351,6 +362,7 @@ WorkerMessage = (
     | StreamStopped
     | Signal
     | QualityRequest
+    | QualityHint
     | StatsReport
 )
 
@@ -435,6 +447,12 @@ def parse_worker_message(raw: str | bytes | dict[str, Any]) -> WorkerMessage:
             None
             if obj.get("max_bitrate_kbps") is None
             else _int(obj["max_bitrate_kbps"], "max_bitrate_kbps", lo=100, hi=10_000_000),
+        )
+    if kind == "quality_hint":
+        return QualityHint(
+            _str(obj.get("stream_id"), "stream_id"),
+            str(_rung(obj.get("max_quality"), "max_quality", optional=False)),
+            _number(obj.get("hold_s"), "hold_s", lo=0.0, hi=600.0),
         )
     if kind == "stats":
         return StatsReport(_str(obj.get("stream_id"), "stream_id"), _obj(obj.get("stats"), "stats"))

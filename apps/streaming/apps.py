@@ -8,7 +8,7 @@ class StreamingConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.sessions.extensions import register_client_event, session_ended
-        from apps.streaming import events
+        from apps.streaming import events, schema  # noqa: F401  (schema: OpenAPI extension)
 
         register_client_event("morpheus:signal", events.on_signal)
         register_client_event("morpheus:quality_change", events.on_quality_change)

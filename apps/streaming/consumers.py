@@ -16,6 +16,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from apps.core.errors import PlatformError
+from apps.monitoring.metrics import observe_stream_report
 from apps.streaming import services
 from workers.protocol import (
     MAX_CONTROL_BYTES,
@@ -151,9 +152,14 @@ class WorkerConsumer(AsyncWebsocketConsumer):
                     candidate=message.candidate,
                 )
         elif isinstance(message, StatsReport):
-            await database_sync_to_async(services.stream_stats_record)(
+            recorded = await database_sync_to_async(services.stream_stats_record)(
                 worker_id=self.worker_id, stream_id=message.stream_id, stats=message.stats
             )
+            if recorded:
+                observe_stream_report({**message.stats, "stream_id": message.stream_id})
+                await database_sync_to_async(services.stream_forecast_apply)(
+                    worker_id=self.worker_id, stream_id=message.stream_id
+                )
         elif isinstance(message, StreamStopped):
             await database_sync_to_async(services.stream_stopped_by_worker)(
                 worker_id=self.worker_id, stream_id=message.stream_id, reason=message.reason

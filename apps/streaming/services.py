@@ -19,11 +19,13 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from apps.core.errors import InvalidInput, NotFound, ServiceUnavailable
+from apps.monitoring.metrics import stream_forget
 from apps.sessions.extensions import member_group
 from apps.streaming.models import Stream, StreamingWorker, StreamStats, token_digest
 from workers.protocol import (
     CODECS,
     RUNGS,
+    QualityHint,
     QualityRequest,
     StreamStart,
     StreamStop,
@@ -436,6 +438,7 @@ def _finish(stream: Stream, status: str, reason: str) -> None:
     if worker is not None and worker.status != StreamingWorker.Status.DEAD:
         _to_worker(worker, StreamStop(stream_id=str(stream.id), reason=reason[:256]))
     _to_client(stream, "morpheus:render_stopped", {"stream_id": str(stream.id), "reason": reason})
+    transaction.on_commit(lambda: stream_forget(str(stream.id)))
 
 
 @transaction.atomic
@@ -630,6 +633,23 @@ def stream_stats_record(*, worker_id: uuid.UUID, stream_id: str, stats: dict[str
     if boundary:
         StreamStats.objects.filter(stream=stream, id__lte=boundary[0]).delete()
     return True
+
+
+def stream_forecast_apply(*, worker_id: uuid.UUID, stream_id: str) -> str | None:
+    """Run the monitoring oracle on a stream's fresh stats. When it forecasts that the current
+    rung will not hold, the viewer has been told (``delphi:oracle_prediction``) and the worker
+    gets a temporary cap (``quality_hint``). Returns the rung capped at, if any."""
+    from apps.monitoring.services import stream_forecast_and_act
+
+    stream = _worker_stream(worker_id, stream_id, lock=False)
+    if stream is None or stream.worker is None:
+        return None
+    decision = stream_forecast_and_act(stream.id)
+    if decision.step_down_to is None:
+        return None
+    hint = QualityHint(str(stream.id), decision.step_down_to, decision.hold_s)
+    _to_worker(stream.worker, hint)
+    return decision.step_down_to
 
 
 # ---------------------------------------------------------------- client -> worker

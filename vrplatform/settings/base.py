@@ -83,6 +83,12 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Development default: daphne, the worker socket and eager tasks write concurrently; take
+    # the write lock up front and wait for it instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    )
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -100,7 +106,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # channels_redis blocks up to 5 s per receive (BZPOPMIN); redis-py 8's default
+                # 5 s socket timeout would kill idle consumers, so allow longer reads.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="vrp:asgi"),
                 "capacity": 1000,
                 "expiry": 30,
@@ -124,6 +132,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE = {
     "capacity-sample": {"task": "monitoring.capacity_sample", "schedule": 300},
     "qos-compact": {"task": "monitoring.qos_history_compact", "schedule": 600},
+    "streaming-reap-workers": {"task": "streaming.reap_workers", "schedule": 5},
 }
 
 # --- Auth -----------------------------------------------------------------------------------
@@ -244,6 +253,11 @@ DEFAULT_QUALITY = env.str("DEFAULT_QUALITY", default="auto")
 TARGET_FRAME_RATE = env.int("TARGET_FRAME_RATE", default=90)
 MORPHEUS_GPU_ACCELERATION = env.bool("MORPHEUS_GPU_ACCELERATION", default=True)
 NVENC_ENABLED = env.bool("NVENC_ENABLED", default=True)
+# Streaming control plane: a worker silent this long is dead and its streams move; per-second
+# stats rows kept per stream (an hour, which monitoring then compacts to per-minute rows).
+MORPHEUS_WORKER_DEAD_AFTER_S = env.float("MORPHEUS_WORKER_DEAD_AFTER_S", default=15.0)
+MORPHEUS_STATS_HISTORY = env.int("MORPHEUS_STATS_HISTORY", default=3600)
+MORPHEUS_QUEUE_TTL_S = env.int("MORPHEUS_QUEUE_TTL_S", default=120)
 PROMETHEUS_URL = env.str("PROMETHEUS_URL", default="http://localhost:9090")
 # /metrics: a scraper presents METRICS_TOKEN as a Bearer token or connects from these networks.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

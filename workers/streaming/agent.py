@@ -42,6 +42,7 @@ from workers.protocol import (
     FrameMeta,
     Heartbeat,
     ProtocolError,
+    QualityHint,
     QualityRequest,
     Register,
     Signal,
@@ -375,6 +376,10 @@ class WorkerAgent:
                 await self.registry.close(message.stream_id)
             elif isinstance(message, Signal):
                 await self._signal(message)
+            elif isinstance(message, QualityHint):
+                peer = self.registry.get(message.stream_id)
+                if peer is not None:
+                    peer.forecast_cap(message.max_quality, hold_s=message.hold_s)
             elif isinstance(message, QualityRequest):
                 self._quality(message)
             else:

@@ -229,6 +229,12 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         self._apply_quality(change)
         return change
 
+    def forecast_cap(self, rung: str, *, hold_s: float) -> QualityChange | None:
+        """The platform forecasts trouble: cap at ``rung`` for ``hold_s`` seconds."""
+        change = self.quality.forecast_cap(rung, now=self._loop.time(), hold_s=hold_s)
+        self._apply_quality(change)
+        return change
+
     def _apply_quality(self, change: QualityChange | None) -> None:
         self.track.set_size(self.config.stereo_size(self.quality.rung))
         self.encoder.set_bitrate(self.quality.bitrate)

@@ -66,6 +66,8 @@ class QualityController:
         self._rtts: deque[float] = deque(maxlen=30)
         self._clean_since: float | None = None
         self._available: int | None = None
+        # A temporary cap from the platform's forecast (rung, until t), on top of the user's.
+        self._forecast_cap: tuple[str, float] | None = None
         self.rung = self._allowed(initial)
         self.bitrate = self._bitrate_for(self.rung)
 
@@ -137,6 +139,21 @@ class QualityController:
         change = self._change(target, f"{reason}: pinned" if pinned else f"{reason}: cap")
         return change
 
+    def forecast_cap(self, rung: str, *, now: float, hold_s: float) -> QualityChange | None:
+        """Cap at ``rung`` until ``now + hold_s``: the platform forecasts that higher rungs will
+        not hold, so step down before loss shows. The user's pin still wins."""
+        self._forecast_cap = (rung, now + hold_s)
+        if self.pinned is None and self._index(self.rung) < self._index(rung):
+            return self._change(rung, "forecast")
+        return None
+
+    def _cap(self, now: float) -> str | None:
+        """The lowest of the user's cap and an unexpired forecast cap."""
+        caps = [self.max_rung] if self.max_rung is not None else []
+        if self._forecast_cap is not None and now < self._forecast_cap[1]:
+            caps.append(self._forecast_cap[0])
+        return max(caps, key=self._index) if caps else None
+
     def update(self, sample: QualitySample) -> QualityChange | None:
         if sample.frame_ms is not None:
             previous = self._frame_ms.get(self.rung)
@@ -167,7 +184,8 @@ class QualityController:
         if sample.t - self._clean_since < self.up_after_s or self._index(self.rung) == 0:
             return None
         up = RUNG_ORDER[self._index(self.rung) - 1]
-        if self.max_rung is not None and self._index(up) < self._index(self.max_rung):
+        cap = self._cap(sample.t)
+        if cap is not None and self._index(up) < self._index(cap):
             return None
         if not self.sustainable(up):
             return None  # the machine cannot sustain the next rung: stay

@@ -133,3 +133,28 @@ def test_oracle_respects_a_pin_and_leaves_healthy_streams_alone(
 
         StreamStats.objects.create(stream=healthy, report=report(healthy))
     assert services.stream_forecast_and_act(healthy.id).action == "none"
+
+
+def test_forecast_step_down_reaches_the_streams_worker_as_a_quality_hint(
+    platform: Platform, django_capture_on_commit_callbacks: Any
+) -> None:
+    from apps.streaming.services import stream_forecast_apply, worker_group
+    from workers.protocol import QualityHint, parse_worker_message
+
+    stream = platform.streams[1]  # 2K on worker gpu-a
+    _declining(stream)
+    layer = get_channel_layer()
+    worker_channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(worker_group(stream.worker_id), worker_channel)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        capped = stream_forecast_apply(worker_id=stream.worker_id, stream_id=str(stream.id))
+
+    assert capped == "1080p"
+    command = async_to_sync(layer.receive)(worker_channel)
+    hint = parse_worker_message(command["message"])  # what the worker will parse
+    assert isinstance(hint, QualityHint)
+    assert (hint.stream_id, hint.max_quality, hint.hold_s) == (str(stream.id), "1080p", 10.0)
+    # Another worker's stream id is refused: nothing is decided for it.
+    other_worker = platform.workers[1]
+    assert stream_forecast_apply(worker_id=other_worker.id, stream_id=str(stream.id)) is None

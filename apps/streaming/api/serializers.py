@@ -65,3 +65,34 @@ class StreamOut(serializers.ModelSerializer):
         if stream.offer and stream.is_active:
             return render_started_data(stream)["offer"]  # type: ignore[no-any-return]
         return None
+
+
+class StreamMetricsOutput(serializers.Serializer):
+    """One stream's performance (the shape of ``selectors.stream_metrics``)."""
+
+    stream_id = serializers.UUIDField()
+    session_id = serializers.UUIDField()
+    status = serializers.CharField()
+    worker = serializers.CharField(allow_null=True)
+    fps = serializers.FloatField(allow_null=True)
+    target_fps = serializers.FloatField(allow_null=True)
+    latency_ms = serializers.JSONField(allow_null=True, help_text="p50/p95/p99 pose→sent, ms")
+    stage_ms = serializers.JSONField(help_text="per stage: p50/p95/p99 ms")
+    bitrate_bps = serializers.FloatField(allow_null=True)
+    target_bitrate_bps = serializers.FloatField(allow_null=True)
+    loss = serializers.FloatField(allow_null=True)
+    rtt_ms = serializers.FloatField(allow_null=True)
+    jitter_ms = serializers.FloatField(allow_null=True)
+    rung = serializers.CharField(allow_null=True)
+    encoder = serializers.CharField(allow_null=True)
+    frames_sent = serializers.IntegerField(allow_null=True)
+    frames_dropped = serializers.IntegerField(allow_null=True)
+    client = serializers.JSONField(allow_null=True)
+    reported_at_ms = serializers.FloatField(allow_null=True)
+    summary = serializers.JSONField()
+    history = serializers.ListField(child=serializers.JSONField())
+
+
+class SessionMetricsOutput(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    streams = StreamMetricsOutput(many=True)

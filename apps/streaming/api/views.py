@@ -5,7 +5,7 @@ import uuid
 from typing import Any
 
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,7 +14,13 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import HasPermission
 from apps.core.errors import InvalidInput, NotFound
 from apps.streaming import selectors, services
-from apps.streaming.api.serializers import QualityAdjustIn, RenderStartIn, StreamOut
+from apps.streaming.api.serializers import (
+    QualityAdjustIn,
+    RenderStartIn,
+    SessionMetricsOutput,
+    StreamMetricsOutput,
+    StreamOut,
+)
 from apps.streaming.models import StreamingWorker
 
 
@@ -53,7 +59,14 @@ class PerformanceMetricsView(APIView):
         parameters=[
             OpenApiParameter("stream_id", str, required=False),
             OpenApiParameter("session_id", str, required=False),
-        ]
+        ],
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="PerformanceMetrics",
+                serializers=[StreamMetricsOutput, SessionMetricsOutput],
+                resource_type_field_name=None,
+            )
+        },
     )
     def get(self, request: Request) -> Response:
         stream_id = request.query_params.get("stream_id")

@@ -9,6 +9,7 @@ import pytest
 
 from workers.protocol import (
     ProtocolError,
+    QualityHint,
     Signal,
     StreamStart,
     parse_pose,
@@ -208,3 +209,33 @@ def test_quality_bitrate_follows_bandwidth_estimate() -> None:
     assert change is not None
     assert change.new == "720p"
     assert change.reason == "bandwidth estimate"
+
+
+def test_forecast_cap_steps_down_now_holds_then_releases() -> None:
+    qc = QualityController(initial="2K", fps=90, up_after_s=1.0)
+    change = qc.forecast_cap("1080p", now=0.0, hold_s=10.0)
+    assert change is not None
+    assert (change.old, change.new, change.reason) == ("2K", "1080p", "forecast")
+    for t in range(1, 10):  # a clean network, but the forecast cap holds
+        assert qc.update(_clean(float(t))) is None
+    assert qc.rung == "1080p"
+    change = qc.update(_clean(10.5))  # cap expired, network long clean: step back up
+    assert change is not None
+    assert change.new == "2K"
+
+
+def test_forecast_cap_does_not_override_a_pin() -> None:
+    qc = QualityController(initial="720p", pinned="2K")
+    assert qc.forecast_cap("1080p", now=0.0, hold_s=5.0) is None
+    assert qc.rung == "2K"
+
+
+def test_quality_hint_message_round_trips_and_rejects_bad_values() -> None:
+    hint = parse_worker_message(
+        {"type": "quality_hint", "stream_id": "s1", "max_quality": "720p", "hold_s": 8}
+    )
+    assert isinstance(hint, QualityHint)
+    assert (hint.max_quality, hint.hold_s) == ("720p", 8.0)
+    for bad in ({"max_quality": "8K", "hold_s": 1}, {"max_quality": "720p", "hold_s": -1}):
+        with pytest.raises(ProtocolError):
+            parse_worker_message({"type": "quality_hint", "stream_id": "s1", **bad})
