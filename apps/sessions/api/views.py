@@ -196,7 +196,10 @@ class SessionJoinByInviteView(APIView):
     permission_classes = [HasPermission("hermes.join_vrsession")]
 
     @extend_schema(
-        request=JoinByInviteInput, responses={200: JoinOutput}, summary="Join by invite token"
+        operation_id="hermes_sessions_join_by_invite",  # else it collides with <id>/join
+        request=JoinByInviteInput,
+        responses={200: JoinOutput},
+        summary="Join by invite token",
     )
     def post(self, request: Request) -> Response:
         data = JoinByInviteInput(data=request.data)
