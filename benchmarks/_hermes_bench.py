@@ -55,6 +55,9 @@ def platform_env() -> Iterator[dict[str, str]]:
         else:
             env["DATABASE_URL"] = env["BENCH_DATABASE_URL"]
         env["LOG_LEVEL"] = "WARNING"
+        # Persistent connections: the consumers' DB helpers run on one thread, and a new
+        # PostgreSQL connection per call capped sign-ins at ~50/s.
+        env["DB_CONN_MAX_AGE"] = "60"
         env["MAX_CONCURRENT_SESSIONS"] = "100000"
         env["CHANNEL_LAYER_PREFIX"] = f"hermesbench{os.getpid()}"
         if not env.get("REDIS_URL"):

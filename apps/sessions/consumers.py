@@ -50,7 +50,7 @@ from apps.sessions.extensions import (
 )
 from apps.sessions.limits import TokenBucket
 from apps.sessions.models import ParticipantRole
-from apps.sessions.poses import PoseHub, pose_hub, tick_hz
+from apps.sessions.poses import PoseHub, freeze_startup_heap, pose_hub, tick_hz
 from workers.protocol import Pose, ProtocolError, parse_pose
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,18 @@ def _setting(name: str, default: float) -> float:
 
 # --- small ORM helpers (each one selector or service call) ----------------------------------
 authenticate = database_sync_to_async(authenticate_bearer)
-socket_access = database_sync_to_async(selectors.session_socket_access)
+
+
+@database_sync_to_async
+def authenticate_for_session(token: str, session_id: uuid.UUID) -> tuple[TokenIdentity, bool]:
+    """Who the token is and whether they may open this session's socket: one thread hop."""
+    identity = authenticate_bearer(token)
+    privileged = selectors.session_socket_access(
+        session_id=session_id, user=identity.user, identity=identity
+    )
+    return identity, privileged
+
+
 may_join = database_sync_to_async(selectors.user_may_join)
 connect_participant = database_sync_to_async(services.participant_connect)
 disconnect_participant = database_sync_to_async(services.participant_disconnect)
@@ -108,6 +119,7 @@ def _now_ms() -> float:
 class SessionConsumer(AsyncWebsocketConsumer):
     # --- lifecycle ----------------------------------------------------------------------
     async def connect(self) -> None:
+        freeze_startup_heap()
         self.session_id: uuid.UUID = self.scope["url_route"]["kwargs"]["session_id"]
         self.identity: TokenIdentity | None = None
         self.user_id = 0
@@ -135,14 +147,22 @@ class SessionConsumer(AsyncWebsocketConsumer):
         token = next(
             (p[len(BEARER_PREFIX) :] for p in offered if p.startswith(BEARER_PREFIX)), None
         )
+        # With a subprotocol token, authenticate before accepting: once the client sees the
+        # handshake complete it is signed in. Refusals still accept first, so the client
+        # receives the 44xx close code instead of a bare HTTP 403.
+        self.watchdog: asyncio.Task[None] | None = None
+        refusal = await self.check_token(token) if token is not None else None
         await self.accept(subprotocol=PROTOCOL if PROTOCOL in offered else None)
+        if refusal is not None:
+            await self.shut(*refusal)
+            return
+        if self.identity is not None:
+            await self.signed_in()
         self.watchdog = loop.create_task(self.watch())
-        if token is not None:
-            await self.authenticate(token)
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
-        watchdog = getattr(self, "watchdog", None)
+        watchdog: asyncio.Task[None] | None = getattr(self, "watchdog", None)
         if watchdog is not None and watchdog is not asyncio.current_task():
             watchdog.cancel()
         await self.leave(reason="disconnected")
@@ -242,29 +262,35 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await self.authenticate(token)
 
     async def authenticate(self, token: str) -> None:
+        """First-message authentication."""
+        refusal = await self.check_token(token)
+        if refusal is not None:
+            await self.shut(*refusal)
+            return
+        await self.signed_in()
+        if self.watchdog is not None:
+            self.watchdog.cancel()  # re-plan with the token's expiry
+        self.watchdog = asyncio.get_running_loop().create_task(self.watch())
+
+    async def check_token(self, token: str) -> tuple[int, str] | None:
+        """Sets ``identity`` and ``privileged``, or returns the close code and reason."""
         try:
-            identity = await authenticate(token)
-            self.privileged = await socket_access(
-                session_id=self.session_id, user=identity.user, identity=identity
-            )
+            identity, self.privileged = await authenticate_for_session(token, self.session_id)
         except NotFound:
-            await self.shut(CLOSE_NOT_FOUND, "not_found")
-            return
+            return CLOSE_NOT_FOUND, "not_found"
         except PermissionDenied:
-            await self.shut(CLOSE_FORBIDDEN, "forbidden")
-            return
+            return CLOSE_FORBIDDEN, "forbidden"
         except Conflict:
-            await self.shut(CLOSE_SESSION_ENDED, "session_ended")
-            return
+            return CLOSE_SESSION_ENDED, "session_ended"
         except PlatformError:  # AuthenticationFailed and its codes
-            await self.shut(CLOSE_UNAUTHENTICATED, "unauthenticated")
-            return
+            return CLOSE_UNAUTHENTICATED, "unauthenticated"
         self.identity = identity
         self.user_id = identity.user.pk
         self.expires_at = identity.expires_at
+        return None
+
+    async def signed_in(self) -> None:
         await self.channel_layer.group_add(user_group_name(self.user_id), self.channel_name)
-        self.watchdog.cancel()  # re-plan with the token's expiry
-        self.watchdog = asyncio.get_running_loop().create_task(self.watch())
 
     async def dispatch_event(self, event: str, data: dict[str, Any]) -> None:
         if event == "hermes:pose":

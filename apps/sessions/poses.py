@@ -313,9 +313,9 @@ _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PoseHub] = weakref.W
 _heap_frozen = False
 
 
-def _freeze_startup_heap() -> None:
+def freeze_startup_heap() -> None:
     """Move everything allocated so far (Django, apps, URL and ORM caches) out of the GC's
-    reach. By the first live session it is all imported; without this, full collections over
+    reach. By the first session socket it is all imported; without this, full collections over
     that heap paused the loop for ~100 ms under pose load (p99 pose age 107 → 26 ms at 32
     participants in bench_sessions)."""
     global _heap_frozen
@@ -328,7 +328,6 @@ def pose_hub() -> PoseHub:
     loop = asyncio.get_running_loop()
     hub = _hubs.get(loop)
     if hub is None:
-        _freeze_startup_heap()
         store: PoseStore = RedisPoseStore(settings.REDIS_URL) if _use_redis() else _local_store
         hub = _hubs[loop] = PoseHub(store, tick_hz())
     return hub
