@@ -1,4 +1,4 @@
-"""The RBAC matrix: every REST endpoint × every role × own/other's object, against one table.
+"""The RBAC matrix: every REST endpoint, every role, own and other's objects, against one table.
 
 Each test plays one role against one kind of object: ``own`` (the caller created it: their
 session, their stream, their scene, their account) or ``other`` (a *private* one of another
@@ -130,7 +130,11 @@ def _requests(w: World) -> dict[str, Callable[[], Request]]:
             {"invite_token": w.private_session.invite_token},
         ),
         "hermes.session_join": lambda: ("post", f"/api/hermes/sessions/{sid}/join", {}),
-        "morpheus.render_start": lambda: ("post", "/api/morpheus/render_start", {"session_id": sid}),
+        "morpheus.render_start": lambda: (
+            "post",
+            "/api/morpheus/render_start",
+            {"session_id": sid},
+        ),
         "morpheus.quality_adjust": lambda: (
             "put",
             "/api/morpheus/quality_adjust",
@@ -226,7 +230,7 @@ class _StandIn:
 class _User:
     pk = 1
 
-    class groups:  # noqa: N801 (stands in for a related manager)
+    class groups:  # stands in for a related manager
         @staticmethod
         def all() -> list[Any]:
             return []
@@ -237,13 +241,13 @@ def _other_user(make_user: Any) -> Any:
 
 
 def _world(
-    actor: Any, owner: Any, make_scene: Callable[..., Any], worker_factory: Callable[..., Any]
+    actor: Any, owner: Any, scene_maker: Callable[..., Any], worker_factory: Callable[..., Any]
 ) -> World:
     worker_factory(max_streams=16)
     session = session_services.session_create(owner=owner, name="matrix", visibility="private")
     invite = session_services.session_create(owner=owner, name="invite", visibility="invite")
     stream, _ = stream_services.stream_start(user=owner, session_id=session.id)
-    scene = make_scene(owner, visibility="private", publish=True)
+    scene = scene_maker(owner, visibility="private", publish=True)
     return World(
         actor=actor,
         owner=owner,
@@ -264,8 +268,8 @@ def test_rbac_matrix(
     role: str,
     ownership: str,
     make_user: Any,
-    make_scene: Any,
-    online_worker: Any,  # noqa: F811 (imported fixture)
+    make_scene: Any,  # noqa: F811 (the imported fixture)
+    online_worker: Any,  # noqa: F811 (the imported fixture)
     settings: Any,
 ) -> None:
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
@@ -282,7 +286,8 @@ def test_rbac_matrix(
         response = _call(client, method, url, body)
         want = expected(row, role, ownership)
         if response.status_code != want:
-            wrong.append(f"{row}: {response.status_code} (table: {want}) {response.content[:160]!r}")
+            body = response.content[:160]
+            wrong.append(f"{row}: {response.status_code} (table: {want}) {body!r}")
         elif response.status_code >= 400:
             error = response.json()["error"]  # every refusal is the one error shape
             assert error["code"], row
