@@ -84,7 +84,10 @@ def _number(value: Any, name: str, *, lo: float = -math.inf, hi: float = math.in
     # bool is an int subclass; a pose with `true` in it is a bug, not a 1.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ProtocolError("bad_type", f"{name} must be a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError as exc:  # an int past 1.8e308 (JSON has no size limit on them)
+        raise ProtocolError("bad_value", f"{name} must be finite") from exc
     if not math.isfinite(number):
         raise ProtocolError("bad_value", f"{name} must be finite")
     if not lo <= number <= hi:

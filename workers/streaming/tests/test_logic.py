@@ -48,6 +48,7 @@ def test_parse_pose_accepts_full_message_and_normalises_q() -> None:
         ({"p": [0, 0, True], "q": [0, 0, 0, 1], "t": 0, "seq": 0}, "bad_type"),
         ({"p": [0, 0, float("inf")], "q": [0, 0, 0, 1], "t": 0, "seq": 0}, "bad_value"),
         ({"p": [0, 0, 2e4], "q": [0, 0, 0, 1], "t": 0, "seq": 0}, "out_of_range"),
+        ({"p": [0, 0, 0], "q": [0, 0, 0, 1], "t": 10**400, "seq": 0}, "bad_value"),
         ({"p": [0, 0, 0], "q": [0, 0, 0, 0.5], "t": 0, "seq": 0}, "bad_value"),
         ({"p": [0, 0, 0], "q": [0, 0, 0, 1], "t": 0, "seq": -1}, "out_of_range"),
         ({"p": [0, 0, 0], "q": [0, 0, 0, 1], "t": 0, "seq": 1, "proj": [[1] * 15]}, "bad_type"),
