@@ -41,6 +41,7 @@ from apps.accounts.authentication import TokenIdentity, authenticate_bearer
 from apps.accounts.selectors import user_roles
 from apps.accounts.services import user_group_name
 from apps.core.errors import Conflict, NotFound, PermissionDenied, PlatformError
+from apps.monitoring.metrics import ws_connected, ws_disconnected, ws_message
 from apps.sessions import selectors, services
 from apps.sessions.extensions import (
     ClientContext,
@@ -153,6 +154,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.watchdog: asyncio.Task[None] | None = None
         refusal = await self.check_token(token) if token is not None else None
         await self.accept(subprotocol=PROTOCOL if PROTOCOL in offered else None)
+        self.counted = True
+        ws_connected()
         if refusal is not None:
             await self.shut(*refusal)
             return
@@ -162,6 +165,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
+        if getattr(self, "counted", False):
+            self.counted = False
+            ws_disconnected()
         watchdog: asyncio.Task[None] | None = getattr(self, "watchdog", None)
         if watchdog is not None and watchdog is not asyncio.current_task():
             watchdog.cancel()
@@ -238,6 +244,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if not isinstance(event, str) or not isinstance(data, dict):
             await self.error("bad_envelope", 'Send {"event": str, "data": {...}}.')
             return
+        ws_message(event)
         if self.identity is None:
             await self.before_auth(event, data)
             return

@@ -460,3 +460,27 @@ async def test_registered_client_events_and_group_delivery(
     assert (await next_event(a))["event"] == "test:all"
     for comm in (a, b):
         await comm.disconnect()
+
+
+# --- metrics ----------------------------------------------------------------------------------
+
+
+async def test_socket_drives_the_websocket_metrics(
+    make_user: Any, make_session: Any, token_for: Any
+) -> None:
+    from prometheus_client import REGISTRY
+
+    def value(name: str, labels: dict[str, str] | None = None) -> float:
+        return REGISTRY.get_sample_value(name, labels or {}) or 0.0
+
+    host = await db(make_user)()
+    session = await db(make_session)(host)
+    connections = value("vrplatform_websocket_connections")
+    joins = value("vrplatform_websocket_messages_total", {"event": "hermes:session_join"})
+    comm, _ = await joined_socket(session.id, await db(token_for)(host))
+    assert value("vrplatform_websocket_connections") == connections + 1
+    assert value("vrplatform_websocket_messages_total", {"event": "hermes:session_join"}) == (
+        joins + 1
+    )
+    await comm.disconnect()
+    assert value("vrplatform_websocket_connections") == connections
