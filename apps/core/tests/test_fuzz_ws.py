@@ -29,6 +29,7 @@ from apps.accounts.services import token_pair_issue
 from apps.accounts.tests.factories import UserFactory
 from apps.sessions import services as session_services
 from apps.streaming import services as stream_services
+from apps.streaming.models import StreamingWorker
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(120)]
 TIMEOUT = 5.0
@@ -214,6 +215,11 @@ async def room() -> AsyncIterator[Room]:
     yield Room(comms[0], comms[1], [0])
     for comm in comms:
         await comm.disconnect()
+    # Async tests write through another thread's connection, outside the test transaction:
+    # remove what this test made so later tests (counts of sessions, users) never see it.
+    await db(session.delete)()
+    for user in (host, guest):
+        await db(user.delete)()
 
 
 async def _heartbeat(comm: WebsocketCommunicator, t: float) -> list[dict[str, Any]]:
@@ -326,6 +332,7 @@ async def workers() -> AsyncIterator[Workers]:
     assert (await _until(witness, lambda r: True))[0]["type"] == "registered"
     yield Workers(fuzzer_token, witness)
     await witness.disconnect()
+    await db(lambda: StreamingWorker.objects.filter(name__in=["fuzzer", "witness"]).delete())()
 
 
 def _check_worker_reply(reply: dict[str, Any]) -> None:
