@@ -24,11 +24,14 @@ ERROR_RESPONSE = OpenApiResponse(ErrorSerializer, description="Error")
 class PlatformAutoSchema(AutoSchema):
     def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
-        statuses = ["400", "429", "503"]
+        # 401: a bad bearer token is refused even on public endpoints (and a login can fail);
+        # 404: objects named in the path or in the body (session_id, scene_version, invite);
+        # 409: writes that conflict with the current state (state_version, not ready, full).
+        statuses = ["400", "401", "404", "429", "503"]
         if not self._is_public():
-            statuses += ["401", "403"]
-        if self.method in ("GET", "PUT", "PATCH", "DELETE") or "{" in self.path:
-            statuses.append("404")
+            statuses.append("403")
+        if self.method != "GET":
+            statuses.append("409")
         for status in statuses:
             if status not in responses:
                 responses[status] = self._get_response_for_code(ERROR_RESPONSE, status)
