@@ -13,8 +13,13 @@ from typing import Any
 
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -70,7 +75,24 @@ class SceneListView(StreamingUploadMixin, APIView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(
-        responses={200: SceneOutput(many=True)},
+        operation_id="daedalus_scenes_list",
+        # The body is a limit/offset page (count, next, previous, results), not a bare list.
+        parameters=[
+            OpenApiParameter("limit", int, required=False),
+            OpenApiParameter("offset", int, required=False),
+            OpenApiParameter("mine", bool, required=False),
+        ],
+        responses={
+            200: inline_serializer(
+                "PaginatedSceneList",
+                {
+                    "count": serializers.IntegerField(),
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                    "results": SceneOutput(many=True),
+                },
+            )
+        },
         summary="Scenes you may see: your own, every published public one (operators: all)",
     )
     def get(self, request: Request) -> Response:
