@@ -16,6 +16,26 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from apps.core.origin import OriginValidator  # noqa: E402
 from vrplatform.routing import websocket_urlpatterns  # noqa: E402
 
+
+def _daphne_leaves_bodies_to_django() -> None:
+    """Twisted's request parses multipart POST bodies into ``request.args`` before daphne sees
+    them (daphne never reads those): a malformed body got a bare 400 without our error body
+    (found by Schemathesis), and every scene upload was parsed twice in memory."""
+    try:
+        from daphne.http_protocol import WebRequest
+    except ImportError:  # not served by daphne
+        return
+    init = WebRequest.__init__
+
+    def __init__(self: WebRequest, *args: object, **kwargs: object) -> None:
+        init(self, *args, **kwargs)
+        self._parsePOSTFormSubmission = False
+
+    WebRequest.__init__ = __init__  # type: ignore[method-assign]
+
+
+_daphne_leaves_bodies_to_django()
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
