@@ -7,74 +7,23 @@ headset gets a new ``morpheus:render_started`` and decodes frames from the new w
 """
 
 import asyncio
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-import requests
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.db import connection, connections
 
 from apps.accounts.services import roles_sync
 from apps.accounts.tests.factories import DEFAULT_PASSWORD
+from apps.core.testing import Processes, database_url_for, wait_until
 from apps.streaming import services
 from apps.streaming.models import Stream, StreamingWorker
 from workers.headset.client import HeadsetOptions, SyntheticHeadset
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
-ROOT = Path(settings.BASE_DIR)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _database_url() -> str:
-    """``DATABASE_URL`` pointing at the test database this test writes to."""
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
-
-
-class Processes:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        log = (self.tmp / f"{name}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, *args],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        self.procs[name] = proc
-        return proc
-
-    def stop_all(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-    def log(self, name: str) -> str:
-        return (self.tmp / f"{name}.log").read_text(errors="replace")[-3000:]
 
 
 @pytest.fixture
@@ -84,35 +33,14 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
     procs.stop_all()
 
 
-def _wait_until(check: Any, what: str, within_s: float = 30.0) -> None:
-    deadline = time.monotonic() + within_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)  # polling a condition, not timing
-
-
 def _platform(processes: Processes) -> str:
-    port = _free_port()
-    env = {
-        "DJANGO_SETTINGS_MODULE": "apps.streaming.tests.e2e_settings",
-        "DATABASE_URL": _database_url(),
-    }
-    processes.start(
+    return processes.daphne(
         "daphne",
-        ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "vrplatform.asgi:application"],
-        env,
+        {
+            "DJANGO_SETTINGS_MODULE": "apps.streaming.tests.e2e_settings",
+            "DATABASE_URL": database_url_for(connection.settings_dict["NAME"]),
+        },
     )
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return requests.get(f"{url}/healthz", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    _wait_until(up, "daphne")
-    return url
 
 
 def _worker(processes: Processes, url: str, name: str) -> StreamingWorker:
@@ -144,7 +72,7 @@ def _worker(processes: Processes, url: str, name: str) -> StreamingWorker:
         worker.refresh_from_db()
         return worker.status == StreamingWorker.Status.ONLINE
 
-    _wait_until(online, f"worker {name} to register: {processes.log(name)}")
+    wait_until(online, f"worker {name} to register: {processes.log(name)}")
     return worker
 
 
