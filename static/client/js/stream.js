@@ -220,12 +220,27 @@ export class StreamClient {
     this.scheduleRestart();
   }
 
+  // The platform is reachable again (the session socket re-established): a stream without
+  // media starts now — one waiting out its backoff after a failure instead of up to 20 s
+  // later, one waiting for an offer in case the offer was sent while we were away
+  // (render_start is idempotent and returns the pending offer).
+  retryNow(quality) {
+    if (this.stopped || this.pc) return;
+    clearTimeout(this.restartTimer);
+    this.restartTimer = null;
+    this.attempt = 0;
+    this.start(quality);
+  }
+
   scheduleRestart() {
     if (this.stopped) return;
     clearTimeout(this.restartTimer);
     const delay = backoffDelay(this.attempt++, { baseMs: 1000, maxMs: 20000 });
     this.onState("retrying", { delay });
-    this.restartTimer = setTimeout(() => this.start(this.requestedQuality), delay);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      this.start(this.requestedQuality);
+    }, delay);
   }
 
   stop() {

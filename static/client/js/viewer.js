@@ -128,8 +128,8 @@ function onEvent(event, data) {
       if (!streamRequested) {
         streamRequested = true;
         stream.start(document.getElementById("quality").value);
-      } else if (!stream.pc && !stream.restartTimer) {
-        stream.start(document.getElementById("quality").value);
+      } else {
+        stream.retryNow(document.getElementById("quality").value);
       }
       break;
     case "hermes:participant_joined":
