@@ -46,6 +46,11 @@ clean:
 # --- testing framework (deploy/TESTING.md) ---------------------------------------------------
 SCHEMATHESIS_EXAMPLES ?= 10
 
+test-integration: setup ## the platform as processes: Redis/PostgreSQL restarts, killed workers
+	DJANGO_SETTINGS_MODULE=vrplatform.settings.test \
+		$(BIN)/python -m vrplatform.devservices -- \
+		$(BIN)/python -m pytest -m integration apps/core/tests/integration $(PYTEST_ARGS)
+
 security-scan: setup ## bandit, pip-audit, check --deploy, Schemathesis against a live daphne
 	$(BIN)/python -m deploy.security.bandit_gate
 	$(BIN)/python -m deploy.security.audit
