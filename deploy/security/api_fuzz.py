@@ -16,6 +16,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from apps.core.testing import ROOT, Processes
@@ -58,10 +60,25 @@ def _prepare(env: dict[str, str]) -> dict[str, str]:
     streaming.worker_register(
         worker_id=worker.id,
         channel_name="scanworker.commands",
-        capabilities={"max_streams": 100_000, "encoder": "libx264"},
+        capabilities={"max_streams": 1024, "encoder": "libx264"},
     )
-    streaming.worker_heartbeat(worker_id=worker.id, load=0.0)
+    _keep_alive(worker.id)
     return tokens
+
+
+def _keep_alive(worker_id: object) -> None:
+    """Heartbeat for the scan worker (silent workers are declared dead after 15 s)."""
+    from django.db import connection
+
+    from apps.streaming import services as streaming
+
+    def beat() -> None:
+        while True:
+            streaming.worker_heartbeat(worker_id=worker_id, load=0.0)
+            connection.close()
+            time.sleep(2)  # a heartbeat period, not synchronisation
+
+    threading.Thread(target=beat, daemon=True, name="scan-worker-heartbeat").start()
 
 
 def _schemathesis(base: str, role: str, token: str | None, args: argparse.Namespace) -> int:
