@@ -51,6 +51,14 @@ test-integration: setup ## the platform as processes: Redis/PostgreSQL restarts,
 		$(BIN)/python -m vrplatform.devservices -- \
 		$(BIN)/python -m pytest -m integration apps/core/tests/integration $(PYTEST_ARGS)
 
+LOAD_USERS ?= 10000
+LOAD_SECONDS ?= 30
+LOAD_RAMP ?= 100
+
+test-load: setup ## concurrent WebSocket users on two daphne processes plus a REST mix
+	ulimit -n $$(ulimit -Hn) && $(BIN)/python benchmarks/bench_load.py \
+		--users $(LOAD_USERS) --seconds $(LOAD_SECONDS) --ramp-per-s $(LOAD_RAMP)
+
 security-scan: setup ## bandit, pip-audit, check --deploy, Schemathesis against a live daphne
 	$(BIN)/python -m deploy.security.bandit_gate
 	$(BIN)/python -m deploy.security.audit
