@@ -94,10 +94,10 @@ class User:
             tally.errors[f"connect:{type(exc).__name__}"] += 1
             return
         tally.connected += 1
+        reader = asyncio.create_task(self.read(ws, tally))
         try:
             await ws.send(json.dumps({"event": "hermes:session_join", "data": {}}))
             senders = [asyncio.create_task(self.heartbeats(ws, options, tally, stop))]
-            reader = asyncio.create_task(self.read(ws, tally))
             await self.joined_or_closed(reader)
             if self.participant_id and self.pose_hz > 0:
                 senders.append(asyncio.create_task(self.poses(ws, tally, stop)))
@@ -105,9 +105,12 @@ class User:
             for task in senders:
                 task.cancel()
             await asyncio.sleep(min(2.0, options.heartbeat_s))  # let the last echoes arrive
-            reader.cancel()
+        except websockets.ConnectionClosed:
+            pass  # the reader records how it closed
         finally:
             await ws.close()
+            await asyncio.wait({reader}, timeout=5)
+            reader.cancel()
 
     async def joined_or_closed(self, reader: asyncio.Task[None]) -> None:
         joined = asyncio.create_task(self.established.wait())
