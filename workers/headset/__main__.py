@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quality", default=None, help="auto, 4K, 2K, 1080p or 720p")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument(
+        "--ready-file", type=Path, default=None, help="written once the first frame decodes"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper())
     headset = SyntheticHeadset(
@@ -52,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds=args.seconds,
             fps=args.fps,
             quality=args.quality,
+            ready_file=args.ready_file,
         )
     )
     result = asyncio.run(headset.run())

@@ -19,7 +19,9 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,6 +41,8 @@ from workers.streaming.frames import ID_MODULO, read_frame_id
 logger = logging.getLogger(__name__)
 
 SUBPROTOCOL = "vrplatform.v1"
+Vec3 = tuple[float, float, float]
+Quat = tuple[float, float, float, float]
 
 
 class HeadsetError(RuntimeError):
@@ -68,6 +72,12 @@ class HeadsetOptions:
     quality: str | None = None
     stop_stream: bool = True  # render_stop at the end
     start_timeout_s: float = 60.0
+    # Written (with the stream id) once the first frame decodes: lets a driver in another
+    # process (e.g. one impairing the link) start its clock at the first picture.
+    ready_file: Path | None = None
+    # Head motion: position and quaternion at t seconds (a constant pose holds the head still).
+    pose_at: Callable[[float], tuple[Vec3, Quat]] = head_pose
+    keep_picture: bool = False  # keep the latest decoded luma plane in ``picture``
 
 
 @dataclass
@@ -121,6 +131,8 @@ class SyntheticHeadset:
         self.first_frame_at: float | None = None
         self.started_at = 0.0
         self._frame_event = asyncio.Event()
+        self.picture: np.ndarray[Any, np.dtype[np.uint8]] | None = None
+        self.participant_id: int | None = None
 
     # ------------------------------------------------------------------ HTTP
 
@@ -170,7 +182,8 @@ class SyntheticHeadset:
         self._tasks.append(asyncio.ensure_future(self._read_socket()))
         self._tasks.append(asyncio.ensure_future(self._heartbeats()))
         await self.send_event("hermes:session_join", {})
-        await self.wait_event("hermes:session_established", 20)
+        established = await self.wait_event("hermes:session_established", 20)
+        self.participant_id = established.get("participant_id")
 
     async def send_event(self, event: str, data: dict[str, Any]) -> None:
         assert self.ws is not None
@@ -271,7 +284,7 @@ class SyntheticHeadset:
         tick = 0
         while True:
             t = loop.time() - self.started_at
-            p, q = head_pose(t)
+            p, q = self.options.pose_at(t)
             self.seq += 1
             now = _ms()
             message = {"p": list(p), "q": list(q), "t": now, "seq": self.seq}
@@ -299,6 +312,8 @@ class SyntheticHeadset:
                 continue
             if self.first_frame_at is None:
                 self.first_frame_at = decoded
+            if self.options.keep_picture:
+                self.picture = luma[: frame.height, : frame.width].copy()
             self.frames.append(
                 FrameRecord(conn.placement, frame_id, decoded, frame.width, frame.height)
             )
@@ -373,6 +388,8 @@ class SyntheticHeadset:
         try:
             await self.start()
             await self.wait_frames(1, self.options.start_timeout_s)
+            if self.options.ready_file is not None:
+                self.options.ready_file.write_text(self.stream_id)
             measure_from = len(self.frames)
             started = _ms()
             await asyncio.sleep(self.options.seconds)
@@ -390,6 +407,10 @@ class SyntheticHeadset:
             result["summary"]["encoder"] = metrics.get("encoder")
             result["summary"]["worker"] = metrics.get("worker")
             result["worker_metrics"] = {k: v for k, v in metrics.items() if k != "history"}
+            # The worker's per-second reports (rung, fps, bitrate, loss, RTT): the timeline.
+            result["worker_history"] = [
+                h for h in metrics.get("history", []) if h.get("t") and h["t"] >= started
+            ]
             return result
         finally:
             await self.close()
