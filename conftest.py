@@ -6,6 +6,9 @@ from typing import Any
 
 import pytest
 
+# Browser end-to-end fixtures (live daphne, Chromium pages, streaming worker) for every app.
+pytest_plugins = ["apps.core.testing_browser"]
+
 
 @pytest.fixture(scope="session")
 def _redis_for_cleanup(request: pytest.FixtureRequest) -> Iterator[Any]:
