@@ -7,6 +7,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
@@ -46,11 +48,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     elif isinstance(exc, OperationalError | InterfaceError) or type(exc) is DatabaseError:
         # The database is down or restarting: a retryable 503, not a 500.
         logger.warning("database unavailable: %s", exc)
-        return Response(
-            error_body("database_unavailable", "The database is temporarily unavailable."),
-            status=503,
-            headers={"Retry-After": "5"},
-        )
+        return _unavailable("database_unavailable", "The database is temporarily unavailable.")
+    elif isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        # Redis (cache, lockout counters, denylist, channel layer) is down or restarting.
+        logger.warning("cache unavailable: %s", exc)
+        return _unavailable("cache_unavailable", "The cache is temporarily unavailable.")
     if not isinstance(exc, drf.APIException):
         return None  # a bug: let Django log it and answer 500 through handler500
 
@@ -68,6 +70,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     else:
         message, detail = str(exc.detail), None
     return Response(error_body(code, message, detail), status=exc.status_code, headers=headers)
+
+
+def _unavailable(code: str, message: str) -> Response:
+    return Response(error_body(code, message), status=503, headers={"Retry-After": "5"})
 
 
 def _code_for(exc: drf.APIException) -> str:

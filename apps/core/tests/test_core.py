@@ -106,3 +106,22 @@ def test_production_refuses_to_start_without_secrets(missing):
     result = _manage("check", env_overrides={**PROD_ENV, missing: ""})
     assert result.returncode != 0
     assert f"{missing} must be set" in result.stderr
+
+
+def test_cache_outage_is_503_with_a_code_not_500(client, settings, make_user):
+    """Sign-in counts failures in the cache (Redis): while it is down, callers get a retryable
+    503 naming the cause, never a 500."""
+    make_user(username="while-redis-is-down")
+    dead = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {**settings.CACHES["default"], "LOCATION": dead},
+    }
+    response = client.post(
+        "/api/athena/authenticate",
+        {"username": "while-redis-is-down", "password": "x"},
+        content_type="application/json",
+    )
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "cache_unavailable"
+    assert response["Retry-After"] == "5"
