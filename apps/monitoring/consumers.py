@@ -41,10 +41,13 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
     _task: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
+        # Refusals accept first: a close before the handshake completes reaches a browser as
+        # 1006 (HTTP 403), so the page could not tell "not allowed" from a dropped connection
+        # and would retry forever.
+        await self.accept()
         if not await _allowed(self.scope.get("user")):
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        await self.accept()
         self._task = asyncio.create_task(self._push())
 
     async def disconnect(self, code: int) -> None:
