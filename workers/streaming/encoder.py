@@ -17,6 +17,7 @@ from __future__ import annotations
 import fractions
 import functools
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -93,6 +94,8 @@ class EncoderConfig:
     # Constrained baseline matches the profile-level-id aiortc puts in the SDP (42e01f),
     # which every WebRTC H.264 decoder accepts.
     profile: str = "baseline"
+    # Receivers repeat PLI/FIR while a keyframe is in flight; honour at most one per interval.
+    min_keyframe_interval_s: float = 0.5
 
 
 def _options(name: str, config: EncoderConfig, bitrate: int) -> dict[str, str]:
@@ -149,6 +152,8 @@ class StreamEncoder(H264Encoder):
         self._bitrate = self._clamp(self.config.bitrate)
         self._codec: VideoCodecContext | None = None
         self._codec_bitrate = 0
+        self._codec_maxrate = 0
+        self._last_forced = -math.inf  # monotonic time of the last requested keyframe
 
     def _clamp(self, bitrate: int) -> int:
         return max(self.config.min_bitrate, min(int(bitrate), self.config.max_bitrate))
@@ -191,9 +196,15 @@ class StreamEncoder(H264Encoder):
             codec is not None
             and codec.width == frame.width
             and codec.height == frame.height
-            # Reopening costs an IDR, so ignore small bitrate changes (as aiortc does).
-            and abs(bitrate - self._codec_bitrate) <= 0.1 * self._codec_bitrate
+            # The VBV max rate is fixed when the codec opens (PyAV cannot set it later).
+            and bitrate <= self._codec_maxrate
         ):
+            if abs(bitrate - self._codec_bitrate) > 0.1 * self._codec_bitrate:
+                # x264 (and NVENC) retune an open encoder between frames (FFmpeg's
+                # reconfig_encoder): no reopen, so no IDR — on a congested link a keyframe is
+                # the largest frame there is, exactly when it can least be afforded.
+                codec.bit_rate = bitrate
+                self._codec_bitrate = bitrate
             return codec, False
         try:
             codec = self._open(self.choice.name, frame.width, frame.height, bitrate)
@@ -211,7 +222,7 @@ class StreamEncoder(H264Encoder):
             )
             codec = self._open(X264, frame.width, frame.height, bitrate)
             self.active_name = X264
-        self._codec, self._codec_bitrate = codec, bitrate
+        self._codec, self._codec_bitrate, self._codec_maxrate = codec, bitrate, bitrate
         return codec, True
 
     def encode_bitstream(self, frame: av.VideoFrame, force_keyframe: bool = False) -> bytes:
@@ -220,10 +231,14 @@ class StreamEncoder(H264Encoder):
             # Only RGB sources pay for this; I420 sources go straight to the codec.
             frame = frame.reformat(format="yuv420p")
         codec, reopened = self._ensure_codec(frame)
+        now = time.monotonic()
+        # A receiver asks again while the last keyframe is still in flight (or was dropped by
+        # the same bottleneck): at most one requested keyframe per interval, else a storm.
+        honour = force_keyframe and now - self._last_forced >= self.config.min_keyframe_interval_s
+        if honour:
+            self._last_forced = now
         frame.pict_type = (
-            av.video.frame.PictureType.I
-            if force_keyframe or reopened
-            else av.video.frame.PictureType.NONE
+            av.video.frame.PictureType.I if honour or reopened else av.video.frame.PictureType.NONE
         )
         return b"".join(bytes(packet) for packet in codec.encode(frame))
 

@@ -147,6 +147,7 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             fps=config.target_fps,
             max_rung=config.max_quality,
             pinned=config.pinned_quality,
+            rung_sizes=config.rung_sizes,
         )
         self.track = StereoVideoTrack(
             source,

@@ -10,6 +10,7 @@ wins over everything; the user's cap wins over the controller.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from workers.protocol import RUNG_ORDER, RUNGS, scaled_bitrate
@@ -52,6 +53,7 @@ class QualityController:
         loss_threshold: float = 0.02,
         budget_headroom: float = 0.85,
         min_bitrate: int = 500_000,
+        rung_sizes: Mapping[str, tuple[int, int]] | None = None,
     ) -> None:
         self.fps = fps
         self.up_after_s = up_after_s
@@ -60,6 +62,12 @@ class QualityController:
         # the event loop, RTP sending and jitter.
         self.budget_ms = 1000.0 / fps * budget_headroom
         self.min_bitrate = min_bitrate
+        # Nominal bitrates are for the standard per-eye sizes; a worker configured with other
+        # sizes (MORPHEUS_RUNG_SIZES) needs proportionally more or fewer bits.
+        sizes = rung_sizes or RUNGS
+        self._size_factor = {
+            r: (sizes[r][0] * sizes[r][1]) / (RUNGS[r][0] * RUNGS[r][1]) for r in RUNG_ORDER
+        }
         self.max_rung = max_rung
         self.pinned = pinned
         self._frame_ms: dict[str, float] = {}  # EWMA of measured per-frame cost per rung
@@ -83,8 +91,12 @@ class QualityController:
             return self.max_rung
         return rung
 
+    def nominal_bitrate(self, rung: str) -> int:
+        """The rung's bitrate on an unconstrained link, for this frame rate and size."""
+        return int(scaled_bitrate(rung, self.fps) * self._size_factor[rung])
+
     def _bitrate_for(self, rung: str) -> int:
-        bitrate = scaled_bitrate(rung, self.fps)
+        bitrate = self.nominal_bitrate(rung)
         if self._available is not None:
             bitrate = min(bitrate, int(self._available * 0.9))
         return max(bitrate, self.min_bitrate)
@@ -189,7 +201,12 @@ class QualityController:
             return None
         if not self.sustainable(up):
             return None  # the machine cannot sustain the next rung: stay
-        if self._available is not None and self._available < 0.8 * scaled_bitrate(up, self.fps):
+        if self._available is not None and self._available < min(
+            0.8 * self.nominal_bitrate(up), 1.3 * self.bitrate
+        ):
+            # A receiver's estimate (REMB) never exceeds about 1.5x what it receives, so it can
+            # never show room for a rung that needs twice the bits: 30% headroom over what we
+            # send is the signal that the link has room, and the new rung then probes upward.
             return None
         return self._change(up, "clean network, headroom")
 
@@ -205,8 +222,11 @@ class QualityController:
             return "client decode too slow"
         if sample.client_dropped > 0.05:
             return "client dropping frames"
-        if self._available is not None and self._available < 0.5 * scaled_bitrate(
-            self.rung, self.fps
+        lowest = self._index(self.rung) == len(RUNG_ORDER) - 1
+        if (
+            not lowest  # nothing lower to go to: let the clean timer run so we can recover
+            and self._available is not None
+            and self._available < 0.5 * self.nominal_bitrate(self.rung)
         ):
             return "bandwidth estimate"
         return None

@@ -101,3 +101,42 @@ def test_nvenc_requested_falls_back_to_x264_with_reason() -> None:
     image = PatternSource().render(Pose(), 0, SIZE)
     assert encoder.encode(_frame(image, 0))[0]
     assert encoder.active_name == X264
+
+
+def _noise(seed: int) -> np.ndarray:
+    """An I420 picture of noise: every bit of bitrate shows in the frame size."""
+    w, h = SIZE
+    return np.random.default_rng(seed).integers(0, 255, (h * 3 // 2, w), dtype=np.uint8)
+
+
+def _encode_run(encoder: StreamEncoder, start: int, count: int) -> list[tuple[int, bool]]:
+    """(bytes, keyframe) per frame, from the encoder's own report."""
+    seen: list[tuple[int, bool]] = []
+    encoder.on_encoded = lambda pts, s, e, key, nbytes, name: seen.append((nbytes, key))
+    for i in range(start, start + count):
+        encoder.encode(_frame(_noise(i), i * 1000))
+    return seen
+
+
+def test_lowering_the_bitrate_retunes_without_a_keyframe_raising_past_it_reopens() -> None:
+    encoder = StreamEncoder(EncoderChoice(X264, "test"), EncoderConfig(fps=30, bitrate=4_000_000))
+    before = _encode_run(encoder, 0, 20)
+    encoder.set_bitrate(500_000)  # congestion: far fewer bits, at once
+    after = _encode_run(encoder, 20, 20)
+    assert [key for _, key in after] == [False] * 20  # no IDR on the congested link
+    assert np.mean([n for n, _ in after[5:]]) < 0.4 * np.mean([n for n, _ in before[5:]])
+    encoder.set_bitrate(8_000_000)  # above the rate the codec was opened with
+    assert _encode_run(encoder, 40, 1)[0][1] is True  # reopened: one keyframe
+
+
+def test_repeated_keyframe_requests_are_throttled() -> None:
+    encoder = StreamEncoder(
+        EncoderChoice(X264, "test"), EncoderConfig(bitrate=2_000_000, min_keyframe_interval_s=60)
+    )
+    keys: list[bool] = []
+    encoder.on_encoded = lambda pts, s, e, key, nbytes, name: keys.append(key)
+    image = PatternSource().render(Pose(), 0, SIZE)
+    for i in range(4):
+        encoder.encode(_frame(image, i * 1000), force_keyframe=i > 0)
+    # Open (IDR), the first request honoured, the next two within the interval ignored.
+    assert keys == [True, True, False, False]

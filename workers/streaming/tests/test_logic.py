@@ -240,3 +240,42 @@ def test_quality_hint_message_round_trips_and_rejects_bad_values() -> None:
     for bad in ({"max_quality": "8K", "hold_s": 1}, {"max_quality": "720p", "hold_s": -1}):
         with pytest.raises(ProtocolError):
             parse_worker_message({"type": "quality_hint", "stream_id": "s1", **bad})
+
+
+def test_quality_climbs_on_estimate_headroom_not_an_unreachable_nominal_rate() -> None:
+    # A receiver estimate never exceeds ~1.5x what it receives, so from 720p it can never
+    # show the 0.8 x 1080p nominal rate (2x 720p's): headroom over what we send must suffice.
+    qc = QualityController(initial="720p", fps=90, up_after_s=1.0)
+    sending = qc.bitrate
+    assert 0.8 * qc.nominal_bitrate("1080p") > 1.5 * sending  # the old gate was unreachable
+    changes = [
+        qc.update(
+            QualitySample(t=float(t), loss=0.0, rtt_ms=20.0, available_bps=int(1.4 * sending))
+        )
+        for t in range(3)
+    ]
+    stepped = [c for c in changes if c is not None]
+    assert [(c.old, c.new) for c in stepped] == [("720p", "1080p")]
+    assert stepped[0].bitrate == int(0.9 * 1.4 * sending)  # the new rung starts at the estimate
+
+
+def test_quality_at_the_lowest_rung_recovers_after_a_bandwidth_dip() -> None:
+    qc = QualityController(initial="720p", fps=30, up_after_s=2.0)
+    low = int(0.2 * qc.nominal_bitrate("720p"))
+    for t in range(5):  # the link was bad: estimate far below 720p's nominal rate
+        assert qc.update(QualitySample(t=float(t), available_bps=low)) is None
+    estimate, t = low, 5.0
+    change = None
+    while change is None and t < 60:  # the estimate recovers ~8%/s, as REMB does
+        estimate = int(estimate * 1.08)
+        change = qc.update(QualitySample(t=t, available_bps=estimate))
+        t += 1.0
+    assert change is not None
+    assert change.new == "1080p"
+
+
+def test_nominal_bitrate_follows_configured_rung_sizes() -> None:
+    small = {"720p": (320, 180), "1080p": (480, 270), "2K": (640, 360), "4K": (960, 540)}
+    qc = QualityController(initial="720p", fps=30, rung_sizes=small)
+    assert qc.nominal_bitrate("720p") == scaled_bitrate("720p", 30) // 16
+    assert qc.bitrate == max(qc.nominal_bitrate("720p"), qc.min_bitrate)
