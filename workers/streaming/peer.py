@@ -343,6 +343,7 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             available_bps=self.encoder.remb_bps,
             frame_ms=(render["p50"] + encode["p50"]) if self._encode_ms else None,
             client_decode_ms=feedback.decode_ms if feedback and feedback.decode_ms else None,
+            sent_bps=bitrate or None,
         )
         self._apply_quality(self.quality.update(sample))
         pose_counts = dict(self.pose_counts)

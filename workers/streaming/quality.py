@@ -26,6 +26,7 @@ class QualitySample:
     frame_ms: float | None = None  # worker render+convert+encode per frame, current rung
     client_decode_ms: float | None = None
     client_dropped: float = 0.0  # fraction of frames the client dropped
+    sent_bps: float | None = None  # what actually went out (encoders undershoot easy content)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,7 @@ class QualityController:
         self._rtts: deque[float] = deque(maxlen=30)
         self._clean_since: float | None = None
         self._available: int | None = None
+        self._estimate_fell = False  # the last sample's estimate dropped by over 20%
         # A temporary cap from the platform's forecast (rung, until t), on top of the user's.
         self._forecast_cap: tuple[str, float] | None = None
         self.rung = self._allowed(initial)
@@ -174,7 +176,12 @@ class QualityController:
             )
         if sample.rtt_ms is not None:
             self._rtts.append(sample.rtt_ms)
+        self._estimate_fell = False
         if sample.available_bps is not None:
+            previous_estimate = self._available
+            self._estimate_fell = (
+                previous_estimate is not None and sample.available_bps < 0.8 * previous_estimate
+            )
             self._available = sample.available_bps
         self.bitrate = self._bitrate_for(self.rung)
         if self.pinned is not None:
@@ -201,12 +208,13 @@ class QualityController:
             return None
         if not self.sustainable(up):
             return None  # the machine cannot sustain the next rung: stay
+        sending = min(self.bitrate, sample.sent_bps) if sample.sent_bps else self.bitrate
         if self._available is not None and self._available < min(
-            0.8 * self.nominal_bitrate(up), 1.3 * self.bitrate
+            0.8 * self.nominal_bitrate(up), 1.3 * sending
         ):
             # A receiver's estimate (REMB) never exceeds about 1.5x what it receives, so it can
             # never show room for a rung that needs twice the bits: 30% headroom over what we
-            # send is the signal that the link has room, and the new rung then probes upward.
+            # actually send is the signal that the link has room; the new rung probes upward.
             return None
         return self._change(up, "clean network, headroom")
 
@@ -223,8 +231,12 @@ class QualityController:
         if sample.client_dropped > 0.05:
             return "client dropping frames"
         lowest = self._index(self.rung) == len(RUNG_ORDER) - 1
+        # A *low* estimate is not congestion: a receiver's estimate (REMB) stays near 1.5x
+        # what arrives, so it is always low right after a step up, or on easy content the
+        # encoder undershoots. A sharp *fall* to well under the rung's needs is the signal.
         if (
             not lowest  # nothing lower to go to: let the clean timer run so we can recover
+            and self._estimate_fell
             and self._available is not None
             and self._available < 0.5 * self.nominal_bitrate(self.rung)
         ):

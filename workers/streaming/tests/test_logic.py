@@ -264,12 +264,12 @@ def test_quality_at_the_lowest_rung_recovers_after_a_bandwidth_dip() -> None:
     low = int(0.2 * qc.nominal_bitrate("720p"))
     for t in range(5):  # the link was bad: estimate far below 720p's nominal rate
         assert qc.update(QualitySample(t=float(t), available_bps=low)) is None
-    estimate, t = low, 5.0
+    estimate, now = float(low), 5.0
     change = None
-    while change is None and t < 60:  # the estimate recovers ~8%/s, as REMB does
-        estimate = int(estimate * 1.08)
-        change = qc.update(QualitySample(t=t, available_bps=estimate))
-        t += 1.0
+    while change is None and now < 60:  # the estimate recovers ~8%/s, as REMB does
+        estimate *= 1.08
+        change = qc.update(QualitySample(t=now, available_bps=int(estimate)))
+        now += 1.0
     assert change is not None
     assert change.new == "1080p"
 
@@ -279,3 +279,21 @@ def test_nominal_bitrate_follows_configured_rung_sizes() -> None:
     qc = QualityController(initial="720p", fps=30, rung_sizes=small)
     assert qc.nominal_bitrate("720p") == scaled_bitrate("720p", 30) // 16
     assert qc.bitrate == max(qc.nominal_bitrate("720p"), qc.min_bitrate)
+
+
+def test_quality_headroom_is_measured_against_what_is_actually_sent() -> None:
+    # Easy content: the encoder sends a third of its target; the receiver's estimate (1.5x
+    # what it receives) is below 1.3x the target but well above what is sent.
+    qc = QualityController(initial="1080p", fps=90, up_after_s=1.0)
+    sent = qc.bitrate // 3
+    available = int(1.5 * sent)
+
+    def sample(t: float, sent_bps: float | None) -> QualitySample:
+        return QualitySample(t=t, rtt_ms=20.0, available_bps=available, sent_bps=sent_bps)
+
+    # Measured against the target, the estimate shows no headroom: stay.
+    assert [qc.update(sample(float(t), None)) for t in range(3)] == [None] * 3
+    # Against what is actually sent, it is headroom: climb rung by rung, never back down
+    # (a low but steady estimate is not congestion).
+    changes = [qc.update(sample(float(t), sent)) for t in range(3, 12)]
+    assert [c.new for c in changes if c is not None] == ["2K", "4K"]
