@@ -55,8 +55,8 @@ def platform_env() -> Iterator[dict[str, str]]:
         else:
             env["DATABASE_URL"] = env["BENCH_DATABASE_URL"]
         env["LOG_LEVEL"] = "WARNING"
-        # Persistent connections: the consumers' DB helpers run on one thread, and a new
-        # PostgreSQL connection per call capped sign-ins at ~50/s.
+        # Persistent connections: each executor thread keeps its own; a new PostgreSQL
+        # connection per call capped sign-ins at ~50/s.
         env["DB_CONN_MAX_AGE"] = "60"
         env["MAX_CONCURRENT_SESSIONS"] = "100000"
         env["CHANNEL_LAYER_PREFIX"] = f"hermesbench{os.getpid()}"
@@ -80,6 +80,9 @@ def daphne(
 ) -> Iterator[tuple[int, int]]:
     """(port, pid) of a daphne process serving the platform."""
     port = free_port()
+    # BENCH_DAPHNE_LOG=path keeps the server's stderr (tracebacks behind 1011 closes).
+    log_path = os.environ.get("BENCH_DAPHNE_LOG")
+    stderr = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(
         [
             sys.executable,
@@ -94,7 +97,7 @@ def daphne(
         cwd=BASE_DIR,
         env={**env, **(extra_env or {})},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
     )
     try:
         wait_listening(port, process)
@@ -106,6 +109,8 @@ def daphne(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if log_path:
+            stderr.close()
 
 
 def make_users(count: int, prefix: str) -> list[tuple[object, str]]:

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import random
 import resource
 import sys
@@ -56,12 +57,20 @@ class Client:
 
     async def run(self, stop: asyncio.Event) -> None:
         async def beat() -> None:
-            await asyncio.sleep(random.random())
+            # Each client beats on its own fixed phase of the second, like independent
+            # devices. Sleeping 1 s after each send instead drifts: every harness stall
+            # lined the clients up, and from then on they beat in bursts of hundreds within
+            # a few ms, which measured the burst, not the server.
+            loop = asyncio.get_running_loop()
+            due = loop.time() + random.random()
             while not stop.is_set():
+                await asyncio.sleep(max(0.0, due - loop.time()))
                 await self.ws.send(
                     json.dumps({"event": "athena:heartbeat", "data": {"t": time.monotonic()}})
                 )
-                await asyncio.sleep(1.0)
+                due += 1.0
+                if due < loop.time():  # fell a whole period behind: skip, keep the phase
+                    due += (loop.time() - due) // 1.0 * 1.0 + 1.0
 
         task = asyncio.create_task(beat())
         try:
@@ -82,13 +91,14 @@ async def load(url: str, tokens: list[str], steps: list[int], seconds: float, pi
     for target in steps:
         started = time.monotonic()
         pending = [Client(url, tokens[i % len(tokens)]) for i in range(len(clients), target)]
-        failures = 0
+        failures: dict[str, int] = {}
         for batch in range(0, len(pending), 100):
             chunk = pending[batch : batch + 100]
             results = await asyncio.gather(*(c.open() for c in chunk), return_exceptions=True)
             for client, result in zip(chunk, results, strict=True):
                 if isinstance(result, Exception):
-                    failures += 1
+                    reason = type(result).__name__
+                    failures[reason] = failures.get(reason, 0) + 1
                 else:
                     clients.append(client)
                     runners.append(asyncio.create_task(client.run(stop)))
@@ -105,16 +115,26 @@ async def load(url: str, tokens: list[str], steps: list[int], seconds: float, pi
             c.measuring = False
         rtts = [r for c in clients for r in c.rtts]
         alive = sum(1 for c in clients if c.ws.state.name == "OPEN")
+        closed: dict[str, int] = {}
+        for c in clients:
+            if c.ws.state.name != "OPEN":
+                why = f"{c.ws.close_code} {c.ws.close_reason}".strip()
+                closed[why] = closed.get(why, 0) + 1
         row = {
             "connections": alive,
-            "failed_connects": failures,
+            "failed_connects": sum(failures.values()),
             "connect_s": round(connect_s, 1),
             "rtt_p50_ms": round(percentile(rtts, 50), 1),
             "rtt_p99_ms": round(percentile(rtts, 99), 1),
             "beats_per_s": round(len(rtts) / seconds),
             "server_cpu_pct": round(cpu),
             "harness_cpu_pct": round(harness),
+            "load_avg_1m": round(os.getloadavg()[0], 1),
         }
+        if failures:
+            row["failures"] = failures
+        if closed:
+            row["closed"] = closed
         print(json.dumps(row), flush=True)
         if failures or row["rtt_p99_ms"] > RTT_LIMIT_MS or alive < target:
             break

@@ -29,9 +29,11 @@ import json
 import logging
 import time
 import uuid
+import weakref
 from datetime import datetime
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -73,10 +75,19 @@ def _setting(name: str, default: float) -> float:
 
 
 # --- small ORM helpers (each one selector or service call) ----------------------------------
-authenticate = database_sync_to_async(authenticate_bearer)
+# ``thread_sensitive=False``: each call runs on the loop's default executor (daphne sizes it from
+# ``ASGI_THREADS``), with that thread's own persistent connection, instead of queueing on
+# the one thread Channels otherwise uses for every consumer of the process. Sign-ins were
+# ~75/s with one thread, each waiting on its database and Redis round trips in turn. None of
+# these needs thread affinity: each is one self-contained selector or service call.
+def _db(func: Any) -> Any:
+    return database_sync_to_async(func, thread_sensitive=False)
 
 
-@database_sync_to_async
+authenticate = _db(authenticate_bearer)
+
+
+@_db
 def authenticate_for_session(token: str, session_id: uuid.UUID) -> tuple[TokenIdentity, bool]:
     """Who the token is and whether they may open this session's socket: one thread hop."""
     identity = authenticate_bearer(token)
@@ -86,12 +97,12 @@ def authenticate_for_session(token: str, session_id: uuid.UUID) -> tuple[TokenId
     return identity, privileged
 
 
-may_join = database_sync_to_async(selectors.user_may_join)
-connect_participant = database_sync_to_async(services.participant_connect)
-disconnect_participant = database_sync_to_async(services.participant_disconnect)
+may_join = _db(selectors.user_may_join)
+connect_participant = _db(services.participant_connect)
+disconnect_participant = _db(services.participant_disconnect)
 
 
-@database_sync_to_async
+@_db
 def roles_of(user: Any) -> list[str]:
     return user_roles(user)
 
@@ -117,7 +128,45 @@ def _now_ms() -> float:
     return time.time() * 1000.0
 
 
+# redis-py's asyncio pool (channels_redis) opens at most 100 connections per event loop and
+# raises MaxConnectionsError beyond that instead of waiting: a burst of a few hundred sign-ins
+# or disconnects (each a group_add/discard round trip) closed sockets with 1011. Group
+# membership changes queue for one of these slots instead; a quarter of the pool stays free
+# for receives and group sends.
+LAYER_SLOTS = 75
+_layer_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def layer_slot() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slot = _layer_slots.get(loop)
+    if slot is None:
+        slot = _layer_slots[loop] = asyncio.Semaphore(LAYER_SLOTS)
+    return slot
+
+
 class SessionConsumer(AsyncWebsocketConsumer):
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch first hops to the one thread-sensitive thread to close stale
+        database connections, for every frame and layer message: that serialised every
+        heartbeat behind sign-ins on one thread (the p99 stall of bench_connections). This
+        consumer touches the ORM only through ``database_sync_to_async`` helpers, which close
+        stale connections on their own thread before and after each call, so skip the hop."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def group_join(self, group: str) -> None:
+        async with layer_slot():
+            await self.channel_layer.group_add(group, self.channel_name)
+
+    async def group_leave(self, group: str) -> None:
+        async with layer_slot():
+            await self.channel_layer.group_discard(group, self.channel_name)
+
     # --- lifecycle ----------------------------------------------------------------------
     async def connect(self) -> None:
         freeze_startup_heap()
@@ -173,7 +222,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             watchdog.cancel()
         await self.leave(reason="disconnected")
         if self.user_id:
-            await self.channel_layer.group_discard(user_group_name(self.user_id), self.channel_name)
+            await self.group_leave(user_group_name(self.user_id))
 
     async def shut(self, code: int, reason: str) -> None:
         """Close from our side: clean up first (the peer may never answer the close)."""
@@ -297,7 +346,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         return None
 
     async def signed_in(self) -> None:
-        await self.channel_layer.group_add(user_group_name(self.user_id), self.channel_name)
+        await self.group_join(user_group_name(self.user_id))
 
     async def dispatch_event(self, event: str, data: dict[str, Any]) -> None:
         if event == "hermes:pose":
@@ -385,10 +434,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.joined = True
         self.participant_id = live.participant.pk
         self.role = live.participant.role
-        await self.channel_layer.group_add(session_group(self.session_id), self.channel_name)
-        await self.channel_layer.group_add(
-            member_group(self.session_id, self.user_id), self.channel_name
-        )
+        await self.group_join(session_group(self.session_id))
+        await self.group_join(member_group(self.session_id, self.user_id))
         self.hub = pose_hub()
         self.hub.join(self.session_id, self.channel_name, self)
         session = live.session
@@ -435,8 +482,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if self.hub is not None:
             await self.hub.leave(self.session_id, self.channel_name, self.participant_id, gone=gone)
         layer = self.channel_layer
-        await layer.group_discard(session_group(self.session_id), self.channel_name)
-        await layer.group_discard(member_group(self.session_id, self.user_id), self.channel_name)
+        await self.group_leave(session_group(self.session_id))
+        await self.group_leave(member_group(self.session_id, self.user_id))
         if gone:
             await layer.group_send(
                 session_group(self.session_id),
