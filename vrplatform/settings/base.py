@@ -108,7 +108,9 @@ if REDIS_URL:
             "CONFIG": {
                 # channels_redis blocks up to 5 s per receive (BZPOPMIN); redis-py 8's default
                 # 5 s socket timeout would kill idle consumers, so allow longer reads.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                # redis-py 8's asyncio pool raises past 100 connections per event loop
+                # instead of waiting; a burst of socket joins (group_add) needs more.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "max_connections": 1000}],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="vrp:asgi"),
                 "capacity": 1000,
                 "expiry": 30,
