@@ -112,7 +112,8 @@ function onStreamState(s, info = {}) {
     ended: "",
   }[s];
   if (s === "failed") notify("stream", `${info.message || "The stream failed."} Retrying automatically.`, "warning");
-  if (["queued", "waiting_offer", "connecting_media", "streaming"].includes(s)) notify("stream", null);
+  // A new attempt is under way (the status line says which stage): the last failure is stale.
+  if (["starting", "queued", "waiting_offer", "connecting_media", "streaming"].includes(s)) notify("stream", null);
   if (s === "ended") sessionEnded();
   if (text !== undefined) setStatus(text);
 }
