@@ -34,7 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--username", required=True)
     parser.add_argument("--password", required=True)
     parser.add_argument("--session", default=None, help="join this session instead of creating")
-    parser.add_argument("--scene", default=None, help="scene version id for a new session")
+    parser.add_argument(
+        "--scene",
+        default=None,
+        help="scene version id for a new session (default: the first published scene; "
+        "'none': no scene, the worker's test pattern)",
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--fps", type=float, default=90.0)
     parser.add_argument("--quality", default=None, help="auto, 4K, 2K, 1080p or 720p")
@@ -51,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             username=args.username,
             password=args.password,
             session_id=args.session,
-            scene_version=args.scene,
+            scene_version=None if args.scene in (None, "none") else args.scene,
+            published_scene=args.scene is None,
             seconds=args.seconds,
             fps=args.fps,
             quality=args.quality,

@@ -67,6 +67,9 @@ class HeadsetOptions:
     password: str
     session_id: str | None = None
     scene_version: str | None = None
+    # With no scene_version: stream the first published scene (the demo scene after `make
+    # run`) instead of the worker's scene-less pattern source.
+    published_scene: bool = False
     seconds: float = 10.0
     fps: float = 90.0
     quality: str | None = None
@@ -161,12 +164,25 @@ class SyntheticHeadset:
                 raise HeadsetError(f"join failed: {r.status_code} {r.text[:200]}")
             return
         body: dict[str, Any] = {"name": f"headset {self.options.username}"}
-        if self.options.scene_version:
-            body["scene_version"] = self.options.scene_version
+        scene_version = self.options.scene_version
+        if not scene_version and self.options.published_scene:
+            scene_version = await self.first_published_scene()
+        if scene_version:
+            body["scene_version"] = scene_version
         r = await self.http("POST", "/api/hermes/session_create", json=body)
         if r.status_code != 201:
             raise HeadsetError(f"session_create failed: {r.status_code} {r.text[:200]}")
         self.session_id = str(r.json()["id"])
+
+    async def first_published_scene(self) -> str | None:
+        r = await self.http("GET", "/api/daedalus/scenes", params={"limit": 1})
+        if r.status_code != 200:
+            raise HeadsetError(f"listing scenes failed: {r.status_code} {r.text[:200]}")
+        scenes = [s for s in r.json().get("results", []) if s.get("published_version")]
+        if not scenes:
+            logger.warning("no published scene: streaming the worker's test pattern")
+            return None
+        return str(scenes[0]["published_version"]["id"])
 
     # ------------------------------------------------------------------ session socket
 
