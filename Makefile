@@ -37,6 +37,7 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 check: lint ## what CI checks besides the tests
+	$(BIN)/mypy
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 

@@ -21,7 +21,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Final
 
 from prometheus_client import (
     REGISTRY,
@@ -89,7 +89,7 @@ stream_reports = Counter(
 # Per-stream gauges: the label set is the live streams; ``stream_forget`` removes a stream's
 # series when it ends (in multi-process mode the series stays until the process restarts, so
 # dashboards should join on vrplatform_stream_report_timestamp_seconds freshness).
-_STREAM_GAUGE_MODE = "mostrecent"
+_STREAM_GAUGE_MODE: Final = "mostrecent"
 stream_fps = Gauge(
     "vrplatform_stream_current_fps",
     "Latest fps of a stream.",
