@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.events import group_send_after_commit
 from apps.monitoring import metrics, selectors
 from apps.monitoring.forecast import StreamForecast
 from apps.monitoring.models import CapacitySample, StreamStatsMinute
@@ -161,19 +160,6 @@ class OracleDecision:
         }
 
 
-def _send_after_commit(group: str, message: dict[str, Any]) -> None:
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        try:
-            async_to_sync(layer.group_send)(group, message)
-        except Exception:  # a full channel must not break stats ingestion
-            logger.exception("could not deliver %s to %s", message.get("event"), group)
-
-    transaction.on_commit(send)
-
-
 def stream_forecast_and_act(stream_id: Any) -> OracleDecision:
     """Forecast a stream from its recent stats reports; when the current rung will not hold,
     tell its viewer (``delphi:oracle_prediction`` to their member group, after commit) and
@@ -209,7 +195,7 @@ def stream_forecast_and_act(stream_id: Any) -> OracleDecision:
         "quality": target,
         "hold_s": hold_s if target else 0.0,
     }
-    _send_after_commit(
+    group_send_after_commit(
         member_group(stream.session_id, stream.user_id),
         {"type": "client.event", "event": PREDICTION_EVENT, "data": data},
     )

@@ -11,14 +11,13 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from apps.core.errors import InvalidInput, NotFound, ServiceUnavailable
+from apps.core.events import group_send_after_commit
 from apps.monitoring.metrics import stream_forget
 from apps.sessions.extensions import member_group
 from apps.streaming.models import Stream, StreamingWorker, StreamStats, token_digest
@@ -59,27 +58,14 @@ def worker_group(worker_id: uuid.UUID) -> str:
 # ---------------------------------------------------------------- delivery
 
 
-def _send_after_commit(group: str, message: dict[str, Any]) -> None:
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        try:
-            async_to_sync(layer.group_send)(group, message)
-        except Exception:  # a full channel or a Redis blip must not break the request
-            logger.exception("could not deliver %s to %s", message.get("type"), group)
-
-    transaction.on_commit(send)
-
-
 def _to_worker(worker: StreamingWorker, message: Any) -> None:
-    _send_after_commit(
+    group_send_after_commit(
         worker_group(worker.id), {"type": "worker.command", "message": message_to_dict(message)}
     )
 
 
 def _to_client(stream: Stream, event: str, data: dict[str, Any]) -> None:
-    _send_after_commit(
+    group_send_after_commit(
         member_group(stream.session_id, stream.user_id),
         {"type": "client.event", "event": event, "data": data},
     )
