@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
@@ -337,6 +338,18 @@ class QualityRequest:
     pinned_quality: str | None = None
     max_bitrate_kbps: int | None = None  # the user's bitrate ceiling; None: no ceiling
     type: str = "quality"
+
+
+def frame_stages(t: Mapping[str, float]) -> dict[str, float]:
+    """Stage durations (ms) of one frame from its ``FrameMeta.t`` stage timestamps."""
+    out: dict[str, float] = {}
+    if t.get("pose_rx"):
+        out["queue"] = t["render_start"] - t["pose_rx"]
+    out["render"] = t["render_end"] - t["render_start"]
+    out["convert"] = t["convert_end"] - t["render_end"]
+    out["encode"] = t["encode_end"] - t["convert_end"]
+    out["send"] = t["send"] - t["encode_end"]
+    return out
 
 
 @dataclass(slots=True)

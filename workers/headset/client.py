@@ -36,6 +36,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from workers.headset.path import head_pose
+from workers.protocol import frame_stages
 from workers.streaming.frames import ID_MODULO, read_frame_id
 
 logger = logging.getLogger(__name__)
@@ -493,18 +494,12 @@ class SyntheticHeadset:
 
 
 def _stages(t: dict[str, float], decoded: float) -> dict[str, float]:
-    out: dict[str, float] = {}
+    """The worker's stage durations plus network+decode up to ``decoded`` (ms); empty when
+    the metadata lacks a stage timestamp."""
     try:
-        if t.get("pose_rx"):
-            out["queue"] = t["render_start"] - t["pose_rx"]
-        out["render"] = t["render_end"] - t["render_start"]
-        out["convert"] = t["convert_end"] - t["render_end"]
-        out["encode"] = t["encode_end"] - t["convert_end"]
-        out["send"] = t["send"] - t["encode_end"]
-        out["network_decode"] = decoded - t["send"]
+        return {**frame_stages(t), "network_decode": decoded - t["send"]}
     except KeyError:
-        pass
-    return out
+        return {}
 
 
 def _brief(data: dict[str, Any]) -> dict[str, Any]:

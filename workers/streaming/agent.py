@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
-import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -51,12 +50,13 @@ from workers.protocol import (
     StreamStop,
     StreamStopped,
     WorkerMessage,
+    frame_stages,
     message_to_dict,
     parse_worker_message,
 )
 from workers.streaming.encoder import NVENC, X264, EncoderChoice, probe_encoder, select_encoder
 from workers.streaming.frames import FrameSource, PatternSource, RendererSource
-from workers.streaming.peer import PeerRegistry, StreamConfig, StreamPeer
+from workers.streaming.peer import PeerRegistry, StreamConfig, StreamPeer, percentiles
 from workers.streaming.quality import QualityChange
 from workers.streaming.session import SessionPoses
 
@@ -121,25 +121,6 @@ class AgentConfig:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     encoder_threads: int = 0
-
-
-def _percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {"p50": 0.0, "p95": 0.0, "p99": 0.0}
-    p50, p95, p99 = np.percentile(np.asarray(values), [50, 95, 99])
-    return {"p50": round(float(p50), 3), "p95": round(float(p95), 3), "p99": round(float(p99), 3)}
-
-
-def frame_stages(t: Mapping[str, float]) -> dict[str, float]:
-    """Stage durations (ms) of one frame from its stage timestamps."""
-    out: dict[str, float] = {}
-    if t.get("pose_rx"):
-        out["queue"] = t["render_start"] - t["pose_rx"]
-    out["render"] = t["render_end"] - t["render_start"]
-    out["convert"] = t["convert_end"] - t["render_end"]
-    out["encode"] = t["encode_end"] - t["convert_end"]
-    out["send"] = t["send"] - t["encode_end"]
-    return out
 
 
 class StreamMetrics:
@@ -468,10 +449,10 @@ class WorkerAgent:
         for stage in STAGES:
             values = [f[stage] for f in frames if stage in f]
             if values:
-                stage_ms[stage] = _percentiles(values)
+                stage_ms[stage] = percentiles(values)
         stats["stage_ms"] = stage_ms
         latency = [f["latency"] for f in frames if "latency" in f]
-        stats["latency_ms"] = _percentiles(latency) if latency else None
+        stats["latency_ms"] = percentiles(latency) if latency else None
         self.metrics.update(sid, stats, self.config.rung_sizes)
         await self.send(StatsReport(sid, stats))
 

@@ -104,7 +104,8 @@ class TokenBucket:
         return True
 
 
-def _percentiles(values: list[float]) -> dict[str, float]:
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50/p95/p99 of ``values`` (zeros when empty), as the stats reports carry them."""
     if not values:
         return {"p50": 0.0, "p95": 0.0, "p99": 0.0}
     p50, p95, p99 = np.percentile(np.asarray(values), [50, 95, 99])
@@ -332,8 +333,8 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         bitrate = (bytes_sent - prev[2]) * 8 / dt if self._last_stats else 0.0
         self._last_stats = (now, self._frames_sent, bytes_sent)
 
-        render = _percentiles(self.track.render_ms[-128:])
-        encode = _percentiles(self._encode_ms[-128:])
+        render = percentiles(self.track.render_ms[-128:])
+        encode = percentiles(self._encode_ms[-128:])
         feedback = self.feedback
         sample = QualitySample(
             t=now,

@@ -2,8 +2,8 @@
 
 import pytest
 
-from workers.protocol import RUNGS, parse_worker_message
-from workers.streaming.agent import frame_stages, parse_rung_sizes, ws_url
+from workers.protocol import RUNGS, frame_stages, parse_worker_message
+from workers.streaming.agent import parse_rung_sizes, ws_url
 
 
 def test_rung_sizes_from_text() -> None:
