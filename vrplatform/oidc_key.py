@@ -10,15 +10,20 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 
-def load_or_create_dev_key(path: Path) -> str:
-    if path.exists():
-        return path.read_text()
+def rsa_private_key_pem() -> str:
+    """A new 2048-bit RSA private key, PKCS#8 PEM."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
+    return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
+
+
+def load_or_create_dev_key(path: Path) -> str:
+    if path.exists():
+        return path.read_text()
+    pem = rsa_private_key_pem()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(pem)

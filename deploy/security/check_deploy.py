@@ -13,19 +13,12 @@ import secrets
 import subprocess
 import sys
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from apps.core.testing import ROOT
+from vrplatform.oidc_key import rsa_private_key_pem
 
 
 def main() -> int:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    pem = rsa_private_key_pem()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "vrplatform.settings.production",
