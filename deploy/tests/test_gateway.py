@@ -24,9 +24,9 @@ import requests
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from apps.core.testing import free_port
 from deploy.gateway.render import GATEWAY_DIR, render
 from deploy.tests.helpers import (
-    free_port,
     port_open,
     running,
     self_signed_certificate,
