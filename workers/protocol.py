@@ -222,6 +222,7 @@ class FrameMeta:
     t: dict[str, float]
     rung: str = ""
     keyframe: bool = False
+    scale: float = 1.0  # render scale: below 1 the picture is smaller than the rung's size
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -231,6 +232,7 @@ class FrameMeta:
             "t": dict(self.t),
             "rung": self.rung,
             "keyframe": self.keyframe,
+            "scale": self.scale,
         }
 
 
@@ -246,6 +248,7 @@ def parse_frame_meta(raw: str | bytes | dict[str, Any]) -> FrameMeta:
         t=t,
         rung=_str(rung, "rung", allow_empty=True),
         keyframe=bool(obj.get("keyframe", False)),
+        scale=_number(obj.get("scale", 1.0), "scale", lo=0.05, hi=1.0),
     )
 
 
@@ -257,6 +260,7 @@ class ClientFeedback:
     display_ms: float = 0.0
     frames_decoded: int = 0
     frames_dropped: int = 0
+    display_hz: float = 0.0  # the client's display refresh rate; 0 when not measured
 
 
 def parse_client_feedback(raw: str | bytes | dict[str, Any]) -> ClientFeedback:
@@ -266,6 +270,7 @@ def parse_client_feedback(raw: str | bytes | dict[str, Any]) -> ClientFeedback:
         display_ms=_number(obj.get("display_ms", 0.0), "display_ms", lo=0.0, hi=1e5),
         frames_decoded=_int(obj.get("frames_decoded", 0), "frames_decoded"),
         frames_dropped=_int(obj.get("frames_dropped", 0), "frames_dropped"),
+        display_hz=_number(obj.get("display_hz", 0.0), "display_hz", lo=0.0, hi=1000.0),
     )
 
 

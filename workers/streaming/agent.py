@@ -121,6 +121,8 @@ class AgentConfig:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     encoder_threads: int = 0
+    render_governor: bool = True  # scale the render size to hold the frame rate (governor.py)
+    min_render_scale: float = 0.4
 
 
 class StreamMetrics:
@@ -414,6 +416,8 @@ class WorkerAgent:
             rung_sizes=dict(self.config.rung_sizes),
             stats_interval_s=self.config.stats_interval_s,
             encoder_threads=self.config.encoder_threads,
+            render_governor=self.config.render_governor,
+            min_render_scale=self.config.min_render_scale,
         )
         config.target_fps = fps
         poses = self._sessions.setdefault(message.session_id, SessionPoses())

@@ -46,6 +46,7 @@ from workers.streaming.encoder import (
     install_encoder,
 )
 from workers.streaming.frames import FrameSource
+from workers.streaming.governor import RenderGovernor
 from workers.streaming.prediction import PosePredictor
 from workers.streaming.quality import QualityChange, QualityController, QualitySample
 from workers.streaming.session import SessionPoses
@@ -68,6 +69,9 @@ class StreamConfig:
     pose_rate_limit: float = 250.0  # pose messages per second (burst: one second's worth)
     encoder_threads: int = 0
     max_bitrate: int = 200_000_000
+    # Scale the rendered size to hold the frame rate (governor.py); off pins full size.
+    render_governor: bool = True
+    min_render_scale: float = 0.4
     # Per-eye size per rung; tests and benchmarks pass small sizes here.
     rung_sizes: Mapping[str, tuple[int, int]] = field(default_factory=lambda: dict(RUNGS))
 
@@ -150,12 +154,18 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             pinned=config.pinned_quality,
             rung_sizes=config.rung_sizes,
         )
+        self.governor = RenderGovernor(
+            fps=config.target_fps,
+            enabled=config.render_governor,
+            min_scale=config.min_render_scale,
+        )
         self.track = StereoVideoTrack(
             source,
             predictor=self.predictor,
             size=config.stereo_size(self.quality.rung),
             target_fps=config.target_fps,
             avatars=self._avatars,
+            governor=self.governor,
         )
         self.encoder = StreamEncoder(
             encoder_choice,
@@ -287,7 +297,23 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         except ProtocolError as exc:
             self.pose_counts[f"feedback_{exc.code}"] += 1
             return
+        self._match_display_rate(self.feedback.display_hz)
         self.emit("feedback", self.feedback)
+
+    def _match_display_rate(self, display_hz: float) -> None:
+        """Frames beyond the client's display rate are never shown: a 60 Hz desktop gets 60,
+        a 90 Hz headset 90, never more than the platform's target."""
+        if display_hz < 20:
+            return  # not reported (older clients) or not measured yet
+        fps = min(self.config.target_fps, round(display_hz))
+        if fps != self.track.target_fps:
+            logger.info(
+                "stream %s paced at %d fps (display %.1f Hz)", self.stream_id, fps, display_hz
+            )
+            self.track.set_fps(fps)
+            self.quality.set_fps(fps)
+            self.encoder.config.fps = fps
+            self.encoder.set_bitrate(self.quality.bitrate)
 
     def _on_encoded_threadsafe(
         self, pts: int, start: float, end: float, keyframe: bool, nbytes: int, name: str
@@ -305,8 +331,27 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         del self._encode_ms[:-256]
         info.t["encode_end"] = end * 1000.0
         info.t["send"] = time.time() * 1000.0
+        change = self.governor.observe(
+            info.t["encode_end"] - info.t["render_start"], self._loop.time()
+        )
+        if change is not None:
+            logger.info(
+                "stream %s render scale %.3g -> %.3g (frame %.1f ms, budget %.1f ms)",
+                self.stream_id,
+                change.old,
+                change.new,
+                change.cost_ms,
+                change.budget_ms,
+            )
+            self.emit("render_scale", change)
         meta = FrameMeta(
-            info.frame_id, info.pose_seq, info.pose, info.t, self.quality.rung, keyframe
+            info.frame_id,
+            info.pose_seq,
+            info.pose,
+            info.t,
+            self.quality.rung,
+            keyframe,
+            scale=info.scale,
         )
         channel: RTCDataChannel = self.frames_channel
         if channel.readyState == "open":
@@ -342,7 +387,10 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             rtt_ms=rtt_ms,
             jitter_ms=jitter_ms,
             available_bps=self.encoder.remb_bps,
-            frame_ms=(render["p50"] + encode["p50"]) if self._encode_ms else None,
+            # At the rung's full size: the governor's scaling is not the rung's capacity.
+            frame_ms=(render["p50"] + encode["p50"]) / self.track.scale**2
+            if self._encode_ms
+            else None,
             client_decode_ms=feedback.decode_ms if feedback and feedback.decode_ms else None,
             sent_bps=bitrate or None,
         )
@@ -364,6 +412,10 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             "jitter_ms": jitter_ms,
             "rung": self.quality.rung,
             "size": list(self.track.size),
+            # Below 1 the governor renders and encodes a smaller picture to hold the rate.
+            "render_scale": self.track.scale,
+            "render_scale_changes": self.governor.changes,
+            "paced_fps": self.track.target_fps,
             "encoder": self.encoder.active_name,
             "encoder_reason": self.encoder.choice.reason,
             "keyframes": self.encoder.keyframes,

@@ -17,6 +17,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from workers.protocol import Pose, RigidPose
 from workers.streaming.frames import FrameSource, Image, is_i420, stamp_frame_id
+from workers.streaming.governor import RenderGovernor, scaled_size
 from workers.streaming.prediction import PosePredictor
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class FrameInfo:
     pose_seq: int
     size: tuple[int, int]
     t: dict[str, float] = field(default_factory=dict)  # stage -> wall-clock ms
+    scale: float = 1.0  # render scale of this frame (see governor.py)
 
 
 class StereoVideoTrack(MediaStreamTrack):
@@ -48,7 +50,8 @@ class StereoVideoTrack(MediaStreamTrack):
     Frames are paced on the event loop clock. Each frame renders the pose predicted for
     display time on a single dedicated thread (renderers hold thread-bound GL contexts).
     If a frame takes longer than its slot, the missed slots are skipped (counted in
-    ``dropped``), never queued: late frames are worse than missing ones in VR.
+    ``dropped``), never queued: late frames are worse than missing ones in VR. A
+    :class:`RenderGovernor`, when given, scales the rendered size to keep frames in their slot.
     """
 
     kind = "video"
@@ -62,9 +65,11 @@ class StereoVideoTrack(MediaStreamTrack):
         target_fps: float = 90.0,
         avatars: Callable[[], Mapping[str, Pose]] | None = None,
         stamp: bool = True,
+        governor: RenderGovernor | None = None,
     ) -> None:
         super().__init__()
         self.source = source
+        self.governor = governor
         self.predictor = predictor
         self.size = size
         self.target_fps = target_fps
@@ -73,6 +78,8 @@ class StereoVideoTrack(MediaStreamTrack):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
         self._start: float | None = None
         self._tick = 0
+        self._pts_base = 0
+        self._last_pts = 0
         self._next_id = 0
         self._infos: OrderedDict[int, FrameInfo] = OrderedDict()
         self.frames = 0
@@ -81,7 +88,23 @@ class StereoVideoTrack(MediaStreamTrack):
 
     def set_size(self, size: tuple[int, int]) -> None:
         """Switch resolution (a rung change); applies from the next frame."""
+        if size != self.size and self.governor is not None:
+            self.governor.reset()
         self.size = size
+
+    def set_fps(self, fps: float) -> None:
+        """Change the pace (e.g. to the client's display rate); restarts the slot clock."""
+        if fps != self.target_fps:
+            self.target_fps = fps
+            self._start = None
+            # RTP timestamps must keep rising across the restart of the slot clock.
+            self._pts_base = self._last_pts + round(CLOCK_RATE / fps)
+            if self.governor is not None:
+                self.governor.set_fps(fps)
+
+    @property
+    def scale(self) -> float:
+        return self.governor.scale if self.governor is not None else 1.0
 
     def pop_info(self, pts: int) -> FrameInfo | None:
         """The info of the frame with ``pts`` (once), for the encoder's report."""
@@ -134,7 +157,8 @@ class StereoVideoTrack(MediaStreamTrack):
         pose = predicted or Pose()
         pose_rx = _ms() - (loop.time() - latest.rx) * 1000.0 if latest else 0.0
         avatars = dict(self._avatars()) if self._avatars else {}
-        frame_id, size = self._next_id, self.size
+        frame_id, scale = self._next_id, self.scale
+        size = scaled_size(self.size, scale)
         self._next_id += 1
         try:
             frame, times = await loop.run_in_executor(
@@ -144,10 +168,11 @@ class StereoVideoTrack(MediaStreamTrack):
             logger.exception("render failed for frame %d", frame_id)
             self.stop()
             raise MediaStreamError from exc
-        pts = round(tick * CLOCK_RATE / self.target_fps)
+        pts = self._pts_base + round(tick * CLOCK_RATE / self.target_fps)
+        self._last_pts = pts
         frame.pts, frame.time_base = pts, TIME_BASE
         times["pose_rx"] = pose_rx
-        info = FrameInfo(frame_id, pts, pose.rigid(), pose.seq if latest else 0, size, times)
+        info = FrameInfo(frame_id, pts, pose.rigid(), pose.seq if latest else 0, size, times, scale)
         self._infos[pts] = info
         while len(self._infos) > _INFO_KEEP:
             self._infos.popitem(last=False)

@@ -51,7 +51,7 @@ def _start_worker(processes: Processes, url: str, name: str) -> StreamingWorker:
     args = [
         "-m", "workers.streaming", "--platform-url", url, "--token", token, "--name", name,
         "--max-streams", "2", "--heartbeat-s", "0.5", "--rung-sizes", f"{EYE_W}x{EYE_H}",
-        "--max-fps", "30",
+        "--max-fps", "30", "--no-render-governor",
     ]  # fmt: skip
     processes.start(name, args, {"NVENC_ENABLED": "0"})
     return worker

@@ -26,6 +26,7 @@ export class StreamClient {
     this.latestMeta = null;
     this.poseSent = new Map(); // seq -> performance.now() at send
     this.seq = 0;
+    this.displayHz = 0; // set by the page from its animation frames (or the XR session)
     this.attempt = 0;
     this.restartTimer = null;
     this.stopped = false;
@@ -197,6 +198,9 @@ export class StreamClient {
       decode_ms: this.rtc.decodeMs || 0,
       frames_decoded: this.rtc.framesDecoded,
       frames_dropped: this.rtc.framesDropped,
+      // The worker paces the stream at min(target, display rate): frames a display cannot
+      // show are wasted render, encode and decode work.
+      display_hz: this.displayHz || 0,
     });
   }
 

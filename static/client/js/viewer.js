@@ -193,10 +193,17 @@ function drawPreview() {
 }
 
 let lastTick = performance.now();
+const frameIntervals = [];
 function tick(now) {
   requestAnimationFrame(tick);
   if (state.inVr) return; // the XR loop drives poses and drawing
-  const dt = Math.min(0.1, (now - lastTick) / 1000);
+  const interval = now - lastTick;
+  if (interval > 0 && interval < 100) {
+    frameIntervals.push(interval);
+    if (frameIntervals.length > 60) frameIntervals.shift();
+    if (frameIntervals.length >= 30) stream.displayHz = 1000 / percentile(frameIntervals, 50);
+  }
+  const dt = Math.min(0.1, interval / 1000);
   lastTick = now;
   const d = moveDelta(state.keys, state.yaw, MOVE_SPEED * dt);
   state.position = state.position.map((v, i) => v + d[i]);

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,7 @@ class Client:
 
 
 def make_config(stream_id: str = "s1", **kw: Any) -> StreamConfig:
+    kw.setdefault("render_governor", False)  # size checks; the governor has its own tests
     return StreamConfig(stream_id=stream_id, session_id="sess", rung_sizes=SMALL, **kw)
 
 
@@ -254,7 +256,7 @@ async def test_close_is_idempotent_and_registry_closes_all() -> None:
 async def test_quality_pin_resizes_the_stream(registry: PeerRegistry) -> None:
     sizes = {"4K": (384, 216), "2K": (352, 198), "1080p": (320, 180), "720p": (256, 144)}
     peer = StreamPeer(
-        StreamConfig(stream_id="q", rung_sizes=sizes),
+        StreamConfig(stream_id="q", rung_sizes=sizes, render_governor=False),
         PatternSource(),
         encoder_choice=EncoderChoice(X264, "test"),
     )
@@ -274,4 +276,68 @@ async def test_quality_pin_resizes_the_stream(registry: PeerRegistry) -> None:
         pytest.fail("stream did not switch to the pinned size")
     assert read_frame_id(image) is not None
     assert changes == [change]
+    await client.pc.close()
+
+
+class PerPixelCostSource(PatternSource):
+    """A pattern whose render time grows with the pixel count, like llvmpipe's fragments."""
+
+    def __init__(self, ms_at: tuple[int, float]) -> None:
+        self.pixels, self.ms = ms_at
+
+    def render(self, pose: Pose, frame_id: int, size: tuple[int, int], avatars: Any = None) -> Any:
+        time.sleep(self.ms / 1000 * size[0] * size[1] / self.pixels)
+        return super().render(pose, frame_id, size, avatars)
+
+
+async def test_governor_renders_smaller_to_hold_the_rate_and_says_so(
+    registry: PeerRegistry,
+) -> None:
+    full = {rung: (640, 360) for rung in RUNGS}
+    peer = StreamPeer(
+        StreamConfig(stream_id="g", rung_sizes=full, target_fps=30.0),
+        # 60 ms a frame at full size: a 30 fps budget (28 ms) needs about half the pixels.
+        PerPixelCostSource((1280 * 360, 60.0)),
+        encoder_choice=EncoderChoice(X264, "test"),
+    )
+    registry.add(peer)
+    client = await connect(peer)
+    assert (await client.frame()).shape == (360 * 3 // 2, 1280)
+    for _ in range(90):
+        image = await client.frame()
+        if image.shape[1] < 1280:
+            break
+    else:
+        pytest.fail("the governor never scaled the picture down")
+    height, width = image.shape[0] * 2 // 3, image.shape[1]
+    assert abs(width / 2 / height - 640 / 360) < 0.05  # same aspect, both eyes
+    frame_id = read_frame_id(image)
+    assert frame_id is not None  # the stamp survives the smaller picture
+    meta = await client.meta_for(frame_id)
+    assert meta["scale"] < 1.0
+    assert width == 2 * int(640 * meta["scale"]) // 8 * 8
+    report = await peer.collect_stats()
+    assert report["render_scale"] < 1.0
+    assert report["render_scale_changes"] >= 1
+    await client.pc.close()
+
+
+async def test_stream_is_paced_at_the_client_display_rate(registry: PeerRegistry) -> None:
+    peer, client = await start(registry, target_fps=90.0)
+    await client.frame()
+    client.channels["frames"].send(json.dumps({"display_hz": 59.94}))
+    for _ in range(100):
+        if peer.track.target_fps == 60:
+            break
+        await asyncio.sleep(0.05)
+    assert peer.track.target_fps == 60
+    assert peer.quality.fps == 60
+    ids = [read_frame_id(await client.frame()) for _ in range(5)]  # still streaming
+    assert all(i is not None for i in ids)
+    assert ids == sorted(ids)
+    client.channels["frames"].send(json.dumps({"display_hz": 240}))  # never above target
+    await asyncio.sleep(0.3)
+    assert peer.track.target_fps == 90
+    report = await peer.collect_stats()
+    assert report["paced_fps"] == 90
     await client.pc.close()
