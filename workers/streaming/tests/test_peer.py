@@ -43,11 +43,16 @@ class Client:
         assert isinstance(frame, av.VideoFrame)
         return frame.to_ndarray(format="yuv420p")
 
-    async def meta_for(self, frame_id: int) -> dict[str, Any]:
-        # Metadata rides SCTP, video rides RTP: either may arrive first.
-        while frame_id not in self.metas:
-            self.meta_event.clear()
-            await asyncio.wait_for(self.meta_event.wait(), TIMEOUT)
+    async def meta_for(self, frame_id: int, within_s: float = 2.0) -> dict[str, Any] | None:
+        """The frame's metadata, or None: it rides an unreliable channel (no retransmits),
+        and a loaded machine does drop some. Metadata and video may arrive in either order."""
+        try:
+            async with asyncio.timeout(within_s):
+                while frame_id not in self.metas:
+                    self.meta_event.clear()
+                    await self.meta_event.wait()
+        except TimeoutError:
+            return None
         return self.metas[frame_id]
 
 
@@ -114,8 +119,11 @@ async def test_client_decodes_stereo_frames_with_matching_ids(registry: PeerRegi
         assert frame_id is not None
         ids.append(frame_id)
     assert ids == sorted(set(ids))
-    for frame_id in ids:
-        meta = await client.meta_for(frame_id)
+    metas = [await client.meta_for(frame_id) for frame_id in ids]
+    assert sum(m is not None for m in metas) >= len(ids) * 3 // 4
+    for frame_id, meta in zip(ids, metas, strict=True):
+        if meta is None:
+            continue
         assert meta["frame_id"] % ID_MODULO == frame_id
         t = meta["t"]
         assert t["render_start"] <= t["render_end"] <= t["convert_end"] <= t["encode_end"]
@@ -144,7 +152,7 @@ async def test_pose_changes_the_picture(registry: PeerRegistry) -> None:
         frame_id = read_frame_id(image)
         assert frame_id is not None
         meta = await client.meta_for(frame_id)
-        if meta["pose_seq"] == 1:
+        if meta is not None and meta["pose_seq"] == 1:
             break
     else:
         pytest.fail("no frame rendered the new pose")
@@ -313,7 +321,8 @@ async def test_governor_renders_smaller_to_hold_the_rate_and_says_so(
     assert abs(width / 2 / height - 640 / 360) < 0.05  # same aspect, both eyes
     frame_id = read_frame_id(image)
     assert frame_id is not None  # the stamp survives the smaller picture
-    meta = await client.meta_for(frame_id)
+    meta = await client.meta_for(frame_id, within_s=TIMEOUT)
+    assert meta is not None
     assert meta["scale"] < 1.0
     assert width == 2 * int(640 * meta["scale"]) // 8 * 8
     report = await peer.collect_stats()
@@ -333,8 +342,9 @@ async def test_stream_is_paced_at_the_client_display_rate(registry: PeerRegistry
     assert peer.track.target_fps == 60
     assert peer.quality.fps == 60
     ids = [read_frame_id(await client.frame()) for _ in range(5)]  # still streaming
-    assert all(i is not None for i in ids)
-    assert ids == sorted(ids)
+    read = [i for i in ids if i is not None]
+    assert read == sorted(read)
+    assert len(read) == len(ids)
     client.channels["frames"].send(json.dumps({"display_hz": 240}))  # never above target
     await asyncio.sleep(0.3)
     assert peer.track.target_fps == 90
