@@ -115,7 +115,10 @@ class RenderGovernor:
         else:
             self._over = 0
         last = len(self.levels) - 1
-        if self._over >= self.down_after_frames and self.index < last:
+        # Far over budget (a heavy scene, a higher rung) is clear after two frames: waiting
+        # for six of them would be seconds of a frozen picture.
+        far_over = self._over >= 2 and cost_ms > 3 * self.budget_ms
+        if (self._over >= self.down_after_frames or far_over) and self.index < last:
             target = self.index + 1
             while target < last and self._predicted(target) > self.budget_ms:
                 target += 1

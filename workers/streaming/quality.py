@@ -245,8 +245,10 @@ class QualityController:
         cap = self._cap(sample.t)
         if cap is not None and self._index(up) < self._index(cap):
             return None
-        if not self.sustainable(up):
-            return None  # the machine cannot sustain the next rung: stay
+        if self.estimate_frame_ms(up) is None or not self.sustainable(up):
+            # Unmeasured (no frame has gone out yet) or too slow: the machine's capacity
+            # is not known to cover the next rung, so stay.
+            return None
         sending = min(self.bitrate, sample.sent_bps) if sample.sent_bps else self.bitrate
         if self._available is not None and self._available < min(
             0.8 * self.nominal_bitrate(up), 1.3 * sending

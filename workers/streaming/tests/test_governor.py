@@ -70,3 +70,11 @@ def test_scaled_sizes_stay_aligned_and_keep_the_stamp_readable() -> None:
     assert scaled_size((2560, 720), 0.5) == (1280, 360)
     assert scaled_size((512, 144), 0.4) == (384, 104)  # floor at the stamp, aspect kept
     assert scaled_size((320, 180), 0.5) == (320, 180)  # already at the floor
+
+
+def test_far_over_budget_acts_after_two_frames_not_six() -> None:
+    governor = RenderGovernor(fps=60)
+    assert governor.observe(400.0, 0.0) is None
+    change = governor.observe(400.0, 0.5)
+    assert change is not None
+    assert change.new == governor.levels[-1]

@@ -202,6 +202,13 @@ def test_quality_skips_rungs_the_machine_cannot_sustain() -> None:
     assert change.new == "720p"
 
 
+def test_quality_never_climbs_before_the_machine_has_measured_a_frame() -> None:
+    qc = QualityController(initial="720p", fps=60, up_after_s=1.0)
+    for t in range(10):  # a clean link, but no frame has gone out yet (no client)
+        assert qc.update(QualitySample(t=float(t), rtt_ms=5.0)) is None
+    assert qc.rung == "720p"
+
+
 def test_quality_sends_the_nominal_rate_on_a_clean_link_whatever_the_estimate() -> None:
     # A receiver's estimate starts low and trails what arrives: obeying it starves the stream.
     qc = QualityController(initial="1080p", fps=90)
@@ -277,7 +284,13 @@ def test_quality_climbs_on_estimate_headroom_not_an_unreachable_nominal_rate() -
     assert 0.8 * qc.nominal_bitrate("1080p") > 1.5 * sending  # the old gate was unreachable
     changes = [
         qc.update(
-            QualitySample(t=float(t), loss=0.0, rtt_ms=20.0, available_bps=int(1.4 * sending))
+            QualitySample(
+                t=float(t),
+                loss=0.0,
+                rtt_ms=20.0,
+                available_bps=int(1.4 * sending),
+                frame_ms=2.0,
+            )
         )
         for t in range(3)
     ]
@@ -295,7 +308,7 @@ def test_quality_at_the_lowest_rung_recovers_after_a_bandwidth_dip() -> None:
     change = None
     while change is None and now < 60:  # the estimate recovers ~8%/s, as REMB does
         estimate *= 1.08
-        change = qc.update(QualitySample(t=now, available_bps=int(estimate)))
+        change = qc.update(QualitySample(t=now, available_bps=int(estimate), frame_ms=2.0))
         now += 1.0
     assert change is not None
     assert change.new == "1080p"
@@ -316,7 +329,9 @@ def test_quality_headroom_is_measured_against_what_is_actually_sent() -> None:
     available = int(1.5 * sent)
 
     def sample(t: float, sent_bps: float | None) -> QualitySample:
-        return QualitySample(t=t, rtt_ms=20.0, available_bps=available, sent_bps=sent_bps)
+        return QualitySample(
+            t=t, rtt_ms=20.0, available_bps=available, sent_bps=sent_bps, frame_ms=2.0
+        )
 
     # Measured against the target, the estimate shows no headroom: stay.
     assert [qc.update(sample(float(t), None)) for t in range(3)] == [None] * 3
