@@ -28,8 +28,8 @@ const state = {
   ended: false,
   framesShown: 0,
   frameRate: new FrameRate({ windowMs: 5000 }), // decoded and displayed, sustained
-  latencies: new Samples(600), // pose-to-photon of recent frames (ms)
-  stages: new StageStats(600), // per-stage durations of the same frames (ms)
+  latencies: new Samples(3600), // pose-to-photon of recent frames (ms): about a minute
+  stages: new StageStats(3600), // per-stage durations of the same frames (ms)
   firstFrameAt: null, // performance.now() of the current stream's first displayed frame
   streamFrames: null, // presentedFrames is per stream: a drop marks a new one
   lastFrameId: null,
