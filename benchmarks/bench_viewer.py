@@ -281,10 +281,12 @@ def record(page: Any, url: str, token: str, args: argparse.Namespace) -> list[di
                         "latencyP50Ms",
                         "latencyP99Ms",
                         "stagesMs",
+                        "stageSamples",
                         "overheadRatio",
                         "clockOffsetMs",
                         "jitterBufferMs",
                         "jitterBufferTargetDelayMs",
+                        "jitterBufferMinimumDelayMs",
                         "decodeMs",
                         "framesDropped",
                         "bitrate",
@@ -312,7 +314,9 @@ def record(page: Any, url: str, token: str, args: argparse.Namespace) -> list[di
             CAPTURE_JS, {"intervalMs": args.capture_every * 1000, "maxCaptures": args.captures}
         )
     # Mouse-look by dragging on the preview (the page's no-pointer-lock path), strafing with
-    # A/D: yaw swings ±0.6 rad every 4 s, pitch ±0.15 rad every 6 s, side steps every 2 s.
+    # A/D: yaw swings ±0.6 rad every 4 s, pitch ±0.15 rad every 6 s; the side steps follow
+    # the sign of cos(yaw phase), which makes the walk close on itself every 4 s (strafing
+    # in step with the yaw would drift along the view axis and out of the room).
     box = page.locator("#preview").bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(cx, cy)
@@ -328,7 +332,7 @@ def record(page: Any, url: str, token: str, args: argparse.Namespace) -> list[di
         tx, ty = cx - yaw / LOOK_SPEED, cy - pitch / LOOK_SPEED
         page.mouse.move(tx, ty)
         x, y = tx, ty
-        want = "KeyA" if int(t / 2) % 2 else "KeyD"
+        want = "KeyD" if math.cos(2 * math.pi * t / 4.0) >= 0 else "KeyA"
         if want != key:
             if key:
                 page.keyboard.up(key)
@@ -498,9 +502,16 @@ def summarise(browser: dict[str, Any], quality: dict[str, Any]) -> dict[str, Any
         "latency_p99_ms": final.get("latencyP99Ms"),
         "latency_samples": final.get("latencySamples"),
         "stages_p50_ms": final.get("stagesMs"),
+        "stage_samples": final.get("stageSamples"),
         "overhead_ratio": final.get("overheadRatio"),
         "clock_offset_ms": final.get("clockOffsetMs"),
         "jitter_buffer_ms_p50": _median(r.get("jitterBufferMs") for r in motion),
+        "jitter_buffer_target_delay_ms_p50": _median(
+            r.get("jitterBufferTargetDelayMs") for r in motion
+        ),
+        "jitter_buffer_minimum_delay_ms_p50": _median(
+            r.get("jitterBufferMinimumDelayMs") for r in motion
+        ),
         "jitter_buffer_target": final.get("jitterBufferTarget"),
         "decode_ms_p50": _median(r.get("decodeMs") for r in motion),
         "frames_dropped": final.get("framesDropped"),

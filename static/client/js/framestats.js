@@ -153,6 +153,11 @@ export class StageStats {
     return out;
   }
 
+  // How many frames each stage was measured on (stages need different inputs).
+  counts() {
+    return Object.fromEntries(Object.entries(this.windows).map(([k, w]) => [k, w.length]));
+  }
+
   clear() {
     this.windows = {};
   }

@@ -227,6 +227,7 @@ export class StreamClient {
       jitterBufferDelay: inbound.jitterBufferDelay,
       jitterBufferEmittedCount: inbound.jitterBufferEmittedCount,
       jitterBufferTargetDelay: inbound.jitterBufferTargetDelay,
+      jitterBufferMinimumDelay: inbound.jitterBufferMinimumDelay,
       totalDecodeTime: inbound.totalDecodeTime,
       framesDecoded: inbound.framesDecoded,
     };
@@ -248,6 +249,7 @@ export class StreamClient {
       decodeMsNow: perFrameMs(prev, sample, "totalDecodeTime", "framesDecoded"),
       jitterBufferMs: perFrameMs(prev, sample, "jitterBufferDelay", "jitterBufferEmittedCount"),
       jitterBufferTargetMs: perFrameMs(prev, sample, "jitterBufferTargetDelay", "jitterBufferEmittedCount"),
+      jitterBufferMinimumMs: perFrameMs(prev, sample, "jitterBufferMinimumDelay", "jitterBufferEmittedCount"),
     };
     this.sendFeedback({
       decode_ms: this.rtc.decodeMs || 0,

@@ -27,7 +27,7 @@ const state = {
   streamState: "idle",
   ended: false,
   framesShown: 0,
-  frameRate: new FrameRate({ windowMs: 5000 }), // decoded and displayed, sustained
+  frameRate: new FrameRate({ windowMs: 5000, staleMs: 3000 }), // decoded and displayed, sustained
   latencies: new Samples(3600), // pose-to-photon of recent frames (ms): about a minute
   stages: new StageStats(3600), // per-stage durations of the same frames (ms)
   firstFrameAt: null, // performance.now() of the current stream's first displayed frame
@@ -225,7 +225,10 @@ function readFrameId() {
 
 function onVideoFrame(now, metadata = {}) {
   video.requestVideoFrameCallback(onVideoFrame);
-  const shownAt = metadata.expectedDisplayTime || now;
+  // When the page's main thread runs late, the callback's expected display time (from the
+  // frame's begin time) can already be past: the picture cannot show before this callback,
+  // which also draws it into the preview.
+  const shownAt = Math.max(metadata.expectedDisplayTime || now, performance.now());
   state.framesShown++;
   const presented = Number.isFinite(metadata.presentedFrames) ? metadata.presentedFrames : state.framesShown;
   if (state.streamFrames === null || presented < state.streamFrames) state.firstFrameAt = now;
@@ -281,12 +284,14 @@ function stats() {
     latencyP99Ms: round1(state.latencies.p(99)),
     latencySamples: state.latencies.length,
     stagesMs: Object.fromEntries(Object.entries(stageP50).map(([k, v]) => [k, round1(v)])),
+    stageSamples: state.stages.counts(),
     overheadRatio: ratio === null ? null : Math.round(ratio * 100) / 100,
     // Worker clock minus ours, estimated from poses up and frame metadata down.
     clockOffsetMs: round1(stream.clock.offsetMs),
     streamAgeS: state.firstFrameAt === null ? null : round1((performance.now() - state.firstFrameAt) / 1000),
     jitterBufferMs: round1(rtc.jitterBufferMs),
     jitterBufferTargetDelayMs: round1(rtc.jitterBufferTargetMs),
+    jitterBufferMinimumDelayMs: round1(rtc.jitterBufferMinimumMs),
     jitterBufferTarget: stream.receiverJitterBufferTarget,
     decodeMs: round1(rtc.decodeMsNow ?? rtc.decodeMs),
     framesDropped: rtc.framesDropped,
@@ -329,7 +334,7 @@ function renderStats() {
     `latency p50    ${ms(s.latencyP50Ms)}  p99 ${ms(s.latencyP99Ms)}  (pose to photon)`,
     ...stageLines(s.stagesMs),
     `overhead       ${s.overheadRatio ?? "–"}  (p50 / sum of stage p50s)   clock offset ${ms(s.clockOffsetMs)}`,
-    `jitter buffer  ${ms(s.jitterBufferMs)} per frame (target ${ms(s.jitterBufferTargetDelayMs)}, set ${s.jitterBufferTarget ?? "default"})`,
+    `jitter buffer  ${ms(s.jitterBufferMs)} per frame (target ${ms(s.jitterBufferTargetDelayMs)}, minimum ${ms(s.jitterBufferMinimumDelayMs)}, asked ${s.jitterBufferTarget ?? "default"})`,
     `decode         ${ms(s.decodeMs)} per frame, ${s.framesDropped} dropped`,
     `bitrate        ${formatBitrate(s.bitrate)}`,
     `packet loss    ${(s.packetLoss * 100).toFixed(2)}%`,
