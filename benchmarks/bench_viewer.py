@@ -298,6 +298,9 @@ def record(page: Any, url: str, token: str, args: argparse.Namespace) -> list[di
                 "worker_target_bitrate": w.get("target_bitrate_bps"),
                 "worker_fps": w.get("fps"),
                 "target_fps": w.get("target_fps"),
+                "paced_fps": w.get("paced_fps"),
+                "render_scale": w.get("render_scale"),
+                "worker_stage_ms": w.get("stage_ms"),
             }
         )
 
@@ -389,30 +392,43 @@ def blockiness(luma: np.ndarray, block: int = 16) -> float:
 
 
 def image_quality(captures: list[dict[str, Any]], scene: Path, out: Path) -> dict[str, Any]:
-    """SSIM of each captured frame against a full-quality render of its render pose."""
+    """SSIM of each captured frame against a full-quality render of its render pose.
+
+    The reference is always the rung's full size at full quality; a frame the governor rendered
+    smaller is scaled up first (bilinear, as the browser's video element does), so a reduced
+    render scale shows as lost SSIM instead of hiding behind a small reference.
+    """
+    from PIL import Image
+
+    from workers.protocol import RUNGS
     from workers.rendering.renderer import Renderer
 
     if not captures:
         return {"frames": 0}
-    w, h = captures[0]["w"], captures[0]["h"]
     scores: list[dict[str, Any]] = []
-    with Renderer(w // 2, h) as renderer:
+    with Renderer(64, 64) as renderer:
         renderer.load_scene(scene)
+        size: tuple[int, int] | None = None
         for i, cap in enumerate(captures):
-            if (cap["w"], cap["h"]) != (w, h):
-                renderer.resize(cap["w"] // 2, cap["h"])
-                w, h = cap["w"], cap["h"]
-            got = np.frombuffer(base64.b64decode(cap["luma"]), np.uint8).reshape(h, w)
+            eye_w, eye_h = RUNGS.get(cap["meta"].get("rung") or "", (cap["w"] // 2, cap["h"]))
+            if size != (2 * eye_w, eye_h):
+                renderer.resize(eye_w, eye_h)
+                size = (2 * eye_w, eye_h)
+            h = size[1]
+            got = np.frombuffer(base64.b64decode(cap["luma"]), np.uint8).reshape(cap["h"], cap["w"])
+            if (cap["w"], cap["h"]) != size:
+                got = np.asarray(Image.fromarray(got).resize(size, Image.Resampling.BILINEAR))
             pose = cap["meta"]["pose"]
             # The desktop viewer sends no projection: the worker's default (90 degrees).
             rgb = renderer.render_stereo((pose["p"], pose["q"])).rgb().astype(np.float32)
             ref = np.round(rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114)
-            band = slice(STAMP_BAND, None)
+            band = slice(-(-STAMP_BAND * h // cap["h"]), None)  # the stamp, scaled up
             score = ssim(got[band], ref[band])
             scores.append(
                 {
                     "frame_id": cap["id"],
                     "rung": cap["meta"].get("rung"),
+                    "scale": cap["meta"].get("scale", 1.0),
                     "ssim": score,
                     # Rows from 16 on keep the 16-px grid (the stamp's band is one block).
                     "blockiness": blockiness(got[band]),
@@ -424,7 +440,8 @@ def image_quality(captures: list[dict[str, Any]], scene: Path, out: Path) -> dic
     values = [s["ssim"] for s in scores]
     return {
         "frames": len(values),
-        "size": [w, h],
+        "size": list(size or (0, 0)),
+        "render_scale_p50": float(np.median([s["scale"] for s in scores])),
         "ssim_p10": round(float(np.percentile(values, 10)), 4),
         "ssim_p50": round(float(np.percentile(values, 50)), 4),
         "ssim_min": round(min(values), 4),
@@ -639,6 +656,8 @@ def main() -> int:
     finally:
         if platform is not None:
             platform.stop()
+            if platform.log.exists():  # the worker's governor and quality decisions
+                shutil.copy(platform.log, args.out / "run_platform.log")
         if args.json:
             args.json.write_text(json.dumps(result, indent=1, default=str))
         shutil.rmtree(tmp, ignore_errors=True)
