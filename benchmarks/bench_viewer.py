@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -391,12 +392,17 @@ def blockiness(luma: np.ndarray, block: int = 16) -> float:
     return float((edge + 0.5) / (inner + 0.5))
 
 
-def image_quality(captures: list[dict[str, Any]], scene: Path, out: Path) -> dict[str, Any]:
-    """SSIM of each captured frame against a full-quality render of its render pose.
+def _luma(rgb: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+    return np.round(rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114)
 
-    The reference is always the rung's full size at full quality; a frame the governor rendered
-    smaller is scaled up first (bilinear, as the browser's video element does), so a reduced
-    render scale shows as lost SSIM instead of hiding behind a small reference.
+
+def image_quality(captures: list[dict[str, Any]], scene: Path, out: Path) -> dict[str, Any]:
+    """Two SSIMs per captured frame, both against a full-quality render of its render pose:
+
+    - ``ssim_sent``: at the size the worker sent (the governor's render scale): what the
+      encoder and network kept of the rendered picture (the encoder is not starving);
+    - ``ssim_full``: at the rung's full size, the frame scaled up bilinearly as the browser's
+      video element does: what a reduced render scale costs, never bought silently.
     """
     from PIL import Image
 
@@ -406,45 +412,54 @@ def image_quality(captures: list[dict[str, Any]], scene: Path, out: Path) -> dic
     if not captures:
         return {"frames": 0}
     scores: list[dict[str, Any]] = []
+
+    def render(renderer: Renderer, size: tuple[int, int], pose: dict[str, Any]) -> Any:
+        if (2 * renderer.width_per_eye, renderer.height) != size:
+            renderer.resize(size[0] // 2, size[1])
+        # The desktop viewer sends no projection: the worker's default (90 degrees).
+        return _luma(renderer.render_stereo((pose["p"], pose["q"])).rgb().astype(np.float32))
+
     with Renderer(64, 64) as renderer:
         renderer.load_scene(scene)
-        size: tuple[int, int] | None = None
         for i, cap in enumerate(captures):
-            eye_w, eye_h = RUNGS.get(cap["meta"].get("rung") or "", (cap["w"] // 2, cap["h"]))
-            if size != (2 * eye_w, eye_h):
-                renderer.resize(eye_w, eye_h)
-                size = (2 * eye_w, eye_h)
-            h = size[1]
-            got = np.frombuffer(base64.b64decode(cap["luma"]), np.uint8).reshape(cap["h"], cap["w"])
-            if (cap["w"], cap["h"]) != size:
-                got = np.asarray(Image.fromarray(got).resize(size, Image.Resampling.BILINEAR))
+            sent = (cap["w"], cap["h"])
+            eye_w, eye_h = RUNGS.get(cap["meta"].get("rung") or "", (sent[0] // 2, sent[1]))
+            full = (2 * eye_w, eye_h)
+            got = np.frombuffer(base64.b64decode(cap["luma"]), np.uint8).reshape(sent[1], sent[0])
             pose = cap["meta"]["pose"]
-            # The desktop viewer sends no projection: the worker's default (90 degrees).
-            rgb = renderer.render_stereo((pose["p"], pose["q"])).rgb().astype(np.float32)
-            ref = np.round(rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114)
-            band = slice(-(-STAMP_BAND * h // cap["h"]), None)  # the stamp, scaled up
-            score = ssim(got[band], ref[band])
+            ref_sent = render(renderer, sent, pose)
+            ref_full = ref_sent if sent == full else render(renderer, full, pose)
+            up = (
+                got
+                if sent == full
+                else np.asarray(Image.fromarray(got).resize(full, Image.Resampling.BILINEAR))
+            )
+            band = slice(STAMP_BAND, None)
+            band_full = slice(-(-STAMP_BAND * full[1] // sent[1]), None)  # the stamp, scaled up
             scores.append(
                 {
                     "frame_id": cap["id"],
                     "rung": cap["meta"].get("rung"),
                     "scale": cap["meta"].get("scale", 1.0),
-                    "ssim": score,
+                    "ssim_sent": ssim(got[band], ref_sent[band]),
+                    "ssim": ssim(up[band_full], ref_full[band_full]),
                     # Rows from 16 on keep the 16-px grid (the stamp's band is one block).
                     "blockiness": blockiness(got[band]),
-                    "blockiness_reference": blockiness(ref[band]),
+                    "blockiness_reference": blockiness(ref_sent[band]),
                 }
             )
             if i == 0:
-                _save_pair(got, ref.astype(np.uint8), out / "ssim-pair-0.png")
+                _save_pair(up, ref_full.astype(np.uint8), out / "ssim-pair-0.png")
     values = [s["ssim"] for s in scores]
+    sent_values = [s["ssim_sent"] for s in scores]
     return {
         "frames": len(values),
-        "size": list(size or (0, 0)),
         "render_scale_p50": float(np.median([s["scale"] for s in scores])),
         "ssim_p10": round(float(np.percentile(values, 10)), 4),
         "ssim_p50": round(float(np.percentile(values, 50)), 4),
         "ssim_min": round(min(values), 4),
+        "ssim_sent_p10": round(float(np.percentile(sent_values, 10)), 4),
+        "ssim_sent_p50": round(float(np.percentile(sent_values, 50)), 4),
         "blockiness_p50": round(float(np.median([s["blockiness"] for s in scores])), 2),
         "blockiness_reference_p50": round(
             float(np.median([s["blockiness_reference"] for s in scores])), 2
@@ -554,6 +569,9 @@ def summarise(browser: dict[str, Any], quality: dict[str, Any]) -> dict[str, Any
         "first_frame_s": browser["first_frame_s"],
         "ssim_p10": quality.get("ssim_p10"),
         "ssim_p50": quality.get("ssim_p50"),
+        "ssim_sent_p10": quality.get("ssim_sent_p10"),
+        "ssim_sent_p50": quality.get("ssim_sent_p50"),
+        "render_scale_p50": quality.get("render_scale_p50"),
         "ssim_frames": quality.get("frames"),
         "blockiness_p50": quality.get("blockiness_p50"),
         "blockiness_reference_p50": quality.get("blockiness_reference_p50"),
@@ -579,14 +597,15 @@ def markdown(summary: dict[str, Any], synthetic: dict[str, Any] | None) -> str:
     lines = [
         "| client | rung | fps p50 (min) | pose→photon p50 / p99 ms | stage p50 ms | overhead "
         "| jitter buffer ms | decode ms | Mbit/s recv / sent (nominal) | s to nominal | "
-        "SSIM p10 / p50 | blockiness |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "render scale | SSIM vs full quality p10 / p50 | SSIM vs sent p10 / p50 | blockiness |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         f"| browser (Chromium) | {s['rung']} | {s['fps_p50']} ({s['fps_min']}) | "
         f"{s['latency_p50_ms']} / {s['latency_p99_ms']} | {stages(s['stages_p50_ms'])} | "
         f"{s['overhead_ratio']} | {s['jitter_buffer_ms_p50']} | {s['decode_ms_p50']} | "
         f"{s['bitrate_mbps_p50']} / {s['worker_bitrate_mbps_p50']} "
         f"({s['nominal_bitrate_mbps']}) | {s['s_to_nominal_sent']} | "
-        f"{s['ssim_p10']} / {s['ssim_p50']} | {s['blockiness_p50']} |",
+        f"{s['render_scale_p50']} | {s['ssim_p10']} / {s['ssim_p50']} | "
+        f"{s['ssim_sent_p10']} / {s['ssim_sent_p50']} | {s['blockiness_p50']} |",
     ]
     if synthetic is not None:
         if "error" in synthetic:
@@ -598,7 +617,7 @@ def markdown(summary: dict[str, Any], synthetic: dict[str, Any] | None) -> str:
                 f"| synthetic headset (aiortc) | {synthetic.get('rung')} | {synthetic.get('fps')} "
                 f"| {lat.get('p50')} / {lat.get('p99')} (pose→decoded) | {stages(st)} | "
                 f"{synthetic.get('overhead_ratio')} | n/a | n/a | n/a / "
-                f"{_mbps(synthetic.get('bitrate_bps'))} | n/a | n/a | n/a |"
+                f"{_mbps(synthetic.get('bitrate_bps'))} | n/a | n/a | n/a | n/a | n/a |"
             )
     return "\n".join(lines)
 

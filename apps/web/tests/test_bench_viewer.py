@@ -86,6 +86,9 @@ def test_time_to_nominal_and_report(bench):
         "s_to_nominal_sent": 2.5,
         "ssim_p10": 0.96,
         "ssim_p50": 0.97,
+        "ssim_sent_p10": 0.97,
+        "ssim_sent_p50": 0.98,
+        "render_scale_p50": 0.625,
         "blockiness_p50": 1.1,
     }
     synthetic = {"rung": "720p", "fps": 30, "latency_ms": {"p50": 50, "p99": 80}, "stage_ms": {}}
