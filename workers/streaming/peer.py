@@ -39,6 +39,7 @@ from workers.protocol import (
     parse_client_feedback,
     parse_pose,
 )
+from workers.streaming import playout
 from workers.streaming.encoder import (
     EncoderChoice,
     EncoderConfig,
@@ -72,6 +73,8 @@ class StreamConfig:
     # Scale the rendered size to hold the frame rate (governor.py); off pins full size.
     render_governor: bool = True
     min_render_scale: float = 0.4
+    # Ask the client to show frames as soon as they are decoded (playout.py).
+    playout_delay: bool = True
     # Per-eye size per rung; tests and benchmarks pass small sizes here.
     rung_sizes: Mapping[str, tuple[int, int]] = field(default_factory=lambda: dict(RUNGS))
 
@@ -183,6 +186,7 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             [c for c in codecs if c.mimeType.lower() in ("video/h264", "video/rtx")]
         )
         install_encoder(transceiver.sender, self.encoder)
+        self.playout = playout.install(transceiver.sender) if config.playout_delay else None
         # Unreliable and unordered: a late pose or frame report is useless, a retransmit
         # would only delay the next one.
         self.pose_channel = self.pc.createDataChannel("pose", ordered=False, maxRetransmits=0)
@@ -214,11 +218,19 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self._spawn(self._stats_loop())
         desc = self.pc.localDescription
-        return {"type": desc.type, "sdp": desc.sdp}
+        sdp = playout.offer_with_extension(desc.sdp) if self.playout else desc.sdp
+        return {"type": desc.type, "sdp": sdp}
 
     async def set_answer(self, answer: Mapping[str, str]) -> None:
         if answer.get("type") != "answer":
             raise ProtocolError("bad_value", "expected an answer")
+        if self.playout is not None:
+            self.playout.extension_id = playout.accepted_id(answer["sdp"])
+            logger.info(
+                "stream %s: client %s zero playout delay",
+                self.stream_id,
+                "accepts" if self.playout.extension_id else "does not support",
+            )
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
 
     async def add_candidate(self, candidate: Mapping[str, Any]) -> None:
