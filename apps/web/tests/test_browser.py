@@ -220,6 +220,9 @@ def test_stream_plays_follows_the_pose_and_changes_quality(
     assert s["decodeMs"] is not None
     assert s["fps"] > 0
     assert s["streamAgeS"] > 0
+    # The page measures its display rate (sent to the worker, which paces the stream by it).
+    s = wait_stats(page, "s.displayHz > 0")
+    assert 1 < s["displayHz"] < 1000
 
     # The frame-id stamp is cropped from the view: the preview has the picture's height less
     # the stamp's band, and no stamp can be read from its top-left, while the page still reads

@@ -4,7 +4,7 @@
 import { api, ApiError, banner, el, requireSignIn, setupHeader } from "./api.js";
 import { clampPitch, eyeSourceRect, moveDelta, quatFromYawPitch } from "./math.js";
 import { FrameRate, frameStages, overheadRatio, Samples, STAGE_LABELS, StageStats } from "./framestats.js";
-import { formatBitrate } from "./netstats.js";
+import { formatBitrate, percentile } from "./netstats.js";
 import { SessionSocket } from "./socket.js";
 import { cropStamp, decodeStamp, DEFAULT_BLOCK, rgbaToLuma, STAMP_BLOCKS } from "./stamp.js";
 import { StreamClient } from "./stream.js";
@@ -203,7 +203,7 @@ function tick(now) {
   requestAnimationFrame(tick);
   if (state.inVr) return; // the XR loop drives poses and drawing
   const interval = now - lastTick;
-  if (interval > 0 && interval < 100) {
+  if (interval > 0 && interval < 250) {
     frameIntervals.push(interval);
     if (frameIntervals.length > 60) frameIntervals.shift();
     if (frameIntervals.length >= 30) stream.displayHz = 1000 / percentile(frameIntervals, 50);
@@ -283,6 +283,8 @@ function stats() {
   return {
     framesDecoded: Math.max(rtc.framesDecoded, state.framesShown),
     framesShown: state.framesShown,
+    // The page's animation-frame rate: the worker paces the stream at no more than this.
+    displayHz: round1(stream.displayHz),
     // Decoded and displayed per second over the last 5 s.
     fps: round1(state.frameRate.fps(performance.now())),
     // Pose sent -> frame rendered from it on screen (browser clock only), recent frames.
