@@ -285,6 +285,8 @@ function stats() {
     framesShown: state.framesShown,
     // The page's animation-frame rate: the worker paces the stream at no more than this.
     displayHz: round1(stream.displayHz),
+    // Below 1 the worker renders (and sends) a smaller picture to hold the frame rate.
+    renderScale: state.shownMeta?.scale ?? 1,
     // Decoded and displayed per second over the last 5 s.
     fps: round1(state.frameRate.fps(performance.now())),
     // Pose sent -> frame rendered from it on screen (browser clock only), recent frames.
@@ -348,7 +350,7 @@ function renderStats() {
     `bitrate        ${formatBitrate(s.bitrate)}`,
     `packet loss    ${(s.packetLoss * 100).toFixed(2)}%`,
     `rtt            ${s.rttMs == null ? "–" : `${Math.round(s.rttMs)} ms`}`,
-    `quality        ${s.quality || "–"} (asked: ${s.requestedQuality})`,
+    `quality        ${s.quality || "–"} (asked: ${s.requestedQuality})${s.renderScale < 1 ? `, rendered at ${Math.round(s.renderScale * 100)}% to hold the frame rate` : ""}`,
     `encoder        ${s.encoder || "–"}`,
     `frames         ${s.framesDecoded} decoded, last id ${s.lastFrameId ?? "–"}`,
     `session        ${s.sessionState}, stream ${s.streamState}, reconnects ${s.reconnects}`,
