@@ -10,6 +10,7 @@ which needs a scene and more CPU than this test should take), and the session so
 """
 
 import asyncio
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,7 @@ def test_two_headsets_on_two_workers_see_each_other(processes: Processes, make_u
     for worker in workers:
         _online(processes, worker)
     connections.close_all()
+    spare: StreamingWorker | None = None
 
     a = SyntheticHeadset(
         HeadsetOptions(
@@ -220,11 +222,31 @@ def test_two_headsets_on_two_workers_see_each_other(processes: Processes, make_u
             await b.wait_frames(10, 30)
             together = await _wait_picture(a, lambda p: _region(p, AVATAR) > 180, 20)
             b_sees = await _wait_picture(b, lambda p: _region(p, AVATAR) > 180, 20)
+            nonlocal spare
+            spare = await sync_to_async(_start_worker)(processes, url, "w3", max_streams=1)
             streams = {
                 s.pk: s.worker_id
                 async for s in Stream.objects.filter(pk__in=[a.stream_id, b.stream_id])
             }
-            return {"alone": alone, "together": together, "b_sees": b_sees, "streams": streams}
+            # Alice's worker dies. Bob's worker stops drawing her once her poses stop coming
+            # (2 s); her stream moves to w3, whose poses bring her back into Bob's picture.
+            await sync_to_async(_online)(processes, spare)
+            processes.procs["w1"].send_signal(signal.SIGKILL)
+            b_alone = await _wait_picture(b, lambda p: _region(p, AVATAR) < 160, 20)
+            await a.wait_frames(10, 40, placement=2)
+            a_again = await _wait_picture(a, lambda p: _region(p, AVATAR) > 180, 20)
+            b_again = await _wait_picture(b, lambda p: _region(p, AVATAR) > 180, 20)
+            moved = await Stream.objects.aget(pk=a.stream_id)
+            return {
+                "alone": alone,
+                "together": together,
+                "b_sees": b_sees,
+                "streams": streams,
+                "b_alone": b_alone,
+                "a_again": a_again,
+                "b_again": b_again,
+                "moved_to": moved.worker_id,
+            }
         finally:
             if b is not None:
                 await b.close()
@@ -242,3 +264,9 @@ def test_two_headsets_on_two_workers_see_each_other(processes: Processes, make_u
     assert _region(outcome["together"], AVATAR) > 180
     assert abs(_region(outcome["together"], CONTROL) - _region(outcome["alone"], CONTROL)) < 8
     assert _region(outcome["b_sees"], AVATAR) > 180
+    # After the kill: Alice streams from w3, and both pictures show the other again.
+    assert spare is not None
+    assert outcome["moved_to"] == spare.id
+    assert _region(outcome["b_alone"], AVATAR) < 160
+    assert _region(outcome["a_again"], AVATAR) > 180
+    assert _region(outcome["b_again"], AVATAR) > 180
