@@ -121,11 +121,12 @@ async def _run(seconds: float, per_worker: int) -> dict[str, Any]:
     async def worker_b() -> None:
         nonlocal messages
         while not stop.is_set():
+            # Not receive_from(timeout=...): its timeout cancels the application.
             try:
-                text = await b_comm.receive_from(timeout=1.0)
+                output = await asyncio.wait_for(b_comm.output_queue.get(), 1.0)
             except TimeoutError:
                 continue
-            message = parse_from_platform(text)
+            message = parse_from_platform(output["text"])
             if isinstance(message, RemotePoses):
                 now_ms = time.time() * 1000.0
                 messages += 1
