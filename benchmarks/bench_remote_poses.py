@@ -49,6 +49,7 @@ class _Forward:
 async def _run(seconds: float, per_worker: int) -> dict[str, Any]:
     from channels.db import database_sync_to_async
     from channels.testing import WebsocketCommunicator
+    from django.conf import settings
 
     from apps.accounts.services import user_create
     from apps.sessions import services as sessions
@@ -58,7 +59,15 @@ async def _run(seconds: float, per_worker: int) -> dict[str, Any]:
     from workers.streaming.agent import AgentConfig, WorkerAgent
     from workers.streaming.session import SessionPoses
 
+    # Setup only: users are created with a fast hasher (PBKDF2 under load starved the
+    # worker sockets' heartbeats, and the platform declared them dead).
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     db = database_sync_to_async
+    from apps.streaming.models import Stream, StreamingWorker
+
+    # A throwaway database: workers and streams of an earlier run would be reaped now and
+    # their streams placed on this run's workers.
+    await db(lambda: (Stream.objects.all().delete(), StreamingWorker.objects.all().delete()))()
     stamp = time.time_ns()
 
     async def worker_socket(name: str) -> Any:
@@ -73,8 +82,15 @@ async def _run(seconds: float, per_worker: int) -> dict[str, Any]:
         caps = {"max_streams": per_worker}
         await comm.send_to(text_data=json.dumps(register | {"capabilities": caps}))
         assert json.loads(await comm.receive_from(timeout=10))["type"] == "registered"
-        await comm.send_to(text_data=json.dumps({"type": "heartbeat", "worker_id": name}))
+        beats.append(asyncio.ensure_future(heartbeats(comm, name)))
         return comm
+
+    async def heartbeats(comm: Any, name: str) -> None:
+        while True:  # as a worker does: the platform declares a silent worker dead
+            await comm.send_to(text_data=json.dumps({"type": "heartbeat", "worker_id": name}))
+            await asyncio.sleep(2.0)
+
+    beats: list[asyncio.Future[None]] = []
 
     a_comm = await worker_socket(f"bench-a-{stamp}")
     owner = await db(user_create)(username=f"o{stamp}", password="x" * 16, roles=["participant"])
@@ -144,9 +160,9 @@ async def _run(seconds: float, per_worker: int) -> dict[str, Any]:
     await asyncio.sleep(seconds)
     elapsed = time.perf_counter() - started
     stop.set()
-    for task in tasks:
+    for task in tasks + beats:
         task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.gather(*tasks, *beats, return_exceptions=True)
     await a_comm.disconnect()
     await b_comm.disconnect()
     return {
