@@ -106,18 +106,6 @@ def _capacity_forecast(now: datetime | None) -> forecast.CapacityForecast:
 # ------------------------------------------------------------------ streams
 
 
-def stream_forecast(stream_id: Any) -> forecast.StreamForecast:
-    """A forecast from a stream's recent reports, for the predictions API. The one that acts
-    runs on the worker (its reports carry it); this is the same model over the same data."""
-    reports = streaming.stream_reports_recent(stream_id=stream_id)
-    points = [p for p in map(forecast.point_from_report, reports) if p]
-    return forecast.predict_stream(points, forecast_config())
-
-
-def forecast_config() -> forecast.ForecastConfig:
-    return forecast.ForecastConfig(horizon_s=float(settings.MONITORING_FORECAST_HORIZON_S))
-
-
 def live_streams(*, session_id: Any = None) -> list[dict[str, Any]]:
     return streaming.streams_live(session_id=session_id)
 
