@@ -136,14 +136,14 @@ async def run_rung(
     }
     return {
         "rung": rung,
-        "size": report.get("size"),
+        "size": list(report.size or ()),
         "fps": round(len(decoded) / seconds, 1),
         "latency_p50_ms": _pct(latencies, 50),
         "latency_p99_ms": _pct(latencies, 99),
         "stage_p50_ms": stage_p50,
-        "bitrate_mbps": round(report.get("bitrate_bps", 0) / 1e6, 2),
-        "render_scale": report.get("render_scale"),
-        "encoder": report.get("encoder"),
+        "bitrate_mbps": round(report.bitrate_bps / 1e6, 2),
+        "render_scale": report.render_scale,
+        "encoder": report.encoder,
         "frames_matched": len(latencies),
     }
 

@@ -6,9 +6,8 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group, Permission
@@ -25,6 +24,7 @@ from apps.accounts.roles import ROLES, STAFF_ROLES, role_grants
 from apps.accounts.selectors import user_roles
 from apps.accounts.tokens import access_token_deny, access_token_encode
 from apps.core.errors import AuthenticationFailed, InvalidInput
+from apps.core.events import send_event_on_commit
 
 
 @dataclass(frozen=True)
@@ -182,15 +182,9 @@ def roles_sync() -> None:
 def wisdom_updated_notify(*, user_id: int) -> None:
     """After commit, tell the user's open sockets that their roles changed."""
 
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
+    def message() -> dict[str, Any]:
         user = User.objects.filter(pk=user_id).first()
         roles = user_roles(user) if user else []
-        async_to_sync(layer.group_send)(
-            user_group_name(user_id),
-            {"type": "wisdom.updated", "reason": "roles_changed", "roles": roles},
-        )
+        return {"type": "wisdom.updated", "reason": "roles_changed", "roles": roles}
 
-    transaction.on_commit(send)
+    send_event_on_commit(user_group_name(user_id), message)

@@ -11,10 +11,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from apps.monitoring import selectors
+from workers.protocol import CLOSE_FORBIDDEN
 
 logger = logging.getLogger(__name__)
-
-CLOSE_FORBIDDEN = 4403
 
 
 @database_sync_to_async
@@ -58,7 +57,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         return None  # the feed is one-way; drill-down filtering happens in the page
 
     async def _push(self) -> None:
-        interval = float(getattr(settings, "MONITORING_DASHBOARD_INTERVAL_S", 1.0))
+        interval = float(settings.MONITORING_DASHBOARD_INTERVAL_S)
         while True:
             try:
                 await self.send_json({"event": "delphi:dashboard", "data": await _snapshot()})

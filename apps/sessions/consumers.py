@@ -54,24 +54,29 @@ from apps.sessions.extensions import (
 from apps.sessions.limits import TokenBucket
 from apps.sessions.models import ParticipantRole
 from apps.sessions.poses import PoseHub, freeze_startup_heap, pose_hub, tick_hz
-from workers.protocol import Pose, ProtocolError, parse_pose
+from workers.protocol import (
+    BEARER_PREFIX,
+    CLOSE_FORBIDDEN,
+    CLOSE_IDLE,
+    CLOSE_NOT_FOUND,
+    CLOSE_RATE_LIMITED,
+    CLOSE_SESSION_ENDED,
+    CLOSE_UNAUTHORIZED,
+    SUBPROTOCOL,
+    Pose,
+    ProtocolError,
+    parse_pose,
+)
 
 logger = logging.getLogger(__name__)
 
-PROTOCOL = "vrplatform.v1"
-BEARER_PREFIX = "bearer."
+PROTOCOL = SUBPROTOCOL
 MAX_MESSAGE_BYTES = 16 * 1024
-
-CLOSE_SESSION_ENDED = 4000
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_NOT_FOUND = 4404
-CLOSE_IDLE = 4408
-CLOSE_RATE_LIMITED = 4429
+CLOSE_UNAUTHENTICATED = CLOSE_UNAUTHORIZED  # one table of close codes: workers/protocol.py
 
 
-def _setting(name: str, default: float) -> float:
-    return float(getattr(settings, name, default))
+def _setting(name: str) -> float:
+    return float(getattr(settings, name))  # declared in vrplatform/settings/base.py
 
 
 # --- small ORM helpers (each one selector or service call) ----------------------------------
@@ -182,15 +187,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.hub: PoseHub | None = None
         loop = asyncio.get_running_loop()
         self.last_received = loop.time()
-        self.auth_deadline = loop.time() + _setting("HERMES_AUTH_TIMEOUT_S", 5.0)
-        self.idle_timeout = _setting("HERMES_IDLE_TIMEOUT_S", 30.0)
-        self.general = TokenBucket(
-            _setting("HERMES_WS_RATE", 20.0), _setting("HERMES_WS_BURST", 40.0)
-        )
-        self.poses = TokenBucket(
-            _setting("HERMES_WS_POSE_RATE", 120.0), _setting("HERMES_WS_POSE_BURST", 240.0)
-        )
-        self.strike_limit = int(_setting("HERMES_WS_FLOOD_STRIKES", 100))
+        self.auth_deadline = loop.time() + _setting("HERMES_AUTH_TIMEOUT_S")
+        self.idle_timeout = _setting("HERMES_IDLE_TIMEOUT_S")
+        self.general = TokenBucket(_setting("HERMES_WS_RATE"), _setting("HERMES_WS_BURST"))
+        self.poses = TokenBucket(_setting("HERMES_WS_POSE_RATE"), _setting("HERMES_WS_POSE_BURST"))
+        self.strike_limit = int(_setting("HERMES_WS_FLOOD_STRIKES"))
         self.strikes = 0
 
         offered: list[str] = list(self.scope.get("subprotocols") or [])

@@ -133,7 +133,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE = {
     "capacity-sample": {"task": "monitoring.capacity_sample", "schedule": 300},
-    "qos-compact": {"task": "monitoring.qos_history_compact", "schedule": 600},
+    "stats-compact": {"task": "streaming.stats_compact", "schedule": 600},
     "streaming-reap-workers": {"task": "streaming.reap_workers", "schedule": 5},
 }
 
@@ -255,16 +255,48 @@ DEFAULT_QUALITY = env.str("DEFAULT_QUALITY", default="auto")
 TARGET_FRAME_RATE = env.int("TARGET_FRAME_RATE", default=90)
 MORPHEUS_GPU_ACCELERATION = env.bool("MORPHEUS_GPU_ACCELERATION", default=True)
 NVENC_ENABLED = env.bool("NVENC_ENABLED", default=True)
-# Streaming control plane: a worker silent this long is dead and its streams move; per-second
-# stats rows kept per stream (an hour, which monitoring then compacts to per-minute rows).
+# Streaming control plane: a worker silent this long is dead and its streams move; a queued
+# stream waits this long for capacity.
 MORPHEUS_WORKER_DEAD_AFTER_S = env.float("MORPHEUS_WORKER_DEAD_AFTER_S", default=15.0)
-MORPHEUS_STATS_HISTORY = env.int("MORPHEUS_STATS_HISTORY", default=3600)
 MORPHEUS_QUEUE_TTL_S = env.int("MORPHEUS_QUEUE_TTL_S", default=120)
+# Stream stats retention (apps/streaming/stats.py, the one policy): per-second reports for the
+# recent window, then per-minute rows for the stream's life (and these days after it ends);
+# a streaming stream folds its old seconds every N reports.
+MORPHEUS_STATS_RECENT_S = env.int("MORPHEUS_STATS_RECENT_S", default=3600)
+MORPHEUS_STATS_MINUTES_RETENTION_DAYS = env.int("MORPHEUS_STATS_MINUTES_RETENTION_DAYS", default=30)
+MORPHEUS_STATS_COMPACT_EVERY = env.int("MORPHEUS_STATS_COMPACT_EVERY", default=60)
 PROMETHEUS_URL = env.str("PROMETHEUS_URL", default="http://localhost:9090")
 # /metrics: a scraper presents METRICS_TOKEN as a Bearer token or connects from these networks.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 GRAFANA_URL = env.str("GRAFANA_URL", default="http://localhost:3000")
+
+# Monitoring (DelphiOracle): capacity samples and forecast, the operator dashboard, and the
+# viewer notices of the worker's quality forecast.
+MONITORING_CAPACITY_RETENTION_DAYS = env.int("MONITORING_CAPACITY_RETENTION_DAYS", default=35)
+MONITORING_CAPACITY_BUCKET_S = env.int("MONITORING_CAPACITY_BUCKET_S", default=300)
+MONITORING_CAPACITY_CACHE_S = env.int("MONITORING_CAPACITY_CACHE_S", default=60)
+MONITORING_CAPACITY_SEASON_BUCKETS = env.int("MONITORING_CAPACITY_SEASON_BUCKETS", default=288)
+MONITORING_STREAMS_PER_WORKER = env.int("MONITORING_STREAMS_PER_WORKER", default=4)
+MONITORING_CAPACITY_HEADROOM = env.float("MONITORING_CAPACITY_HEADROOM", default=0.2)
+MONITORING_MIN_WORKERS = env.int("MONITORING_MIN_WORKERS", default=1)
+MONITORING_FORECAST_HORIZON_S = env.float("MONITORING_FORECAST_HORIZON_S", default=3.0)
+MONITORING_ORACLE_COOLDOWN_S = env.float("MONITORING_ORACLE_COOLDOWN_S", default=5.0)
+MONITORING_ORACLE_HOLD_S = env.float("MONITORING_ORACLE_HOLD_S", default=10.0)
+MONITORING_DASHBOARD_INTERVAL_S = env.float("MONITORING_DASHBOARD_INTERVAL_S", default=1.0)
+
+# Sessions (HermesAPI) sockets: authentication and idle timeouts, per-connection message rates
+# (general and pose), strikes before a flood closes the socket; the snapshot tick (also the
+# tick at which each streaming worker gets the poses of the session's other participants).
+HERMES_AUTH_TIMEOUT_S = env.float("HERMES_AUTH_TIMEOUT_S", default=5.0)
+HERMES_IDLE_TIMEOUT_S = env.float("HERMES_IDLE_TIMEOUT_S", default=30.0)
+HERMES_WS_RATE = env.float("HERMES_WS_RATE", default=20.0)
+HERMES_WS_BURST = env.float("HERMES_WS_BURST", default=40.0)
+HERMES_WS_POSE_RATE = env.float("HERMES_WS_POSE_RATE", default=120.0)
+HERMES_WS_POSE_BURST = env.float("HERMES_WS_POSE_BURST", default=240.0)
+HERMES_WS_FLOOD_STRIKES = env.int("HERMES_WS_FLOOD_STRIKES", default=100)
+SESSION_TICK_HZ = env.int("SESSION_TICK_HZ", default=30)
+HERMES_GC_FREEZE = env.bool("HERMES_GC_FREEZE", default=True)
 
 # Scenes: upload limit and the sandboxed processing child (validation + thumbnail).
 SCENE_MAX_UPLOAD_MB = env.int("SCENE_MAX_UPLOAD_MB", default=200)
@@ -272,6 +304,10 @@ SCENE_PROCESS_TIMEOUT_S = env.int("SCENE_PROCESS_TIMEOUT_S", default=240)
 SCENE_PROCESS_MEMORY_MB = env.int("SCENE_PROCESS_MEMORY_MB", default=3072)
 SCENE_PROCESS_MAX_ATTEMPTS = env.int("SCENE_PROCESS_MAX_ATTEMPTS", default=3)
 SCENE_CACHE_DIR = env.path("SCENE_CACHE_DIR", default=str(VAR_DIR / "scene-cache"))
+SCENE_THUMBNAIL_SIZE = tuple(env.list("SCENE_THUMBNAIL_SIZE", cast=int, default=[512, 288]))
+SCENE_WORK_DIR = env.str("SCENE_WORK_DIR", default="") or None  # None: the system temp dir
+# Validator limit overrides: a JSON object of apps.scenes.validation GltfLimits fields.
+SCENE_GLTF_LIMITS = env.json("SCENE_GLTF_LIMITS", default={})
 
 # --- Static, media, i18n --------------------------------------------------------------------
 STATIC_URL = "/static/"

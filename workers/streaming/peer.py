@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,12 +30,19 @@ from aiortc.sdp import candidate_from_sdp
 from pyee.asyncio import AsyncIOEventEmitter
 
 from workers.protocol import (
+    FRAME_STAGES,
     RUNGS,
     ClientFeedback,
+    ClientStats,
     FrameMeta,
+    Percentiles,
     Pose,
+    PoseCounts,
     ProtocolError,
+    StreamReport,
     StreamStart,
+    frame_latency_ms,
+    frame_stages,
     parse_client_feedback,
     parse_pose,
 )
@@ -46,6 +53,7 @@ from workers.streaming.encoder import (
     StreamEncoder,
     install_encoder,
 )
+from workers.streaming.forecast import StreamForecaster, StreamPoint, forecast_report
 from workers.streaming.frames import FrameSource
 from workers.streaming.governor import RenderGovernor
 from workers.streaming.prediction import PosePredictor
@@ -111,12 +119,12 @@ class TokenBucket:
         return True
 
 
-def percentiles(values: list[float]) -> dict[str, float]:
+def percentiles(values: list[float]) -> Percentiles:
     """p50/p95/p99 of ``values`` (zeros when empty), as the stats reports carry them."""
     if not values:
-        return {"p50": 0.0, "p95": 0.0, "p99": 0.0}
+        return Percentiles()
     p50, p95, p99 = np.percentile(np.asarray(values), [50, 95, 99])
-    return {"p50": round(float(p50), 3), "p95": round(float(p95), 3), "p99": round(float(p99), 3)}
+    return Percentiles(round(float(p50), 3), round(float(p95), 3), round(float(p99), 3))
 
 
 def _ice_servers(servers: list[dict[str, Any]]) -> list[RTCIceServer]:
@@ -133,7 +141,7 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
 
     Events (``peer.on(name, handler)``): ``pose`` (Pose accepted), ``pose_rejected``
     (reason code), ``frame`` (FrameMeta sent), ``feedback`` (ClientFeedback),
-    ``quality_change`` (QualityChange), ``stats`` (report dict), ``closed`` (no args).
+    ``quality_change`` (QualityChange), ``stats`` (StreamReport), ``closed`` (no args).
     """
 
     def __init__(
@@ -202,7 +210,13 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         self._frames_sent = 0
         self._bytes_encoded = 0
         self._last_stats: tuple[float, int, int] | None = None  # (t, frames, bytes sent)
-        self._report: dict[str, Any] = {}
+        self._report: StreamReport | None = None
+        # Stage durations and latency of the last frames sent, all from FrameMeta stamps, so
+        # every stage and the latency in a report describe the same frames.
+        self._frame_stats: deque[tuple[dict[str, float], float | None]] = deque(maxlen=256)
+        self.on("frame", self._record_frame)
+        # The link forecast runs here, where the data is: no platform round trip per report.
+        self.forecaster = StreamForecaster()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
         self.closed = asyncio.Event()
@@ -372,7 +386,20 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ stats
 
-    async def collect_stats(self) -> dict[str, Any]:
+    def _record_frame(self, meta: FrameMeta) -> None:
+        self._frame_stats.append((frame_stages(meta.t), frame_latency_ms(meta.t)))
+
+    def _stage_percentiles(self) -> tuple[dict[str, Percentiles], Percentiles | None]:
+        frames = list(self._frame_stats)
+        stage_ms = {}
+        for stage in FRAME_STAGES:
+            values = [stages[stage] for stages, _ in frames if stage in stages]
+            if values:
+                stage_ms[stage] = percentiles(values)
+        latencies = [latency for _, latency in frames if latency is not None]
+        return stage_ms, percentiles(latencies) if latencies else None
+
+    async def collect_stats(self) -> StreamReport:
         """Read RTCP stats once, feed the quality controller, return the stats report."""
         now = self._loop.time()
         loss = rtt_ms = jitter_ms = None
@@ -390,7 +417,7 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         bitrate = (bytes_sent - prev[2]) * 8 / dt if self._last_stats else 0.0
         self._last_stats = (now, self._frames_sent, bytes_sent)
 
-        render = percentiles(self.track.render_ms[-128:])
+        render = percentiles(self.track.render_ms[-128:])  # render + convert: the frame work
         encode = percentiles(self._encode_ms[-128:])
         feedback = self.feedback
         sample = QualitySample(
@@ -400,54 +427,68 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             jitter_ms=jitter_ms,
             available_bps=self.encoder.remb_bps,
             # At the rung's full size: the governor's scaling is not the rung's capacity.
-            frame_ms=(render["p50"] + encode["p50"]) / self.track.scale**2
-            if self._encode_ms
-            else None,
+            frame_ms=(render.p50 + encode.p50) / self.track.scale**2 if self._encode_ms else None,
             client_decode_ms=feedback.decode_ms if feedback and feedback.decode_ms else None,
             sent_bps=bitrate or None,
         )
         self._apply_quality(self.quality.update(sample))
+        remb = self.encoder.remb_bps
+        forecast, cap = self.forecaster.update(
+            StreamPoint(
+                t=now,
+                rung=self.quality.rung,
+                fps=self.config.target_fps,
+                bitrate_bps=bitrate or None,
+                available_bps=None if remb is None else float(remb),
+                rtt_ms=rtt_ms,
+                loss=loss,
+            ),
+            now=now,
+        )
+        if cap is not None:
+            self.forecast_cap(cap, hold_s=self.forecaster.config.hold_s)
         pose_counts = dict(self.pose_counts)
-        self._report = {
-            "stream_id": self.stream_id,
-            "session_id": self.config.session_id,
-            "t": time.time() * 1000.0,
-            "fps": round(fps, 2),
-            "target_fps": self.config.target_fps,
-            "frames_sent": self._frames_sent,
-            "frames_dropped": self.track.dropped,
-            "bitrate_bps": int(bitrate),
-            "target_bitrate_bps": self.encoder.target_bitrate,
-            "remb_bps": self.encoder.remb_bps,
-            "loss": loss,
-            "rtt_ms": rtt_ms,
-            "jitter_ms": jitter_ms,
-            "rung": self.quality.rung,
-            "size": list(self.track.size),
+        stage_ms, latency_ms = self._stage_percentiles()
+        self._report = StreamReport(
+            t=time.time() * 1000.0,
+            rung=self.quality.rung,
+            fps=round(fps, 2),
+            target_fps=self.config.target_fps,
+            frames_sent=self._frames_sent,
+            frames_dropped=self.track.dropped,
+            bitrate_bps=int(bitrate),
+            target_bitrate_bps=int(self.encoder.target_bitrate),
+            remb_bps=None if remb is None else int(remb),
+            loss=loss,
+            rtt_ms=rtt_ms,
+            jitter_ms=jitter_ms,
+            size=(int(self.track.size[0]), int(self.track.size[1])),
             # Below 1 the governor renders and encodes a smaller picture to hold the rate.
-            "render_scale": self.track.scale,
-            "render_scale_changes": self.governor.changes,
-            "paced_fps": self.track.target_fps,
-            "encoder": self.encoder.active_name,
-            "encoder_reason": self.encoder.choice.reason,
-            "keyframes": self.encoder.keyframes,
-            "stage_ms": {"render": render, "encode": encode},
-            "pose": {
-                "received": pose_counts.pop("received", 0),
-                "accepted": pose_counts.pop("accepted", 0),
-                "rejected": pose_counts,
-            },
-            "client": {
-                "decode_ms": feedback.decode_ms if feedback else None,
-                "display_ms": feedback.display_ms if feedback else None,
-                "frames_dropped": feedback.frames_dropped if feedback else None,
-            },
-        }
+            render_scale=self.track.scale,
+            render_scale_changes=self.governor.changes,
+            paced_fps=self.track.target_fps,
+            encoder=self.encoder.active_name[:32],
+            encoder_reason=self.encoder.choice.reason[:256],
+            keyframes=self.encoder.keyframes,
+            stage_ms=stage_ms,
+            latency_ms=latency_ms,
+            pose=PoseCounts(
+                received=pose_counts.pop("received", 0),
+                accepted=pose_counts.pop("accepted", 0),
+                rejected=dict(list(pose_counts.items())[:32]),
+            ),
+            client=ClientStats(
+                decode_ms=feedback.decode_ms if feedback else None,
+                display_ms=feedback.display_ms if feedback else None,
+                frames_dropped=feedback.frames_dropped if feedback else None,
+            ),
+            forecast=forecast_report(forecast, acted=cap is not None),
+        )
         self.emit("stats", self._report)
         return self._report
 
-    def stats_report(self) -> dict[str, Any]:
-        """The latest report from :meth:`collect_stats` (empty before the first)."""
+    def stats_report(self) -> StreamReport | None:
+        """The latest report from :meth:`collect_stats` (None before the first)."""
         return self._report
 
     async def _stats_loop(self) -> None:

@@ -129,9 +129,12 @@ async def test_client_decodes_stereo_frames_with_matching_ids(registry: PeerRegi
         assert t["render_start"] <= t["render_end"] <= t["convert_end"] <= t["encode_end"]
         assert t["encode_end"] <= t["send"]
     report = await peer.collect_stats()
-    assert report["encoder"] == X264
-    assert report["frames_sent"] >= len(ids)
-    assert report["size"] == [EYE[0] * 2, EYE[1]]
+    assert report.encoder == X264
+    assert report.frames_sent >= len(ids)
+    assert report.size == (EYE[0] * 2, EYE[1])
+    # Every stage and the one latency come from the frames' own stamps, so they agree.
+    assert set(report.stage_ms) >= {"render", "convert", "encode", "send"}
+    assert report.latency_ms is None or report.latency_ms.p50 >= report.stage_ms["render"].p50
     await client.pc.close()
 
 
@@ -204,7 +207,12 @@ async def test_bad_pose_messages_are_counted_and_dropped(registry: PeerRegistry)
     assert counts["stale"] == 1
     # The stream survived: frames keep coming.
     assert read_frame_id(await client.frame()) is not None
-    assert (await peer.collect_stats())["pose"]["rejected"]["bad_json"] == 2
+    report = await peer.collect_stats()
+    assert report.pose.rejected["bad_json"] == 2
+    # Accepted poses were rendered: the report has the measured latency and the queue stage.
+    assert report.latency_ms is not None
+    assert report.latency_ms.p50 > 0
+    assert "queue" in report.stage_ms
     await client.pc.close()
 
 
@@ -326,8 +334,8 @@ async def test_governor_renders_smaller_to_hold_the_rate_and_says_so(
     assert meta["scale"] < 1.0
     assert width == 2 * int(640 * meta["scale"]) // 8 * 8
     report = await peer.collect_stats()
-    assert report["render_scale"] < 1.0
-    assert report["render_scale_changes"] >= 1
+    assert report.render_scale < 1.0
+    assert report.render_scale_changes >= 1
     await client.pc.close()
 
 
@@ -349,5 +357,5 @@ async def test_stream_is_paced_at_the_client_display_rate(registry: PeerRegistry
     await asyncio.sleep(0.3)
     assert peer.track.target_fps == 90
     report = await peer.collect_stats()
-    assert report["paced_fps"] == 90
+    assert report.paced_fps == 90
     await client.pc.close()
