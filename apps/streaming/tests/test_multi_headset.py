@@ -11,7 +11,7 @@ which needs a scene and more CPU than this test should take), and the session so
 
 import asyncio
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +128,10 @@ def test_two_headsets_share_a_worker_and_see_each_other(
                 async for s in Stream.objects.filter(pk__in=[a.stream_id, b.stream_id])
             }
             # Bob moves: his pose on the session socket reaches Alice in a snapshot.
-            poses = asyncio.ensure_future(_poses_with(a, str(b.participant_id)))
+            # (His worker also forwards the pose of his pose channel, 0.0: wait for the moved one.)
+            poses = asyncio.ensure_future(
+                _poses_with(a, str(b.participant_id), lambda pose: pose["p"][0] > 0.4)
+            )
             for seq in range(1, 40):
                 await b.send_event(
                     "hermes:pose",
@@ -172,10 +175,15 @@ def test_two_headsets_share_a_worker_and_see_each_other(
     assert bob_pose["p"] == pytest.approx([0.5, 1.6, -2.0])
 
 
-async def _poses_with(headset: SyntheticHeadset, participant: str) -> dict[str, Any]:
+async def _poses_with(
+    headset: SyntheticHeadset,
+    participant: str,
+    matching: Callable[[dict[str, Any]], bool] = lambda pose: True,
+) -> dict[str, Any]:
     while True:
         data = await headset.wait_event("hermes:poses", 10)
-        if participant in (data.get("poses") or {}):
+        pose = (data.get("poses") or {}).get(participant)
+        if pose is not None and matching(pose):
             return data
 
 
