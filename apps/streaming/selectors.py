@@ -80,6 +80,10 @@ def stream_metrics(stream: Stream) -> dict[str, Any]:
         "worker": stream.worker.name if stream.worker else None,
         "fps": _num(s.get("fps")),
         "target_fps": _num(s.get("target_fps")),
+        # The rate the worker paces at (at most the client's display rate) and the governor's
+        # render scale: below 1 the picture is rendered and sent smaller to hold the rate.
+        "paced_fps": _num(s.get("paced_fps")),
+        "render_scale": _num(s.get("render_scale", 1.0)),
         # The stream's one latency: pose received -> frame handed to the network, measured
         # by the worker per frame (p50/p95/p99, ms); report_latency_ms is its p50.
         "latency_ms": s.get("latency_ms"),
