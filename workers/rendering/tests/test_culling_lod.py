@@ -130,3 +130,37 @@ def test_alpha_mask_and_normal_map_variants_still_shade(tmp_path: Path) -> None:
     assert (left[..., 1] > 100).any()  # the opaque sphere is drawn, alpha ignored
     assert not (right[..., 0] > 100).any()  # the masked one is all below its cutoff
     assert math.isfinite(float(img.mean()))
+
+
+def test_other_python_threads_run_while_a_frame_renders(demo: Path) -> None:
+    """The wait for the GPU (llvmpipe here) releases the GIL: the streaming worker's event loop
+    keeps sending packets and taking poses during a render. moderngl's own finish() held it."""
+    import threading
+    import time
+
+    from workers.rendering import renderer as renderer_module
+
+    assert renderer_module._GL_FINISH is not None
+    with Renderer(640, 360) as r:
+        r.load_scene(demo)
+        r.render_stereo(Pose((0, 1.6, 2), (0, 0, 0, 1)))  # compile shaders first
+        ticks: list[float] = []
+        done = threading.Event()
+
+        def render() -> None:
+            for i in range(6):
+                r.render_stereo(Pose((0.1 * i, 1.6, 2), (0, 0, 0, 1))).rgb()
+            done.set()
+
+        worker = threading.Thread(target=render)
+        start = time.perf_counter()
+        worker.start()
+        while not done.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+        worker.join()
+        elapsed = time.perf_counter() - start
+    gaps = np.diff(ticks)
+    # With the GIL held for each frame's raster time, this thread got almost no turns.
+    assert len(ticks) > elapsed * 1000 / 4  # about one tick per millisecond or two
+    assert np.median(gaps) < 0.005
