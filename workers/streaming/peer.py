@@ -312,6 +312,7 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         if not self.predictor.add(pose, now):
             self._reject("stale")
             return
+        self.track.pose_arrived()
         self.pose_counts["accepted"] += 1
         if self.session_poses is not None and self.config.participant_id:
             self.session_poses.update(self.config.participant_id, pose)

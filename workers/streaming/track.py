@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import logging
 import time
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 CLOCK_RATE = 90_000
 TIME_BASE = fractions.Fraction(1, CLOCK_RATE)
 _INFO_KEEP = 256  # frame infos waiting for their encode; older ones are dropped frames
+EARLY_START = 0.75  # a new pose may start a frame this fraction of a period after the last
 
 
 def _ms() -> float:
@@ -78,6 +80,8 @@ class StereoVideoTrack(MediaStreamTrack):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
         self._start: float | None = None
         self._tick = 0
+        self._last_start = 0.0
+        self._pose_event = asyncio.Event()
         self._pts_base = 0
         self._last_pts = 0
         self._next_id = 0
@@ -110,11 +114,24 @@ class StereoVideoTrack(MediaStreamTrack):
         """The info of the frame with ``pts`` (once), for the encoder's report."""
         return self._infos.pop(pts, None)
 
+    def pose_arrived(self) -> None:
+        """A new head pose was accepted: a frame waiting for its slot may start now."""
+        self._pose_event.set()
+
+    def _new_pose_since(self, t: float) -> bool:
+        latest = self.predictor.latest
+        return latest is not None and latest.rx > t
+
     async def _wait_for_slot(self) -> int:
+        """Wait for the next frame's turn: its slot on the pacing clock, or earlier, as soon
+        as a new pose has arrived and at least EARLY_START of a period has passed since the
+        last frame. A client sending poses at its display rate then has each pose rendered at
+        once instead of waiting up to a period for the next slot (the "queue" stage), while
+        the rate stays at most ``target_fps``; without poses the clock alone paces."""
         loop = asyncio.get_running_loop()
         period = 1.0 / self.target_fps
         if self._start is None:
-            self._start = loop.time()
+            self._start = self._last_start = loop.time()
             self._tick = 0
             return 0
         self._tick += 1
@@ -125,8 +142,19 @@ class StereoVideoTrack(MediaStreamTrack):
             self._tick += missed
             self.dropped += missed
             due = self._start + self._tick * period
-        if due > now:
-            await asyncio.sleep(due - now)
+        # Never two frames closer than EARLY_START of a period, not even catching up.
+        earliest = self._last_start + EARLY_START * period
+        while True:
+            now = loop.time()
+            if now < earliest:
+                await asyncio.sleep(earliest - now)
+                continue
+            if now >= due or self._new_pose_since(self._last_start):
+                break
+            self._pose_event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._pose_event.wait(), due - now)
+        self._last_start = loop.time()
         return self._tick
 
     def _produce(
