@@ -141,14 +141,14 @@ def test_other_python_threads_run_while_a_frame_renders(demo: Path) -> None:
     from workers.rendering import renderer as renderer_module
 
     assert renderer_module._GL_FINISH is not None
-    with Renderer(640, 360) as r:
+    with Renderer(1280, 720) as r:  # a raster of tens of ms a frame on llvmpipe
         r.load_scene(demo)
         r.render_stereo(Pose((0, 1.6, 2), (0, 0, 0, 1)))  # compile shaders first
         ticks: list[float] = []
         done = threading.Event()
 
         def render() -> None:
-            for i in range(6):
+            for i in range(4):
                 r.render_stereo(Pose((0.1 * i, 1.6, 2), (0, 0, 0, 1))).rgb()
             done.set()
 
@@ -160,7 +160,7 @@ def test_other_python_threads_run_while_a_frame_renders(demo: Path) -> None:
             time.sleep(0.001)
         worker.join()
         elapsed = time.perf_counter() - start
-    gaps = np.diff(ticks)
-    # With the GIL held for each frame's raster time, this thread got almost no turns.
-    assert len(ticks) > elapsed * 1000 / 4  # about one tick per millisecond or two
-    assert np.median(gaps) < 0.005
+    # With the GIL held for each frame's raster time this thread got a turn or two a frame
+    # (one per 30+ ms); released, it ticks every millisecond or few even on a loaded machine.
+    assert len(ticks) > elapsed * 1000 / 10
+    assert np.median(np.diff(ticks)) < 0.01
