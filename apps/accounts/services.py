@@ -12,6 +12,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -139,15 +141,30 @@ def user_create(
     email: str = "",
     roles: Iterable[str] = ("participant",),
     display_name: str = "",
+    validate: bool = True,
 ) -> User:
+    """A new account. Its password must pass ``AUTH_PASSWORD_VALIDATORS`` (the same rules as
+    sign-up and password change); only the development demo accounts pass ``validate=False``."""
     user = User(username=username, email=email, display_name=display_name)
     if password:
+        if validate:
+            password_check(password=password, user=user)
         user.set_password(password)
     else:
         user.set_unusable_password()
     user.save()
     user_set_roles(user=user, roles=roles)
     return user
+
+
+def password_check(*, password: str, user: User | None = None) -> None:
+    """Raise ``InvalidInput`` (``weak_password``, the validators' messages as detail)."""
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise InvalidInput(
+            "The password is too weak.", code="weak_password", detail={"password": exc.messages}
+        ) from exc
 
 
 @transaction.atomic

@@ -293,3 +293,51 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }
+
+# --- Accounts, sign-in and request security (issue 14) --------------------------------------
+# Client addresses: X-Forwarded-For is believed only when the direct peer is one of these
+# networks (the gateway), everywhere an address is used (throttles, login lockout, /metrics).
+# Empty (the default, as with `make run`): the header is ignored. Behind daphne's
+# --proxy-headers (the Docker image) daphne already puts the gateway's header in REMOTE_ADDR.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+MIDDLEWARE.insert(1, "apps.core.middleware.TrustedProxyMiddleware")  # after metrics only
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "apps.core.middleware.ContentSecurityPolicyMiddleware",
+)
+REST_FRAMEWORK["NUM_PROXIES"] = 0  # REMOTE_ADDR is the client already (see above)
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "apps.core.parsers.JSONParser",  # deep nesting is a 400 bad_json, not a 500
+    "rest_framework.parsers.MultiPartParser",
+    "rest_framework.parsers.FormParser",
+]
+# Bodies over this are refused by daphne from the headers, before any of it is read: the
+# largest scene upload plus room for the multipart envelope.
+MAX_REQUEST_BODY_BYTES = env.int(
+    "MAX_REQUEST_BODY_BYTES", default=(SCENE_MAX_UPLOAD_MB + 1) * 1024 * 1024
+)
+# Content-Security-Policy of every response. The pages load scripts and styles from this
+# origin only; blob: images are thumbnails fetched with a token; WebSockets are same-origin.
+CSP_DIRECTIVES: dict[str, list[str]] = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:", "blob:"],
+    "media-src": ["'self'", "blob:"],
+    "font-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "worker-src": ["'self'", "blob:"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+# The API docs page loads Swagger UI from its CDN (drf-spectacular's default); its script
+# is served from our origin (the split view), its one <style> block is inline.
+CSP_PATH_EXTRAS: dict[str, dict[str, list[str]]] = {
+    "/api/docs/": {
+        "script-src": ["https://cdn.jsdelivr.net"],
+        "style-src": ["https://cdn.jsdelivr.net", "'unsafe-inline'"],  # its one <style>
+        "img-src": ["https://cdn.jsdelivr.net"],
+    },
+}
+CSP_REPORT_ONLY = env.bool("CSP_REPORT_ONLY", default=False)
