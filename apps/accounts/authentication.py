@@ -67,7 +67,14 @@ def _authenticate_oauth2(token: str) -> TokenIdentity:
     if user is None:
         raise AuthenticationFailed("The token is not bound to an account.", code="token_invalid")
     scopes = frozenset(access.scope.split())
-    return TokenIdentity(user, "oauth2", access.expires, scopes=scopes)
+    return TokenIdentity(
+        user, "oauth2", access.expires, jti=oauth2_socket_key(access.pk), scopes=scopes
+    )
+
+
+def oauth2_socket_key(access_token_pk: int) -> str:
+    """The ``jti`` an OAuth2 identity carries, so revoking that token can name its sockets."""
+    return f"oauth2:{access_token_pk}"
 
 
 class PlatformBearerAuthentication(BaseAuthentication):
