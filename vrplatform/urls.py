@@ -11,6 +11,8 @@ urlpatterns = [
     # catch-all would answer 404 for it.
     path("", include("apps.monitoring.urls")),
     path("admin/", admin.site.urls),
+    # Sign-in, sign-out, sign-up, password change/reset, external providers (allauth).
+    path("accounts/", include("allauth.urls")),
     path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

@@ -26,6 +26,7 @@ ENDPOINT_SCOPES: dict[str, frozenset[str]] = {
     # accounts (AthenaCore)
     "athena-authenticate": NO_BEARER,
     "athena-wisdom-refresh": NO_BEARER,
+    "athena-session-token": NO_BEARER,  # a cookie session only
     "athena-profile": frozenset({"profile"}),
     "athena-logout": ANY,  # revokes the caller's own platform tokens; harmless for any token
     "athena-users": OPERATIONS,

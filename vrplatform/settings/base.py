@@ -341,3 +341,80 @@ CSP_PATH_EXTRAS: dict[str, dict[str, list[str]]] = {
     },
 }
 CSP_REPORT_ONLY = env.bool("CSP_REPORT_ONLY", default=False)
+
+# Sign-in pages for everyone (django-allauth): /accounts/login/ serves the OAuth2 provider's
+# /o/authorize/ and /o/device/, the web client's external sign-in, sign-out, password change
+# and reset, optional self sign-up, and external identity providers (OpenID Connect, GitHub,
+# Google). The admin keeps its own login for staff.
+INSTALLED_APPS += [
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.google",
+]
+MIDDLEWARE.append("allauth.account.middleware.AccountMiddleware")
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/login/"  # the web client trades the session for its tokens there
+ACCOUNT_LOGOUT_REDIRECT_URL = "/login/"
+ACCOUNT_ADAPTER = "apps.accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "apps.accounts.adapters.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_SIGNUP_OPEN = env.bool("ACCOUNT_SIGNUP_OPEN", default=False)  # self sign-up
+SOCIAL_SIGNUP_OPEN = env.bool("SOCIAL_SIGNUP_OPEN", default=True)  # first sign-in via a provider
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_LOGIN_ON_GET = False  # a POST (CSRF-checked) starts an external sign-in
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # linking by e-mail: the adapter's stricter rule
+# External providers from the environment (or, per provider, a "Social application" in the
+# admin). OIDC_PROVIDERS: comma-separated ids; for each, OIDC_<ID>_{NAME,SERVER_URL,CLIENT_ID,
+# CLIENT_SECRET}. GitHub/Google: {GITHUB,GOOGLE}_CLIENT_{ID,SECRET}.
+SOCIALACCOUNT_PROVIDERS: dict[str, dict[str, object]] = {}
+_oidc_apps = []
+for _pid in env.list("OIDC_PROVIDERS", default=[]):
+    _key = _pid.upper().replace("-", "_")
+    _oidc_apps.append(
+        {
+            "provider_id": _pid,
+            "name": env.str(f"OIDC_{_key}_NAME", default=_pid),
+            "client_id": env.str(f"OIDC_{_key}_CLIENT_ID"),
+            "secret": env.str(f"OIDC_{_key}_CLIENT_SECRET", default=""),
+            "settings": {
+                "server_url": env.str(f"OIDC_{_key}_SERVER_URL"),
+                "oauth_pkce_enabled": True,
+                "token_auth_method": "client_secret_post",
+            },
+        }
+    )
+if _oidc_apps:
+    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {"APPS": _oidc_apps}
+for _name in ("github", "google"):
+    if env.str(f"{_name.upper()}_CLIENT_ID", default=""):
+        SOCIALACCOUNT_PROVIDERS[_name] = {
+            "APP": {
+                "client_id": env.str(f"{_name.upper()}_CLIENT_ID"),
+                "secret": env.str(f"{_name.upper()}_CLIENT_SECRET", default=""),
+            },
+            "SCOPE": ["read:user", "user:email"] if _name == "github" else ["openid", "email"],
+            "VERIFIED_EMAIL": False,  # trust only what the provider marks verified
+        }
+# Mail: the console in development (reset links appear in the server log); EMAIL_URL
+# (smtp://user:pass@host:587, ...) in production.
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="VR Platform <noreply@localhost>")

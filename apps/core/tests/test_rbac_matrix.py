@@ -35,6 +35,8 @@ EXPECTED: dict[str, tuple[int, Cell, Cell, Cell, Cell]] = {
     # accounts
     "athena.authenticate": (400, (400, 400), (400, 400), (400, 400), (400, 400)),
     "athena.wisdom_refresh": (400, (400, 400), (400, 400), (400, 400), (400, 400)),
+    # a cookie session only: a bearer token never mints more tokens here
+    "athena.session_token": (403, (403, 403), (403, 403), (403, 403), (403, 403)),
     "athena.profile": (401, (200, 200), (200, 200), (200, 200), (200, 200)),
     "athena.users": (401, (403, 403), (403, 403), (200, 200), (200, 200)),
     "athena.user_roles": (401, (403, 403), (403, 403), (403, 403), (200, 200)),
@@ -107,6 +109,7 @@ def _requests(w: World) -> dict[str, Callable[[], Request]]:
     return {
         "athena.authenticate": lambda: ("post", "/api/athena/authenticate", {}),
         "athena.wisdom_refresh": lambda: ("post", "/api/athena/wisdom_refresh", {}),
+        "athena.session_token": lambda: ("post", "/api/athena/session_token", {}),
         "athena.profile": lambda: ("get", "/api/athena/profile", None),
         "athena.users": lambda: ("get", "/api/athena/users", None),
         # own: set one's roles to what they are (a no-op); other: make the owner a creator.
@@ -303,6 +306,7 @@ _S, _ST, _SC, _OP = {"sessions"}, {"streaming"}, {"scenes"}, {"operations"}
 SCOPE_TABLE: dict[str, set[str] | str] = {
     "athena.authenticate": "-",
     "athena.wisdom_refresh": "-",
+    "athena.session_token": "-",
     "athena.profile": {"profile"},
     "athena.users": _OP,
     "athena.user_roles": set(),
