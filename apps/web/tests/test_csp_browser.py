@@ -85,3 +85,25 @@ def test_admin_and_dashboard_work_under_the_policy(
     # The dashboard's script connected its live feed and filled the page.
     poll(page, "/^\\d+$/.test(document.getElementById('t-sessions').textContent.trim())")
     assert violations(page, console) == []
+
+
+def test_account_and_oauth_pages_work_under_the_policy(
+    platform: Server, user_factory: Any, pages: Any
+) -> None:
+    user_factory("petra")
+    page = pages(enforce_csp=True)
+    console = watched(page)
+    for path in ("/accounts/password/reset/", "/accounts/signup/", "/login/"):
+        page.goto(f"{platform.url}{path}")
+        assert page.locator("h1").count() >= 1, path
+    page.goto(f"{platform.url}/o/device/")  # not signed in: the sign-in page
+    page.wait_for_url(f"{platform.url}/accounts/login/**")
+    page.fill("input[name=login]", "petra")
+    page.fill("input[name=password]", PASSWORD)
+    page.locator("form button[type=submit]").first.click()
+    page.wait_for_url(f"{platform.url}/o/device/")
+    assert page.locator("input[name=user_code]").count() == 1
+    for path in ("/accounts/email/", "/accounts/password/change/"):
+        page.goto(f"{platform.url}{path}")
+        assert page.locator("#account-user").inner_text() == "petra"
+    assert violations(page, console) == []
