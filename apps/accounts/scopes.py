@@ -14,8 +14,8 @@ endpoints any token may call, ``NO_BEARER`` for endpoints that take no bearer to
 
 from typing import Final
 
-ANY: Final = frozenset({"*"})
-NO_BEARER: Final = frozenset()
+ANY: Final[frozenset[str]] = frozenset({"*"})
+NO_BEARER: Final[frozenset[str]] = frozenset()
 
 SESSIONS = frozenset({"sessions"})
 STREAMING = frozenset({"streaming"})
