@@ -141,3 +141,50 @@ def test_web_client_trades_a_page_session_for_tokens_with_csrf(make_user):
     assert out.status_code == 204
     again = client.post("/api/athena/session_token", HTTP_X_CSRFTOKEN=csrf)
     assert again.status_code == 403
+
+
+def test_an_oidc_provider_configured_in_the_admin_appears_on_the_sign_in_page(make_user):
+    from allauth.socialaccount.models import SocialApp
+
+    admin = make_user("admin", username="root-admin")
+    client = Client()
+    client.force_login(admin)
+    added = client.post(
+        "/admin/socialaccount/socialapp/add/",
+        {
+            "provider": "openid_connect",
+            "provider_id": "acme",
+            "name": "Acme SSO",
+            "client_id": "vr-platform",
+            "secret": "s3cret",
+            "key": "",
+            "settings": '{"server_url": "https://sso.acme.example"}',
+        },
+    )
+    assert added.status_code == 302, added.content[:500]
+    assert SocialApp.objects.filter(provider_id="acme").exists()
+    page = Client().get(LOGIN)
+    assert b"Acme SSO" in page.content
+    assert b"/accounts/oidc/acme/login/" in page.content
+
+
+@pytest.mark.parametrize(
+    ("provider", "authorize_url"),
+    [
+        ("github", "https://github.com/login/oauth/authorize"),
+        ("google", "https://accounts.google.com/o/oauth2/v2/auth"),
+    ],
+)
+def test_github_and_google_presets_from_the_environment(settings, provider, authorize_url):
+    settings.SOCIALACCOUNT_PROVIDERS = {
+        provider: {"APP": {"client_id": f"{provider}-client-id", "secret": "x"}}
+    }
+    client = Client()
+    page = client.get(LOGIN)
+    assert f"/accounts/{provider}/login/".encode() in page.content
+    started = client.post(f"/accounts/{provider}/login/?process=login")
+    assert started.status_code == 302
+    location = started["Location"]
+    assert location.startswith(authorize_url), location
+    assert f"client_id={provider}-client-id" in location
+    assert "state=" in location
