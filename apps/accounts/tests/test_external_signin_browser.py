@@ -72,6 +72,7 @@ def sign_in_with_corp(page: Any, platform: Server, sub: str) -> None:
     page.goto(f"{platform.url}/login/?next=/lobby/")
     page.click("#login-accounts")  # "Sign in with your organisation or another account"
     page.wait_for_url(f"{platform.url}/accounts/login/**")
+    page.screenshot(path=str(ARTIFACTS / "accounts-login.png"))
     page.get_by_text("Corp SSO").click()
     page.get_by_role("button", name="Continue").click()  # a POST: no sign-in by a bare link
     page.get_by_placeholder("sub").fill(sub)  # the provider's own sign-in page
