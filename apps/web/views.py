@@ -36,7 +36,7 @@ def _page(request: HttpRequest, template: str, **context: object) -> HttpRespons
 
 @ensure_csrf_cookie  # the page trades a sign-in page session for tokens (CSRF-checked)
 def login_page(request: HttpRequest) -> HttpResponse:
-    return _page(request, "web/login.html", page="login", signup_open=settings.ACCOUNT_SIGNUP_OPEN)
+    return _page(request, "web/login.html", page="login")
 
 
 def lobby_page(request: HttpRequest) -> HttpResponse:

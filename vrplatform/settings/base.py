@@ -359,6 +359,9 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
+TEMPLATES[0]["OPTIONS"]["context_processors"].append(
+    "apps.accounts.context_processors.account_settings"
+)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/login/"  # the web client trades the session for its tokens there
 ACCOUNT_LOGOUT_REDIRECT_URL = "/login/"

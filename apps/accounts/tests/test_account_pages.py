@@ -49,8 +49,12 @@ def test_page_and_api_share_one_lockout(make_user, settings, api_client):
 def test_self_sign_up_is_off_unless_operators_switch_it_on(settings):
     client = Client()
     closed = client.get("/accounts/signup/")
-    assert b"Sign Up Closed" in closed.content or b"closed" in closed.content.lower()
+    assert b"Sign Up Closed" in closed.content
+    assert b"/accounts/signup/" not in client.get(LOGIN).content  # no invitation to it
+    assert b"signup-link" not in client.get("/login/").content
     settings.ACCOUNT_SIGNUP_OPEN = True
+    assert b"/accounts/signup/" in client.get(LOGIN).content
+    assert b"signup-link" in client.get("/login/").content
     weak = client.post(
         "/accounts/signup/",
         {"username": "newbie", "email": "n@example.test", "password1": "123", "password2": "123"},
