@@ -13,9 +13,11 @@ Close codes:
 
 ====  ==================  ==========================================================
 4000  session_ended       the session ended (``hermes:session_ended`` was sent first)
-4401  unauthenticated     no/invalid/expired token, or no authentication within 5 s
-4403  forbidden           no permission to join, an invite session not joined, roles
-                          withdrawn while connected
+4401  unauthenticated     no/invalid/expired token, or no authentication within 5 s;
+                          while connected: the token revoked (sign-out, a replayed refresh
+                          token, an OAuth2 revocation), the account disabled, or roles
+                          withdrawn so that the socket may no longer be in the session
+4403  forbidden           no permission to join, an invite session not joined
 4404  not_found           no such session (or a private one you are not in)
 4408  idle_timeout        nothing received for 30 s (send ``athena:heartbeat``)
 4429  rate_limited        kept flooding after ``error`` ``rate_limited``
@@ -397,6 +399,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             identity = await authenticate(token)
         except PlatformError as exc:
             await self.error(exc.code, exc.message)
+            if exc.code in ("token_revoked", "user_inactive"):
+                # The client's current token is dead: so is this sign-in.
+                await self.shut(CLOSE_UNAUTHENTICATED, exc.code)
             return
         if identity.user.pk != self.user_id:
             await self.error("token_invalid", "The token belongs to another account.")
@@ -560,4 +565,14 @@ class SessionConsumer(AsyncWebsocketConsumer):
             {"reason": message.get("reason", "roles_changed"), "roles": message.get("roles", [])},
         )
         if not await may_join(user_id=self.user_id, identity=self.identity):
-            await self.shut(CLOSE_FORBIDDEN, "forbidden")
+            await self.shut(CLOSE_UNAUTHENTICATED, "roles_revoked")
+
+    async def athena_revoked(self, message: dict[str, Any]) -> None:
+        """A token revoked or the account disabled (``accounts.services.sockets_revoke_notify``):
+        close if this socket's current token is one of them (all sockets for ``jtis=None``)."""
+        if self.closing or self.identity is None:
+            return
+        jtis = message.get("jtis")
+        if jtis is not None and self.identity.jti not in jtis:
+            return
+        await self.shut(CLOSE_UNAUTHENTICATED, str(message.get("reason") or "token_revoked"))
