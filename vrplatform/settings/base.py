@@ -135,6 +135,7 @@ CELERY_BEAT_SCHEDULE = {
     "capacity-sample": {"task": "monitoring.capacity_sample", "schedule": 300},
     "stats-compact": {"task": "streaming.stats_compact", "schedule": 600},
     "streaming-reap-workers": {"task": "streaming.reap_workers", "schedule": 5},
+    "sessions-reap-presence": {"task": "sessions.reap_presence", "schedule": 30},
 }
 
 # --- Auth -----------------------------------------------------------------------------------
