@@ -134,8 +134,10 @@ def test_redis_restart_mid_session(platform: Platform, attempt: int) -> None:
     wait_ready(platform)
 
     async def after() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-        # reconnect and resync: state and members from the server, events across processes
+        # reconnect and resync: state and members from the server, events across processes.
+        # Each client reconnects to its own process, as a real one does after a 1011.
         first = await _rejoin(platform.web[0], session_id, player, 30)
+        await _rejoin(platform.web[1], session_id, creator, 30)
         a, _ = await _joined(platform.web[0], session_id, player)
         b, second = await _joined(platform.web[1], session_id, creator)
         seen = await _event(a, "hermes:participant_joined")
