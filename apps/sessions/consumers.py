@@ -56,6 +56,7 @@ from apps.sessions.extensions import (
 from apps.sessions.limits import TokenBucket
 from apps.sessions.models import ParticipantRole
 from apps.sessions.poses import PoseHub, freeze_startup_heap, pose_hub, tick_hz
+from apps.sessions.presence import presence
 from workers.protocol import (
     BEARER_PREFIX,
     CLOSE_FORBIDDEN,
@@ -439,6 +440,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
         self.joined = True
         self.participant_id = live.participant.pk
+        here = presence()
+        if here is not None:  # so a crash of this process can be undone (presence.py)
+            await here.add(self.participant_id, 1)
         self.role = live.participant.role
         await self.group_join(session_group(self.session_id))
         await self.group_join(member_group(self.session_id, self.user_id))
@@ -485,6 +489,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("could not record that participant %s left", self.participant_id)
             gone = False
+        else:
+            here = presence()
+            if here is not None:
+                await here.add(self.participant_id, -1)
         if self.hub is not None:
             await self.hub.leave(self.session_id, self.channel_name, self.participant_id, gone=gone)
         layer = self.channel_layer

@@ -232,13 +232,14 @@ def participant_connect(
 
 
 @transaction.atomic
-def participant_disconnect(*, participant_id: int) -> bool:
-    """One socket of a participant closed or left. Returns whether the participant has left
-    (their last socket): then ``left_at`` is set; a later join restores them with their role."""
+def participant_disconnect(*, participant_id: int, sockets: int = 1) -> bool:
+    """One socket (or ``sockets``) of a participant closed or left. Returns whether the
+    participant has left (their last socket): then ``left_at`` is set; a later join restores
+    them with their role."""
     participant = Participant.objects.select_for_update().filter(pk=participant_id).first()
     if participant is None:
         return False
-    participant.connections = max(0, participant.connections - 1)
+    participant.connections = max(0, participant.connections - sockets)
     participant.last_seen_at = timezone.now()
     fields = ["connections", "last_seen_at"]
     left = participant.connections == 0 and participant.left_at is None
@@ -246,6 +247,25 @@ def participant_disconnect(*, participant_id: int) -> bool:
         participant.left_at = participant.last_seen_at
         fields.append("left_at")
     participant.save(update_fields=fields)
+    return left
+
+
+@transaction.atomic
+def participant_sockets_lost(*, participant_id: int, sockets: int) -> bool:
+    """A web process died holding ``sockets`` of this participant (apps/sessions/presence.py):
+    take them off; if none is left the participant has left, and the session is told."""
+    left = participant_disconnect(participant_id=participant_id, sockets=sockets)
+    if left:
+        participant = Participant.objects.get(pk=participant_id)
+        _send_to_session(
+            participant.session_id,
+            "hermes:participant_left",
+            {
+                "participant_id": participant.pk,
+                "user_id": participant.user_id,
+                "reason": "connection_lost",
+            },
+        )
     return left
 
 

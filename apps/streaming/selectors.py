@@ -108,6 +108,7 @@ def stream_metrics(stream: Stream) -> dict[str, Any]:
                 "rung": h.get("rung"),
                 "rtt_ms": h.get("rtt_ms"),
                 "loss": h.get("loss"),
+                "latency_ms": report_latency_ms(h),
             }
             for h in history
             if isinstance(h, dict)

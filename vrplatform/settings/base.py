@@ -100,6 +100,9 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="vrp"),
+            # PING a pooled connection idle this long before using it: after a Redis restart
+            # the pool's old sockets are dead, and the first request on one failed.
+            "OPTIONS": {"health_check_interval": 5},
         }
     }
     CHANNEL_LAYERS = {
@@ -110,7 +113,16 @@ if REDIS_URL:
                 # 5 s socket timeout would kill idle consumers, so allow longer reads.
                 # redis-py 8's asyncio pool raises past 100 connections per event loop
                 # instead of waiting; a burst of socket joins (group_add) needs more.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "max_connections": 1000}],
+                # A pooled connection idle 5 s is PINGed before use, so sockets left dead by a
+                # Redis restart are replaced instead of failing a consumer (1011).
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 30,
+                        "max_connections": 1000,
+                        "health_check_interval": 5,
+                    }
+                ],
                 "prefix": env.str("CHANNEL_LAYER_PREFIX", default="vrp:asgi"),
                 "capacity": 1000,
                 "expiry": 30,
@@ -135,6 +147,7 @@ CELERY_BEAT_SCHEDULE = {
     "capacity-sample": {"task": "monitoring.capacity_sample", "schedule": 300},
     "stats-compact": {"task": "streaming.stats_compact", "schedule": 600},
     "streaming-reap-workers": {"task": "streaming.reap_workers", "schedule": 5},
+    "sessions-reap-presence": {"task": "sessions.reap_presence", "schedule": 30},
 }
 
 # --- Auth -----------------------------------------------------------------------------------

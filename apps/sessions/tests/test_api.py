@@ -117,13 +117,16 @@ def test_list_shows_public_live_and_own_sessions(
 
 
 def test_join_rules(make_user: Any, bearer_client: Any, make_session: Any) -> None:
-    host, guest, late = make_user(), make_user(), make_user()
+    host, guest, late, player = make_user(), make_user(), make_user(), make_user()
     public = make_session(host, max_participants=2)
     response = bearer_client(guest).post(
         f"/api/hermes/sessions/{public.id}/join", {"role": "spectator"}, format="json"
     )
     assert response.status_code == 200, response.json()
     assert response.json()["participant"]["role"] == "spectator"
+    # The spectator takes no seat: the host and one player fill the session.
+    seated = bearer_client(player).post(f"/api/hermes/sessions/{public.id}/join", {}, format="json")
+    assert seated.status_code == 200
     full = bearer_client(late).post(f"/api/hermes/sessions/{public.id}/join", {}, format="json")
     assert full.status_code == 409
     assert full.json()["error"]["code"] == "session_full"

@@ -94,6 +94,7 @@ def test_owner_and_operator_control_a_stream_others_get_404(
     assert metrics["latency_ms"]["p99"] == 30.0
     assert metrics["status"] == "streaming"
     assert len(metrics["history"]) == 1
+    assert metrics["history"][0]["latency_ms"] == 20.0  # the same measured p50 everywhere
     by_session = operator.get(
         f"/api/morpheus/performance_metrics?session_id={streaming.session.id}"
     )
