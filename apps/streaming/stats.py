@@ -33,6 +33,7 @@ from apps.monitoring import metrics
 from apps.sessions.extensions import member_group
 from apps.streaming.models import Stream, StreamStats, StreamStatsMinute
 from apps.streaming.selectors import report_latency_ms
+from apps.streaming.services import _worker_stream
 from workers.protocol import ForecastReport, StreamReport
 
 logger = logging.getLogger(__name__)
@@ -62,25 +63,6 @@ def _summary(previous: dict[str, Any], report: StreamReport) -> dict[str, Any]:
     }
 
 
-def _worker_stream(worker_id: uuid.UUID, stream_id: str) -> Stream | None:
-    try:
-        sid = uuid.UUID(stream_id)
-    except ValueError:
-        sid = None
-    stream = (
-        Stream.objects.select_for_update(of=("self",))
-        .filter(pk=sid, worker_id=worker_id, status__in=Stream.ACTIVE)
-        .first()
-        if sid
-        else None
-    )
-    if stream is None:
-        logger.warning(
-            "worker %s sent a message for stream %.64s it does not run", worker_id, stream_id
-        )
-    return stream
-
-
 @transaction.atomic
 def stream_stats_record(
     *, worker_id: uuid.UUID, stream_id: str, report: StreamReport, now: datetime | None = None
@@ -91,7 +73,7 @@ def stream_stats_record(
     worker's own forecast (``report.forecast``) is recorded with the report; when it stepped
     the stream down, the viewer is told (``delphi:oracle_prediction``, after commit)."""
     now = now or timezone.now()
-    stream = _worker_stream(worker_id, stream_id)
+    stream = _worker_stream(worker_id, stream_id, lock=True)
     if stream is None:
         return False
     fields = ["last_stats", "stats_summary", "updated_at"]
