@@ -1,0 +1,89 @@
+"""FBX and OBJ import: converted to glTF 2.0 (GLB) with assimp, then validated like any glTF.
+
+The converter is Debian's ``assimp-utils`` (the Open Asset Import Library's command line),
+run inside the processing sandbox with its limits (memory, CPU, file size) and a wall-clock
+timeout. The upload is copied alone into a fresh directory first and assimp runs there, so
+relative references in the file (an OBJ's ``mtllib``, an FBX's texture paths) find nothing but
+the upload itself. Absolute texture paths it writes into the GLB are refused later by our URI
+checks, like any upload's.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from .tools import ToolMissing, run_tool
+
+CONVERTIBLE = {".fbx": "FBX", ".obj": "OBJ"}
+DEFAULT_TIMEOUT_S = 120
+
+
+class ConversionFailed(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def assimp_binary() -> str:
+    found = shutil.which("assimp")
+    if not found:
+        raise ToolMissing(
+            "FBX and OBJ import needs assimp; install the `assimp-utils` package "
+            "(deploy/system-packages.txt, `make setup`)."
+        )
+    return found
+
+
+def assimp_version() -> str:
+    try:
+        out = subprocess.run(  # noqa: S603 - fixed argv
+            [assimp_binary(), "version"], capture_output=True, timeout=10, check=False
+        ).stdout.decode("utf-8", "replace")
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    for line in out.splitlines():
+        if "Version" in line:
+            return line.strip()[:80]
+    return ""
+
+
+def convert_to_glb(
+    src: Path, work: Path, *, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> tuple[Path, dict[str, Any]]:
+    """Convert an .fbx/.obj into ``work/converted.glb``; returns it and what the report says."""
+    kind = CONVERTIBLE.get(src.suffix.lower())
+    if kind is None:
+        raise ConversionFailed("unsupported_format", f"cannot convert {src.suffix!r} files")
+    binary = assimp_binary()
+    box = work / "convert"
+    box.mkdir(parents=True, exist_ok=True)
+    local = box / f"upload{src.suffix.lower()}"
+    shutil.copyfile(src, local)
+    out = work / "converted.glb"
+    run = run_tool([binary, "export", local.name, str(out), "-fglb2"], timeout_s=timeout_s, cwd=box)
+    if run.timed_out:
+        raise ConversionFailed(
+            "conversion_timeout", f"Converting the {kind} file took longer than {timeout_s:.0f} s."
+        )
+    if run.file_too_large:
+        raise ConversionFailed(
+            "conversion_output_too_large",
+            f"The {kind} file converts to a scene too large to process.",
+        )
+    if run.returncode != 0 or not out.is_file():
+        if run.out_of_memory:
+            raise ConversionFailed(
+                "resource_limit_exceeded", f"Converting the {kind} file ran out of memory."
+            )
+        said = (run.stdout + run.stderr).decode("utf-8", "replace")
+        reason = next((ln for ln in said.splitlines() if "ERROR" in ln), "")
+        raise ConversionFailed(
+            "conversion_failed",
+            f"The {kind} file could not be converted to glTF"
+            + (f": {reason.strip()[:300]}" if reason else f" (exit {run.returncode})."),
+        )
+    return out, {"from": kind, "tool": "assimp", "tool_version": assimp_version()}
