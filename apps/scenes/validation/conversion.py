@@ -15,6 +15,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from workers.rendering.gltf_builder import glb_bytes
+from workers.rendering.gltf_package import GltfLimits, GltfPackageError, parse_glb
+
 from .tools import ToolMissing, run_tool
 
 CONVERTIBLE = {".fbx": "FBX", ".obj": "OBJ"}
@@ -86,4 +89,42 @@ def convert_to_glb(
             f"The {kind} file could not be converted to glTF"
             + (f": {reason.strip()[:300]}" if reason else f" (exit {run.returncode})."),
         )
-    return out, {"from": kind, "tool": "assimp", "tool_version": assimp_version()}
+    try:
+        fixes = normalise_converted(out)
+    except GltfPackageError as exc:
+        raise ConversionFailed(
+            "conversion_failed", f"The converter wrote an unreadable glTF: {exc.message}"
+        ) from None
+    info: dict[str, Any] = {"from": kind, "tool": "assimp", "tool_version": assimp_version()}
+    if fixes:
+        info["normalised"] = fixes
+    return out, info
+
+
+# Material factors glTF bounds to [0, 1] that assimp derives from FBX/OBJ shininess without
+# clamping (it writes e.g. roughness -0.26 and glossiness 1.26 for a shiny Phong material).
+_UNIT_FACTORS = (
+    ("pbrMetallicRoughness", "metallicFactor"),
+    ("pbrMetallicRoughness", "roughnessFactor"),
+    ("extensions/KHR_materials_pbrSpecularGlossiness", "glossinessFactor"),
+)
+
+
+def normalise_converted(path: Path) -> list[str]:
+    """Clamp the converter's out-of-range material factors in place; returns what changed."""
+    document, bin_chunk = parse_glb(path.read_bytes(), GltfLimits())
+    fixes: list[str] = []
+    for m, material in enumerate(document.get("materials") or []):
+        if not isinstance(material, dict):
+            continue
+        for where, key in _UNIT_FACTORS:
+            holder: Any = material
+            for part in where.split("/"):
+                holder = holder.get(part) if isinstance(holder, dict) else None
+            value = holder.get(key) if isinstance(holder, dict) else None
+            if isinstance(value, int | float) and not 0.0 <= value <= 1.0:
+                holder[key] = min(1.0, max(0.0, float(value)))  # type: ignore[index]
+                fixes.append(f"/materials/{m}/{where}/{key}: {value:.3g} -> {holder[key]:g}")  # type: ignore[index]
+    if fixes:
+        path.write_bytes(glb_bytes(document, bin_chunk))
+    return fixes
