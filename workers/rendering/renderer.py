@@ -45,7 +45,9 @@ import numpy as np
 import numpy.typing as npt
 
 from workers.rendering import shaders
+from workers.rendering.culling import ChunkTable
 from workers.rendering.gltf_builder import box, uv_sphere
+from workers.rendering.lod import add_lods
 from workers.rendering.scene import PackageLike, SceneData, build_scene_data
 from workers.rendering.transforms import (
     as_matrix4,
@@ -65,6 +67,15 @@ MatrixLike = Sequence[float] | npt.NDArray[Any]
 # Clip-space Y flip: the image lands in GL memory top row first (see the module docstring).
 _FLIP_Y: F64 = np.diag([1.0, -1.0, 1.0, 1.0])
 _SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "lavapipe")
+# Shader variants: (normal map, alpha mask). See shaders.scene_fs.
+_VariantKey = tuple[bool, bool]
+_VARIANTS: tuple[_VariantKey, ...] = ((False, False), (True, False), (False, True), (True, True))
+_BASE: _VariantKey = (False, False)
+_IDENTITY4 = np.eye(4, dtype="f4").tobytes()
+_IDENTITY3 = np.eye(3, dtype="f4").tobytes()
+# Level of detail: the coarsest level whose geometric error projects to at most this many
+# pixels is drawn (lod.py). Half a pixel keeps silhouettes where they are.
+LOD_PIXEL_ERROR = 0.5
 
 
 @dataclass(frozen=True)
@@ -191,8 +202,8 @@ class Frame:
         """(height, width, 3) uint8, top row first."""
         t = self._check()
         dest = t.rgb if out is None else out
-        if dest.shape != (t.height, t.width, 3) or dest.dtype != np.uint8:
-            raise ValueError(f"out must be uint8 {(t.height, t.width, 3)}")
+        if dest.shape != t.rgb.shape or dest.dtype != np.uint8:
+            raise ValueError(f"out must be uint8 {t.rgb.shape}")
         with self._renderer.current():
             self._check()
             start = time.perf_counter()
@@ -232,21 +243,57 @@ class Frame:
 StereoFrame = Frame
 
 
+class _NoUniform:
+    """Stands in for a uniform the GLSL compiler optimised out of a shader variant."""
+
+    value: Any = None
+
+    def write(self, data: bytes) -> None:
+        del data
+
+
+class _Uniforms(dict[str, Any]):
+    """A program's active uniforms by name; names a variant does not use accept writes."""
+
+    def __init__(self, prog: moderngl.Program) -> None:
+        super().__init__(
+            (name, prog[name]) for name in prog if isinstance(prog[name], moderngl.Uniform)
+        )
+
+    def __missing__(self, name: str) -> Any:
+        return _NoUniform()
+
+
 class _GpuMesh:
-    def __init__(self, ctx: moderngl.Context, prog: moderngl.Program, verts: Any, idx: Any):
+    """Vertex and index buffers with one vertex array per shader variant (a moderngl VAO is
+    bound to one program)."""
+
+    def __init__(
+        self,
+        ctx: moderngl.Context,
+        progs: dict[_VariantKey, moderngl.Program],
+        verts: Any,
+        idx: Any,
+    ):
         self.vbo = ctx.buffer(np.ascontiguousarray(verts, dtype=np.float32).tobytes())
         self.ibo = ctx.buffer(np.ascontiguousarray(idx, dtype=np.uint32).tobytes())
-        self.vao = ctx.vertex_array(
-            prog,
-            [(self.vbo, "3f 3f 2f 4f", "in_pos", "in_normal", "in_uv", "in_color")],
-            index_buffer=self.ibo,
-            index_element_size=4,
-        )
+        self.vaos = {
+            key: ctx.vertex_array(
+                prog,
+                [(self.vbo, "3f 3f 2f 4f", "in_pos", "in_normal", "in_uv", "in_color")],
+                index_buffer=self.ibo,
+                index_element_size=4,
+            )
+            for key, prog in progs.items()
+        }
+        self.vao = self.vaos[_BASE]
         self.count = int(np.asarray(idx).size)
 
     def release(self) -> None:
-        for obj in (self.vao, self.vbo, self.ibo):
-            obj.release()
+        for vao in self.vaos.values():
+            vao.release()
+        self.vbo.release()
+        self.ibo.release()
 
 
 def _shape_vertices(arrays: tuple[Any, Any, Any, Any]) -> tuple[Any, Any]:
@@ -268,8 +315,10 @@ class Renderer:
         lighting: Lighting | None = None,
         near: float = 0.05,
         far: float = 500.0,
+        lod: bool = True,
     ) -> None:
         self._lock = threading.RLock()
+        self.lod = lod
         self.ctx = create_gl_context(backend, device_index)
         self.lighting = lighting or Lighting()
         self.near, self.far = near, far
@@ -278,28 +327,39 @@ class Renderer:
             # On llvmpipe the I420 pass costs more than swscale on the CPU (see the benchmark):
             # callers can pick rgb() + CPU conversion when this is True.
             self.software = any(n in self.info.lower() for n in _SOFTWARE_RENDERERS)
-            self._prog = ctx.program(
-                vertex_shader=shaders.SCENE_VS, fragment_shader=shaders.SCENE_FS
-            )
-            self._yuv_prog = ctx.program(
-                vertex_shader=shaders.FULLSCREEN_VS, fragment_shader=shaders.I420_FS
-            )
-            self._yuv_vao = ctx.vertex_array(self._yuv_prog, [])
-            self._u: dict[str, Any] = {
-                name: self._prog[name]
-                for name in self._prog
-                if isinstance(self._prog[name], moderngl.Uniform)
+            self._progs = {
+                key: ctx.program(
+                    vertex_shader=shaders.SCENE_VS,
+                    fragment_shader=shaders.scene_fs(normal_map=key[0], alpha_mask=key[1]),
+                )
+                for key in _VARIANTS
             }
-            self._u["u_base_tex"].value = 0
-            self._u["u_normal_tex"].value = 1
+            self._uniforms = {key: _Uniforms(prog) for key, prog in self._progs.items()}
+            self._prog = self._progs[_BASE]
+            self._yuv_progs = {
+                name: ctx.program(vertex_shader=shaders.FULLSCREEN_VS, fragment_shader=fs)
+                for name, fs in (
+                    ("y", shaders.I420_Y_FS),
+                    ("uv_fast", shaders.i420_uv_fs(fast=True)),
+                    ("uv", shaders.i420_uv_fs(fast=False)),
+                )
+            }
+            self._yuv_vaos = {n: ctx.vertex_array(p, []) for n, p in self._yuv_progs.items()}
+            self._u = self._uniforms[_BASE]
+            for u in self._uniforms.values():
+                u["u_base_tex"].value = 0
+                u["u_normal_tex"].value = 1
             self._white = ctx.texture((1, 1), 4, bytes([255, 255, 255, 255]))
             self._flat_normal = ctx.texture((1, 1), 4, bytes([128, 128, 255, 255]))
             self._avatar_meshes = {
-                "box": _GpuMesh(ctx, self._prog, *_shape_vertices(box((1.0, 1.0, 1.0)))),
-                "sphere": _GpuMesh(ctx, self._prog, *_shape_vertices(uv_sphere(0.5, 24, 12))),
+                "box": _GpuMesh(ctx, {_BASE: self._prog}, *_shape_vertices(box((1.0, 1.0, 1.0)))),
+                "sphere": _GpuMesh(
+                    ctx, {_BASE: self._prog}, *_shape_vertices(uv_sphere(0.5, 24, 12))
+                ),
             }
         self._scene: SceneData | None = None
         self._scene_mesh: _GpuMesh | None = None
+        self._culling: ChunkTable | None = None
         self._textures: list[moderngl.Texture] = []
         self._targets: dict[tuple[int, int], _Target] = {}
         self.width_per_eye, self.height = width_per_eye, height
@@ -319,7 +379,7 @@ class Renderer:
 
     # -- setup --------------------------------------------------------------------------------
     def resize(self, width_per_eye: int, height: int) -> None:
-        """Change the per-eye size; targets of other sizes are released."""
+        """Change the per-eye size; targets of other output sizes are released."""
         if width_per_eye <= 0 or height <= 0:
             raise ValueError("size must be positive")
         self.width_per_eye, self.height = width_per_eye, height
@@ -340,6 +400,8 @@ class Renderer:
         if isinstance(source, str | Path):
             source = load_package_any(Path(source))
         scene = source if isinstance(source, SceneData) else build_scene_data(source)
+        if self.lod and scene.chunks and all(len(c.lods) == 1 for c in scene.chunks):
+            scene = add_lods(scene)
         with self.current():
             self._upload_scene(scene)
         log.info(
@@ -355,7 +417,8 @@ class Renderer:
         self._release_scene()
         self._scene = scene
         if not scene.empty:
-            self._scene_mesh = _GpuMesh(self.ctx, self._prog, scene.vertices, scene.indices)
+            self._scene_mesh = _GpuMesh(self.ctx, self._progs, scene.vertices, scene.indices)
+        self._culling = ChunkTable(scene, max_error_px=LOD_PIXEL_ERROR)
         for tex in scene.textures:
             h, w = tex.rgba.shape[:2]
             gl_tex = self.ctx.texture((w, h), 4, np.ascontiguousarray(tex.rgba).tobytes())
@@ -386,6 +449,7 @@ class Renderer:
             tex.release()
         self._textures = []
         self._scene = None
+        self._culling = None
 
     def close(self) -> None:
         """Release every GL object and the context; idempotent."""
@@ -467,7 +531,7 @@ class Renderer:
         avatars: list[Avatar],
     ) -> Frame:
         start = time.perf_counter()
-        ctx, u, light = self.ctx, self._u, self.lighting
+        ctx, light = self.ctx, self.lighting
         target.generation += 1
         target.fbo.use()
         bg = light.background
@@ -476,43 +540,49 @@ class Renderer:
         ctx.disable(moderngl.BLEND)
         ctx.front_face = "cw"  # the Y flip mirrors the winding
         ldir = np.asarray(light.direction, dtype=np.float64)
-        u["u_light_dir"].value = tuple(ldir / np.linalg.norm(ldir))
-        u["u_light_color"].value = tuple(light.color)
-        u["u_ambient"].value = tuple(light.ambient)
+        for u in self._uniforms.values():
+            u["u_light_dir"].value = tuple(ldir / np.linalg.norm(ldir))
+            u["u_light_color"].value = tuple(light.color)
+            u["u_ambient"].value = tuple(light.ambient)
         for eye, orientation, proj, viewport in views:
             target.fbo.viewport = viewport
-            vp = np.matmul(np.matmul(_FLIP_Y, proj), view_matrix(eye, orientation))
-            u["u_view_proj"].write(vp.T.astype("f4").tobytes())
-            u["u_cam_pos"].value = tuple(float(v) for v in eye)
-            self._draw_scene(target)
+            view_proj = np.matmul(proj, view_matrix(eye, orientation))
+            vp = np.matmul(_FLIP_Y, view_proj).T.astype("f4").tobytes()
+            cam = tuple(float(v) for v in eye)
+            for u in self._uniforms.values():
+                u["u_view_proj"].write(vp)
+                u["u_cam_pos"].value = cam
+            self._draw_scene(target, view_proj, eye, proj, viewport[3])
             self._draw_avatars(avatars)
         target.fbo.depth_mask = True
         ctx.disable(moderngl.BLEND)
         ctx.finish()  # honest render time; the readback would wait for it anyway
         return Frame(self, target, (time.perf_counter() - start) * 1000)
 
-    def _draw_scene(self, target: _Target) -> None:
-        scene, mesh = self._scene, self._scene_mesh
-        if scene is None or mesh is None:
+    def _draw_scene(
+        self, target: _Target, view_proj: F64, eye: F64, proj: F64, height_px: int
+    ) -> None:
+        scene, mesh, table = self._scene, self._scene_mesh, self._culling
+        if scene is None or mesh is None or table is None:
             return
-        u, ctx = self._u, self.ctx
-        u["u_model"].write(np.eye(4, dtype="f4").tobytes())
-        u["u_normal_mat"].write(np.eye(3, dtype="f4").tobytes())
-        for draw in scene.draws:
-            m = scene.materials[draw.material]
+        ctx = self.ctx
+        ranges = table.visible_ranges(view_proj, eye, proj[1, 1] * height_px / 2)
+        for material, draw_ranges in ranges:
+            m = scene.materials[material]
+            key = (m.normal_texture is not None, m.alpha_mode == "MASK")
+            u = self._uniforms[key]
+            u["u_model"].write(_IDENTITY4)
+            u["u_normal_mat"].write(_IDENTITY3)
             u["u_base_color"].value = tuple(m.base_color)
             u["u_emissive"].value = tuple(m.emissive)
             u["u_metallic"].value = m.metallic
             u["u_roughness"].value = m.roughness
-            u["u_alpha_cutoff"].value = m.alpha_cutoff if m.alpha_mode == "MASK" else -1.0
+            u["u_alpha_cutoff"].value = m.alpha_cutoff
             base = self._white if m.base_texture is None else self._textures[m.base_texture]
             base.use(0)
             if m.normal_texture is not None:
                 self._textures[m.normal_texture].use(1)
-                u["u_has_normal_map"].value = True
                 u["u_normal_scale"].value = m.normal_scale
-            else:
-                u["u_has_normal_map"].value = False
             if m.double_sided:
                 ctx.disable(moderngl.CULL_FACE)
             else:
@@ -521,7 +591,9 @@ class Renderer:
                 ctx.enable(moderngl.BLEND)
                 ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
                 target.fbo.depth_mask = False
-            mesh.vao.render(moderngl.TRIANGLES, vertices=draw.count, first=draw.first)
+            vao = mesh.vaos[key]
+            for first, count in draw_ranges:
+                vao.render(moderngl.TRIANGLES, vertices=count, first=first)
         target.fbo.depth_mask = True
         ctx.disable(moderngl.BLEND)
         ctx.enable(moderngl.CULL_FACE)
@@ -531,7 +603,6 @@ class Renderer:
             return
         u = self._u
         self._white.use(0)
-        u["u_has_normal_map"].value = False
         u["u_alpha_cutoff"].value = -1.0
         u["u_emissive"].value = (0.0, 0.0, 0.0)
         u["u_metallic"].value = 0.0
@@ -558,12 +629,17 @@ class Renderer:
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
         target.yuv_fbo.use()
         target.color.use(0)
-        prog: Any = self._yuv_prog
-        prog["u_src"].value = 0
-        prog["u_w"].value = target.width
-        prog["u_h"].value = target.height
-        prog["u_tw"].value = target.width // 4
-        self._yuv_vao.render(moderngl.TRIANGLES, vertices=3)
+        w, h, tw = target.width, target.height, target.width // 4
+        y_prog: Any = self._yuv_progs["y"]
+        y_prog["u_src"].value = 0
+        target.yuv_fbo.viewport = (0, 0, tw, h)
+        self._yuv_vaos["y"].render(moderngl.TRIANGLES, vertices=3)
+        name = "uv_fast" if (w // 2) % 4 == 0 else "uv"
+        uv_prog: Any = self._yuv_progs[name]
+        uv_prog["u_src"].value = 0
+        uv_prog["u_w"].value, uv_prog["u_h"].value, uv_prog["u_tw"].value = w, h, tw
+        target.yuv_fbo.viewport = (0, h, tw, h // 2)
+        self._yuv_vaos[name].render(moderngl.TRIANGLES, vertices=3)
         ctx.finish()  # so convert_ms is the pass itself, not part of the readback
 
 

@@ -78,6 +78,20 @@ class DrawRange:
 
 
 @dataclass
+class Chunk:
+    """One primitive instance inside a material's draw range, for culling and level of detail.
+
+    ``lods[0]`` is the full-detail index range; later entries are simplified copies appended to
+    the index buffer (see ``workers/rendering/lod.py``) with their world-space geometric error.
+    """
+
+    material: int
+    center: tuple[float, float, float]
+    radius: float
+    lods: list[tuple[int, int, float]]  # (first index, index count, error in metres)
+
+
+@dataclass
 class SceneData:
     vertices: F32  # (n, VERTEX_FLOATS)
     indices: npt.NDArray[np.uint32]
@@ -88,6 +102,7 @@ class SceneData:
     bounds_max: F64
     triangles: int
     skipped: list[str] = field(default_factory=list)  # one line per skipped feature
+    chunks: list[Chunk] = field(default_factory=list)  # in draw order, inside ``draws``
 
     @property
     def empty(self) -> bool:
@@ -355,11 +370,23 @@ class _Loader:
         draws: list[DrawRange] = []
         base = 0
         first = 0
+        chunks: list[Chunk] = []
         for slot in slots:
             start = first
             for verts, idx in self.batches[slot]:
                 vert_parts.append(verts)
                 idx_parts.append(idx + np.uint32(base))
+                lo, hi = verts[:, 0:3].min(axis=0), verts[:, 0:3].max(axis=0)
+                centre = (lo + hi) / 2
+                radius = float(np.linalg.norm(verts[:, 0:3] - centre, axis=1).max())
+                chunks.append(
+                    Chunk(
+                        material=slot,
+                        center=(float(centre[0]), float(centre[1]), float(centre[2])),
+                        radius=radius,
+                        lods=[(first, int(idx.shape[0]), 0.0)],
+                    )
+                )
                 base += verts.shape[0]
                 first += idx.shape[0]
             draws.append(DrawRange(material=slot, first=start, count=first - start))
@@ -383,6 +410,7 @@ class _Loader:
             bounds_max=bmax,
             triangles=int(indices.shape[0] // 3),
             skipped=self.skipped,
+            chunks=chunks,
         )
 
 
