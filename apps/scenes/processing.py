@@ -105,10 +105,15 @@ def run(
     result = report.to_dict()
     if report.ok:
         _emit("rendering", 60)
+        from workers.rendering.animation import SceneAnimation
+        from workers.rendering.gltf_package import load_package
         from workers.rendering.renderer import thumbnail
 
         try:
-            png = thumbnail(render_path, size=thumb_size)
+            loaded = load_package(render_path, limits=GltfLimits(**limits))
+            animation = SceneAnimation.from_package(loaded)
+            # An animated scene's thumbnail is its first frame (t = 0), not the rest pose.
+            png = thumbnail(animation.scene_at(0.0) if animation else loaded, size=thumb_size)
         except Exception as exc:  # any renderer failure becomes a report entry
             result["ok"] = False
             result["issues"].append(

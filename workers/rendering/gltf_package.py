@@ -109,6 +109,9 @@ class GltfLimits:
     # Tiny entries compress absurdly well (1 KiB of zeros is 100x); the ratio rule starts here.
     zip_ratio_min_bytes: int = 1024 * 1024
     max_zip_total_bytes: int = 512 * 1024 * 1024
+    # Animated scenes are posed on the CPU every frame (workers/rendering/animation.py); keys
+    # are summed over every sampler's input, so a million-keyframe file is refused.
+    max_animation_keys: int = 200_000
 
 
 @dataclass(frozen=True)

@@ -417,6 +417,8 @@ class WorkerAgent:
         )
         config.target_fps = fps
         poses = self._sessions.setdefault(message.session_id, SessionPoses())
+        if isinstance(source, RendererSource):
+            source.clock = poses.scene_time  # one animation clock per session
         peer = StreamPeer(config, source, encoder_choice=self.encoder, session_poses=poses)
         self._stopped_by_platform.discard(sid)
         self._frames[sid] = deque(maxlen=256)

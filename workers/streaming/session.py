@@ -1,6 +1,10 @@
-"""Latest pose per participant of one session, shared by that session's peers in-process."""
+"""Latest pose per participant of one session, shared by that session's peers in-process, and
+the session's scene clock (animated scenes: every viewer sees the same animation time)."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
 
 from workers.protocol import Pose
 
@@ -12,8 +16,15 @@ class SessionPoses:
     other's participants. All access happens on the event loop thread, so no lock.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._poses: dict[str, Pose] = {}
+        self._clock = clock
+        self._started = clock()
+
+    def scene_time(self) -> float:
+        """Seconds since the session's first stream started on this worker: the animation time
+        all of its viewers render (the worker owns the clock, not the clients)."""
+        return self._clock() - self._started
 
     def update(self, participant_id: str, pose: Pose) -> None:
         self._poses[participant_id] = pose

@@ -109,3 +109,53 @@ def test_fbx_and_obj_are_converted_and_imported(
     # The report is the API's too: a creator sees it was converted, and from what.
     body = client.get(version_url(version.scene_id, version.id, "report")).json()
     assert body["report"]["processing"]["converted_from"]["from"] == kind
+
+
+def test_animated_scene_thumbnail_is_its_first_frame(
+    make_user: Any, bearer_client: Any, upload: Any, tmp_path: Path
+) -> None:
+    from workers.rendering.animation import SceneAnimation
+    from workers.rendering.renderer import thumbnail
+    from workers.rendering.tests.animated import make_slider
+
+    path = make_slider(tmp_path)
+    version = _process(bearer_client(make_user("creator")), upload, path)
+    assert version.report["khronos"]["info"]["animationCount"] == 1
+    stored = version.thumbnail.open("rb").read()
+    package = load_package(path)
+    anim = SceneAnimation.from_package(package)
+    assert anim is not None
+    first_frame = thumbnail(anim.scene_at(0.0), size=(512, 288))
+    rest_pose = thumbnail(package, size=(512, 288))  # the static path: the box at x = 0
+    assert formats.picture_difference(stored, first_frame) < 0.5
+    assert formats.picture_difference(stored, rest_pose) > 1.0
+
+
+def test_a_million_keyframes_is_refused(
+    make_user: Any, bearer_client: Any, upload: Any, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    from workers.rendering.gltf_builder import GltfBuilder, box, write_glb
+
+    b = GltfBuilder()
+    pos, nrm, _uv, idx = box()
+    b.add_node(mesh=b.add_mesh(pos, normals=nrm, indices=idx))
+    keys = 1_000_000
+    times = b.add_accessor(np.arange(keys, dtype=np.float32) / 1000, target=None)
+    values = b.add_accessor(np.zeros((keys, 3), np.float32), target=None, with_bounds=False)
+    doc, bin_chunk = b.to_document_and_bin()
+    doc["animations"] = [
+        {
+            "samplers": [{"input": times, "output": values}],
+            "channels": [{"sampler": 0, "target": {"node": 0, "path": "translation"}}],
+        }
+    ]
+    write_glb(doc, bin_chunk, tmp_path / "keys.glb")
+    response = upload(bearer_client(make_user("creator")), tmp_path / "keys.glb")
+    version = SceneVersion.objects.get(pk=response.json()["version"]["id"])
+    assert version.status == "rejected"
+    errors = [
+        (i["code"], i["pointer"]) for i in version.report["issues"] if i["severity"] == "error"
+    ]
+    assert errors == [("too_many_keyframes", "/animations/0/samplers/0/input")]
