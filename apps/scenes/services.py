@@ -59,6 +59,8 @@ class ProcessingConfig:
     memory_mb: int = 3072  # RLIMIT_AS of the child (Mesa llvmpipe needs ~1 GiB to start)
     max_attempts: int = 3  # runs that may start (crash redeliveries included) before giving up
     thumbnail_size: tuple[int, int] = (512, 288)
+    tool_timeout_s: int = 120  # each external tool run (validator, decoder, converter)
+    max_output_mb: int = 1024  # RLIMIT_FSIZE of the child: no converted/decoded file grows past
 
     @classmethod
     def from_settings(cls) -> ProcessingConfig:
@@ -67,6 +69,8 @@ class ProcessingConfig:
             memory_mb=int(getattr(settings, "SCENE_PROCESS_MEMORY_MB", cls.memory_mb)),
             max_attempts=int(getattr(settings, "SCENE_PROCESS_MAX_ATTEMPTS", cls.max_attempts)),
             thumbnail_size=tuple(getattr(settings, "SCENE_THUMBNAIL_SIZE", cls.thumbnail_size)),  # type: ignore[arg-type]
+            tool_timeout_s=int(getattr(settings, "SCENE_TOOL_TIMEOUT_S", cls.tool_timeout_s)),
+            max_output_mb=int(getattr(settings, "SCENE_PROCESS_MAX_OUTPUT_MB", cls.max_output_mb)),
         )
 
 
@@ -301,6 +305,10 @@ def _run_child(
         str(config.timeout_s),
         "--thumb-size",
         f"{config.thumbnail_size[0]}x{config.thumbnail_size[1]}",
+        "--tool-timeout",
+        str(config.tool_timeout_s),
+        "--max-output-mb",
+        str(config.max_output_mb),
     ]
     stderr_path = out_dir / "stderr.txt"
     timed_out = threading.Event()

@@ -110,5 +110,14 @@ for (const ext of doc.getRoot().listExtensionsUsed()) {
 }
 // One buffer (GLB holds one); no prune(): it would also fold solid-colour textures into factors.
 await doc.transform(unpartition());
-fs.writeFileSync(output, await io.writeBinary(doc));
+try {
+  fs.writeFileSync(output, await io.writeBinary(doc));
+} catch (err) {
+  // EFBIG: past the sandbox's file-size limit (RLIMIT_FSIZE), i.e. a decompression bomb.
+  if (err && err.code === "EFBIG") {
+    process.stderr.write("decoded scene too large\n");
+    process.exit(3);
+  }
+  throw err;
+}
 process.stdout.write(JSON.stringify({ decoded, textures }));

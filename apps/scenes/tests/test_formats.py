@@ -4,6 +4,7 @@ render-ready GLB that workers load, and rendered into the same picture as the or
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +160,90 @@ def test_a_million_keyframes_is_refused(
         (i["code"], i["pointer"]) for i in version.report["issues"] if i["severity"] == "error"
     ]
     assert errors == [("too_many_keyframes", "/animations/0/samplers/0/input")]
+
+
+# ------------------------------------------------------------------ bad input: named rejections
+
+
+def _rejected(client: Any, upload: Any, path: Path) -> tuple[str, str]:
+    response = upload(client, path, name=path.stem)
+    assert response.status_code == 201, response.json()
+    version = SceneVersion.objects.get(pk=response.json()["version"]["id"])
+    assert version.status == "rejected", version.report
+    error = next(i for i in version.report["issues"] if i["severity"] == "error")
+    return error["code"], error["message"]
+
+
+def test_an_fbx_the_converter_cannot_read_is_rejected(
+    make_user: Any, bearer_client: Any, upload: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "garbage.fbx"
+    path.write_bytes(b"Kaydara FBX Binary  \x00\x1a\x00" + bytes(range(256)) * 40)
+    code, message = _rejected(bearer_client(make_user("creator")), upload, path)
+    assert code == "conversion_failed"
+    assert "FBX" in message
+
+
+def test_a_hanging_converter_is_stopped(
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    make_user: Any,
+    bearer_client: Any,
+    upload: Any,
+    tmp_path: Path,
+) -> None:
+    obj = formats.assimp_export(formats.make_reference(tmp_path / "r"), tmp_path / "a.obj", "obj")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "assimp").write_text("#!/bin/sh\nexec sleep 60\n")  # a converter that hangs
+    (fake / "assimp").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    settings.SCENE_TOOL_TIMEOUT_S = 2
+    code, _ = _rejected(bearer_client(make_user("creator")), upload, obj)
+    assert code == "conversion_timeout"
+
+
+def _big_reference(root: Path) -> Path:
+    from workers.rendering.gltf_builder import GltfBuilder, torus
+
+    b = GltfBuilder()
+    pos, nrm, uv, idx = torus(0.5, 0.2, 240, 120)  # 57,600 triangles: ~1.6 MB plain
+    b.add_node(mesh=b.add_mesh(pos, normals=nrm, uvs=uv, indices=idx))
+    root.mkdir(parents=True, exist_ok=True)
+    b.write_glb(root / "big.glb")
+    return root / "big.glb"
+
+
+def test_outputs_past_the_size_limit_are_refused(
+    settings: Any, make_user: Any, bearer_client: Any, upload: Any, tmp_path: Path
+) -> None:
+    """A small upload that decodes or converts into more than the sandbox lets a tool write
+    (the shape of a Draco or FBX bomb) ends as a named rejection, not a full disk."""
+    big = _big_reference(tmp_path / "src")
+    draco = tmp_path / "big-draco.glb"
+    formats.gltf_transform("draco", str(big), str(draco))
+    obj = formats.assimp_export(big, tmp_path / "big.obj", "obj")
+    assert draco.stat().st_size < 1024 * 1024 < big.stat().st_size
+    settings.SCENE_PROCESS_MAX_OUTPUT_MB = 1
+    client = bearer_client(make_user("creator"))
+    assert _rejected(client, upload, draco)[0] == "decoded_too_large"
+    assert _rejected(client, upload, obj)[0] == "conversion_output_too_large"
+
+
+def test_corrupt_draco_data_is_a_named_rejection(
+    make_user: Any, bearer_client: Any, upload: Any, tmp_path: Path
+) -> None:
+    from workers.rendering.gltf_builder import glb_bytes
+    from workers.rendering.gltf_package import GltfLimits, parse_glb
+
+    draco = formats.make_compressed(tmp_path, "draco")
+    doc, bin_chunk = parse_glb(draco.read_bytes(), GltfLimits())
+    ext = doc["meshes"][0]["primitives"][0]["extensions"]["KHR_draco_mesh_compression"]
+    view = doc["bufferViews"][ext["bufferView"]]
+    data = bytearray(bin_chunk or b"")
+    start = view.get("byteOffset", 0)
+    data[start : start + view["byteLength"]] = bytes(view["byteLength"])  # not Draco any more
+    broken = tmp_path / "broken.glb"
+    broken.write_bytes(glb_bytes(doc, bytes(data)))
+    code, message = _rejected(bearer_client(make_user("creator")), upload, broken)
+    assert code == "decode_failed", message

@@ -54,8 +54,8 @@ class ToolRun:
 
     @property
     def file_too_large(self) -> bool:
-        # SIGXFSZ: the tool wrote past RLIMIT_FSIZE (a huge output).
-        return self.returncode in (-25, 153)
+        # SIGXFSZ: the tool wrote past RLIMIT_FSIZE (a huge output); 3: our scripts saw EFBIG.
+        return self.returncode in (-25, 153, 3)
 
     def stderr_tail(self, n: int = 400) -> str:
         return self.stderr[-n:].decode("utf-8", "replace").strip()
