@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -30,7 +31,9 @@ from workers.rendering.gltf_builder import GltfBuilder, torus  # noqa: E402
 
 def make_scene(path: Path, triangles: int) -> None:
     b = GltfBuilder(generator="bench_scene_processing")
-    mat = b.add_material(base_color_texture=formats.checker_png(512, 16))
+    # 128 px: Debian 12's assimp 5.2.5 crashes reading back its own ASCII FBX with a larger
+    # embedded texture (seen here, exit -11/134), which would leave FBX unmeasured.
+    mat = b.add_material(base_color_texture=formats.checker_png(128, 16))
     per = max(triangles // 8, 2)
     segments = max(int((per / 2) ** 0.5), 4)
     for k in range(8):
@@ -51,6 +54,7 @@ def run_child(path: Path) -> tuple[float, int, dict[str, object]]:
     )
     elapsed = time.perf_counter() - started
     report = json.loads((out / "report.json").read_text()) if proc.returncode == 0 else {}
+    shutil.rmtree(out, ignore_errors=True)
     # RUSAGE_CHILDREN's ru_maxrss: the largest process among finished descendants, so far; each
     # variant runs in a fresh interpreter (see main), so it is this variant's peak.
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -104,6 +108,7 @@ def main() -> int:
             f"| {name} | {mb:.2f} | {seconds:.2f} | {seconds / mb:.2f} | {peak_mb:.0f} "
             f"| {peak_mb / mb:.0f} |"
         )
+    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

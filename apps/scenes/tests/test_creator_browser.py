@@ -255,7 +255,7 @@ def test_creator_uploads_compressed_and_converted_scenes_and_sees_the_validators
         "(() => { const i = document.getElementById('thumbnail');"
         " return i.complete && i.naturalWidth > 0; })()"
     )
-    page.screenshot(path=str(tmp_path / "fbx-ready.png"))
+    page.screenshot(path=str(tmp_path / "fbx-ready.png"), full_page=True)
     page.click("#publish")
     page.wait_for_function("document.getElementById('publish-state').textContent === 'published'")
 

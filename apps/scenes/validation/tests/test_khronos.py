@@ -117,3 +117,29 @@ def test_our_limits_still_apply_after_the_gate(tmp_path: Path) -> None:
     )
     assert "too_many_triangles" in [i.code for i in report.errors]
     assert os.environ.get("VRP_NODE") is None
+
+
+def test_a_valid_file_needing_an_unsupported_extension_gets_a_named_rejection(
+    tmp_path: Path,
+) -> None:
+    import numpy as np
+
+    from workers.rendering.gltf_builder import GltfBuilder, box, write_glb
+
+    b = GltfBuilder()
+    pos, nrm, _, idx = box()
+    b.add_node(mesh=b.add_mesh(pos, normals=nrm, indices=idx))
+    offsets = b.add_accessor(np.array([[0, 0, 0], [2, 0, 0]], np.float32), target=None)
+    doc, bin_chunk = b.to_document_and_bin()
+    doc["nodes"][0]["extensions"] = {
+        "EXT_mesh_gpu_instancing": {"attributes": {"TRANSLATION": offsets}}
+    }
+    doc["extensionsUsed"] = doc["extensionsRequired"] = ["EXT_mesh_gpu_instancing"]
+    write_glb(doc, bin_chunk, tmp_path / "instanced.glb")
+    report = validate_package(tmp_path / "instanced.glb", khronos=True)
+    assert report.khronos is not None
+    assert report.khronos["errors"] == 0  # valid glTF: the official validator has no error
+    assert [(i.code, i.pointer) for i in report.errors] == [
+        ("extension_unsupported", "/extensionsRequired/0")
+    ]
+    assert "EXT_mesh_gpu_instancing" in report.errors[0].message
