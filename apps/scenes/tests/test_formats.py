@@ -247,3 +247,32 @@ def test_corrupt_draco_data_is_a_named_rejection(
     broken.write_bytes(glb_bytes(doc, bytes(data)))
     code, message = _rejected(bearer_client(make_user("creator")), upload, broken)
     assert code == "decode_failed", message
+
+
+def test_a_worker_downloads_the_render_ready_derivative(
+    make_user: Any, bearer_client: Any, upload: Any, tmp_path: Path
+) -> None:
+    import hashlib
+
+    from django.test import Client
+
+    from apps.scenes import services
+    from apps.streaming.services import worker_create
+
+    client = bearer_client(make_user("creator"))
+    version = _process(client, upload, formats.make_compressed(tmp_path, "meshopt"))
+    services.scene_publish(scene=version.scene, version=version)
+    _, token = worker_create(name="gpu-1")
+    response = Client().get(
+        f"/api/morpheus/worker/scenes/{version.id}/file", HTTP_AUTHORIZATION=f"Worker {token}"
+    )
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content)
+    assert hashlib.sha256(body).hexdigest() == version.render_checksum
+    assert response["X-Checksum-SHA256"] == version.render_checksum
+    assert 'filename="render.glb"' in response["Content-Disposition"]
+    # What the worker gets loads with no compression extension left to decode.
+    (tmp_path / "got.glb").write_bytes(body)
+    assert "EXT_meshopt_compression" not in (
+        load_package(tmp_path / "got.glb").document.get("extensionsUsed") or []
+    )
