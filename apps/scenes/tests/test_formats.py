@@ -276,3 +276,19 @@ def test_a_worker_downloads_the_render_ready_derivative(
     assert "EXT_meshopt_compression" not in (
         load_package(tmp_path / "got.glb").document.get("extensionsUsed") or []
     )
+
+
+def test_an_fbx_naming_a_texture_it_does_not_carry_still_imports(
+    make_user: Any, bearer_client: Any, upload: Any, tmp_path: Path
+) -> None:
+    """Creators' FBX files often name textures by a path on their own machine; the upload is
+    one file, so the texture becomes white and the report says which one was missing."""
+    src = tmp_path / "src"
+    src.mkdir()
+    formats.reference_builder().write_gltf(src / "ref.gltf")  # the texture as a file beside it
+    fbx = formats.assimp_export(src / "ref.gltf", tmp_path / "linked.fbx", "fbxa")
+    assert b"ref_img0.png" in fbx.read_bytes()  # named, not embedded
+    version = _process(bearer_client(make_user("creator")), upload, fbx)
+    notes = version.report["processing"]["converted_from"]["normalised"]
+    assert "/images/0: external texture 'ref_img0.png' is not in the upload" in notes
+    assert version.triangles == formats.REFERENCE_TRIANGLES

@@ -114,10 +114,26 @@ _UNIT_FACTORS = (
 )
 
 
+# A 1x1 white PNG: stands in for a texture the FBX/OBJ names by path but the upload lacks.
+_WHITE_PNG_URI = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/"
+    "AAX+Av4N70a4AAAAAElFTkSuQmCC"
+)
+
+
 def normalise_converted(path: Path) -> list[str]:
-    """Clamp the converter's out-of-range material factors in place; returns what changed."""
+    """Fix what the converter writes that glTF or a self-contained upload cannot hold, in place:
+    out-of-range material factors are clamped; textures the source file names by path (often an
+    absolute path on the creator's machine, never part of the upload) become plain white, so the
+    scene still loads. Returns one line per change, for the report."""
     document, bin_chunk = parse_glb(path.read_bytes(), GltfLimits())
     fixes: list[str] = []
+    for i, image in enumerate(document.get("images") or []):
+        uri = image.get("uri") if isinstance(image, dict) else None
+        if isinstance(uri, str) and not uri.startswith("data:"):
+            image["uri"] = _WHITE_PNG_URI
+            image.pop("mimeType", None)
+            fixes.append(f"/images/{i}: external texture {uri[:120]!r} is not in the upload")
     for m, material in enumerate(document.get("materials") or []):
         if not isinstance(material, dict):
             continue
