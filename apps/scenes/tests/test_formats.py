@@ -292,3 +292,17 @@ def test_an_fbx_naming_a_texture_it_does_not_carry_still_imports(
     notes = version.report["processing"]["converted_from"]["normalised"]
     assert "/images/0: external texture 'ref_img0.png' is not in the upload" in notes
     assert version.triangles == formats.REFERENCE_TRIANGLES
+
+
+def test_an_obj_cannot_make_the_converter_read_other_files(
+    make_user: Any, bearer_client: Any, upload: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "evil.obj"
+    path.write_text(
+        "mtllib /etc/passwd\nmtllib ../../../../etc/passwd\nv 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n"
+    )
+    version = _process(bearer_client(make_user("creator")), upload, path)
+    assert version.triangles == 1
+    derived = version.render_file.open("rb").read()
+    assert b"root:" not in derived
+    assert b"passwd" not in derived

@@ -2,14 +2,15 @@
 
 The converter is Debian's ``assimp-utils`` (the Open Asset Import Library's command line),
 run inside the processing sandbox with its limits (memory, CPU, file size) and a wall-clock
-timeout. The upload is copied alone into a fresh directory first and assimp runs there, so
-relative references in the file (an OBJ's ``mtllib``, an FBX's texture paths) find nothing but
-the upload itself. Absolute texture paths it writes into the GLB are refused later by our URI
-checks, like any upload's.
+timeout. The upload is placed alone in a fresh directory and assimp runs there; an OBJ's
+``mtllib`` lines are dropped (nothing but the upload is part of the scene). Textures the file
+names by path are replaced by white in the converted GLB (:func:`normalise_converted`), and the
+report lists them.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -42,6 +43,22 @@ def assimp_binary() -> str:
     return found
 
 
+def _place_upload(src: Path, local: Path, kind: str) -> None:
+    """Put the upload alone in the converter's directory. An OBJ loses its ``mtllib`` lines: the
+    upload is one file, so a material library could only be something else on this machine
+    (``mtllib /etc/...``), which assimp would read."""
+    if kind == "OBJ":
+        with src.open("rb") as fin, local.open("wb") as fout:
+            for line in fin:
+                if not line.lstrip().lower().startswith(b"mtllib"):
+                    fout.write(line)
+        return
+    try:
+        os.link(src, local)  # no copy: the sandbox's file-size limit is for what tools write
+    except OSError:
+        shutil.copyfile(src, local)
+
+
 def assimp_version() -> str:
     try:
         out = subprocess.run(  # noqa: S603 - fixed argv
@@ -67,9 +84,13 @@ def convert_to_glb(
     box.mkdir(parents=True, exist_ok=True)
     local = box / f"upload{src.suffix.lower()}"
     try:
-        os.link(src, local)  # no copy: the sandbox's file-size limit is for what tools write
-    except OSError:
-        shutil.copyfile(src, local)
+        _place_upload(src, local, kind)
+    except OSError as exc:
+        if exc.errno == errno.EFBIG:
+            raise ConversionFailed(
+                "conversion_output_too_large", f"The {kind} file is larger than processing allows."
+            ) from None
+        raise
     out = work / "converted.glb"
     run = run_tool([binary, "export", local.name, str(out), "-fglb2"], timeout_s=timeout_s, cwd=box)
     if run.timed_out:
