@@ -263,6 +263,7 @@
     if (processing.converted_from) {
       const c = processing.converted_from;
       notes.push(`Converted from ${c.from} to glTF with ${c.tool}.`);
+      if ((c.normalised || []).length) notes.push(`Adjusted: ${c.normalised.join("; ")}.`);
     }
     if ((processing.decoded || []).length) {
       notes.push(`Decoded ${processing.decoded.join(", ")} into a render-ready copy.`);

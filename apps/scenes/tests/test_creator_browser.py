@@ -250,6 +250,7 @@ def test_creator_uploads_compressed_and_converted_scenes_and_sees_the_validators
         "document.getElementById('processing-note').textContent.includes('Converted from FBX')"
     )
     assert "Khronos glTF-Validator 2." in page.inner_text("#validator-note")
+    assert "roughnessFactor" in page.inner_text("#processing-note")  # what conversion adjusted
     assert stats_table(page)["triangles"] == str(formats.REFERENCE_TRIANGLES)
     page.wait_for_function(
         "(() => { const i = document.getElementById('thumbnail');"
