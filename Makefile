@@ -20,9 +20,11 @@ test: setup ## the whole suite against real PostgreSQL and Redis (started when n
 
 setup: system-packages $(VENV)/.installed node-tools
 
-$(VENV)/.installed: requirements.txt
+# The dev file includes requirements.txt: tests, lint and type checks need both; the image
+# (deploy/Dockerfile) installs requirements.txt alone.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 system-packages:

@@ -7,9 +7,9 @@ GCC-like AIMD (x0.85 of the received rate on a rising delay, +5%/s while the que
 bounded by 1.5x what arrives). Once a second both controllers get a stats sample:
 
 - reactive: workers/streaming/quality.py QualityController alone (loss, delay, REMB);
-- oracle: the same controller, plus apps/monitoring/forecast.predict_stream on the report
+- oracle: the same controller, plus workers/streaming/forecast.predict_stream on the report
   history; when it recommends a lower rung (confidence >= 0.4, at most every 5 s) the rung is
-  capped there for 10 s, the way the worker applies the platform's step-down.
+  capped there for 10 s, the way the worker caps itself (StreamForecaster).
 
 Counted per run: stall seconds (loss > 2% or queueing delay > 100 ms in that second), seconds
 at a too-high rung (the rung's nominal bitrate above the capacity), seconds at a too-low rung
@@ -27,8 +27,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from apps.monitoring.forecast import ForecastConfig, StreamPoint, predict_stream
 from workers.protocol import RUNG_ORDER, scaled_bitrate
+from workers.streaming.forecast import ForecastConfig, StreamPoint, predict_stream
 from workers.streaming.quality import QualityController, QualitySample
 
 DT = 0.05

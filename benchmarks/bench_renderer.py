@@ -25,7 +25,7 @@ from workers.rendering.demo_scene import build_demo_scene
 from workers.rendering.renderer import Avatar, Pose, Renderer
 from workers.rendering.transforms import look_at_quat
 
-SIZES = {"720p": (1280, 720), "1080p": (1920, 1080), "2K": (2560, 1440)}
+SIZES = {"720p": (1280, 720), "1080p": (1920, 1080), "2K": (2560, 1440), "4K": (3840, 2160)}
 
 
 def pose_at(i: int) -> Pose:

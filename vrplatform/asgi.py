@@ -13,6 +13,7 @@ django_asgi_app = get_asgi_application()  # must run before importing consumers
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from apps.core.bodylimit import install_daphne_body_limit  # noqa: E402
 from apps.core.origin import OriginValidator  # noqa: E402
 from vrplatform.routing import websocket_urlpatterns  # noqa: E402
 
@@ -35,6 +36,7 @@ def _daphne_leaves_bodies_to_django() -> None:
 
 
 _daphne_leaves_bodies_to_django()
+install_daphne_body_limit()
 
 application = ProtocolTypeRouter(
     {

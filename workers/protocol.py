@@ -222,6 +222,7 @@ class FrameMeta:
     t: dict[str, float]
     rung: str = ""
     keyframe: bool = False
+    scale: float = 1.0  # render scale: below 1 the picture is smaller than the rung's size
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -231,6 +232,7 @@ class FrameMeta:
             "t": dict(self.t),
             "rung": self.rung,
             "keyframe": self.keyframe,
+            "scale": self.scale,
         }
 
 
@@ -246,6 +248,7 @@ def parse_frame_meta(raw: str | bytes | dict[str, Any]) -> FrameMeta:
         t=t,
         rung=_str(rung, "rung", allow_empty=True),
         keyframe=bool(obj.get("keyframe", False)),
+        scale=_number(obj.get("scale", 1.0), "scale", lo=0.05, hi=1.0),
     )
 
 
@@ -257,6 +260,7 @@ class ClientFeedback:
     display_ms: float = 0.0
     frames_decoded: int = 0
     frames_dropped: int = 0
+    display_hz: float = 0.0  # the client's display refresh rate; 0 when not measured
 
 
 def parse_client_feedback(raw: str | bytes | dict[str, Any]) -> ClientFeedback:
@@ -266,20 +270,191 @@ def parse_client_feedback(raw: str | bytes | dict[str, Any]) -> ClientFeedback:
         display_ms=_number(obj.get("display_ms", 0.0), "display_ms", lo=0.0, hi=1e5),
         frames_decoded=_int(obj.get("frames_decoded", 0), "frames_decoded"),
         frames_dropped=_int(obj.get("frames_dropped", 0), "frames_dropped"),
+        display_hz=_number(obj.get("display_hz", 0.0), "display_hz", lo=0.0, hi=1000.0),
     )
 
 
 # ---------------------------------------------------------------- worker <-> platform
+# The whole contract of the worker control socket (``/ws/morpheus/worker/``): the
+# subprotocol, the close codes, the version negotiated at register and every message, with
+# its direction. The platform's consumer and the worker's agent use nothing else.
+#
 # Every message is a JSON object with a "type". Worker -> platform: register, heartbeat,
-# signal, stats, stream_stopped. Platform -> worker: stream_start, stream_stop, signal,
-# quality.
+# signal (offer, candidate), stats, stream_stopped, poses. Platform -> worker: registered,
+# error, stream_start, stream_stop, signal (answer, candidate), quality, quality_hint,
+# remote_poses.
+
+SUBPROTOCOL: Final = "vrplatform.v1"  # every platform WebSocket (sessions, workers, dashboard)
+BEARER_PREFIX: Final = "bearer."  # the token rides as a second subprotocol, never in the URL
+# Versions of the worker message set. A worker lists those it speaks in ``register``; the
+# platform answers ``registered`` with the highest one both speak, or ``error``
+# ``unsupported_version`` and closes with CLOSE_UNSUPPORTED_VERSION. A register without
+# ``versions`` is a version-1 worker (untyped stats reports), which this platform refuses.
+PROTOCOL_VERSION: Final = 2
+SUPPORTED_VERSIONS: Final[tuple[int, ...]] = (2,)
+
+# Close codes of every platform socket, one meaning each (RFC 6455 leaves 4000-4999 to us;
+# the last three digits follow HTTP where one fits).
+CLOSE_SESSION_ENDED: Final = 4000  # sessions: the session ended
+CLOSE_UNAUTHORIZED: Final = 4401  # bad, missing or expired token: retrying will not help
+CLOSE_FORBIDDEN: Final = 4403  # authenticated, but not allowed here
+CLOSE_NOT_FOUND: Final = 4404  # no such session
+CLOSE_IDLE: Final = 4408  # sessions: nothing received for too long
+CLOSE_SUPERSEDED: Final = 4409  # workers: the same worker connected again elsewhere
+CLOSE_DECLARED_DEAD: Final = 4410  # workers: silent too long, its streams moved; register again
+CLOSE_UNSUPPORTED_VERSION: Final = 4426  # workers: no protocol version in common
+CLOSE_RATE_LIMITED: Final = 4429  # too many messages, or too many bad ones
+CLOSE_CODES: Final[dict[int, str]] = {
+    CLOSE_SESSION_ENDED: "session_ended",
+    CLOSE_UNAUTHORIZED: "unauthorized",
+    CLOSE_FORBIDDEN: "forbidden",
+    CLOSE_NOT_FOUND: "not_found",
+    CLOSE_IDLE: "idle_timeout",
+    CLOSE_SUPERSEDED: "superseded",
+    CLOSE_DECLARED_DEAD: "declared_dead",
+    CLOSE_UNSUPPORTED_VERSION: "unsupported_version",
+    CLOSE_RATE_LIMITED: "rate_limited",
+}
+
+# Stages of one frame, in order, as ``frame_stages`` derives them from ``FrameMeta.t``:
+# queue (pose received -> render starts), render (GPU draw + read back), convert (RGB ->
+# YUV), encode, send (encoded -> handed to the network).
+FRAME_STAGES: Final = ("queue", "render", "convert", "encode", "send")
+MAX_REJECT_CODES: Final = 32
+MAX_REMOTE_POSES: Final = 256  # participants per session a worker is told about
+
+
+def frame_stages(t: Mapping[str, float]) -> dict[str, float]:
+    """Stage durations (ms) of one frame from its ``FrameMeta.t`` stage timestamps."""
+    out: dict[str, float] = {}
+    if t.get("pose_rx"):
+        out["queue"] = t["render_start"] - t["pose_rx"]
+    out["render"] = t["render_end"] - t["render_start"]
+    out["convert"] = t["convert_end"] - t["render_end"]
+    out["encode"] = t["encode_end"] - t["convert_end"]
+    out["send"] = t["send"] - t["encode_end"]
+    return out
+
+
+def frame_latency_ms(t: Mapping[str, float]) -> float | None:
+    """The stream's one latency figure for one frame: pose received on the worker -> frame
+    handed to the network (None for a frame rendered without a client pose)."""
+    if not t.get("pose_rx") or "send" not in t:
+        return None
+    return t["send"] - t["pose_rx"]
+
+
+@dataclass(frozen=True, slots=True)
+class Percentiles:
+    p50: float = 0.0
+    p95: float = 0.0
+    p99: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PoseCounts:
+    """Pose messages on the stream's data channel since it started."""
+
+    received: int = 0
+    accepted: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)  # reject code -> count
+
+
+@dataclass(frozen=True, slots=True)
+class ClientStats:
+    """What the client last fed back (``ClientFeedback``); None where it never did."""
+
+    decode_ms: float | None = None
+    display_ms: float | None = None
+    frames_dropped: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastReport:
+    """The worker's short-horizon forecast of the link (see workers/streaming/forecast.py).
+    ``recommended_rung``: a lower rung the worker stepped down to ahead of trouble."""
+
+    bandwidth_bps: float | None = None
+    delay_ms: float | None = None
+    horizon_s: float = 0.0
+    confidence: float = 0.0
+    recommended_rung: str | None = None
+    reason: str = ""
+    rung: str = ""
+    needed_bps: float = 0.0
+    delay_slope_ms_per_s: float = 0.0
+    overuse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReport:
+    """One stream's stats, sent by its worker about once a second.
+
+    ``latency_ms`` is THE latency of the stream everywhere (API, metrics, dashboard): pose
+    received on the worker -> frame handed to the network, measured per frame
+    (:func:`frame_latency_ms`). ``stage_ms`` holds the :data:`FRAME_STAGES` of the same
+    frames, so their p50s add up to about the latency's.
+    """
+
+    t: float  # worker wall clock, ms since the epoch
+    rung: str
+    fps: float = 0.0
+    target_fps: float = 0.0
+    frames_sent: int = 0
+    frames_dropped: int = 0
+    bitrate_bps: int = 0
+    target_bitrate_bps: int = 0
+    remb_bps: int | None = None
+    loss: float | None = None  # 0..1
+    rtt_ms: float | None = None
+    jitter_ms: float | None = None
+    size: tuple[int, int] | None = None  # stereo frame width, height
+    # The render-time governor: below 1 the picture is rendered and sent smaller to hold the
+    # frame rate; ``paced_fps`` is the rate the stream is paced at (at most the client display's).
+    render_scale: float = 1.0
+    render_scale_changes: int = 0
+    paced_fps: float = 0.0
+    encoder: str = ""
+    encoder_reason: str = ""
+    keyframes: int = 0
+    stage_ms: dict[str, Percentiles] = field(default_factory=dict)
+    latency_ms: Percentiles | None = None
+    pose: PoseCounts = field(default_factory=PoseCounts)
+    client: ClientStats = field(default_factory=ClientStats)
+    forecast: ForecastReport | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON has it (what the platform stores): lists, not tuples."""
+        out = asdict(self)
+        if self.size is not None:
+            out["size"] = list(self.size)
+        return out
 
 
 @dataclass(slots=True)
 class Register:
     worker_id: str
     capabilities: dict[str, Any]
+    versions: tuple[int, ...] = (PROTOCOL_VERSION,)
     type: str = "register"
+
+
+@dataclass(slots=True)
+class Registered:
+    """Platform -> worker: registered; ``version`` is the one both sides now speak."""
+
+    worker: str
+    version: int = PROTOCOL_VERSION
+    type: str = "registered"
+
+
+@dataclass(slots=True)
+class ErrorMessage:
+    """Platform -> worker: a message was refused (``code`` as in ProtocolError/PlatformError)."""
+
+    code: str
+    message: str = ""
+    type: str = "error"
 
 
 @dataclass(slots=True)
@@ -321,7 +496,8 @@ class StreamStopped:
 
 @dataclass(slots=True)
 class Signal:
-    """SDP (``{"type": "offer"|"answer", "sdp": str}``) or one ICE candidate for a stream."""
+    """SDP (``{"type": "offer"|"answer", "sdp": str}``) or one ICE candidate for a stream.
+    Workers send offers, the platform relays the client's answers."""
 
     stream_id: str
     sdp: dict[str, str] | None = None
@@ -340,22 +516,10 @@ class QualityRequest:
     type: str = "quality"
 
 
-def frame_stages(t: Mapping[str, float]) -> dict[str, float]:
-    """Stage durations (ms) of one frame from its ``FrameMeta.t`` stage timestamps."""
-    out: dict[str, float] = {}
-    if t.get("pose_rx"):
-        out["queue"] = t["render_start"] - t["pose_rx"]
-    out["render"] = t["render_end"] - t["render_start"]
-    out["convert"] = t["convert_end"] - t["render_end"]
-    out["encode"] = t["encode_end"] - t["convert_end"]
-    out["send"] = t["send"] - t["encode_end"]
-    return out
-
-
 @dataclass(slots=True)
 class QualityHint:
-    """Platform → worker: the forecast says ``max_quality`` is the most the link will hold for
-    ``hold_s`` seconds; the worker caps the stream until then (the user's pin still wins)."""
+    """Platform → worker: cap the stream at ``max_quality`` for ``hold_s`` seconds (an
+    operator's or another component's forecast; the user's pin still wins)."""
 
     stream_id: str
     max_quality: str
@@ -366,12 +530,35 @@ class QualityHint:
 @dataclass(slots=True)
 class StatsReport:
     stream_id: str
-    stats: dict[str, Any]
+    stats: StreamReport
     type: str = "stats"
+
+
+@dataclass(slots=True)
+class WorkerPoses:
+    """Worker -> platform, at the session tick: the latest pose of each participant of
+    ``session_id`` this worker streams (so the session's other workers can draw them)."""
+
+    session_id: str
+    poses: dict[str, Pose]
+    type: str = "poses"
+
+
+@dataclass(slots=True)
+class RemotePoses:
+    """Platform -> worker, at the session tick: the latest pose of each participant of
+    ``session_id`` this worker does NOT stream. ``t`` is the platform's wall clock (ms)."""
+
+    session_id: str
+    poses: dict[str, Pose]
+    t: float = 0.0
+    type: str = "remote_poses"
 
 
 WorkerMessage = (
     Register
+    | Registered
+    | ErrorMessage
     | Heartbeat
     | StreamStart
     | StreamStop
@@ -380,11 +567,51 @@ WorkerMessage = (
     | QualityRequest
     | QualityHint
     | StatsReport
+    | WorkerPoses
+    | RemotePoses
+)
+FROM_WORKER: Final = frozenset(
+    {"register", "heartbeat", "signal", "stats", "stream_stopped", "poses"}
+)
+FROM_PLATFORM: Final = frozenset(
+    {
+        "registered",
+        "error",
+        "stream_start",
+        "stream_stop",
+        "signal",
+        "quality",
+        "quality_hint",
+        "remote_poses",
+    }
 )
 
 
+def negotiate_version(versions: tuple[int, ...]) -> int | None:
+    """The highest version both sides speak, or None."""
+    common = set(versions) & set(SUPPORTED_VERSIONS)
+    return max(common) if common else None
+
+
 def message_to_dict(message: WorkerMessage) -> dict[str, Any]:
-    return asdict(message)
+    if isinstance(message, (WorkerPoses, RemotePoses)):
+        out: dict[str, Any] = {
+            "type": message.type,
+            "session_id": message.session_id,
+            "poses": {k: v.to_dict() for k, v in message.poses.items()},
+        }
+        if isinstance(message, RemotePoses):
+            out["t"] = message.t
+        return out
+    out = asdict(message)
+    if isinstance(message, Register):
+        out["versions"] = list(message.versions)
+    return out
+
+
+def encode_message(message: WorkerMessage) -> str:
+    """The wire text of a message (compact JSON)."""
+    return json.dumps(message_to_dict(message), separators=(",", ":"))
 
 
 def _rung(value: Any, name: str, *, optional: bool) -> str | None:
@@ -413,13 +640,130 @@ def _parse_candidate(value: Any) -> dict[str, Any]:
     return out
 
 
+def _opt_number(obj: Mapping[str, Any], key: str, *, lo: float = 0.0, hi: float = 1e12) -> Any:
+    value = obj.get(key)
+    return None if value is None else _number(value, key, lo=lo, hi=hi)
+
+
+def _percentiles(value: Any, name: str) -> Percentiles:
+    obj = _obj(value, name)
+    p = [_number(obj.get(q, 0.0), f"{name}.{q}", lo=-1e6, hi=1e6) for q in ("p50", "p95", "p99")]
+    return Percentiles(p[0], p[1], p[2])
+
+
+def _parse_forecast(value: Any) -> ForecastReport:
+    obj = _obj(value, "forecast")
+    return ForecastReport(
+        bandwidth_bps=_opt_number(obj, "bandwidth_bps"),
+        delay_ms=_opt_number(obj, "delay_ms", lo=-1e6, hi=1e6),
+        horizon_s=_number(obj.get("horizon_s", 0.0), "horizon_s", lo=0.0, hi=600.0),
+        confidence=_number(obj.get("confidence", 0.0), "confidence", lo=0.0, hi=1.0),
+        recommended_rung=_rung(obj.get("recommended_rung"), "recommended_rung", optional=True),
+        reason=_str(obj.get("reason", ""), "reason", max_len=256, allow_empty=True),
+        rung=_str(obj.get("rung", ""), "rung", max_len=8, allow_empty=True),
+        needed_bps=_number(obj.get("needed_bps", 0.0), "needed_bps", lo=0.0, hi=1e12),
+        delay_slope_ms_per_s=_number(
+            obj.get("delay_slope_ms_per_s", 0.0), "delay_slope_ms_per_s", lo=-1e6, hi=1e6
+        ),
+        overuse=obj.get("overuse") is True,
+    )
+
+
+def parse_stream_report(value: Any) -> StreamReport:
+    """Validate the ``stats`` body of a stats message (strict: every known key is typed)."""
+    obj = _obj(value, "stats")
+    stage_ms: dict[str, Percentiles] = {}
+    for stage, values in _obj(obj.get("stage_ms") or {}, "stage_ms").items():
+        if stage not in FRAME_STAGES:
+            raise ProtocolError("bad_value", f"stage_ms keys must be in {FRAME_STAGES}")
+        stage_ms[stage] = _percentiles(values, f"stage_ms.{stage}")
+    pose = _obj(obj.get("pose") or {}, "pose")
+    rejected = _obj(pose.get("rejected") or {}, "pose.rejected")
+    if len(rejected) > MAX_REJECT_CODES:
+        raise ProtocolError("too_large", "too many pose reject codes")
+    client = _obj(obj.get("client") or {}, "client")
+    size = obj.get("size")
+    return StreamReport(
+        t=_number(obj.get("t"), "t", lo=0.0, hi=1e15),
+        rung=str(_rung(obj.get("rung"), "rung", optional=False)),
+        fps=_number(obj.get("fps", 0.0), "fps", lo=0.0, hi=1e3),
+        target_fps=_number(obj.get("target_fps", 0.0), "target_fps", lo=0.0, hi=1e3),
+        frames_sent=_int(obj.get("frames_sent", 0), "frames_sent"),
+        frames_dropped=_int(obj.get("frames_dropped", 0), "frames_dropped"),
+        bitrate_bps=int(_number(obj.get("bitrate_bps", 0), "bitrate_bps", lo=0.0, hi=1e12)),
+        target_bitrate_bps=int(
+            _number(obj.get("target_bitrate_bps", 0), "target_bitrate_bps", lo=0.0, hi=1e12)
+        ),
+        remb_bps=None
+        if obj.get("remb_bps") is None
+        else int(_number(obj["remb_bps"], "remb_bps", lo=0.0, hi=1e12)),
+        loss=_opt_number(obj, "loss", hi=1.0),
+        rtt_ms=_opt_number(obj, "rtt_ms", hi=1e6),
+        jitter_ms=_opt_number(obj, "jitter_ms", hi=1e6),
+        size=None
+        if size is None
+        else (
+            int(_vector(size, "size", 2, bound=1e5)[0]),
+            int(_vector(size, "size", 2, bound=1e5)[1]),
+        ),
+        render_scale=_number(obj.get("render_scale", 1.0), "render_scale", lo=0.05, hi=1.0),
+        render_scale_changes=_int(obj.get("render_scale_changes", 0), "render_scale_changes"),
+        paced_fps=_number(obj.get("paced_fps", 0.0), "paced_fps", lo=0.0, hi=1e3),
+        encoder=_str(obj.get("encoder", ""), "encoder", max_len=32, allow_empty=True),
+        encoder_reason=_str(
+            obj.get("encoder_reason", ""), "encoder_reason", max_len=256, allow_empty=True
+        ),
+        keyframes=_int(obj.get("keyframes", 0), "keyframes"),
+        stage_ms=stage_ms,
+        latency_ms=None
+        if obj.get("latency_ms") is None
+        else _percentiles(obj["latency_ms"], "latency_ms"),
+        pose=PoseCounts(
+            received=_int(pose.get("received", 0), "pose.received"),
+            accepted=_int(pose.get("accepted", 0), "pose.accepted"),
+            rejected={
+                _str(k, "pose.rejected key", max_len=32): _int(v, f"pose.rejected.{k}")
+                for k, v in rejected.items()
+            },
+        ),
+        client=ClientStats(
+            decode_ms=_opt_number(client, "decode_ms", hi=1e5),
+            display_ms=_opt_number(client, "display_ms", hi=1e5),
+            frames_dropped=None
+            if client.get("frames_dropped") is None
+            else _int(client["frames_dropped"], "client.frames_dropped"),
+        ),
+        forecast=None if obj.get("forecast") is None else _parse_forecast(obj["forecast"]),
+    )
+
+
+def _parse_pose_map(value: Any) -> dict[str, Pose]:
+    obj = _obj(value, "poses")
+    if len(obj) > MAX_REMOTE_POSES:
+        raise ProtocolError("too_large", f"at most {MAX_REMOTE_POSES} poses per message")
+    return {_str(k, "participant id"): parse_pose(_obj(v, f"poses.{k}")) for k, v in obj.items()}
+
+
 def parse_worker_message(raw: str | bytes | dict[str, Any]) -> WorkerMessage:
     """Validate one control message between platform and worker (either direction)."""
     obj = _decode(raw, MAX_CONTROL_BYTES)
     kind = obj.get("type")
     if kind == "register":
         caps = _obj(obj.get("capabilities"), "capabilities")
-        return Register(_str(obj.get("worker_id"), "worker_id"), caps)
+        raw_versions = obj.get("versions", [1])
+        if not isinstance(raw_versions, list) or not 0 < len(raw_versions) <= 16:
+            raise ProtocolError("bad_type", "versions must be a list of 1..16 integers")
+        versions = tuple(_int(v, "versions[]", lo=1, hi=1000) for v in raw_versions)
+        return Register(_str(obj.get("worker_id"), "worker_id"), caps, versions)
+    if kind == "registered":
+        return Registered(
+            _str(obj.get("worker"), "worker"), _int(obj.get("version"), "version", lo=1, hi=1000)
+        )
+    if kind == "error":
+        return ErrorMessage(
+            _str(obj.get("code"), "code", max_len=64),
+            _str(obj.get("message", ""), "message", max_len=1024, allow_empty=True),
+        )
     if kind == "heartbeat":
         return Heartbeat(
             _str(obj.get("worker_id"), "worker_id"),
@@ -471,5 +815,36 @@ def parse_worker_message(raw: str | bytes | dict[str, Any]) -> WorkerMessage:
             _number(obj.get("hold_s"), "hold_s", lo=0.0, hi=600.0),
         )
     if kind == "stats":
-        return StatsReport(_str(obj.get("stream_id"), "stream_id"), _obj(obj.get("stats"), "stats"))
+        return StatsReport(
+            _str(obj.get("stream_id"), "stream_id"), parse_stream_report(obj.get("stats"))
+        )
+    if kind == "poses":
+        return WorkerPoses(
+            _str(obj.get("session_id"), "session_id"), _parse_pose_map(obj.get("poses"))
+        )
+    if kind == "remote_poses":
+        return RemotePoses(
+            _str(obj.get("session_id"), "session_id"),
+            _parse_pose_map(obj.get("poses")),
+            _number(obj.get("t", 0.0), "t", lo=0.0, hi=1e15),
+        )
     raise ProtocolError("unknown_type", f"unknown message type {str(kind)[:32]!r}")
+
+
+def _parse_directed(
+    raw: str | bytes | dict[str, Any], allowed: frozenset[str], sender: str
+) -> WorkerMessage:
+    message = parse_worker_message(raw)
+    if message.type not in allowed:
+        raise ProtocolError("unexpected_type", f"{sender} does not send {message.type}")
+    return message
+
+
+def parse_from_worker(raw: str | bytes | dict[str, Any]) -> WorkerMessage:
+    """A message the platform received from a worker (``unexpected_type`` for the others)."""
+    return _parse_directed(raw, FROM_WORKER, "a worker")
+
+
+def parse_from_platform(raw: str | bytes | dict[str, Any]) -> WorkerMessage:
+    """A message a worker received from the platform (``unexpected_type`` for the others)."""
+    return _parse_directed(raw, FROM_PLATFORM, "the platform")

@@ -17,6 +17,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.request import Request
 
 from apps.accounts.models import User
+from apps.accounts.scopes import ENDPOINT_SCOPES, endpoint_scope_allows
 from apps.accounts.tokens import access_token_decode, looks_like_jwt
 from apps.core.errors import AuthenticationFailed
 
@@ -66,7 +67,14 @@ def _authenticate_oauth2(token: str) -> TokenIdentity:
     if user is None:
         raise AuthenticationFailed("The token is not bound to an account.", code="token_invalid")
     scopes = frozenset(access.scope.split())
-    return TokenIdentity(user, "oauth2", access.expires, scopes=scopes)
+    return TokenIdentity(
+        user, "oauth2", access.expires, jti=oauth2_socket_key(access.pk), scopes=scopes
+    )
+
+
+def oauth2_socket_key(access_token_pk: int) -> str:
+    """The ``jti`` an OAuth2 identity carries, so revoking that token can name its sockets."""
+    return f"oauth2:{access_token_pk}"
 
 
 class PlatformBearerAuthentication(BaseAuthentication):
@@ -88,10 +96,28 @@ class PlatformBearerAuthentication(BaseAuthentication):
             ) from exc
         except AuthenticationFailed as exc:
             raise exceptions.AuthenticationFailed(exc.message, code=exc.code) from exc
+        if identity.scopes is not None:
+            _require_endpoint_scope(request, identity.scopes)
         return identity.user, identity
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'
+
+
+def _require_endpoint_scope(request: Request, scopes: frozenset[str]) -> None:
+    """An OAuth2 token needs one of the scopes its endpoint declares (``scopes.py``); a 403
+    ``insufficient_scope`` (RFC 6750) names them."""
+    match = request._request.resolver_match
+    name = match.url_name if match else None
+    if endpoint_scope_allows(name, scopes):
+        return
+    needed = sorted(ENDPOINT_SCOPES.get(name or "") or ())
+    raise exceptions.PermissionDenied(
+        f"This token's scopes do not cover this endpoint (needs one of: {', '.join(needed)})."
+        if needed
+        else "This endpoint does not accept OAuth2 tokens.",
+        code="insufficient_scope",
+    )
 
 
 def identity_expired(identity: Any) -> bool:

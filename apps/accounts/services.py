@@ -6,12 +6,13 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,6 +26,7 @@ from apps.accounts.roles import ROLES, STAFF_ROLES, role_grants
 from apps.accounts.selectors import user_roles
 from apps.accounts.tokens import access_token_deny, access_token_encode
 from apps.core.errors import AuthenticationFailed, InvalidInput
+from apps.core.events import send_event_on_commit
 
 
 @dataclass(frozen=True)
@@ -97,15 +99,16 @@ def token_refresh(*, refresh: str) -> TokenPair:
             token.used_at = timezone.now()
             token.save(update_fields=["used_at"])
             return token_pair_issue(user=token.user, family=token.family)
-    token_family_revoke(family=reused_family)
+    token_family_revoke(family=reused_family, reason="refresh_token_reused")
     raise AuthenticationFailed(
         "This refresh token was already used; all sessions of this sign-in were revoked.",
         code="refresh_token_reused",
     )
 
 
-def token_family_revoke(*, family: uuid.UUID) -> int:
-    """Revoke every refresh token of a family and deny its live access tokens."""
+def token_family_revoke(*, family: uuid.UUID, reason: str = "token_revoked") -> int:
+    """Revoke every refresh token of a family, deny its live access tokens and close the
+    sockets that signed in with one of them (4401)."""
     now = timezone.now()
     with transaction.atomic():
         tokens = list(
@@ -113,22 +116,36 @@ def token_family_revoke(*, family: uuid.UUID) -> int:
         )
         RefreshToken.objects.filter(pk__in=[t.pk for t in tokens]).update(revoked_at=now)
     live = RefreshToken.objects.filter(family=family, access_expires_at__gt=now)
-    for jti, expires_at in live.values_list("access_jti", "access_expires_at"):
+    by_user: dict[int, list[str]] = {}
+    for user_id, jti, expires_at in live.values_list("user_id", "access_jti", "access_expires_at"):
         access_token_deny(jti=jti, expires_at=expires_at)
+        by_user.setdefault(user_id, []).append(jti)
+    for user_id, jtis in by_user.items():
+        sockets_revoke_notify(user_id=user_id, jtis=jtis, reason=reason)
     return len(tokens)
 
 
 def auth_logout(
     *, user: User, refresh: str, access_jti: str | None, access_expires_at: datetime | None
 ) -> None:
+    """Sign out of one sign-in: its whole token family (every access token it issued, so a
+    socket opened before a refresh closes too), and the presented access token."""
     token = RefreshToken.objects.filter(token_hash=_hash(refresh), user=user).first()
     if token is None:
         raise InvalidInput("Unknown refresh token for this user.", code="token_invalid")
-    RefreshToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
     if access_jti and access_expires_at:
         access_token_deny(jti=access_jti, expires_at=access_expires_at)
+        sockets_revoke_notify(user_id=user.pk, jtis=[access_jti], reason="signed_out")
+    token_family_revoke(family=token.family, reason="signed_out")
+
+
+def sockets_revoke_notify(*, user_id: int, jtis: list[str] | None, reason: str) -> None:
+    """After commit, close this user's sockets authenticated with one of ``jtis`` (every one
+    of their sockets for ``None``) with 4401. Withdrawn roles take the ``wisdom_updated``
+    path instead: each socket re-checks whether it may stay."""
+    send_event_on_commit(
+        user_group_name(user_id), {"type": "athena.revoked", "jtis": jtis, "reason": reason}
+    )
 
 
 @transaction.atomic
@@ -139,15 +156,30 @@ def user_create(
     email: str = "",
     roles: Iterable[str] = ("participant",),
     display_name: str = "",
+    validate: bool = True,
 ) -> User:
+    """A new account. Its password must pass ``AUTH_PASSWORD_VALIDATORS`` (the same rules as
+    sign-up and password change); only the development demo accounts pass ``validate=False``."""
     user = User(username=username, email=email, display_name=display_name)
     if password:
+        if validate:
+            password_check(password=password, user=user)
         user.set_password(password)
     else:
         user.set_unusable_password()
     user.save()
     user_set_roles(user=user, roles=roles)
     return user
+
+
+def password_check(*, password: str, user: User | None = None) -> None:
+    """Raise ``InvalidInput`` (``weak_password``, the validators' messages as detail)."""
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise InvalidInput(
+            "The password is too weak.", code="weak_password", detail={"password": exc.messages}
+        ) from exc
 
 
 @transaction.atomic
@@ -182,15 +214,9 @@ def roles_sync() -> None:
 def wisdom_updated_notify(*, user_id: int) -> None:
     """After commit, tell the user's open sockets that their roles changed."""
 
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
+    def message() -> dict[str, Any]:
         user = User.objects.filter(pk=user_id).first()
         roles = user_roles(user) if user else []
-        async_to_sync(layer.group_send)(
-            user_group_name(user_id),
-            {"type": "wisdom.updated", "reason": "roles_changed", "roles": roles},
-        )
+        return {"type": "wisdom.updated", "reason": "roles_changed", "roles": roles}
 
-    transaction.on_commit(send)
+    send_event_on_commit(user_group_name(user_id), message)

@@ -2,11 +2,13 @@
 
 from typing import Any
 
-from django.db.models.signals import m2m_changed, post_migrate
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_save
 from django.dispatch import receiver
+from oauth2_provider.models import get_access_token_model
 
+from apps.accounts.authentication import oauth2_socket_key
 from apps.accounts.models import User
-from apps.accounts.services import roles_sync, wisdom_updated_notify
+from apps.accounts.services import roles_sync, sockets_revoke_notify, wisdom_updated_notify
 
 
 @receiver(post_migrate)
@@ -26,3 +28,33 @@ def _roles_changed(sender: Any, instance: Any, action: str, reverse: bool, **kwa
         return
     for user_id in kwargs.get("pk_set") or ():
         wisdom_updated_notify(user_id=user_id)
+
+
+@receiver(pre_save, sender=User)
+def _remember_active(sender: Any, instance: User, **kwargs: Any) -> None:
+    if instance.pk is None:
+        instance._was_active = instance.is_active  # type: ignore[attr-defined]
+        return
+    old = User.objects.filter(pk=instance.pk).values_list("is_active", flat=True).first()
+    instance._was_active = old  # type: ignore[attr-defined]
+
+
+@receiver(post_save, sender=User)
+def _deactivated(sender: Any, instance: User, **kwargs: Any) -> None:
+    # The admin's "active" box, a service, anything that saves the user: a disabled account's
+    # open sockets close with 4401 (its tokens are refused from now on anyway).
+    if getattr(instance, "_was_active", None) and not instance.is_active:
+        sockets_revoke_notify(user_id=instance.pk, jtis=None, reason="user_inactive")
+
+
+@receiver(post_delete, sender=get_access_token_model())
+def _oauth_token_revoked(sender: Any, instance: Any, **kwargs: Any) -> None:
+    # django-oauth-toolkit deletes an access token when it is revoked (/o/revoke_token/, a
+    # replayed refresh token, the admin): the sockets that signed in with it close.
+    user_id = instance.user_id or (
+        instance.application.user_id if instance.application_id else None
+    )
+    if user_id:
+        sockets_revoke_notify(
+            user_id=user_id, jtis=[oauth2_socket_key(instance.pk)], reason="token_revoked"
+        )

@@ -5,6 +5,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -40,6 +41,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             error_body(exc.code, exc.message, exc.detail),
             status=exc.status_code,
             headers=exc.headers,
+        )
+    if isinstance(exc, RequestDataTooBig):
+        # Raised by request.data past DATA_UPLOAD_MAX_MEMORY_SIZE; Django would answer HTML.
+        return Response(
+            error_body("payload_too_large", "The request body is too large."), status=413
         )
     if isinstance(exc, Http404):
         exc = drf.NotFound()

@@ -192,6 +192,8 @@ def streaming_worker(live_platform: Server, tmp_path: Path) -> Iterator[subproce
             *WORKER,
             *("--platform-url", platform.url, "--token", token, "--name", name),
             *("--max-fps", "30", "--rung-sizes", RUNG_SIZES, "--heartbeat-s", "1"),
+            # Pixel checks need the rung's size: the governor is tested on its own.
+            "--no-render-governor",
             *("--cache-dir", str(tmp_path / "scene-cache")),
         ],
         cwd=ROOT,
@@ -237,8 +239,13 @@ def pages(browser: Any, request: pytest.FixtureRequest) -> Iterator[Callable[[],
     user). Every page is screenshotted into test-artifacts/ if the test fails."""
     opened: list[Any] = []
 
-    def new_page() -> Any:
-        context = browser.new_context(viewport={"width": 1100, "height": 800})
+    def new_page(*, enforce_csp: bool = False) -> Any:
+        # Playwright's string wait_for_function evaluates with eval() inside the page, which
+        # the platform's Content-Security-Policy forbids; tests of behaviour bypass the policy,
+        # tests of the policy itself (enforce_csp) poll with page.evaluate instead.
+        context = browser.new_context(
+            viewport={"width": 1100, "height": 800}, bypass_csp=not enforce_csp
+        )
         page = context.new_page()
         page.set_default_timeout(20_000)
         opened.append(page)

@@ -35,11 +35,13 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from workers.protocol import StreamReport
+
 logger = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-# Pose-to-photon on a VR stream: 20 ms is great, 100 ms is sickening; resolution matters there.
-PHOTON_BUCKETS = (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
+# A stream's latency (pose received -> frame sent): 20 ms is great, 100 ms is sickening.
+LATENCY_MS_BUCKETS = (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
 STAGE_BUCKETS = (0.001, 0.002, 0.004, 0.006, 0.008, 0.011, 0.016, 0.025, 0.05, 0.1)
 FPS_BUCKETS = (5, 15, 24, 30, 45, 60, 72, 80, 90, 120, 144)
 TASK_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0)
@@ -71,15 +73,15 @@ stream_fps_hist = Histogram(
     ["rung"],
     buckets=FPS_BUCKETS,
 )
-stream_photon_hist = Histogram(
-    "vrplatform_stream_pose_to_photon_seconds",
-    "Pose-to-photon latency per stats report, by rung.",
+stream_latency_hist = Histogram(
+    "vrplatform_stream_latency_seconds",
+    "A stream's measured latency (pose received -> frame sent, p50 of each report), by rung.",
     ["rung"],
-    buckets=PHOTON_BUCKETS,
+    buckets=LATENCY_MS_BUCKETS,
 )
 stream_stage_hist = Histogram(
     "vrplatform_stream_stage_seconds",
-    "Per-frame stage time (p50 of each report) by stage: render, encode.",
+    "Per-frame stage time (p50 of each report) by stage: queue, render, convert, encode, send.",
     ["stage"],
     buckets=STAGE_BUCKETS,
 )
@@ -115,8 +117,8 @@ stream_rtt = Gauge(
     multiprocess_mode=_STREAM_GAUGE_MODE,
 )
 stream_latency = Gauge(
-    "vrplatform_stream_pose_to_photon_latest_seconds",
-    "Latest pose-to-photon latency of a stream.",
+    "vrplatform_stream_latency_latest_seconds",
+    "Latest measured latency (pose received -> frame sent, p50) of a stream.",
     ["stream_id"],
     multiprocess_mode=_STREAM_GAUGE_MODE,
 )
@@ -133,6 +135,11 @@ _PER_STREAM_GAUGES = (
     stream_rtt,
     stream_latency,
     stream_report_ts,
+)
+event_send_failures = Counter(
+    "vrplatform_event_send_failures",
+    "After-commit events (or side effects) that could not be delivered, by event.",
+    ["event"],
 )
 oracle_predictions = Counter(
     "vrplatform_oracle_predictions",
@@ -275,67 +282,29 @@ def _method(method: str) -> str:
     return method if method in known else "OTHER"
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
-def report_latency_ms(report: Mapping[str, Any]) -> float | None:
-    """Pose-to-photon latency of a report: an explicit field, else the sum of known stages.
-
-    Workers that measure motion-to-photon from client feedback send it as
-    ``pose_to_photon_ms``; otherwise render + encode p50, RTT/2 and client decode and display
-    times bound it from below, which is what an operator needs to see trends.
-    """
-    explicit = _num(report.get("pose_to_photon_ms"))
-    if explicit is not None:
-        return explicit
-    stages = report.get("stage_ms") or {}
-    parts = [_num((stages.get(s) or {}).get("p50")) for s in ("render", "encode")]
-    client = report.get("client") or {}
-    parts += [_num(client.get("decode_ms")), _num(client.get("display_ms"))]
-    rtt = _num(report.get("rtt_ms"))
-    parts.append(rtt / 2 if rtt is not None else None)
-    known = [p for p in parts if p is not None]
-    return sum(known) if known else None
-
-
 _last_seen: dict[str, float] = {}
 STREAM_STALE_S = 60.0
 
 
-def observe_stream_report(report: Mapping[str, Any]) -> None:
-    """Record one per-second stats report of a stream (the dict a worker sends)."""
-    stream_id = str(report.get("stream_id") or "")[:64]
-    if not stream_id:
-        return
-    rung = str(report.get("rung") or "unknown")[:16]
-    encoder = str(report.get("encoder") or "unknown")[:32]
+def observe_stream_report(stream_id: str, report: StreamReport) -> None:
+    """Record one per-second stats report of a stream (as the worker sent it)."""
+    stream_id = stream_id[:64]
+    rung, encoder = report.rung, report.encoder or "unknown"
     stream_reports.labels(rung=rung, encoder=encoder).inc()
     now = time.time()
     stream_report_ts.labels(stream_id=stream_id).set(now)
-    fps = _num(report.get("fps"))
-    if fps is not None:
-        stream_fps.labels(stream_id=stream_id).set(fps)
-        stream_fps_hist.labels(rung=rung).observe(fps)
-    bitrate = _num(report.get("bitrate_bps"))
-    if bitrate is not None:
-        stream_bitrate.labels(stream_id=stream_id).set(bitrate)
-    loss = _num(report.get("loss"))
-    if loss is not None:
-        stream_loss.labels(stream_id=stream_id).set(loss)
-    rtt = _num(report.get("rtt_ms"))
-    if rtt is not None:
-        stream_rtt.labels(stream_id=stream_id).set(rtt / 1000.0)
-    latency = report_latency_ms(report)
-    if latency is not None:
-        stream_latency.labels(stream_id=stream_id).set(latency / 1000.0)
-        stream_photon_hist.labels(rung=rung).observe(latency / 1000.0)
-    for stage, values in (report.get("stage_ms") or {}).items():
-        p50 = _num((values or {}).get("p50")) if isinstance(values, Mapping) else None
-        if stage in ("render", "encode", "convert") and p50 is not None:
-            stream_stage_hist.labels(stage=stage).observe(p50 / 1000.0)
+    stream_fps.labels(stream_id=stream_id).set(report.fps)
+    stream_fps_hist.labels(rung=rung).observe(report.fps)
+    stream_bitrate.labels(stream_id=stream_id).set(report.bitrate_bps)
+    if report.loss is not None:
+        stream_loss.labels(stream_id=stream_id).set(report.loss)
+    if report.rtt_ms is not None:
+        stream_rtt.labels(stream_id=stream_id).set(report.rtt_ms / 1000.0)
+    if report.latency_ms is not None:
+        stream_latency.labels(stream_id=stream_id).set(report.latency_ms.p50 / 1000.0)
+        stream_latency_hist.labels(rung=rung).observe(report.latency_ms.p50 / 1000.0)
+    for stage, values in report.stage_ms.items():
+        stream_stage_hist.labels(stage=stage).observe(values.p50 / 1000.0)
     _last_seen[stream_id] = now
     for other, seen in list(_last_seen.items()):
         if now - seen > STREAM_STALE_S:

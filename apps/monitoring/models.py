@@ -1,4 +1,5 @@
-"""Models of monitoring (DelphiOracle): capacity history and downsampled QoS history."""
+"""Models of monitoring (DelphiOracle): capacity history. Stream stats (per second and per
+minute) belong to the streaming app; monitoring reads them through its selectors."""
 
 from django.db import models
 
@@ -21,31 +22,3 @@ class CapacitySample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sampled_at:%Y-%m-%d %H:%M} {self.streams} streams"
-
-
-class StreamStatsMinute(models.Model):
-    """Per-minute summary of one stream's per-second stats reports, kept after the raw rows
-    are deleted (QoS history retention)."""
-
-    stream_id = models.UUIDField(db_index=True)  # no FK: history outlives deleted streams
-    session_id = models.UUIDField(null=True, blank=True)
-    minute = models.DateTimeField(db_index=True)
-    samples = models.PositiveIntegerField(default=0)
-    rung = models.CharField(max_length=8, blank=True, default="")  # most frequent
-    fps_mean = models.FloatField(null=True, blank=True)
-    fps_min = models.FloatField(null=True, blank=True)
-    bitrate_mean_bps = models.FloatField(null=True, blank=True)
-    loss_mean = models.FloatField(null=True, blank=True)
-    rtt_mean_ms = models.FloatField(null=True, blank=True)
-    latency_p50_ms = models.FloatField(null=True, blank=True)
-    latency_p99_ms = models.FloatField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-minute"]
-        default_permissions = ("view",)
-        constraints = [
-            models.UniqueConstraint(fields=["stream_id", "minute"], name="monitoring_minute_unique")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.stream_id} {self.minute:%H:%M}"

@@ -13,9 +13,11 @@ Close codes:
 
 ====  ==================  ==========================================================
 4000  session_ended       the session ended (``hermes:session_ended`` was sent first)
-4401  unauthenticated     no/invalid/expired token, or no authentication within 5 s
-4403  forbidden           no permission to join, an invite session not joined, roles
-                          withdrawn while connected
+4401  unauthenticated     no/invalid/expired token, or no authentication within 5 s;
+                          while connected: the token revoked (sign-out, a replayed refresh
+                          token, an OAuth2 revocation), the account disabled, or roles
+                          withdrawn so that the socket may no longer be in the session
+4403  forbidden           no permission to join, an invite session not joined
 4404  not_found           no such session (or a private one you are not in)
 4408  idle_timeout        nothing received for 30 s (send ``athena:heartbeat``)
 4429  rate_limited        kept flooding after ``error`` ``rate_limited``
@@ -54,24 +56,29 @@ from apps.sessions.extensions import (
 from apps.sessions.limits import TokenBucket
 from apps.sessions.models import ParticipantRole
 from apps.sessions.poses import PoseHub, freeze_startup_heap, pose_hub, tick_hz
-from workers.protocol import Pose, ProtocolError, parse_pose
+from workers.protocol import (
+    BEARER_PREFIX,
+    CLOSE_FORBIDDEN,
+    CLOSE_IDLE,
+    CLOSE_NOT_FOUND,
+    CLOSE_RATE_LIMITED,
+    CLOSE_SESSION_ENDED,
+    CLOSE_UNAUTHORIZED,
+    SUBPROTOCOL,
+    Pose,
+    ProtocolError,
+    parse_pose,
+)
 
 logger = logging.getLogger(__name__)
 
-PROTOCOL = "vrplatform.v1"
-BEARER_PREFIX = "bearer."
+PROTOCOL = SUBPROTOCOL
 MAX_MESSAGE_BYTES = 16 * 1024
-
-CLOSE_SESSION_ENDED = 4000
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_NOT_FOUND = 4404
-CLOSE_IDLE = 4408
-CLOSE_RATE_LIMITED = 4429
+CLOSE_UNAUTHENTICATED = CLOSE_UNAUTHORIZED  # one table of close codes: workers/protocol.py
 
 
-def _setting(name: str, default: float) -> float:
-    return float(getattr(settings, name, default))
+def _setting(name: str) -> float:
+    return float(getattr(settings, name))  # declared in vrplatform/settings/base.py
 
 
 # --- small ORM helpers (each one selector or service call) ----------------------------------
@@ -182,15 +189,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.hub: PoseHub | None = None
         loop = asyncio.get_running_loop()
         self.last_received = loop.time()
-        self.auth_deadline = loop.time() + _setting("HERMES_AUTH_TIMEOUT_S", 5.0)
-        self.idle_timeout = _setting("HERMES_IDLE_TIMEOUT_S", 30.0)
-        self.general = TokenBucket(
-            _setting("HERMES_WS_RATE", 20.0), _setting("HERMES_WS_BURST", 40.0)
-        )
-        self.poses = TokenBucket(
-            _setting("HERMES_WS_POSE_RATE", 120.0), _setting("HERMES_WS_POSE_BURST", 240.0)
-        )
-        self.strike_limit = int(_setting("HERMES_WS_FLOOD_STRIKES", 100))
+        self.auth_deadline = loop.time() + _setting("HERMES_AUTH_TIMEOUT_S")
+        self.idle_timeout = _setting("HERMES_IDLE_TIMEOUT_S")
+        self.general = TokenBucket(_setting("HERMES_WS_RATE"), _setting("HERMES_WS_BURST"))
+        self.poses = TokenBucket(_setting("HERMES_WS_POSE_RATE"), _setting("HERMES_WS_POSE_BURST"))
+        self.strike_limit = int(_setting("HERMES_WS_FLOOD_STRIKES"))
         self.strikes = 0
 
         offered: list[str] = list(self.scope.get("subprotocols") or [])
@@ -396,6 +399,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             identity = await authenticate(token)
         except PlatformError as exc:
             await self.error(exc.code, exc.message)
+            if exc.code in ("token_revoked", "user_inactive"):
+                # The client's current token is dead: so is this sign-in.
+                await self.shut(CLOSE_UNAUTHENTICATED, exc.code)
             return
         if identity.user.pk != self.user_id:
             await self.error("token_invalid", "The token belongs to another account.")
@@ -559,4 +565,14 @@ class SessionConsumer(AsyncWebsocketConsumer):
             {"reason": message.get("reason", "roles_changed"), "roles": message.get("roles", [])},
         )
         if not await may_join(user_id=self.user_id, identity=self.identity):
-            await self.shut(CLOSE_FORBIDDEN, "forbidden")
+            await self.shut(CLOSE_UNAUTHENTICATED, "roles_revoked")
+
+    async def athena_revoked(self, message: dict[str, Any]) -> None:
+        """A token revoked or the account disabled (``accounts.services.sockets_revoke_notify``):
+        close if this socket's current token is one of them (all sockets for ``jtis=None``)."""
+        if self.closing or self.identity is None:
+            return
+        jtis = message.get("jtis")
+        if jtis is not None and self.identity.jti not in jtis:
+            return
+        await self.shut(CLOSE_UNAUTHENTICATED, str(message.get("reason") or "token_revoked"))

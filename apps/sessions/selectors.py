@@ -141,3 +141,39 @@ def user_may_join(*, user_id: int, identity: Any) -> bool:
 
     user = User.objects.filter(pk=user_id, is_active=True).first()
     return user is not None and caller_has_perm(user, identity, "hermes.join_vrsession")
+
+
+# ---------------------------------------------------------------- for monitoring
+# Monitoring reads the sessions tables only through these.
+
+
+def sessions_active_counts() -> tuple[int, int]:
+    """(sessions not ended, participants currently in one of them)."""
+    sessions = VRSession.objects.exclude(status=SessionStatus.ENDED).count()
+    participants = (
+        Participant.objects.filter(left_at__isnull=True)
+        .exclude(session__status=SessionStatus.ENDED)
+        .count()
+    )
+    return sessions, participants
+
+
+def sessions_live(*, limit: int = 200) -> list[dict[str, Any]]:
+    """Sessions not ended, newest first, with their current participant count."""
+    from django.db.models import Count
+
+    rows = (
+        VRSession.objects.exclude(status=SessionStatus.ENDED)
+        .annotate(live_participants=Count("participants", filter=Q(participants__left_at=None)))
+        .order_by("-created_at")[:limit]
+    )
+    return [
+        {
+            "id": str(s.pk),
+            "name": s.name,
+            "status": s.status,
+            "participants": s.live_participants,
+            "created_at": s.created_at.isoformat(),
+        }
+        for s in rows
+    ]

@@ -5,7 +5,9 @@ Events sent here (channel-layer messages to ``session_group``, forwarded by each
   included, so every client applies a state change the same way.
 - ``hermes:session_ended`` (``session_end``): to every connected member; their sockets close
   with code 4000. The ``session_ended`` signal fires after commit too.
-``hermes:participant_joined``/``_left`` are sent by the consumer, which knows the socket.
+- ``hermes:participant_left`` (``participant_leave``, the REST leave); the consumer sends
+  ``hermes:participant_joined``/``_left`` for sockets, since it knows them.
+All through ``apps.core.events.send_event_on_commit``.
 """
 
 import hmac
@@ -15,14 +17,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from apps.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
+from apps.core.events import run_on_commit, send_event_on_commit
 from apps.sessions.extensions import session_ended, session_group
 from apps.sessions.models import (
     MAX_PARTICIPANTS_LIMIT,
@@ -47,11 +48,8 @@ _CREATE_LOCK_KEY = 0x4E524D4553  # "HERMES"-ish
 def _send_to_session(
     session_id: uuid.UUID, event: str, data: dict[str, Any], *, kind: str = "client.event"
 ) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    message = {"type": kind, "event": event, "data": data}
-    async_to_sync(layer.group_send)(session_group(session_id), message)
+    """``event`` to every connected member, after commit (never raises: see core.events)."""
+    send_event_on_commit(session_group(session_id), {"type": kind, "event": event, "data": data})
 
 
 def _lock_session(session_id: uuid.UUID) -> VRSession:
@@ -142,13 +140,19 @@ def _join_locked(
         invite_token and hmac.compare_digest(invite_token.encode(), session.invite_token.encode())
     ):
         raise PermissionDenied("This session needs an invite.", code="invite_required")
-    current = Participant.objects.filter(session=session, left_at__isnull=True).count()
-    if current >= session.max_participants:
-        raise Conflict("This session is full.", code="session_full")
     if session.owner_id == user.pk:
         wanted = ParticipantRole.HOST
     else:
         wanted = role or (participant.role if participant else ParticipantRole.PARTICIPANT)
+    if wanted != ParticipantRole.SPECTATOR:
+        # Spectators watch; they take no participant seat (max_participants counts players).
+        current = (
+            Participant.objects.filter(session=session, left_at__isnull=True)
+            .exclude(role=ParticipantRole.SPECTATOR)
+            .count()
+        )
+        if current >= session.max_participants:
+            raise Conflict("This session is full.", code="session_full")
     if participant is None:
         return Participant.objects.create(session=session, user=user, role=wanted)
     participant.left_at = None
@@ -250,11 +254,21 @@ def participant_leave(*, session_id: uuid.UUID, user: Any) -> None:
     """Leave through the API: the membership ends now, whatever sockets are open (they get
     ``hermes:participant_left`` about this user and stop receiving session events when they
     next try to act)."""
-    updated = Participant.objects.filter(
-        session_id=session_id, user=user, left_at__isnull=True
-    ).update(left_at=timezone.now(), connections=0)
-    if not updated:
+    participant = (
+        Participant.objects.select_for_update()
+        .filter(session_id=session_id, user=user, left_at__isnull=True)
+        .first()
+    )
+    if participant is None:
         raise NotFound("You are not in this session.", code="not_a_participant")
+    participant.left_at, participant.connections = timezone.now(), 0
+    participant.save(update_fields=["left_at", "connections"])
+    # The same event a socket's leave sends: members drop this user's avatar either way.
+    _send_to_session(
+        session_id,
+        "hermes:participant_left",
+        {"participant_id": participant.pk, "user_id": user.pk, "reason": "left"},
+    )
 
 
 @transaction.atomic
@@ -270,19 +284,25 @@ def session_end(*, session_id: uuid.UUID) -> VRSession:
     session.save(update_fields=["status", "ended_at"])
     session.participants.filter(left_at__isnull=True).update(left_at=now, connections=0)
     sid = session.id
+    data = {"session_id": str(sid), "ended_at": now.isoformat()}
+    # Three independent after-commit steps: the end is committed, so a Redis outage that
+    # loses the event (or the poses' cleanup) neither fails the request nor keeps the
+    # session's streams running.
+    _send_to_session(sid, "hermes:session_ended", data, kind="hermes.session_ended")
 
-    def after_commit() -> None:
-        data = {"session_id": str(sid), "ended_at": now.isoformat()}
-        _send_to_session(sid, "hermes:session_ended", data, kind="hermes.session_ended")
+    def forget_poses() -> None:
         from apps.sessions.poses import pose_store_forget_session
 
         pose_store_forget_session(sid)
+
+    def stop_everything_else() -> None:
         # The session has ended whatever a receiver does; one failing must not stop the others.
         for receiver, result in session_ended.send_robust(sender=VRSession, session_id=sid):
             if isinstance(result, Exception):
                 logger.error("session_ended receiver %r failed", receiver, exc_info=result)
 
-    transaction.on_commit(after_commit)
+    run_on_commit(stop_everything_else, what="session_ended")
+    run_on_commit(forget_poses, what="pose_store_forget")
     return session
 
 
@@ -337,6 +357,5 @@ def session_transmit(
         session.state_version += 1
         session.save(update_fields=["state", "state_version"])
         data["state"] = {"key": key, "value": value, "version": session.state_version}
-    sid = session.id
-    transaction.on_commit(lambda: _send_to_session(sid, "hermes:transmit", data))
+    _send_to_session(session.id, "hermes:transmit", data)
     return session

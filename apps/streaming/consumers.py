@@ -2,8 +2,9 @@
 
 A worker authenticates with its token as the subprotocol ``bearer.<token>`` next to
 ``vrplatform.v1`` (a bad token: accepted, then closed with 4401 so the worker can tell it
-apart from a network failure). Messages follow ``workers/protocol.py``; each one is
-size-checked, schema-checked and rate-limited before a service sees it.
+apart from a network failure). Messages, close codes and the protocol version are those of
+``workers/protocol.py`` and nothing else; each message is size-checked, schema-checked and
+rate-limited before a service sees it.
 """
 
 import json
@@ -17,25 +18,35 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from apps.core.errors import PlatformError
 from apps.monitoring.metrics import observe_stream_report
-from apps.streaming import services
+from apps.streaming import selectors, services, stats
+from apps.streaming.remote_poses import WorkerPoseRelay
 from workers.protocol import (
+    BEARER_PREFIX,
+    CLOSE_DECLARED_DEAD,
+    CLOSE_RATE_LIMITED,
+    CLOSE_SUPERSEDED,
+    CLOSE_UNAUTHORIZED,
+    CLOSE_UNSUPPORTED_VERSION,
     MAX_CONTROL_BYTES,
+    SUBPROTOCOL,
+    SUPPORTED_VERSIONS,
+    ErrorMessage,
     Heartbeat,
     ProtocolError,
     Register,
+    Registered,
     Signal,
     StatsReport,
     StreamStopped,
-    parse_worker_message,
+    WorkerMessage,
+    WorkerPoses,
+    encode_message,
+    negotiate_version,
+    parse_from_worker,
 )
 
 logger = logging.getLogger(__name__)
 
-SUBPROTOCOL = "vrplatform.v1"
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_POLICY = 4408  # too many bad or too frequent messages
-CLOSE_SUPERSEDED = 4409  # the same worker connected again elsewhere
-CLOSE_DECLARED_DEAD = 4410  # silent too long: its streams moved; reconnect and register
 MAX_CAPABILITIES_CHARS = 16 * 1024
 # A worker sends a heartbeat every few seconds and one stats report per stream per second.
 RATE_PER_S = 400.0
@@ -48,7 +59,7 @@ class WorkerConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         offered: list[str] = list(self.scope.get("subprotocols") or [])
-        token = next((p[len("bearer.") :] for p in offered if p.startswith("bearer.")), "")
+        token = next((p[len(BEARER_PREFIX) :] for p in offered if p.startswith(BEARER_PREFIX)), "")
         worker = await database_sync_to_async(services.worker_authenticate)(token=token)
         subprotocol = SUBPROTOCOL if SUBPROTOCOL in offered else None
         if worker is None or subprotocol is None:
@@ -58,6 +69,7 @@ class WorkerConsumer(AsyncWebsocketConsumer):
         self.worker_id = worker.id
         self.worker_name = worker.name
         self._tokens, self._t, self._strikes = RATE_PER_S, time.monotonic(), 0
+        self.poses = WorkerPoseRelay(self.channel_name, self.send)
         await self.channel_layer.group_add(services.worker_group(worker.id), self.channel_name)
         await self.accept(subprotocol)
         logger.info("worker %s connected", worker.name)
@@ -65,6 +77,7 @@ class WorkerConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.worker_id is None:
             return
+        await self.poses.close()
         await self.channel_layer.group_discard(
             services.worker_group(self.worker_id), self.channel_name
         )
@@ -88,9 +101,9 @@ class WorkerConsumer(AsyncWebsocketConsumer):
         self._strikes += 1
         logger.warning("worker %s: %s (%s)", self.worker_name, code, message)
         if self._strikes > MAX_STRIKES:
-            await self.close(code=CLOSE_POLICY)
+            await self.close(code=CLOSE_RATE_LIMITED)
             return
-        await self.send(json.dumps({"type": "error", "code": code, "message": message}))
+        await self.send(encode_message(ErrorMessage(code, message)))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.worker_id is None:
@@ -103,7 +116,7 @@ class WorkerConsumer(AsyncWebsocketConsumer):
             await self._reject("rate_limited", "too many messages")
             return
         try:
-            message = parse_worker_message(raw)
+            message = parse_from_worker(raw)
         except ProtocolError as exc:
             await self._reject(exc.code, exc.message)
             return
@@ -115,11 +128,23 @@ class WorkerConsumer(AsyncWebsocketConsumer):
             logger.exception("worker %s: message %s failed", self.worker_name, message.type)
             await self._reject("internal_error", "the platform could not handle the message")
 
-    async def _dispatch(self, message: Any) -> None:
+    async def _dispatch(self, message: WorkerMessage) -> None:
         assert self.worker_id is not None
         if isinstance(message, Register):
             if len(json.dumps(message.capabilities)) > MAX_CAPABILITIES_CHARS:
                 await self._reject("too_large", "capabilities too large")
+                return
+            version = negotiate_version(message.versions)
+            if version is None:
+                await self.send(
+                    encode_message(
+                        ErrorMessage(
+                            "unsupported_version",
+                            f"this platform speaks protocol versions {list(SUPPORTED_VERSIONS)}",
+                        )
+                    )
+                )
+                await self.close(code=CLOSE_UNSUPPORTED_VERSION)
                 return
             await database_sync_to_async(services.worker_register)(
                 worker_id=self.worker_id,
@@ -132,7 +157,12 @@ class WorkerConsumer(AsyncWebsocketConsumer):
                 services.worker_group(self.worker_id),
                 {"type": "worker.superseded", "channel": self.channel_name},
             )
-            await self.send(json.dumps({"type": "registered", "worker": self.worker_name}))
+            await self.send(encode_message(Registered(self.worker_name, version)))
+            self.poses.streams(
+                await database_sync_to_async(selectors.worker_streams_active)(
+                    worker_id=self.worker_id
+                )
+            )
             return
         if not self.registered:
             await self._reject("not_registered", "send register first")
@@ -152,20 +182,20 @@ class WorkerConsumer(AsyncWebsocketConsumer):
                     candidate=message.candidate,
                 )
         elif isinstance(message, StatsReport):
-            recorded = await database_sync_to_async(services.stream_stats_record)(
-                worker_id=self.worker_id, stream_id=message.stream_id, stats=message.stats
+            recorded = await database_sync_to_async(stats.stream_stats_record)(
+                worker_id=self.worker_id, stream_id=message.stream_id, report=message.stats
             )
             if recorded:
-                observe_stream_report({**message.stats, "stream_id": message.stream_id})
-                await database_sync_to_async(services.stream_forecast_apply)(
-                    worker_id=self.worker_id, stream_id=message.stream_id
-                )
+                observe_stream_report(message.stream_id, message.stats)
+        elif isinstance(message, WorkerPoses):
+            self.poses.publish(message)  # in memory, no database: this runs at the tick rate
         elif isinstance(message, StreamStopped):
             await database_sync_to_async(services.stream_stopped_by_worker)(
                 worker_id=self.worker_id, stream_id=message.stream_id, reason=message.reason
             )
+            await self.poses.stopped(message.stream_id)
         else:
-            await self._reject("unexpected_type", f"workers do not send {message.type}")
+            await self._reject("unexpected_type", f"a worker does not send {message.type}")
 
     def _heartbeat(self, load: float) -> bool:
         assert self.worker_id is not None
@@ -178,7 +208,14 @@ class WorkerConsumer(AsyncWebsocketConsumer):
     # ------------------------------------------------------------------ channel layer
 
     async def worker_command(self, event: dict[str, Any]) -> None:
-        await self.send(json.dumps(event["message"], separators=(",", ":")))
+        message = event["message"]
+        if message.get("type") == "stream_start":
+            self.poses.streaming(
+                message["stream_id"], message["session_id"], message.get("participant_id", "")
+            )
+        elif message.get("type") == "stream_stop":
+            await self.poses.stopped(message["stream_id"])
+        await self.send(json.dumps(message, separators=(",", ":")))
 
     async def worker_superseded(self, event: dict[str, Any]) -> None:
         if event.get("channel") != self.channel_name:

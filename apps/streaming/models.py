@@ -4,6 +4,7 @@ import hashlib
 import uuid
 
 from django.db import models
+from django.utils import timezone
 
 
 def token_digest(token: str) -> str:
@@ -97,10 +98,13 @@ class Stream(models.Model):
 
 
 class StreamStats(models.Model):
-    """One stats report from the worker (about one a second); pruned to a short history."""
+    """One stats report from the worker (about one a second): a ``StreamReport`` of
+    ``workers/protocol.py`` as JSON. Kept for the recent window (``MORPHEUS_STATS_RECENT_S``),
+    then folded into ``StreamStatsMinute`` rows (``apps/streaming/stats.py``)."""
 
     stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="stats")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # A default, not auto_now_add: retention is tested over simulated hours of reports.
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
     report = models.JSONField()
 
     class Meta:
@@ -109,3 +113,30 @@ class StreamStats(models.Model):
 
     def __str__(self) -> str:
         return f"stats {self.id} of stream {self.stream_id}"
+
+
+class StreamStatsMinute(models.Model):
+    """One minute of a stream's per-second reports, kept for the stream's life (and
+    ``MORPHEUS_STATS_MINUTES_RETENTION_DAYS`` after it ends) once the seconds are gone."""
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="stats_minutes")
+    minute = models.DateTimeField(db_index=True)
+    samples = models.PositiveIntegerField(default=0)
+    rung = models.CharField(max_length=8, blank=True, default="")  # most frequent
+    fps_mean = models.FloatField(null=True, blank=True)
+    fps_min = models.FloatField(null=True, blank=True)
+    bitrate_mean_bps = models.FloatField(null=True, blank=True)
+    loss_mean = models.FloatField(null=True, blank=True)
+    rtt_mean_ms = models.FloatField(null=True, blank=True)
+    latency_p50_ms = models.FloatField(null=True, blank=True)
+    latency_p99_ms = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-minute"]
+        default_permissions = ("view",)
+        constraints = [
+            models.UniqueConstraint(fields=["stream", "minute"], name="streaming_minute_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stream_id} {self.minute:%H:%M}"

@@ -1,8 +1,9 @@
 """Writes of the streaming control plane: workers, placement, streams, signalling, stats.
 
 Every event others see (a command to a worker, an event to a client) is sent after commit
-through :func:`_send_after_commit`; the recipient is always named explicitly: a worker's
-group for commands, ``member_group(session, user)`` for the stream's owner.
+through ``apps.core.events.send_event_on_commit``; the recipient is always named explicitly:
+a worker's group for commands, ``member_group(session, user)`` for the stream's owner.
+Stats reports and their retention are in ``apps/streaming/stats.py``.
 """
 
 import logging
@@ -17,14 +18,13 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from apps.core.errors import InvalidInput, NotFound, ServiceUnavailable
-from apps.core.events import group_send_after_commit
+from apps.core.events import run_on_commit, send_event_on_commit
 from apps.monitoring.metrics import stream_forget
 from apps.sessions.extensions import member_group
-from apps.streaming.models import Stream, StreamingWorker, StreamStats, token_digest
+from apps.streaming.models import Stream, StreamingWorker, token_digest
 from workers.protocol import (
     CODECS,
     RUNGS,
-    QualityHint,
     QualityRequest,
     StreamStart,
     StreamStop,
@@ -38,16 +38,12 @@ WORKER_NAME_MAX = 64
 
 
 def dead_after() -> timedelta:
-    """A worker silent this long is dead (``MORPHEUS_WORKER_DEAD_AFTER_S``, default 15 s)."""
-    return timedelta(seconds=float(getattr(settings, "MORPHEUS_WORKER_DEAD_AFTER_S", 15.0)))
-
-
-def stats_history() -> int:
-    return int(getattr(settings, "MORPHEUS_STATS_HISTORY", 120))
+    """A worker silent this long is dead (``MORPHEUS_WORKER_DEAD_AFTER_S``)."""
+    return timedelta(seconds=float(settings.MORPHEUS_WORKER_DEAD_AFTER_S))
 
 
 def queue_ttl() -> timedelta:
-    return timedelta(seconds=float(getattr(settings, "MORPHEUS_QUEUE_TTL_S", 120.0)))
+    return timedelta(seconds=float(settings.MORPHEUS_QUEUE_TTL_S))
 
 
 def worker_group(worker_id: uuid.UUID) -> str:
@@ -59,13 +55,13 @@ def worker_group(worker_id: uuid.UUID) -> str:
 
 
 def _to_worker(worker: StreamingWorker, message: Any) -> None:
-    group_send_after_commit(
+    send_event_on_commit(
         worker_group(worker.id), {"type": "worker.command", "message": message_to_dict(message)}
     )
 
 
 def _to_client(stream: Stream, event: str, data: dict[str, Any]) -> None:
-    group_send_after_commit(
+    send_event_on_commit(
         member_group(stream.session_id, stream.user_id),
         {"type": "client.event", "event": event, "data": data},
     )
@@ -266,7 +262,7 @@ def _scene_url(stream: Stream) -> str:
 def _initial_rung(stream: Stream) -> str:
     if stream.pinned_quality:
         return stream.pinned_quality
-    default = getattr(settings, "DEFAULT_QUALITY", "auto")
+    default = settings.DEFAULT_QUALITY
     rung = default if default in RUNGS else "1080p"
     if stream.max_quality and list(RUNGS).index(rung) < list(RUNGS).index(stream.max_quality):
         return stream.max_quality
@@ -289,7 +285,7 @@ def _assign(stream: Stream, worker: StreamingWorker) -> None:
             quality=stream.quality_rung or _initial_rung(stream),
             codec=stream.codec,
             participant_id=str(stream.participant_id),
-            target_fps=int(getattr(settings, "TARGET_FRAME_RATE", 90)),
+            target_fps=int(settings.TARGET_FRAME_RATE),
             max_quality=stream.max_quality or None,
             pinned_quality=stream.pinned_quality or None,
         ),
@@ -424,7 +420,7 @@ def _finish(stream: Stream, status: str, reason: str) -> None:
     if worker is not None and worker.status != StreamingWorker.Status.DEAD:
         _to_worker(worker, StreamStop(stream_id=str(stream.id), reason=reason[:256]))
     _to_client(stream, "morpheus:render_stopped", {"stream_id": str(stream.id), "reason": reason})
-    transaction.on_commit(lambda: stream_forget(str(stream.id)))
+    run_on_commit(lambda: stream_forget(str(stream.id)), what="stream_forget")
 
 
 @transaction.atomic
@@ -554,88 +550,6 @@ def stream_stopped_by_worker(*, worker_id: uuid.UUID, stream_id: str, reason: st
     _finish(stream, status, reason or "worker_stopped")
     _place_queued()
     return True
-
-
-MAX_STATS_CHARS = 16 * 1024
-
-
-def _summary(previous: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
-    fps = stats.get("fps") if isinstance(stats.get("fps"), int | float) else 0.0
-    reports = int(previous.get("reports", 0)) + 1
-    return {
-        "reports": reports,
-        "frames_sent": stats.get("frames_sent", previous.get("frames_sent", 0)),
-        "frames_dropped": stats.get("frames_dropped", previous.get("frames_dropped", 0)),
-        "max_fps": max(float(previous.get("max_fps", 0.0)), float(fps or 0.0)),
-        "mean_fps": (float(previous.get("mean_fps", 0.0)) * (reports - 1) + float(fps or 0.0))
-        / reports,
-        "rung_changes": int(previous.get("rung_changes", 0))
-        + int(bool(previous.get("rung")) and previous.get("rung") != stats.get("rung")),
-        "rung": stats.get("rung", previous.get("rung")),
-    }
-
-
-@transaction.atomic
-def stream_stats_record(*, worker_id: uuid.UUID, stream_id: str, stats: dict[str, Any]) -> bool:
-    """Keep one stats report. Reports for a stream the worker does not own are dropped."""
-    import json
-
-    if len(json.dumps(stats)) > MAX_STATS_CHARS:
-        logger.warning("worker %s sent an oversized stats report", worker_id)
-        return False
-    stream = _worker_stream(worker_id, stream_id, lock=True)
-    if stream is None:
-        return False
-    rung = stats.get("rung")
-    fields = ["last_stats", "stats_summary", "updated_at"]
-    if isinstance(rung, str) and rung in RUNGS and rung != stream.quality_rung:
-        if stream.quality_rung:
-            _to_client(
-                stream,
-                "morpheus:quality_changed",
-                {"stream_id": str(stream.id), "quality": rung, "previous": stream.quality_rung},
-            )
-        stream.quality_rung = rung
-        fields.append("quality_rung")
-    encoder = stats.get("encoder")
-    if isinstance(encoder, str) and encoder and encoder != stream.encoder:
-        stream.encoder = encoder[:32]
-        fields.append("encoder")
-    frames = stats.get("frames_sent")
-    if stream.status == Stream.Status.STARTING and isinstance(frames, int) and frames > 0:
-        stream.status = Stream.Status.STREAMING
-        stream.started_at = stream.started_at or timezone.now()
-        fields += ["status", "started_at"]
-    stream.stats_summary = _summary(stream.stats_summary or {}, stats)
-    stream.last_stats = stats
-    stream.save(update_fields=fields)
-    StreamStats.objects.create(stream=stream, report=stats)
-    # Prune to the newest N reports of this stream.
-    boundary = (
-        StreamStats.objects.filter(stream=stream)
-        .order_by("-id")
-        .values_list("id", flat=True)[stats_history() : stats_history() + 1]
-    )
-    if boundary:
-        StreamStats.objects.filter(stream=stream, id__lte=boundary[0]).delete()
-    return True
-
-
-def stream_forecast_apply(*, worker_id: uuid.UUID, stream_id: str) -> str | None:
-    """Run the monitoring oracle on a stream's fresh stats. When it forecasts that the current
-    rung will not hold, the viewer has been told (``delphi:oracle_prediction``) and the worker
-    gets a temporary cap (``quality_hint``). Returns the rung capped at, if any."""
-    from apps.monitoring.services import stream_forecast_and_act
-
-    stream = _worker_stream(worker_id, stream_id, lock=False)
-    if stream is None or stream.worker is None:
-        return None
-    decision = stream_forecast_and_act(stream.id)
-    if decision.step_down_to is None:
-        return None
-    hint = QualityHint(str(stream.id), decision.step_down_to, decision.hold_s)
-    _to_worker(stream.worker, hint)
-    return decision.step_down_to
 
 
 # ---------------------------------------------------------------- client -> worker

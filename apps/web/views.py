@@ -11,6 +11,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
@@ -33,6 +34,7 @@ def _page(request: HttpRequest, template: str, **context: object) -> HttpRespons
     return render(request, template, context)
 
 
+@ensure_csrf_cookie  # the page trades a sign-in page session for tokens (CSRF-checked)
 def login_page(request: HttpRequest) -> HttpResponse:
     return _page(request, "web/login.html", page="login")
 

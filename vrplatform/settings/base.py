@@ -133,7 +133,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE = {
     "capacity-sample": {"task": "monitoring.capacity_sample", "schedule": 300},
-    "qos-compact": {"task": "monitoring.qos_history_compact", "schedule": 600},
+    "stats-compact": {"task": "streaming.stats_compact", "schedule": 600},
     "streaming-reap-workers": {"task": "streaming.reap_workers", "schedule": 5},
 }
 
@@ -255,16 +255,48 @@ DEFAULT_QUALITY = env.str("DEFAULT_QUALITY", default="auto")
 TARGET_FRAME_RATE = env.int("TARGET_FRAME_RATE", default=90)
 MORPHEUS_GPU_ACCELERATION = env.bool("MORPHEUS_GPU_ACCELERATION", default=True)
 NVENC_ENABLED = env.bool("NVENC_ENABLED", default=True)
-# Streaming control plane: a worker silent this long is dead and its streams move; per-second
-# stats rows kept per stream (an hour, which monitoring then compacts to per-minute rows).
+# Streaming control plane: a worker silent this long is dead and its streams move; a queued
+# stream waits this long for capacity.
 MORPHEUS_WORKER_DEAD_AFTER_S = env.float("MORPHEUS_WORKER_DEAD_AFTER_S", default=15.0)
-MORPHEUS_STATS_HISTORY = env.int("MORPHEUS_STATS_HISTORY", default=3600)
 MORPHEUS_QUEUE_TTL_S = env.int("MORPHEUS_QUEUE_TTL_S", default=120)
+# Stream stats retention (apps/streaming/stats.py, the one policy): per-second reports for the
+# recent window, then per-minute rows for the stream's life (and these days after it ends);
+# a streaming stream folds its old seconds every N reports.
+MORPHEUS_STATS_RECENT_S = env.int("MORPHEUS_STATS_RECENT_S", default=3600)
+MORPHEUS_STATS_MINUTES_RETENTION_DAYS = env.int("MORPHEUS_STATS_MINUTES_RETENTION_DAYS", default=30)
+MORPHEUS_STATS_COMPACT_EVERY = env.int("MORPHEUS_STATS_COMPACT_EVERY", default=60)
 PROMETHEUS_URL = env.str("PROMETHEUS_URL", default="http://localhost:9090")
 # /metrics: a scraper presents METRICS_TOKEN as a Bearer token or connects from these networks.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 GRAFANA_URL = env.str("GRAFANA_URL", default="http://localhost:3000")
+
+# Monitoring (DelphiOracle): capacity samples and forecast, the operator dashboard, and the
+# viewer notices of the worker's quality forecast.
+MONITORING_CAPACITY_RETENTION_DAYS = env.int("MONITORING_CAPACITY_RETENTION_DAYS", default=35)
+MONITORING_CAPACITY_BUCKET_S = env.int("MONITORING_CAPACITY_BUCKET_S", default=300)
+MONITORING_CAPACITY_CACHE_S = env.int("MONITORING_CAPACITY_CACHE_S", default=60)
+MONITORING_CAPACITY_SEASON_BUCKETS = env.int("MONITORING_CAPACITY_SEASON_BUCKETS", default=288)
+MONITORING_STREAMS_PER_WORKER = env.int("MONITORING_STREAMS_PER_WORKER", default=4)
+MONITORING_CAPACITY_HEADROOM = env.float("MONITORING_CAPACITY_HEADROOM", default=0.2)
+MONITORING_MIN_WORKERS = env.int("MONITORING_MIN_WORKERS", default=1)
+MONITORING_FORECAST_HORIZON_S = env.float("MONITORING_FORECAST_HORIZON_S", default=3.0)
+MONITORING_ORACLE_COOLDOWN_S = env.float("MONITORING_ORACLE_COOLDOWN_S", default=5.0)
+MONITORING_ORACLE_HOLD_S = env.float("MONITORING_ORACLE_HOLD_S", default=10.0)
+MONITORING_DASHBOARD_INTERVAL_S = env.float("MONITORING_DASHBOARD_INTERVAL_S", default=1.0)
+
+# Sessions (HermesAPI) sockets: authentication and idle timeouts, per-connection message rates
+# (general and pose), strikes before a flood closes the socket; the snapshot tick (also the
+# tick at which each streaming worker gets the poses of the session's other participants).
+HERMES_AUTH_TIMEOUT_S = env.float("HERMES_AUTH_TIMEOUT_S", default=5.0)
+HERMES_IDLE_TIMEOUT_S = env.float("HERMES_IDLE_TIMEOUT_S", default=30.0)
+HERMES_WS_RATE = env.float("HERMES_WS_RATE", default=20.0)
+HERMES_WS_BURST = env.float("HERMES_WS_BURST", default=40.0)
+HERMES_WS_POSE_RATE = env.float("HERMES_WS_POSE_RATE", default=120.0)
+HERMES_WS_POSE_BURST = env.float("HERMES_WS_POSE_BURST", default=240.0)
+HERMES_WS_FLOOD_STRIKES = env.int("HERMES_WS_FLOOD_STRIKES", default=100)
+SESSION_TICK_HZ = env.int("SESSION_TICK_HZ", default=30)
+HERMES_GC_FREEZE = env.bool("HERMES_GC_FREEZE", default=True)
 
 # Scenes: upload limit and the sandboxed processing child (validation + thumbnail).
 SCENE_MAX_UPLOAD_MB = env.int("SCENE_MAX_UPLOAD_MB", default=200)
@@ -276,6 +308,10 @@ SCENE_PROCESS_MAX_ATTEMPTS = env.int("SCENE_PROCESS_MAX_ATTEMPTS", default=3)
 SCENE_TOOL_TIMEOUT_S = env.int("SCENE_TOOL_TIMEOUT_S", default=120)
 SCENE_PROCESS_MAX_OUTPUT_MB = env.int("SCENE_PROCESS_MAX_OUTPUT_MB", default=1024)
 SCENE_CACHE_DIR = env.path("SCENE_CACHE_DIR", default=str(VAR_DIR / "scene-cache"))
+SCENE_THUMBNAIL_SIZE = tuple(env.list("SCENE_THUMBNAIL_SIZE", cast=int, default=[512, 288]))
+SCENE_WORK_DIR = env.str("SCENE_WORK_DIR", default="") or None  # None: the system temp dir
+# Validator limit overrides: a JSON object of apps.scenes.validation GltfLimits fields.
+SCENE_GLTF_LIMITS = env.json("SCENE_GLTF_LIMITS", default={})
 
 # --- Static, media, i18n --------------------------------------------------------------------
 STATIC_URL = "/static/"
@@ -297,3 +333,131 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }
+
+# --- Accounts, sign-in and request security (issue 14) --------------------------------------
+# Client addresses: X-Forwarded-For is believed only when the direct peer is one of these
+# networks (the gateway), everywhere an address is used (throttles, login lockout, /metrics).
+# Empty (the default, as with `make run`): the header is ignored. Behind daphne's
+# --proxy-headers (the Docker image) daphne already puts the gateway's header in REMOTE_ADDR.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+MIDDLEWARE.insert(1, "apps.core.middleware.TrustedProxyMiddleware")  # after metrics only
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "apps.core.middleware.ContentSecurityPolicyMiddleware",
+)
+REST_FRAMEWORK["NUM_PROXIES"] = 0  # REMOTE_ADDR is the client already (see above)
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "apps.core.parsers.JSONParser",  # deep nesting is a 400 bad_json, not a 500
+    "rest_framework.parsers.MultiPartParser",
+    "rest_framework.parsers.FormParser",
+]
+# Bodies over this are refused by daphne from the headers, before any of it is read: the
+# largest scene upload plus room for the multipart envelope.
+MAX_REQUEST_BODY_BYTES = env.int(
+    "MAX_REQUEST_BODY_BYTES", default=(SCENE_MAX_UPLOAD_MB + 1) * 1024 * 1024
+)
+# Content-Security-Policy of every response. The pages load scripts and styles from this
+# origin only; blob: images are thumbnails fetched with a token; WebSockets are same-origin.
+CSP_DIRECTIVES: dict[str, list[str]] = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:", "blob:"],
+    "media-src": ["'self'", "blob:"],
+    "font-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "worker-src": ["'self'", "blob:"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+# The API docs page loads Swagger UI from its CDN (drf-spectacular's default); its script
+# is served from our origin (the split view), its one <style> block is inline.
+CSP_PATH_EXTRAS: dict[str, dict[str, list[str]]] = {
+    "/api/docs/": {
+        "script-src": ["https://cdn.jsdelivr.net"],
+        "style-src": ["https://cdn.jsdelivr.net", "'unsafe-inline'"],  # its one <style>
+        "img-src": ["https://cdn.jsdelivr.net"],
+    },
+}
+CSP_REPORT_ONLY = env.bool("CSP_REPORT_ONLY", default=False)
+
+# Sign-in pages for everyone (django-allauth): /accounts/login/ serves the OAuth2 provider's
+# /o/authorize/ and /o/device/, the web client's external sign-in, sign-out, password change
+# and reset, optional self sign-up, and external identity providers (OpenID Connect, GitHub,
+# Google). The admin keeps its own login for staff.
+INSTALLED_APPS += [
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.google",
+]
+MIDDLEWARE.append("allauth.account.middleware.AccountMiddleware")
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+TEMPLATES[0]["OPTIONS"]["context_processors"].append(
+    "apps.accounts.context_processors.account_settings"
+)
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/login/"  # the web client trades the session for its tokens there
+ACCOUNT_LOGOUT_REDIRECT_URL = "/login/"
+ACCOUNT_ADAPTER = "apps.accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "apps.accounts.adapters.SocialAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_SIGNUP_OPEN = env.bool("ACCOUNT_SIGNUP_OPEN", default=False)  # self sign-up
+SOCIAL_SIGNUP_OPEN = env.bool("SOCIAL_SIGNUP_OPEN", default=True)  # first sign-in via a provider
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_LOGIN_ON_GET = False  # a POST (CSRF-checked) starts an external sign-in
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # linking by e-mail: the adapter's stricter rule
+# External providers from the environment (or, per provider, a "Social application" in the
+# admin). OIDC_PROVIDERS: comma-separated ids; for each, OIDC_<ID>_{NAME,SERVER_URL,CLIENT_ID,
+# CLIENT_SECRET}. GitHub/Google: {GITHUB,GOOGLE}_CLIENT_{ID,SECRET}.
+SOCIALACCOUNT_PROVIDERS: dict[str, dict[str, object]] = {}
+_oidc_apps = []
+for _pid in env.list("OIDC_PROVIDERS", default=[]):
+    _key = _pid.upper().replace("-", "_")
+    _oidc_apps.append(
+        {
+            "provider_id": _pid,
+            "name": env.str(f"OIDC_{_key}_NAME", default=_pid),
+            "client_id": env.str(f"OIDC_{_key}_CLIENT_ID"),
+            "secret": env.str(f"OIDC_{_key}_CLIENT_SECRET", default=""),
+            "settings": {
+                "server_url": env.str(f"OIDC_{_key}_SERVER_URL"),
+                "oauth_pkce_enabled": True,
+                "token_auth_method": "client_secret_post",
+            },
+        }
+    )
+if _oidc_apps:
+    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {"APPS": _oidc_apps}
+for _name in ("github", "google"):
+    if env.str(f"{_name.upper()}_CLIENT_ID", default=""):
+        SOCIALACCOUNT_PROVIDERS[_name] = {
+            "APP": {
+                "client_id": env.str(f"{_name.upper()}_CLIENT_ID"),
+                "secret": env.str(f"{_name.upper()}_CLIENT_SECRET", default=""),
+            },
+            "SCOPE": ["read:user", "user:email"] if _name == "github" else ["openid", "email"],
+            "VERIFIED_EMAIL": False,  # trust only what the provider marks verified
+        }
+# Mail: the console in development (reset links appear in the server log); EMAIL_URL
+# (smtp://user:pass@host:587, ...) in production.
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="VR Platform <noreply@localhost>")

@@ -39,6 +39,8 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Links in sign-in and password-reset e-mails, and external providers' callbacks, are https.
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https"
 
 LOGGING = {
     "version": 1,

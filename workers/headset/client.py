@@ -36,12 +36,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from workers.headset.path import head_pose
-from workers.protocol import frame_stages
+from workers.protocol import BEARER_PREFIX, SUBPROTOCOL, frame_stages
 from workers.streaming.frames import ID_MODULO, read_frame_id
 
 logger = logging.getLogger(__name__)
 
-SUBPROTOCOL = "vrplatform.v1"
 Vec3 = tuple[float, float, float]
 Quat = tuple[float, float, float, float]
 
@@ -193,7 +192,7 @@ class SyntheticHeadset:
         url = f"{scheme}://{parts.netloc}/ws/hermes/sessions/{self.session_id}/"
         self.ws = await connect(
             url,
-            subprotocols=[Subprotocol(SUBPROTOCOL), Subprotocol(f"bearer.{self.access}")],
+            subprotocols=[Subprotocol(SUBPROTOCOL), Subprotocol(f"{BEARER_PREFIX}{self.access}")],
             open_timeout=20,
         )
         self._tasks.append(asyncio.ensure_future(self._read_socket()))

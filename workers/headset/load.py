@@ -29,6 +29,8 @@ from typing import Any
 
 import websockets
 
+from workers.protocol import BEARER_PREFIX, SUBPROTOCOL
+
 logger = logging.getLogger("headset.load")
 
 
@@ -82,7 +84,7 @@ class User:
             ws = await asyncio.wait_for(
                 websockets.connect(
                     self.url,
-                    subprotocols=["vrplatform.v1", f"bearer.{self.token}"],  # type: ignore[list-item]
+                    subprotocols=[SUBPROTOCOL, f"{BEARER_PREFIX}{self.token}"],  # type: ignore[list-item]
                     open_timeout=options.connect_timeout_s,
                     ping_interval=None,  # the platform's heartbeat is the liveness check
                     max_queue=None,

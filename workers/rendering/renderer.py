@@ -30,6 +30,8 @@ bytes per pixel and the encoder needs no colour conversion.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import math
 import threading
@@ -101,6 +103,35 @@ class Lighting:
     color: Vec3 = (0.85, 0.85, 0.8)
     ambient: Vec3 = (0.3, 0.3, 0.33)
     background: Sequence[float] = (0.06, 0.07, 0.1)
+
+
+def _load_gl_finish() -> Any:
+    """``glFinish`` through ctypes, which releases the GIL while it waits (None if absent).
+
+    moderngl holds the GIL for the whole of every GL call. A render waited for with its
+    ``ctx.finish()`` froze every other Python thread for the frame's whole raster time (on
+    llvmpipe tens of milliseconds: the streaming worker's event loop could neither send RTP
+    nor take poses meanwhile). glvnd's libOpenGL dispatches to the context current on the
+    calling thread, whichever library made it current.
+    """
+    for name in ("libOpenGL.so.0", ctypes.util.find_library("OpenGL"), "libGL.so.1"):
+        if not name:
+            continue
+        try:
+            return ctypes.CDLL(name).glFinish
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+_GL_FINISH = _load_gl_finish()
+
+
+def _finish(ctx: moderngl.Context) -> None:
+    if _GL_FINISH is not None:
+        _GL_FINISH()
+    else:
+        ctx.finish()
 
 
 def _egl_context(backend: str, device_index: int) -> moderngl.Context:
@@ -564,7 +595,7 @@ class Renderer:
             self._draw_avatars(avatars)
         target.fbo.depth_mask = True
         ctx.disable(moderngl.BLEND)
-        ctx.finish()  # honest render time; the readback would wait for it anyway
+        _finish(ctx)  # honest render time; the readback would wait for it anyway
         return Frame(self, target, (time.perf_counter() - start) * 1000)
 
     def _draw_scene(
@@ -648,7 +679,7 @@ class Renderer:
         uv_prog["u_w"].value, uv_prog["u_h"].value, uv_prog["u_tw"].value = w, h, tw
         target.yuv_fbo.viewport = (0, h, tw, h // 2)
         self._yuv_vaos[name].render(moderngl.TRIANGLES, vertices=3)
-        ctx.finish()  # so convert_ms is the pass itself, not part of the readback
+        _finish(ctx)  # so convert_ms is the pass itself, not part of the readback
 
 
 def frame_bounds_pose(

@@ -3,7 +3,8 @@
 Options also come from the environment: ``PLATFORM_URL``, ``WORKER_TOKEN``, ``WORKER_NAME``,
 ``WORKER_MAX_STREAMS``, ``WORKER_METRICS_PORT``, ``NVENC_ENABLED``, ``MORPHEUS_RUNG_SIZES``
 (``320x180`` for every rung, or ``720p=640x360,1080p=960x540``), ``MORPHEUS_MAX_FPS``,
-``WORKER_HEARTBEAT_S``, ``SCENE_CACHE_DIR``.
+``WORKER_HEARTBEAT_S``, ``SCENE_CACHE_DIR``, ``MORPHEUS_RENDER_GOVERNOR`` (scale the render size
+to hold the frame rate; on by default) and ``MORPHEUS_MIN_RENDER_SCALE`` (its floor, 0.4).
 """
 
 from __future__ import annotations
@@ -43,6 +44,17 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
     parser.add_argument("--rung-sizes", default=env.get("MORPHEUS_RUNG_SIZES", ""))
     parser.add_argument("--max-fps", type=float, default=float(env.get("MORPHEUS_MAX_FPS", "0")))
     parser.add_argument("--cache-dir", default=env.get("SCENE_CACHE_DIR", ""))
+    parser.add_argument(
+        "--render-governor",
+        action=argparse.BooleanOptionalAction,
+        default=_env_bool("MORPHEUS_RENDER_GOVERNOR", True),
+        help="scale the render size to hold the frame rate (--no-render-governor: full size)",
+    )
+    parser.add_argument(
+        "--min-render-scale",
+        type=float,
+        default=float(env.get("MORPHEUS_MIN_RENDER_SCALE", "0.4")),
+    )
     parser.add_argument("--log-level", default=env.get("LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
     if not args.token:
@@ -60,6 +72,8 @@ def parse_args(argv: list[str] | None = None) -> AgentConfig:
         nvenc_enabled=_env_bool("NVENC_ENABLED", True),
         rung_sizes=parse_rung_sizes(args.rung_sizes),
         max_fps=args.max_fps or None,
+        render_governor=args.render_governor,
+        min_render_scale=min(1.0, max(0.1, args.min_render_scale)),
     )
     if args.cache_dir:
         config.cache_dir = Path(args.cache_dir)

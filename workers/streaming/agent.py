@@ -1,7 +1,8 @@
 """The streaming worker process's platform client.
 
 A worker is a *client* of the platform: it connects to ``/ws/morpheus/worker/`` with its
-token (subprotocol ``bearer.<token>`` next to ``vrplatform.v1``), registers what it can do,
+token (subprotocol ``bearer.<token>`` next to ``vrplatform.v1``), registers what it can do
+(and the protocol versions it speaks),
 heartbeats, and runs one :class:`StreamPeer` per ``stream_start`` it receives. Peers outlive
 the control socket: after a reconnect the worker registers again with the streams it still
 runs, so a short platform blip does not interrupt video.
@@ -14,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import random
@@ -23,7 +23,6 @@ import signal
 import socket
 import tempfile
 import time
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,42 +35,50 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 from workers.protocol import (
+    BEARER_PREFIX,
+    CLOSE_UNAUTHORIZED,
+    CLOSE_UNSUPPORTED_VERSION,
+    FRAME_STAGES,
     MAX_CONTROL_BYTES,
     RUNGS,
+    SUBPROTOCOL,
+    SUPPORTED_VERSIONS,
+    ErrorMessage,
     FrameMeta,
     Heartbeat,
     ProtocolError,
     QualityHint,
     QualityRequest,
     Register,
+    Registered,
+    RemotePoses,
     Signal,
     StatsReport,
+    StreamReport,
     StreamStart,
     StreamStop,
     StreamStopped,
     WorkerMessage,
-    frame_stages,
-    message_to_dict,
-    parse_worker_message,
+    WorkerPoses,
+    encode_message,
+    parse_from_platform,
 )
 from workers.streaming.encoder import NVENC, X264, EncoderChoice, probe_encoder, select_encoder
 from workers.streaming.frames import FrameSource, PatternSource, RendererSource
-from workers.streaming.peer import PeerRegistry, StreamConfig, StreamPeer, percentiles
+from workers.streaming.peer import PeerRegistry, StreamConfig, StreamPeer
 from workers.streaming.quality import QualityChange
 from workers.streaming.session import SessionPoses
 
 logger = logging.getLogger(__name__)
 
-SUBPROTOCOL = "vrplatform.v1"
-CLOSE_UNAUTHORIZED = 4401
 PATTERN_SCENE = "pattern:"
 MAX_SCENE_BYTES = 1 << 30
-STAGES = ("queue", "render", "convert", "encode", "send")
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 
 
 class FatalAgentError(RuntimeError):
-    """The platform refused us for good (bad token): retrying would not help."""
+    """The platform refused us for good (bad token, no common protocol version): retrying
+    would not help."""
 
 
 def parse_rung_sizes(text: str) -> dict[str, tuple[int, int]]:
@@ -121,6 +128,12 @@ class AgentConfig:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     encoder_threads: int = 0
+    render_governor: bool = True  # scale the render size to hold the frame rate (governor.py)
+    min_render_scale: float = 0.4
+    # Cross-worker sessions: local poses go to the platform at this tick; a remote participant
+    # not heard of for remote_pose_max_age_s is no longer drawn.
+    pose_tick_s: float = 1.0 / 30.0
+    remote_pose_max_age_s: float = 2.0
 
 
 class StreamMetrics:
@@ -156,22 +169,22 @@ class StreamMetrics:
         )
         self.frames = Counter("morpheus_frames", "Frames sent", registry=self.registry)
 
-    def update(self, stream_id: str, report: Mapping[str, Any], sizes: Mapping[str, Any]) -> None:
-        self.fps.labels(stream_id).set(float(report.get("fps") or 0.0))
-        self.bitrate.labels(stream_id).set(float(report.get("bitrate_bps") or 0.0))
-        rung = str(report.get("rung"))
-        if rung in sizes:
-            self.rung.labels(stream_id).set(sizes[rung][1])
-        for stage, values in (report.get("stage_ms") or {}).items():
-            self.stage.labels(stream_id, stage).set(float(values.get("p50", 0.0)))
-        for q, value in (report.get("latency_ms") or {}).items():
-            self.latency.labels(stream_id, q).set(float(value))
+    def update(self, stream_id: str, report: StreamReport, sizes: Mapping[str, Any]) -> None:
+        self.fps.labels(stream_id).set(report.fps)
+        self.bitrate.labels(stream_id).set(report.bitrate_bps)
+        if report.rung in sizes:
+            self.rung.labels(stream_id).set(sizes[report.rung][1])
+        for stage, values in report.stage_ms.items():
+            self.stage.labels(stream_id, stage).set(values.p50)
+        if report.latency_ms is not None:
+            for q in ("p50", "p95", "p99"):
+                self.latency.labels(stream_id, q).set(getattr(report.latency_ms, q))
 
     def forget(self, stream_id: str) -> None:
         for gauge in (self.fps, self.bitrate, self.rung):
             with contextlib.suppress(KeyError):
                 gauge.remove(stream_id)
-        for stage in (*STAGES, "render", "encode"):
+        for stage in FRAME_STAGES:
             with contextlib.suppress(KeyError):
                 self.stage.remove(stream_id, stage)
         for q in ("p50", "p95", "p99"):
@@ -191,11 +204,12 @@ class WorkerAgent:
         self._ws: ClientConnection | None = None
         self._stopping = asyncio.Event()
         self._sessions: dict[str, SessionPoses] = {}
-        self._frames: dict[str, deque[dict[str, float]]] = {}
+        self._streams: set[str] = set()  # stream ids started and not yet closed
         self._stopped_by_platform: set[str] = set()
         self._unsent: list[WorkerMessage] = []  # stream_stopped while disconnected
         self._tasks: set[asyncio.Task[Any]] = set()
         self.registered = asyncio.Event()
+        self.protocol_version = 0  # negotiated at register
 
     # ------------------------------------------------------------------ capabilities
 
@@ -221,7 +235,7 @@ class WorkerAgent:
             "max_streams": self.config.max_streams,
             "codecs": ["h264"],
             "rung_sizes": {k: list(v) for k, v in self.config.rung_sizes.items()},
-            "active_streams": [sid for sid in self._frames if sid in self.registry],
+            "active_streams": [sid for sid in self._streams if sid in self.registry],
             "pid": os.getpid(),
         }
 
@@ -290,27 +304,56 @@ class WorkerAgent:
     async def _connection(self) -> None:
         async with connect(
             ws_url(self.config.platform_url),
-            subprotocols=[Subprotocol(SUBPROTOCOL), Subprotocol(f"bearer.{self.config.token}")],
+            subprotocols=[
+                Subprotocol(SUBPROTOCOL),
+                Subprotocol(f"{BEARER_PREFIX}{self.config.token}"),
+            ],
             max_size=MAX_CONTROL_BYTES,
             open_timeout=10,
         ) as ws:
             self._ws = ws
-            await self.send(Register(self.config.name, self.capabilities()))
+            await self.send(Register(self.config.name, self.capabilities(), SUPPORTED_VERSIONS))
             heartbeat = asyncio.ensure_future(self._heartbeats())
+            poses = asyncio.ensure_future(self._pose_ticks())
             try:
                 async for raw in ws:
                     await self._handle(raw)
             finally:
                 heartbeat.cancel()
+                poses.cancel()
                 self._ws = None
             if ws.close_code == CLOSE_UNAUTHORIZED:
                 raise FatalAgentError("the platform refused the worker token (4401)")
+            if ws.close_code == CLOSE_UNSUPPORTED_VERSION:
+                raise FatalAgentError(
+                    f"the platform speaks none of protocol versions {SUPPORTED_VERSIONS} (4426)"
+                )
 
     async def _heartbeats(self) -> None:
         while True:
             await asyncio.sleep(self.config.heartbeat_s)
             load = len(self.registry) / max(self.config.max_streams, 1)
             await self.send(Heartbeat(self.config.name, len(self.registry), round(load, 3)))
+
+    async def _pose_ticks(self) -> None:
+        """Each tick, the poses of the participants this worker streams that changed, one
+        message per session (the platform relays them to the session's other workers)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        while True:
+            deadline += self.config.pose_tick_s
+            delay = deadline - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                deadline = loop.time()  # running late: skip ticks rather than burst
+            await self.send_local_poses()
+
+    async def send_local_poses(self) -> None:
+        for session_id, session in list(self._sessions.items()):
+            changed = session.take_changed()
+            if changed:
+                await self.send(WorkerPoses(session_id, changed))
 
     async def send(self, message: WorkerMessage) -> bool:
         ws = self._ws
@@ -319,7 +362,7 @@ class WorkerAgent:
                 self._unsent.append(message)
             return False
         try:
-            await ws.send(json.dumps(message_to_dict(message), separators=(",", ":")))
+            await ws.send(encode_message(message))
         except ConnectionClosed:
             if isinstance(message, StreamStopped):
                 self._unsent.append(message)
@@ -330,24 +373,19 @@ class WorkerAgent:
 
     async def _handle(self, raw: str | bytes) -> None:
         try:
-            head = json.loads(raw)
-        except ValueError:
-            logger.warning("platform sent invalid JSON")
-            return
-        kind = head.get("type") if isinstance(head, dict) else None
-        if kind == "registered":
-            self.registered.set()
-            unsent, self._unsent = self._unsent, []
-            for message in unsent:
-                await self.send(message)
-            return
-        if kind == "error":
-            logger.warning("platform error: %s %s", head.get("code"), head.get("message"))
-            return
-        try:
-            message = parse_worker_message(head)
+            message = parse_from_platform(raw)
         except ProtocolError as exc:
             logger.warning("platform sent an invalid message: %s", exc)
+            return
+        if isinstance(message, Registered):
+            self.protocol_version = message.version
+            self.registered.set()
+            unsent, self._unsent = self._unsent, []
+            for pending in unsent:
+                await self.send(pending)
+            return
+        if isinstance(message, ErrorMessage):
+            logger.warning("platform error: %s %s", message.code, message.message)
             return
         try:
             if isinstance(message, StreamStart):
@@ -363,6 +401,10 @@ class WorkerAgent:
                     peer.forecast_cap(message.max_quality, hold_s=message.hold_s)
             elif isinstance(message, QualityRequest):
                 self._quality(message)
+            elif isinstance(message, RemotePoses):
+                session = self._sessions.get(message.session_id)
+                if session is not None:
+                    session.set_remote(message.poses)
             else:
                 logger.warning("unexpected message %s from the platform", message.type)
         except Exception:
@@ -414,14 +456,20 @@ class WorkerAgent:
             rung_sizes=dict(self.config.rung_sizes),
             stats_interval_s=self.config.stats_interval_s,
             encoder_threads=self.config.encoder_threads,
+            render_governor=self.config.render_governor,
+            min_render_scale=self.config.min_render_scale,
         )
         config.target_fps = fps
-        poses = self._sessions.setdefault(message.session_id, SessionPoses())
+        poses = self._sessions.get(message.session_id)
+        if poses is None:
+            poses = self._sessions[message.session_id] = SessionPoses(
+                remote_max_age_s=self.config.remote_pose_max_age_s
+            )
         if isinstance(source, RendererSource):
             source.clock = poses.scene_time  # one animation clock per session
         peer = StreamPeer(config, source, encoder_choice=self.encoder, session_poses=poses)
         self._stopped_by_platform.discard(sid)
-        self._frames[sid] = deque(maxlen=256)
+        self._streams.add(sid)
         self.registry.add(peer)
         peer.on("frame", lambda meta: self._on_frame(sid, meta))
         peer.on("stats", lambda report: self._spawn(self._on_stats(sid, report)))
@@ -433,34 +481,18 @@ class WorkerAgent:
         logger.info("stream %s started (%s, %.0f fps); offer sent", sid, message.quality, fps)
 
     def _on_frame(self, sid: str, meta: FrameMeta) -> None:
-        frames = self._frames.get(sid)
-        if frames is not None:
-            stages = frame_stages(meta.t)
-            if meta.t.get("pose_rx"):
-                stages["latency"] = meta.t["send"] - meta.t["pose_rx"]
-            frames.append(stages)
         self.metrics.frames.inc()
 
     def _on_quality_change(self, sid: str, change: QualityChange) -> None:
         logger.info("stream %s rung %s -> %s (%s)", sid, change.old, change.new, change.reason)
 
-    async def _on_stats(self, sid: str, report: dict[str, Any]) -> None:
-        frames = list(self._frames.get(sid, ()))
-        stats = dict(report)
-        stage_ms = dict(stats.get("stage_ms") or {})
-        for stage in STAGES:
-            values = [f[stage] for f in frames if stage in f]
-            if values:
-                stage_ms[stage] = percentiles(values)
-        stats["stage_ms"] = stage_ms
-        latency = [f["latency"] for f in frames if "latency" in f]
-        stats["latency_ms"] = percentiles(latency) if latency else None
-        self.metrics.update(sid, stats, self.config.rung_sizes)
-        await self.send(StatsReport(sid, stats))
+    async def _on_stats(self, sid: str, report: StreamReport) -> None:
+        self.metrics.update(sid, report, self.config.rung_sizes)
+        await self.send(StatsReport(sid, report))
 
     async def _on_closed(self, peer: StreamPeer, source: FrameSource) -> None:
         sid = peer.stream_id
-        self._frames.pop(sid, None)
+        self._streams.discard(sid)
         self.metrics.forget(sid)
         self.metrics.streams.set(len(self.registry))
         session = self._sessions.get(peer.config.session_id)
@@ -469,7 +501,7 @@ class WorkerAgent:
             and len(session) == 0
             and not any(
                 p.config.session_id == peer.config.session_id
-                for p in (self.registry.get(s) for s in list(self._frames))
+                for p in (self.registry.get(s) for s in list(self._streams))
                 if p is not None
             )
         ):

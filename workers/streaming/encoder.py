@@ -96,12 +96,14 @@ class EncoderConfig:
     profile: str = "baseline"
     # Receivers repeat PLI/FIR while a keyframe is in flight; honour at most one per interval.
     min_keyframe_interval_s: float = 0.5
+    # Reopening for a new held frame rate costs a keyframe: at most once per interval.
+    min_rate_reopen_interval_s: float = 3.0
 
 
-def _options(name: str, config: EncoderConfig, bitrate: int) -> dict[str, str]:
+def _options(name: str, config: EncoderConfig, bitrate: int, fps: float) -> dict[str, str]:
     # VBV of about two frames keeps each frame near its share of the bitrate: large enough
     # for quality, small enough that a frame does not burst into a loss spike.
-    bufsize = str(int(bitrate * 2 / max(config.fps, 1.0)))
+    bufsize = str(int(bitrate * 2 / max(fps, 1.0)))
     if name == NVENC:
         return {
             "preset": "p1",
@@ -125,6 +127,32 @@ def _options(name: str, config: EncoderConfig, bitrate: int) -> dict[str, str]:
         "maxrate": str(bitrate),
         "bufsize": bufsize,
     }
+
+
+class FrameRateMeter:
+    """The frame rate the stream actually holds, from the frames' timestamps (90 kHz).
+
+    Rate control in x264 and NVENC is per frame: bits per frame = bitrate / configured fps.
+    A stream that runs at a third of its configured rate (slow renders, dropped slots) sends a
+    third of its bitrate and the picture starves, so the encoder reopens at the held rate.
+    """
+
+    def __init__(self, *, window: int = 30) -> None:
+        self.window = window
+        self._pts: list[int] = []
+
+    def add(self, pts: int) -> None:
+        if self._pts and pts <= self._pts[-1]:
+            self._pts.clear()  # a new clock (the track restarted its pacing)
+        self._pts.append(pts)
+        del self._pts[: -self.window - 1]
+
+    @property
+    def fps(self) -> float | None:
+        if len(self._pts) <= self.window // 2:
+            return None
+        span = self._pts[-1] - self._pts[0]
+        return (len(self._pts) - 1) * 90_000 / span if span > 0 else None
 
 
 class StreamEncoder(H264Encoder):
@@ -153,6 +181,9 @@ class StreamEncoder(H264Encoder):
         self._codec: VideoCodecContext | None = None
         self._codec_bitrate = 0
         self._codec_maxrate = 0
+        self._codec_fps = self.config.fps
+        self._opened_at = -math.inf
+        self.rate = FrameRateMeter()
         self._last_forced = -math.inf  # monotonic time of the last requested keyframe
 
     def _clamp(self, bitrate: int) -> int:
@@ -171,11 +202,17 @@ class StreamEncoder(H264Encoder):
         with self._lock:
             self._bitrate = self._clamp(bitrate)
 
+    def _held_fps(self) -> float:
+        """The rate to size per-frame bits for: what the stream holds, at most the target."""
+        held = self.rate.fps
+        return self.config.fps if held is None else max(1.0, min(held, self.config.fps))
+
     def _open(self, name: str, width: int, height: int, bitrate: int) -> VideoCodecContext:
         codec = av.CodecContext.create(name, "w")
         assert isinstance(codec, VideoCodecContext)
         codec.width, codec.height, codec.pix_fmt = width, height, "yuv420p"
-        fps = fractions.Fraction(self.config.fps).limit_denominator(1001)
+        self._codec_fps = self._held_fps()
+        fps = fractions.Fraction(self._codec_fps).limit_denominator(1001)
         codec.framerate = fps
         codec.time_base = VIDEO_TIME_BASE
         codec.bit_rate = bitrate
@@ -183,7 +220,7 @@ class StreamEncoder(H264Encoder):
         codec.max_b_frames = 0
         codec.thread_count = self.config.threads
         codec.profile = "Baseline" if self.config.profile == "baseline" else self.config.profile
-        codec.options = _options(name, self.config, bitrate)
+        codec.options = _options(name, self.config, bitrate, self._codec_fps)
         codec.open()
         return codec
 
@@ -192,12 +229,22 @@ class StreamEncoder(H264Encoder):
         with self._lock:
             bitrate = self._bitrate
         codec = self._codec
+        if frame.pts is not None:
+            self.rate.add(int(frame.pts))
+        held = self._held_fps()
         if (
             codec is not None
             and codec.width == frame.width
             and codec.height == frame.height
             # The VBV max rate is fixed when the codec opens (PyAV cannot set it later).
             and bitrate <= self._codec_maxrate
+            # Per-frame bits follow the frame rate the codec was opened with (see
+            # FrameRateMeter): reopen when the stream holds a clearly different one, at most
+            # every few seconds (each reopen is a keyframe).
+            and (
+                abs(held / self._codec_fps - 1.0) <= 0.25
+                or time.monotonic() - self._opened_at < self.config.min_rate_reopen_interval_s
+            )
         ):
             if abs(bitrate - self._codec_bitrate) > 0.1 * self._codec_bitrate:
                 # x264 (and NVENC) retune an open encoder between frames (FFmpeg's
@@ -223,6 +270,7 @@ class StreamEncoder(H264Encoder):
             codec = self._open(X264, frame.width, frame.height, bitrate)
             self.active_name = X264
         self._codec, self._codec_bitrate, self._codec_maxrate = codec, bitrate, bitrate
+        self._opened_at = time.monotonic()
         return codec, True
 
     def encode_bitstream(self, frame: av.VideoFrame, force_keyframe: bool = False) -> bytes:

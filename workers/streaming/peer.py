@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,22 +30,32 @@ from aiortc.sdp import candidate_from_sdp
 from pyee.asyncio import AsyncIOEventEmitter
 
 from workers.protocol import (
+    FRAME_STAGES,
     RUNGS,
     ClientFeedback,
+    ClientStats,
     FrameMeta,
+    Percentiles,
     Pose,
+    PoseCounts,
     ProtocolError,
+    StreamReport,
     StreamStart,
+    frame_latency_ms,
+    frame_stages,
     parse_client_feedback,
     parse_pose,
 )
+from workers.streaming import playout
 from workers.streaming.encoder import (
     EncoderChoice,
     EncoderConfig,
     StreamEncoder,
     install_encoder,
 )
+from workers.streaming.forecast import StreamForecaster, StreamPoint, forecast_report
 from workers.streaming.frames import FrameSource
+from workers.streaming.governor import RenderGovernor
 from workers.streaming.prediction import PosePredictor
 from workers.streaming.quality import QualityChange, QualityController, QualitySample
 from workers.streaming.session import SessionPoses
@@ -68,6 +78,11 @@ class StreamConfig:
     pose_rate_limit: float = 250.0  # pose messages per second (burst: one second's worth)
     encoder_threads: int = 0
     max_bitrate: int = 200_000_000
+    # Scale the rendered size to hold the frame rate (governor.py); off pins full size.
+    render_governor: bool = True
+    min_render_scale: float = 0.4
+    # Ask the client to show frames as soon as they are decoded (playout.py).
+    playout_delay: bool = True
     # Per-eye size per rung; tests and benchmarks pass small sizes here.
     rung_sizes: Mapping[str, tuple[int, int]] = field(default_factory=lambda: dict(RUNGS))
 
@@ -104,12 +119,12 @@ class TokenBucket:
         return True
 
 
-def percentiles(values: list[float]) -> dict[str, float]:
+def percentiles(values: list[float]) -> Percentiles:
     """p50/p95/p99 of ``values`` (zeros when empty), as the stats reports carry them."""
     if not values:
-        return {"p50": 0.0, "p95": 0.0, "p99": 0.0}
+        return Percentiles()
     p50, p95, p99 = np.percentile(np.asarray(values), [50, 95, 99])
-    return {"p50": round(float(p50), 3), "p95": round(float(p95), 3), "p99": round(float(p99), 3)}
+    return Percentiles(round(float(p50), 3), round(float(p95), 3), round(float(p99), 3))
 
 
 def _ice_servers(servers: list[dict[str, Any]]) -> list[RTCIceServer]:
@@ -126,7 +141,7 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
 
     Events (``peer.on(name, handler)``): ``pose`` (Pose accepted), ``pose_rejected``
     (reason code), ``frame`` (FrameMeta sent), ``feedback`` (ClientFeedback),
-    ``quality_change`` (QualityChange), ``stats`` (report dict), ``closed`` (no args).
+    ``quality_change`` (QualityChange), ``stats`` (StreamReport), ``closed`` (no args).
     """
 
     def __init__(
@@ -150,12 +165,18 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             pinned=config.pinned_quality,
             rung_sizes=config.rung_sizes,
         )
+        self.governor = RenderGovernor(
+            fps=config.target_fps,
+            enabled=config.render_governor,
+            min_scale=config.min_render_scale,
+        )
         self.track = StereoVideoTrack(
             source,
             predictor=self.predictor,
             size=config.stereo_size(self.quality.rung),
             target_fps=config.target_fps,
             avatars=self._avatars,
+            governor=self.governor,
         )
         self.encoder = StreamEncoder(
             encoder_choice,
@@ -173,6 +194,7 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             [c for c in codecs if c.mimeType.lower() in ("video/h264", "video/rtx")]
         )
         install_encoder(transceiver.sender, self.encoder)
+        self.playout = playout.install(transceiver.sender) if config.playout_delay else None
         # Unreliable and unordered: a late pose or frame report is useless, a retransmit
         # would only delay the next one.
         self.pose_channel = self.pc.createDataChannel("pose", ordered=False, maxRetransmits=0)
@@ -188,7 +210,13 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         self._frames_sent = 0
         self._bytes_encoded = 0
         self._last_stats: tuple[float, int, int] | None = None  # (t, frames, bytes sent)
-        self._report: dict[str, Any] = {}
+        self._report: StreamReport | None = None
+        # Stage durations and latency of the last frames sent, all from FrameMeta stamps, so
+        # every stage and the latency in a report describe the same frames.
+        self._frame_stats: deque[tuple[dict[str, float], float | None]] = deque(maxlen=256)
+        self.on("frame", self._record_frame)
+        # The link forecast runs here, where the data is: no platform round trip per report.
+        self.forecaster = StreamForecaster()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
         self.closed = asyncio.Event()
@@ -204,11 +232,19 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self._spawn(self._stats_loop())
         desc = self.pc.localDescription
-        return {"type": desc.type, "sdp": desc.sdp}
+        sdp = playout.offer_with_extension(desc.sdp) if self.playout else desc.sdp
+        return {"type": desc.type, "sdp": sdp}
 
     async def set_answer(self, answer: Mapping[str, str]) -> None:
         if answer.get("type") != "answer":
             raise ProtocolError("bad_value", "expected an answer")
+        if self.playout is not None:
+            self.playout.extension_id = playout.accepted_id(answer["sdp"])
+            logger.info(
+                "stream %s: client %s zero playout delay",
+                self.stream_id,
+                "accepts" if self.playout.extension_id else "does not support",
+            )
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
 
     async def add_candidate(self, candidate: Mapping[str, Any]) -> None:
@@ -276,6 +312,7 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         if not self.predictor.add(pose, now):
             self._reject("stale")
             return
+        self.track.pose_arrived()
         self.pose_counts["accepted"] += 1
         if self.session_poses is not None and self.config.participant_id:
             self.session_poses.update(self.config.participant_id, pose)
@@ -287,7 +324,23 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         except ProtocolError as exc:
             self.pose_counts[f"feedback_{exc.code}"] += 1
             return
+        self._match_display_rate(self.feedback.display_hz)
         self.emit("feedback", self.feedback)
+
+    def _match_display_rate(self, display_hz: float) -> None:
+        """Frames beyond the client's display rate are never shown: a 60 Hz desktop gets 60,
+        a 90 Hz headset 90, never more than the platform's target."""
+        if display_hz < 20:
+            return  # not reported (older clients) or not measured yet
+        fps = min(self.config.target_fps, round(display_hz))
+        if fps != self.track.target_fps:
+            logger.info(
+                "stream %s paced at %d fps (display %.1f Hz)", self.stream_id, fps, display_hz
+            )
+            self.track.set_fps(fps)
+            self.quality.set_fps(fps)
+            self.encoder.config.fps = fps
+            self.encoder.set_bitrate(self.quality.bitrate)
 
     def _on_encoded_threadsafe(
         self, pts: int, start: float, end: float, keyframe: bool, nbytes: int, name: str
@@ -305,8 +358,27 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         del self._encode_ms[:-256]
         info.t["encode_end"] = end * 1000.0
         info.t["send"] = time.time() * 1000.0
+        change = self.governor.observe(
+            info.t["encode_end"] - info.t["render_start"], self._loop.time()
+        )
+        if change is not None:
+            logger.info(
+                "stream %s render scale %.3g -> %.3g (frame %.1f ms, budget %.1f ms)",
+                self.stream_id,
+                change.old,
+                change.new,
+                change.cost_ms,
+                change.budget_ms,
+            )
+            self.emit("render_scale", change)
         meta = FrameMeta(
-            info.frame_id, info.pose_seq, info.pose, info.t, self.quality.rung, keyframe
+            info.frame_id,
+            info.pose_seq,
+            info.pose,
+            info.t,
+            self.quality.rung,
+            keyframe,
+            scale=info.scale,
         )
         channel: RTCDataChannel = self.frames_channel
         if channel.readyState == "open":
@@ -315,7 +387,20 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
 
     # ------------------------------------------------------------------ stats
 
-    async def collect_stats(self) -> dict[str, Any]:
+    def _record_frame(self, meta: FrameMeta) -> None:
+        self._frame_stats.append((frame_stages(meta.t), frame_latency_ms(meta.t)))
+
+    def _stage_percentiles(self) -> tuple[dict[str, Percentiles], Percentiles | None]:
+        frames = list(self._frame_stats)
+        stage_ms = {}
+        for stage in FRAME_STAGES:
+            values = [stages[stage] for stages, _ in frames if stage in stages]
+            if values:
+                stage_ms[stage] = percentiles(values)
+        latencies = [latency for _, latency in frames if latency is not None]
+        return stage_ms, percentiles(latencies) if latencies else None
+
+    async def collect_stats(self) -> StreamReport:
         """Read RTCP stats once, feed the quality controller, return the stats report."""
         now = self._loop.time()
         loss = rtt_ms = jitter_ms = None
@@ -333,7 +418,7 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         bitrate = (bytes_sent - prev[2]) * 8 / dt if self._last_stats else 0.0
         self._last_stats = (now, self._frames_sent, bytes_sent)
 
-        render = percentiles(self.track.render_ms[-128:])
+        render = percentiles(self.track.render_ms[-128:])  # render + convert: the frame work
         encode = percentiles(self._encode_ms[-128:])
         feedback = self.feedback
         sample = QualitySample(
@@ -342,48 +427,69 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             rtt_ms=rtt_ms,
             jitter_ms=jitter_ms,
             available_bps=self.encoder.remb_bps,
-            frame_ms=(render["p50"] + encode["p50"]) if self._encode_ms else None,
+            # At the rung's full size: the governor's scaling is not the rung's capacity.
+            frame_ms=(render.p50 + encode.p50) / self.track.scale**2 if self._encode_ms else None,
             client_decode_ms=feedback.decode_ms if feedback and feedback.decode_ms else None,
             sent_bps=bitrate or None,
         )
         self._apply_quality(self.quality.update(sample))
+        remb = self.encoder.remb_bps
+        forecast, cap = self.forecaster.update(
+            StreamPoint(
+                t=now,
+                rung=self.quality.rung,
+                fps=self.config.target_fps,
+                bitrate_bps=bitrate or None,
+                available_bps=None if remb is None else float(remb),
+                rtt_ms=rtt_ms,
+                loss=loss,
+            ),
+            now=now,
+        )
+        if cap is not None:
+            self.forecast_cap(cap, hold_s=self.forecaster.config.hold_s)
         pose_counts = dict(self.pose_counts)
-        self._report = {
-            "stream_id": self.stream_id,
-            "session_id": self.config.session_id,
-            "t": time.time() * 1000.0,
-            "fps": round(fps, 2),
-            "target_fps": self.config.target_fps,
-            "frames_sent": self._frames_sent,
-            "frames_dropped": self.track.dropped,
-            "bitrate_bps": int(bitrate),
-            "target_bitrate_bps": self.encoder.target_bitrate,
-            "remb_bps": self.encoder.remb_bps,
-            "loss": loss,
-            "rtt_ms": rtt_ms,
-            "jitter_ms": jitter_ms,
-            "rung": self.quality.rung,
-            "size": list(self.track.size),
-            "encoder": self.encoder.active_name,
-            "encoder_reason": self.encoder.choice.reason,
-            "keyframes": self.encoder.keyframes,
-            "stage_ms": {"render": render, "encode": encode},
-            "pose": {
-                "received": pose_counts.pop("received", 0),
-                "accepted": pose_counts.pop("accepted", 0),
-                "rejected": pose_counts,
-            },
-            "client": {
-                "decode_ms": feedback.decode_ms if feedback else None,
-                "display_ms": feedback.display_ms if feedback else None,
-                "frames_dropped": feedback.frames_dropped if feedback else None,
-            },
-        }
+        stage_ms, latency_ms = self._stage_percentiles()
+        self._report = StreamReport(
+            t=time.time() * 1000.0,
+            rung=self.quality.rung,
+            fps=round(fps, 2),
+            target_fps=self.config.target_fps,
+            frames_sent=self._frames_sent,
+            frames_dropped=self.track.dropped,
+            bitrate_bps=int(bitrate),
+            target_bitrate_bps=int(self.encoder.target_bitrate),
+            remb_bps=None if remb is None else int(remb),
+            loss=loss,
+            rtt_ms=rtt_ms,
+            jitter_ms=jitter_ms,
+            size=(int(self.track.size[0]), int(self.track.size[1])),
+            # Below 1 the governor renders and encodes a smaller picture to hold the rate.
+            render_scale=self.track.scale,
+            render_scale_changes=self.governor.changes,
+            paced_fps=self.track.target_fps,
+            encoder=self.encoder.active_name[:32],
+            encoder_reason=self.encoder.choice.reason[:256],
+            keyframes=self.encoder.keyframes,
+            stage_ms=stage_ms,
+            latency_ms=latency_ms,
+            pose=PoseCounts(
+                received=pose_counts.pop("received", 0),
+                accepted=pose_counts.pop("accepted", 0),
+                rejected=dict(list(pose_counts.items())[:32]),
+            ),
+            client=ClientStats(
+                decode_ms=feedback.decode_ms if feedback else None,
+                display_ms=feedback.display_ms if feedback else None,
+                frames_dropped=feedback.frames_dropped if feedback else None,
+            ),
+            forecast=forecast_report(forecast, acted=cap is not None),
+        )
         self.emit("stats", self._report)
         return self._report
 
-    def stats_report(self) -> dict[str, Any]:
-        """The latest report from :meth:`collect_stats` (empty before the first)."""
+    def stats_report(self) -> StreamReport | None:
+        """The latest report from :meth:`collect_stats` (None before the first)."""
         return self._report
 
     async def _stats_loop(self) -> None:

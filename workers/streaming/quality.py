@@ -5,6 +5,12 @@ without a network. Policy: step down fast (one rung per bad sample), step up slo
 ``up_after_s`` of clean samples, one rung, only if the machine can render+encode the next
 rung inside the frame budget and the bandwidth estimate allows its bitrate). A pinned rung
 wins over everything; the user's cap wins over the controller.
+
+Bitrate: the rung's nominal rate from the first frame. A receiver's estimate (REMB) is not a
+ceiling: it starts low and stays near 1.5x what arrives, so a sender that obeys it starves on a
+clean link (the picture then breaks into blocks as soon as the head moves). Only evidence of
+congestion (loss, rising delay, a sharp fall of the estimate) caps the rate, at what got
+through; every clean sample after that probes the cap upward until it is gone.
 """
 
 from __future__ import annotations
@@ -37,6 +43,10 @@ class QualityChange:
     bitrate: int
 
 
+# Trouble reasons that mean the network, not the machine: only these cap the bitrate.
+_NETWORK_TROUBLE = ("loss", "rising delay", "bandwidth estimate")
+
+
 def _pixels(rung: str) -> int:
     w, h = RUNGS[rung]
     return w * h
@@ -55,8 +65,13 @@ class QualityController:
         budget_headroom: float = 0.85,
         min_bitrate: int = 500_000,
         rung_sizes: Mapping[str, tuple[int, int]] | None = None,
+        probe_step: float = 1.25,
     ) -> None:
         self.fps = fps
+        self.budget_headroom = budget_headroom
+        self.probe_step = probe_step
+        # Set by congestion, raised by every clean sample, dropped once it reaches nominal.
+        self.rate_cap: int | None = None
         self.up_after_s = up_after_s
         self.loss_threshold = loss_threshold
         # Fraction of the frame interval that render+encode may use: the rest is slack for
@@ -99,9 +114,29 @@ class QualityController:
 
     def _bitrate_for(self, rung: str) -> int:
         bitrate = self.nominal_bitrate(rung)
-        if self._available is not None:
-            bitrate = min(bitrate, int(self._available * 0.9))
+        if self.rate_cap is not None:
+            bitrate = min(bitrate, self.rate_cap)
         return max(bitrate, self.min_bitrate)
+
+    def set_fps(self, fps: float) -> None:
+        """A new frame rate (the client's display rate): budget and bitrates follow it."""
+        self.fps = fps
+        self.budget_ms = 1000.0 / fps * self.budget_headroom
+        self.bitrate = self._bitrate_for(self.rung)
+
+    def _congested(self, sample: QualitySample) -> None:
+        """Cap the rate at what got through (or the estimate, if lower), with margin."""
+        through = min(self.bitrate, int(sample.sent_bps)) if sample.sent_bps else self.bitrate
+        if self._available is not None:
+            through = min(through, self._available)
+        self.rate_cap = max(self.min_bitrate, int(through * 0.85))
+
+    def _probe(self) -> None:
+        if self.rate_cap is None:
+            return
+        self.rate_cap = int(self.rate_cap * self.probe_step)
+        if self.rate_cap >= self.nominal_bitrate(self.rung):
+            self.rate_cap = None
 
     def estimate_frame_ms(self, rung: str) -> float | None:
         """Measured cost at ``rung``, else scaled by pixel count from the nearest measured."""
@@ -183,11 +218,15 @@ class QualityController:
                 previous_estimate is not None and sample.available_bps < 0.8 * previous_estimate
             )
             self._available = sample.available_bps
+        reason = self._trouble(sample)
+        if reason is not None and reason.startswith(_NETWORK_TROUBLE):
+            self._congested(sample)
+        elif reason is None:
+            self._probe()
         self.bitrate = self._bitrate_for(self.rung)
         if self.pinned is not None:
             return self._change(self.pinned, "pinned") if self.rung != self.pinned else None
 
-        reason = self._trouble(sample)
         if reason is not None:
             if self._index(self.rung) == len(RUNG_ORDER) - 1:
                 self._clean_since = None
@@ -206,8 +245,10 @@ class QualityController:
         cap = self._cap(sample.t)
         if cap is not None and self._index(up) < self._index(cap):
             return None
-        if not self.sustainable(up):
-            return None  # the machine cannot sustain the next rung: stay
+        if self.estimate_frame_ms(up) is None or not self.sustainable(up):
+            # Unmeasured (no frame has gone out yet) or too slow: the machine's capacity
+            # is not known to cover the next rung, so stay.
+            return None
         sending = min(self.bitrate, sample.sent_bps) if sample.sent_bps else self.bitrate
         if self._available is not None and self._available < min(
             0.8 * self.nominal_bitrate(up), 1.3 * sending

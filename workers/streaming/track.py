@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import logging
 import time
@@ -17,6 +18,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from workers.protocol import Pose, RigidPose
 from workers.streaming.frames import FrameSource, Image, is_i420, stamp_frame_id
+from workers.streaming.governor import RenderGovernor, scaled_size
 from workers.streaming.prediction import PosePredictor
 
 logger = logging.getLogger(__name__)
@@ -24,6 +26,7 @@ logger = logging.getLogger(__name__)
 CLOCK_RATE = 90_000
 TIME_BASE = fractions.Fraction(1, CLOCK_RATE)
 _INFO_KEEP = 256  # frame infos waiting for their encode; older ones are dropped frames
+EARLY_START = 0.75  # a new pose may start a frame this fraction of a period after the last
 
 
 def _ms() -> float:
@@ -40,6 +43,7 @@ class FrameInfo:
     pose_seq: int
     size: tuple[int, int]
     t: dict[str, float] = field(default_factory=dict)  # stage -> wall-clock ms
+    scale: float = 1.0  # render scale of this frame (see governor.py)
 
 
 class StereoVideoTrack(MediaStreamTrack):
@@ -48,7 +52,8 @@ class StereoVideoTrack(MediaStreamTrack):
     Frames are paced on the event loop clock. Each frame renders the pose predicted for
     display time on a single dedicated thread (renderers hold thread-bound GL contexts).
     If a frame takes longer than its slot, the missed slots are skipped (counted in
-    ``dropped``), never queued: late frames are worse than missing ones in VR.
+    ``dropped``), never queued: late frames are worse than missing ones in VR. A
+    :class:`RenderGovernor`, when given, scales the rendered size to keep frames in their slot.
     """
 
     kind = "video"
@@ -62,9 +67,11 @@ class StereoVideoTrack(MediaStreamTrack):
         target_fps: float = 90.0,
         avatars: Callable[[], Mapping[str, Pose]] | None = None,
         stamp: bool = True,
+        governor: RenderGovernor | None = None,
     ) -> None:
         super().__init__()
         self.source = source
+        self.governor = governor
         self.predictor = predictor
         self.size = size
         self.target_fps = target_fps
@@ -73,6 +80,10 @@ class StereoVideoTrack(MediaStreamTrack):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
         self._start: float | None = None
         self._tick = 0
+        self._last_start = 0.0
+        self._pose_event = asyncio.Event()
+        self._pts_base = 0
+        self._last_pts = 0
         self._next_id = 0
         self._infos: OrderedDict[int, FrameInfo] = OrderedDict()
         self.frames = 0
@@ -81,17 +92,46 @@ class StereoVideoTrack(MediaStreamTrack):
 
     def set_size(self, size: tuple[int, int]) -> None:
         """Switch resolution (a rung change); applies from the next frame."""
+        if size != self.size and self.governor is not None:
+            self.governor.reset()
         self.size = size
+
+    def set_fps(self, fps: float) -> None:
+        """Change the pace (e.g. to the client's display rate); restarts the slot clock."""
+        if fps != self.target_fps:
+            self.target_fps = fps
+            self._start = None
+            # RTP timestamps must keep rising across the restart of the slot clock.
+            self._pts_base = self._last_pts + round(CLOCK_RATE / fps)
+            if self.governor is not None:
+                self.governor.set_fps(fps)
+
+    @property
+    def scale(self) -> float:
+        return self.governor.scale if self.governor is not None else 1.0
 
     def pop_info(self, pts: int) -> FrameInfo | None:
         """The info of the frame with ``pts`` (once), for the encoder's report."""
         return self._infos.pop(pts, None)
 
+    def pose_arrived(self) -> None:
+        """A new head pose was accepted: a frame waiting for its slot may start now."""
+        self._pose_event.set()
+
+    def _new_pose_since(self, t: float) -> bool:
+        latest = self.predictor.latest
+        return latest is not None and latest.rx > t
+
     async def _wait_for_slot(self) -> int:
+        """Wait for the next frame's turn: its slot on the pacing clock, or earlier, as soon
+        as a new pose has arrived and at least EARLY_START of a period has passed since the
+        last frame. A client sending poses at its display rate then has each pose rendered at
+        once instead of waiting up to a period for the next slot (the "queue" stage), while
+        the rate stays at most ``target_fps``; without poses the clock alone paces."""
         loop = asyncio.get_running_loop()
         period = 1.0 / self.target_fps
         if self._start is None:
-            self._start = loop.time()
+            self._start = self._last_start = loop.time()
             self._tick = 0
             return 0
         self._tick += 1
@@ -102,8 +142,19 @@ class StereoVideoTrack(MediaStreamTrack):
             self._tick += missed
             self.dropped += missed
             due = self._start + self._tick * period
-        if due > now:
-            await asyncio.sleep(due - now)
+        # Never two frames closer than EARLY_START of a period, not even catching up.
+        earliest = self._last_start + EARLY_START * period
+        while True:
+            now = loop.time()
+            if now < earliest:
+                await asyncio.sleep(earliest - now)
+                continue
+            if now >= due or self._new_pose_since(self._last_start):
+                break
+            self._pose_event.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._pose_event.wait(), due - now)
+        self._last_start = loop.time()
         return self._tick
 
     def _produce(
@@ -134,7 +185,8 @@ class StereoVideoTrack(MediaStreamTrack):
         pose = predicted or Pose()
         pose_rx = _ms() - (loop.time() - latest.rx) * 1000.0 if latest else 0.0
         avatars = dict(self._avatars()) if self._avatars else {}
-        frame_id, size = self._next_id, self.size
+        frame_id, scale = self._next_id, self.scale
+        size = scaled_size(self.size, scale)
         self._next_id += 1
         try:
             frame, times = await loop.run_in_executor(
@@ -144,10 +196,11 @@ class StereoVideoTrack(MediaStreamTrack):
             logger.exception("render failed for frame %d", frame_id)
             self.stop()
             raise MediaStreamError from exc
-        pts = round(tick * CLOCK_RATE / self.target_fps)
+        pts = self._pts_base + round(tick * CLOCK_RATE / self.target_fps)
+        self._last_pts = pts
         frame.pts, frame.time_base = pts, TIME_BASE
         times["pose_rx"] = pose_rx
-        info = FrameInfo(frame_id, pts, pose.rigid(), pose.seq if latest else 0, size, times)
+        info = FrameInfo(frame_id, pts, pose.rigid(), pose.seq if latest else 0, size, times, scale)
         self._infos[pts] = info
         while len(self._infos) > _INFO_KEEP:
             self._infos.popitem(last=False)

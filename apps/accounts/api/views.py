@@ -1,4 +1,6 @@
+from django.contrib.auth import logout as session_logout
 from drf_spectacular.utils import extend_schema
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -66,6 +68,21 @@ class WisdomRefreshView(APIView):
         return _pair_response(services.token_refresh(refresh=data.validated_data["refresh"]))
 
 
+class SessionTokenView(APIView):
+    """The web client's bridge from the sign-in pages (a cookie session, set by a password or an
+    external provider) to its bearer tokens. Session authentication only, so DRF checks the
+    CSRF token: another site cannot mint tokens with the visitor's cookie."""
+
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "authenticate"
+
+    @extend_schema(request=None, responses={200: TokenPairOutput}, summary="Tokens for a session")
+    def post(self, request: Request) -> Response:
+        return _pair_response(services.token_pair_issue(user=request.user))
+
+
 class ProfileView(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [UserRateThrottle]
@@ -89,6 +106,13 @@ class LogoutView(APIView):
             access_jti=identity.jti if identity else None,
             access_expires_at=identity.expires_at if identity else None,
         )
+        # The browser's sign-in page session ends too, or the web client would trade it for
+        # new tokens on its next visit to /login/.
+        django_request = request._request
+        if getattr(django_request, "user", None) is not None and (
+            django_request.user.pk == request.user.pk
+        ):
+            session_logout(django_request)
         return Response(status=204)
 
 

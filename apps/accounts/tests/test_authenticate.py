@@ -53,7 +53,7 @@ def test_malformed_json_is_400_with_code(api_client):
         "POST", URL, '{"username": "x", ', content_type="application/json"
     )
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "malformed_request"
+    assert response.json()["error"]["code"] == "bad_json"
 
 
 def test_missing_fields_are_400_with_field_detail(api_client):

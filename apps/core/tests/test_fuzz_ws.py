@@ -293,11 +293,18 @@ WORKER_TEXT = st.one_of(
         JSON,
     ),
     st.builds(_text, _mutated({"type": "heartbeat", "worker_id": "w", "streams": 0, "load": 0.5})),
-    st.builds(_text, _mutated({"type": "register", "worker_id": "w", "capabilities": {}})),
+    st.builds(
+        _text,
+        _mutated({"type": "register", "worker_id": "w", "capabilities": {}, "versions": [2]}),
+    ),
     st.builds(
         _text,
         _mutated(
-            {"type": "stats", "stream_id": "00000000-0000-0000-0000-000000000000", "stats": {}}
+            {
+                "type": "stats",
+                "stream_id": "00000000-0000-0000-0000-000000000000",
+                "stats": {"t": 1.0, "rung": "720p", "stage_ms": {"render": {"p50": 1.0}}},
+            }
         ),
     ),
     st.builds(
@@ -312,7 +319,9 @@ WORKER_FRAMES = st.one_of(
     WORKER_TEXT.map(lambda t: Frame(binary=t.encode())),
     st.binary(max_size=300).map(lambda b: Frame(binary=b)),
 )
-REGISTER = _text({"type": "register", "worker_id": "w", "capabilities": {"max_streams": 1}})
+REGISTER = _text(
+    {"type": "register", "worker_id": "w", "capabilities": {"max_streams": 1}, "versions": [2]}
+)
 # Answered with error too_large, which no fuzzed frame (all far smaller) earns: a barrier.
 SENTINEL = "x" * (256 * 1024 + 1)
 
@@ -350,7 +359,7 @@ def _check_worker_reply(reply: dict[str, Any]) -> None:
 async def test_worker_socket_survives_fuzzing(
     workers: Workers, frames: list[Frame], register_first: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # A fresh socket per example: the consumer closes (4408) after 50 bad messages.
+    # A fresh socket per example: the consumer closes (4429) after 50 bad messages.
     comm = await _connect("/ws/morpheus/worker/", workers.fuzzer_token)
     try:
         if register_first:
@@ -359,9 +368,16 @@ async def test_worker_socket_survives_fuzzing(
         for frame in frames:
             await _send(comm, frame)
             await comm.send_to(text_data=SENTINEL)
-            replies = await _until(comm, lambda r: r.get("code") == "too_large")
+            replies = await _until(
+                comm, lambda r: r.get("code") in ("too_large", "unsupported_version")
+            )
             for reply in replies:
                 _check_worker_reply(reply)
+            if replies[-1]["code"] == "unsupported_version":
+                # A register with no protocol version in common: refused, then closed (4426).
+                closed = await comm.receive_output(timeout=TIMEOUT)
+                assert closed == {"type": "websocket.close", "code": 4426}
+                break
     finally:
         await comm.disconnect()
     # the other worker is still connected and answered (registering again is no strike)

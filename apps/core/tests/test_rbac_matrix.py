@@ -35,6 +35,8 @@ EXPECTED: dict[str, tuple[int, Cell, Cell, Cell, Cell]] = {
     # accounts
     "athena.authenticate": (400, (400, 400), (400, 400), (400, 400), (400, 400)),
     "athena.wisdom_refresh": (400, (400, 400), (400, 400), (400, 400), (400, 400)),
+    # a cookie session only: a bearer token never mints more tokens here
+    "athena.session_token": (403, (403, 403), (403, 403), (403, 403), (403, 403)),
     "athena.profile": (401, (200, 200), (200, 200), (200, 200), (200, 200)),
     "athena.users": (401, (403, 403), (403, 403), (200, 200), (200, 200)),
     "athena.user_roles": (401, (403, 403), (403, 403), (403, 403), (200, 200)),
@@ -107,6 +109,7 @@ def _requests(w: World) -> dict[str, Callable[[], Request]]:
     return {
         "athena.authenticate": lambda: ("post", "/api/athena/authenticate", {}),
         "athena.wisdom_refresh": lambda: ("post", "/api/athena/wisdom_refresh", {}),
+        "athena.session_token": lambda: ("post", "/api/athena/session_token", {}),
         "athena.profile": lambda: ("get", "/api/athena/profile", None),
         "athena.users": lambda: ("get", "/api/athena/users", None),
         # own: set one's roles to what they are (a no-op); other: make the owner a creator.
@@ -292,3 +295,119 @@ def test_rbac_matrix(
             error = response.json()["error"]  # every refusal is the one error shape
             assert error["code"], row
     assert not wrong, f"{role}/{ownership}:\n" + "\n".join(wrong)
+
+
+# --- OAuth2 scopes: every endpoint x every scope --------------------------------------------
+# Which scopes let an OAuth2 token through each endpoint (the token needs one of them; `admin`
+# passes everywhere). "-": the endpoint takes no bearer token, so no scope helps or hurts.
+# Written out here as the specification, independently of apps/accounts/scopes.py.
+SCOPES = ("openid", "profile", "email", "sessions", "streaming", "scenes", "operations", "admin")
+_S, _ST, _SC, _OP = {"sessions"}, {"streaming"}, {"scenes"}, {"operations"}
+SCOPE_TABLE: dict[str, set[str] | str] = {
+    "athena.authenticate": "-",
+    "athena.wisdom_refresh": "-",
+    "athena.session_token": "-",
+    "athena.profile": {"profile"},
+    "athena.users": _OP,
+    "athena.user_roles": set(),
+    "hermes.session_create": _S,
+    "hermes.sessions": _S,
+    "hermes.session_status": _S,
+    "hermes.session_transmit": _S,
+    "hermes.join_by_invite": _S,
+    "hermes.session_join": _S,
+    "morpheus.render_start": _ST,
+    "morpheus.quality_adjust": _ST,
+    "morpheus.performance_metrics": _ST,
+    "morpheus.worker_scene_file": "-",
+    "delphi.predictions": _OP,
+    "delphi.overview": _OP,
+    "web.netcheck": _S | _ST,
+    "daedalus.scenes": _SC,
+    "daedalus.scene_upload": _SC,
+    "daedalus.scene": _SC,
+    "daedalus.scene_edit": _SC,
+    "daedalus.versions": _SC,
+    "daedalus.version_upload": _SC,
+    "daedalus.version": _SC,
+    "daedalus.version_report": _SC,
+    "daedalus.version_thumbnail": _SC,
+    "daedalus.unpublish": _SC,
+    "daedalus.publish": _SC,
+    "morpheus.render_stop": _ST,
+    "hermes.session_leave": _S,
+    "hermes.session_end": _S,
+    "daedalus.scene_delete": _SC,
+    "athena.logout": set(SCOPES),  # revokes the caller's own platform tokens
+}
+
+
+def _oauth_token(user: Any, scope: str) -> str:
+    """An access token as /o/token/ issues it (client credentials of an app ``user`` owns)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from oauth2_provider.models import get_access_token_model, get_application_model
+
+    application = get_application_model().objects.create(
+        name=f"matrix-{scope}",
+        user=user,
+        client_type="confidential",
+        authorization_grant_type="client-credentials",
+    )
+    raw = f"matrix-{scope}-{uuid.uuid4().hex}"
+    get_access_token_model().objects.create(
+        user=None,
+        application=application,
+        token=raw,
+        scope=scope,
+        expires=timezone.now() + timedelta(minutes=5),
+    )
+    return raw
+
+
+def test_scope_table_covers_every_endpoint() -> None:
+    stand_in = _StandIn()
+    world = World(_User(), _User(), *(stand_in,) * 5, refresh="")
+    assert set(SCOPE_TABLE) == set(_requests(world))
+    from django.conf import settings
+
+    assert set(SCOPES) == set(settings.OAUTH2_SCOPES)
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_scope_matrix(
+    scope: str,
+    make_user: Any,
+    make_scene: Any,  # noqa: F811 (the imported fixture)
+    online_worker: Any,  # noqa: F811 (the imported fixture)
+    settings: Any,
+) -> None:
+    """An admin's client-credentials token with one scope against every endpoint: refused with
+    403 ``insufficient_scope`` exactly where the table says the scope does not reach, and never
+    refused for its scope where it does (the admin's roles allow everything)."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
+    admin = make_user("admin")
+    world = _world(admin, admin, make_scene, online_worker)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {_oauth_token(admin, scope)}")
+
+    wrong = []
+    for row, make in _requests(world).items():
+        method, url, body = make()
+        response = _call(client, method, url, body)
+        allowed = SCOPE_TABLE[row]
+        refused = (
+            response.status_code == 403 and response.json()["error"]["code"] == "insufficient_scope"
+        )
+        if allowed == "-":
+            ok = not refused
+        else:
+            assert isinstance(allowed, set)
+            want_refused = scope != "admin" and scope not in allowed
+            ok = refused == want_refused and (
+                want_refused or response.status_code not in (401, 403)
+            )
+        if not ok:
+            wrong.append(f"{row}: {response.status_code} {response.content[:120]!r}")
+    assert not wrong, f"scope {scope}:\n" + "\n".join(wrong)

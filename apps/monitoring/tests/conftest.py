@@ -25,9 +25,8 @@ class Platform:
 
 
 def report(stream: Any, **fields: Any) -> dict[str, Any]:
+    """A stats report as a worker sends it (``StreamReport`` of workers/protocol.py)."""
     base = {
-        "stream_id": str(stream.id),
-        "session_id": str(stream.session_id),
         "t": time.time() * 1000.0,
         "fps": 88.0,
         "target_fps": 90,
@@ -38,9 +37,16 @@ def report(stream: Any, **fields: Any) -> dict[str, Any]:
         "rung": "1080p",
         "encoder": "libx264",
         "stage_ms": {"render": {"p50": 4.0}, "encode": {"p50": 6.0}},
+        "latency_ms": {"p50": 21.5, "p95": 30.0, "p99": 41.0},
         "client": {"decode_ms": 3.0, "display_ms": 11.0},
     }
     return base | fields
+
+
+def typed(stream: Any, **fields: Any) -> Any:
+    from workers.protocol import parse_stream_report
+
+    return parse_stream_report(report(stream, **fields))
 
 
 @pytest.fixture

@@ -71,3 +71,33 @@ async def test_others_are_refused(make_user: Any, role: str | None) -> None:
         assert closed["code"] == 4403
     finally:
         await comm.disconnect()
+
+
+@pytest.mark.parametrize("how", ["deactivated", "roles_withdrawn"])
+async def test_revocation_closes_the_feed_with_4401(make_user: Any, how: str) -> None:
+    """Issue 14: a disabled operator, or one whose roles are withdrawn, stops seeing the feed."""
+    from apps.accounts.services import user_set_roles
+
+    operator = await database_sync_to_async(make_user)("operator")
+    headers = await database_sync_to_async(_cookie_for)(operator)
+    comm = WebsocketCommunicator(application, PATH, headers=headers)
+    connected, _ = await comm.connect()
+    try:
+        assert connected
+        assert (await comm.receive_json_from(timeout=5))["event"] == "delphi:dashboard"
+
+        def revoke() -> None:
+            if how == "deactivated":
+                operator.is_active = False
+                operator.save()
+            else:
+                user_set_roles(user=operator, roles=["participant"])
+
+        await database_sync_to_async(revoke)()  # commits: the after-commit event goes out
+        while True:
+            message = await comm.receive_output(timeout=5)
+            if message["type"] == "websocket.close":
+                break
+        assert message["code"] == 4401
+    finally:
+        await comm.disconnect()

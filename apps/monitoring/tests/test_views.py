@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from apps.monitoring.tests.conftest import Platform
+from apps.monitoring.tests.conftest import Platform, typed
 
 pytestmark = pytest.mark.django_db
 
@@ -39,6 +39,20 @@ def test_predictions_and_overview_are_for_operators(
     body = operator.get("/api/delphi/predictions").json()
     assert body["capacity"]["current"] == 3.0
     assert {s["stream_id"] for s in body["streams"]} == {str(s.id) for s in platform.streams[:3]}
+    # No report yet: no forecast (the worker's report carries it).
+    assert {s["reason"] for s in body["streams"]} == {"no report yet"}
+    from apps.streaming.stats import stream_stats_record
+
+    stream = platform.streams[1]
+    forecast = {"bandwidth_bps": 3e7, "confidence": 0.7, "reason": "falling", "rung": "2K"}
+    stream_stats_record(
+        worker_id=stream.worker_id,
+        stream_id=str(stream.id),
+        report=typed(stream, rung="2K", forecast=forecast),
+    )
+    body = operator.get("/api/delphi/predictions").json()
+    shown = next(s for s in body["streams"] if s["stream_id"] == str(stream.id))
+    assert (shown["reason"], shown["bandwidth_bps"], shown["confidence"]) == ("falling", 3e7, 0.7)
     overview = operator.get("/api/delphi/overview?window=15m").json()
     assert overview["window_s"] == 900
     assert overview["now"]["sessions"] == 2

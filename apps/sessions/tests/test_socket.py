@@ -280,7 +280,7 @@ async def test_roles_change_pushes_wisdom_updated_and_revocation_closes(
     assert data["reason"] == "roles_changed"
     assert set(data["roles"]) == {"participant", "creator"}
     await run_on_commit(user_set_roles)(user=host, roles=[])
-    assert await expect_close(comm) == 4403
+    assert await expect_close(comm) == 4401  # issue 14: revocation closes with 4401
     await comm.disconnect()
 
 

@@ -76,6 +76,10 @@ class StreamMetricsOutput(serializers.Serializer):
     worker = serializers.CharField(allow_null=True)
     fps = serializers.FloatField(allow_null=True)
     target_fps = serializers.FloatField(allow_null=True)
+    paced_fps = serializers.FloatField(allow_null=True, help_text="at most the display's rate")
+    render_scale = serializers.FloatField(
+        allow_null=True, help_text="below 1: rendered smaller to hold the frame rate"
+    )
     latency_ms = serializers.JSONField(allow_null=True, help_text="p50/p95/p99 pose→sent, ms")
     stage_ms = serializers.JSONField(help_text="per stage: p50/p95/p99 ms")
     bitrate_bps = serializers.FloatField(allow_null=True)

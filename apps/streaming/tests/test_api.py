@@ -9,8 +9,10 @@ import pytest
 from apps.core.errors import InvalidInput, NotFound
 from apps.sessions.extensions import ClientContext, client_event_handler
 from apps.streaming import services
-from apps.streaming.models import Stream, StreamStats
+from apps.streaming.models import Stream
+from apps.streaming.stats import stream_stats_record
 from apps.streaming.tests.conftest import channel_messages, member_listener, worker_messages
+from workers.protocol import parse_stream_report
 
 
 @pytest.fixture
@@ -63,19 +65,21 @@ def test_owner_and_operator_control_a_stream_others_get_404(
     streaming: Any, make_user: Any, bearer_client: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     stream, _ = services.stream_start(user=streaming.owner, session_id=streaming.session.id)
-    services.stream_stats_record(
+    stream_stats_record(
         worker_id=streaming.worker.id,
         stream_id=str(stream.id),
-        stats={
-            "fps": 88.5,
-            "rung": "1080p",
-            "frames_sent": 10,
-            "bitrate_bps": 9_000_000,
-            "encoder": "libx264",
-            "latency_ms": {"p50": 20.0, "p95": 25.0, "p99": 30.0},
-            "stage_ms": {"render": {"p50": 5.0}},
-            "t": 1.0,
-        },
+        report=parse_stream_report(
+            {
+                "fps": 88.5,
+                "rung": "1080p",
+                "frames_sent": 10,
+                "bitrate_bps": 9_000_000,
+                "encoder": "libx264",
+                "latency_ms": {"p50": 20.0, "p95": 25.0, "p99": 30.0},
+                "stage_ms": {"render": {"p50": 5.0}},
+                "t": 1.0,
+            }
+        ),
     )
     stranger = bearer_client(make_user())
     operator = bearer_client(make_user("operator"))
@@ -127,17 +131,6 @@ def test_owner_and_operator_control_a_stream_others_get_404(
     assert worker_messages(streaming.worker) == [
         {"type": "stream_stop", "stream_id": str(stream.id), "reason": "user_stopped"}
     ]
-
-
-def test_stats_history_is_pruned(streaming: Any, settings: Any) -> None:
-    settings.MORPHEUS_STATS_HISTORY = 5
-    stream, _ = services.stream_start(user=streaming.owner, session_id=streaming.session.id)
-    for i in range(12):
-        assert services.stream_stats_record(
-            worker_id=streaming.worker.id, stream_id=str(stream.id), stats={"fps": i}
-        )
-    kept = list(StreamStats.objects.filter(stream=stream).values_list("report", flat=True))
-    assert [r["fps"] for r in kept] == [11, 10, 9, 8, 7]
 
 
 def _ctx(stream: Stream, user_id: int | None = None) -> ClientContext:

@@ -64,6 +64,7 @@ def _worker(processes: Processes, url: str, name: str) -> StreamingWorker:
             "256x144",
             "--max-fps",
             "30",
+            "--no-render-governor",
         ],
         {"NVENC_ENABLED": "0"},
     )

@@ -10,7 +10,8 @@ which needs a scene and more CPU than this test should take), and the session so
 """
 
 import asyncio
-from collections.abc import Iterator
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +47,14 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
     procs.stop_all()
 
 
-def _start_worker(processes: Processes, url: str, name: str) -> StreamingWorker:
+def _start_worker(
+    processes: Processes, url: str, name: str, *, max_streams: int = 2
+) -> StreamingWorker:
     worker, token = services.worker_create(name=name)
     args = [
         "-m", "workers.streaming", "--platform-url", url, "--token", token, "--name", name,
-        "--max-streams", "2", "--heartbeat-s", "0.5", "--rung-sizes", f"{EYE_W}x{EYE_H}",
-        "--max-fps", "30",
+        "--max-streams", str(max_streams), "--heartbeat-s", "0.5",
+        "--rung-sizes", f"{EYE_W}x{EYE_H}", "--max-fps", "30", "--no-render-governor",
     ]  # fmt: skip
     processes.start(name, args, {"NVENC_ENABLED": "0"})
     return worker
@@ -125,7 +128,10 @@ def test_two_headsets_share_a_worker_and_see_each_other(
                 async for s in Stream.objects.filter(pk__in=[a.stream_id, b.stream_id])
             }
             # Bob moves: his pose on the session socket reaches Alice in a snapshot.
-            poses = asyncio.ensure_future(_poses_with(a, str(b.participant_id)))
+            # (His worker also forwards the pose of his pose channel, 0.0: wait for the moved one.)
+            poses = asyncio.ensure_future(
+                _poses_with(a, str(b.participant_id), lambda pose: pose["p"][0] > 0.4)
+            )
             for seq in range(1, 40):
                 await b.send_event(
                     "hermes:pose",
@@ -169,8 +175,106 @@ def test_two_headsets_share_a_worker_and_see_each_other(
     assert bob_pose["p"] == pytest.approx([0.5, 1.6, -2.0])
 
 
-async def _poses_with(headset: SyntheticHeadset, participant: str) -> dict[str, Any]:
+async def _poses_with(
+    headset: SyntheticHeadset,
+    participant: str,
+    matching: Callable[[dict[str, Any]], bool] = lambda pose: True,
+) -> dict[str, Any]:
     while True:
         data = await headset.wait_event("hermes:poses", 10)
-        if participant in (data.get("poses") or {}):
+        pose = (data.get("poses") or {}).get(participant)
+        if pose is not None and matching(pose):
             return data
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_headsets_on_two_workers_see_each_other(processes: Processes, make_user: Any) -> None:
+    """Cross-worker sessions: each worker streams one headset (one stream each), so neither
+    knows the other participant in-process; their poses cross through the platform at the
+    session tick and each picture shows the other's avatar."""
+    roles_sync()
+    alice, bob = make_user("participant"), make_user("participant")
+    url = processes.daphne(
+        "daphne",
+        {
+            "DJANGO_SETTINGS_MODULE": "apps.streaming.tests.e2e_settings",
+            "DATABASE_URL": database_url_for(connection.settings_dict["NAME"]),
+        },
+    )
+    workers = [_start_worker(processes, url, name, max_streams=1) for name in ("w1", "w2")]
+    for worker in workers:
+        _online(processes, worker)
+    connections.close_all()
+    spare: StreamingWorker | None = None
+
+    a = SyntheticHeadset(
+        HeadsetOptions(
+            url, alice.username, DEFAULT_PASSWORD, seconds=0, fps=30,
+            pose_at=_still((0.0, 1.6, 0.0)), keep_picture=True,
+        )
+    )  # fmt: skip
+
+    async def scenario() -> dict[str, Any]:
+        b: SyntheticHeadset | None = None
+        try:
+            await a.start()
+            await a.wait_frames(10, 30)
+            alone = await _wait_picture(a, lambda p: True, 10)
+            b = SyntheticHeadset(
+                HeadsetOptions(
+                    url, bob.username, DEFAULT_PASSWORD, session_id=a.session_id, seconds=0,
+                    fps=30, pose_at=_still((0.0, 1.6, -2.0)), keep_picture=True,
+                )
+            )  # fmt: skip
+            await b.start()
+            await b.wait_frames(10, 30)
+            together = await _wait_picture(a, lambda p: _region(p, AVATAR) > 180, 20)
+            b_sees = await _wait_picture(b, lambda p: _region(p, AVATAR) > 180, 20)
+            nonlocal spare
+            spare = await sync_to_async(_start_worker)(processes, url, "w3", max_streams=1)
+            streams = {
+                s.pk: s.worker_id
+                async for s in Stream.objects.filter(pk__in=[a.stream_id, b.stream_id])
+            }
+            # Alice's worker dies. Bob's worker stops drawing her once her poses stop coming
+            # (2 s); her stream moves to w3, whose poses bring her back into Bob's picture.
+            await sync_to_async(_online)(processes, spare)
+            processes.procs["w1"].send_signal(signal.SIGKILL)
+            b_alone = await _wait_picture(b, lambda p: _region(p, AVATAR) < 160, 20)
+            await a.wait_frames(10, 40, placement=2)
+            a_again = await _wait_picture(a, lambda p: _region(p, AVATAR) > 180, 20)
+            b_again = await _wait_picture(b, lambda p: _region(p, AVATAR) > 180, 20)
+            moved = await Stream.objects.aget(pk=a.stream_id)
+            return {
+                "alone": alone,
+                "together": together,
+                "b_sees": b_sees,
+                "streams": streams,
+                "b_alone": b_alone,
+                "a_again": a_again,
+                "b_again": b_again,
+                "moved_to": moved.worker_id,
+            }
+        finally:
+            if b is not None:
+                await b.close()
+            await a.close()
+            await sync_to_async(connections.close_all)()
+
+    outcome = asyncio.run(scenario())
+
+    # Two streams on two different workers.
+    assert len(set(outcome["streams"].values())) == 2
+    assert None not in outcome["streams"].values()
+    # Alice held still; Bob's avatar appeared in her picture, drawn by her worker from poses
+    # that came from Bob's worker through the platform. And Bob sees Alice the same way.
+    assert _region(outcome["alone"], AVATAR) < 160
+    assert _region(outcome["together"], AVATAR) > 180
+    assert abs(_region(outcome["together"], CONTROL) - _region(outcome["alone"], CONTROL)) < 8
+    assert _region(outcome["b_sees"], AVATAR) > 180
+    # After the kill: Alice streams from w3, and both pictures show the other again.
+    assert spare is not None
+    assert outcome["moved_to"] == spare.id
+    assert _region(outcome["b_alone"], AVATAR) < 160
+    assert _region(outcome["a_again"], AVATAR) > 180
+    assert _region(outcome["b_again"], AVATAR) > 180

@@ -69,6 +69,24 @@ async def test_bad_worker_token_is_closed_with_4401(close_thread_connections: An
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_a_worker_without_a_common_protocol_version_is_refused(
+    close_thread_connections: Any,
+) -> None:
+    worker, token = await database_sync_to_async(services.worker_create)(name="old")
+    comm = await open_worker(token)
+    # A version-1 worker (no "versions"): untyped stats this platform no longer reads.
+    await comm.send_to(
+        text_data=json.dumps({"type": "register", "worker_id": "old", "capabilities": {}})
+    )
+    assert (await receive_json(comm))["code"] == "unsupported_version"
+    message = await comm.receive_output(timeout=TIMEOUT)
+    assert message == {"type": "websocket.close", "code": 4426}
+    worker = await StreamingWorker.objects.aget(pk=worker.pk)
+    assert worker.status != StreamingWorker.Status.ONLINE
+    await comm.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_worker_registers_heartbeats_and_bad_messages_do_not_crash(
     caplog: pytest.LogCaptureFixture, close_thread_connections: Any
 ) -> None:
@@ -82,9 +100,11 @@ async def test_worker_registers_heartbeats_and_bad_messages_do_not_crash(
     assert (await receive_json(comm))["code"] == "not_registered"
     caps = {"max_streams": 3, "encoder": "libx264", "encoders": ["libx264"], "renderer": "x"}
     await comm.send_to(
-        text_data=json.dumps({"type": "register", "worker_id": "w1", "capabilities": caps})
+        text_data=json.dumps(
+            {"type": "register", "worker_id": "w1", "capabilities": caps, "versions": [1, 2]}
+        )
     )
-    assert (await receive_json(comm))["type"] == "registered"
+    assert await receive_json(comm) == {"type": "registered", "worker": "w1", "version": 2}
     worker = await StreamingWorker.objects.aget(pk=worker.pk)
     assert worker.status == StreamingWorker.Status.ONLINE
     assert worker.max_streams == 3
@@ -109,7 +129,7 @@ async def test_worker_registers_heartbeats_and_bad_messages_do_not_crash(
                 {
                     "type": "stats",
                     "stream_id": "7b4c1c9e-0000-4000-8000-000000000000",
-                    "stats": {"fps": 90, "rung": "720p"},
+                    "stats": {"t": 1.0, "fps": 90, "rung": "720p"},
                 }
             )
         )

@@ -201,6 +201,36 @@ def test_stream_plays_follows_the_pose_and_changes_quality(
     # Frame ids read from the picture, matched with the worker's metadata: latency measured.
     s = wait_stats(page, "s.frameIdsRead > 5 && s.latencyMs !== null")
     assert 0 < s["latencyMs"] < 5000
+    # ...with its p99 and the per-stage breakdown, which accounts for the whole of it.
+    s = wait_stats(
+        page, "s.latencySamples >= 20 && s.overheadRatio !== null && s.jitterBufferMs !== null"
+    )
+    assert s["latencyP50Ms"] <= s["latencyP99Ms"] < 5000
+    stages = s["stagesMs"]
+    for stage in ("pose_to_worker", "queue", "render", "encode", "network_decode", "display"):
+        assert stage in stages, stages
+    assert stages["render"] > 0
+    assert 0.5 < s["overheadRatio"] < 2.0, s
+    # Worker and browser share this machine's clock: the estimate must find (about) no offset.
+    assert s["clockOffsetMs"] is not None
+    assert abs(s["clockOffsetMs"]) < 50, s["clockOffsetMs"]
+    # Receive side: the least jitter buffering asked for; figures from getStats.
+    assert s["jitterBufferTarget"] == 0
+    assert s["jitterBufferMs"] >= 0
+    assert s["decodeMs"] is not None
+    assert s["fps"] > 0
+    assert s["streamAgeS"] > 0
+    # The page measures its display rate (sent to the worker, which paces the stream by it).
+    s = wait_stats(page, "s.displayHz > 0")
+    assert 1 < s["displayHz"] < 1000
+
+    # The frame-id stamp is cropped from the view: the preview has the picture's height less
+    # the stamp's band, and no stamp can be read from its top-left, while the page still reads
+    # the ids from the decoded picture.
+    crop = page.evaluate(CROP_JS)
+    assert crop["canvasHeight"] == crop["videoHeight"] - 16, crop
+    assert crop["previewId"] is None, crop
+    assert crop["videoId"] is not None, crop
 
     # The picture is the scene: not blank.
     def picture() -> list[float]:
@@ -240,7 +270,20 @@ def test_stream_plays_follows_the_pose_and_changes_quality(
     page.evaluate("document.exitPointerLock()")
     page.check("#stats-toggle")
     text = page.inner_text("#stats-text")
-    for label in ("fps", "latency p50", "bitrate", "packet loss", "rtt", "quality", "encoder"):
+    for label in (
+        "fps",
+        "latency p50",
+        "p99",
+        "stages p50",
+        "render",
+        "jitter buffer",
+        "decode",
+        "bitrate",
+        "packet loss",
+        "rtt",
+        "quality",
+        "encoder",
+    ):
         assert label in text
 
 
@@ -291,6 +334,24 @@ def test_reprojection_shader_splits_eyes_and_follows_head_rotation(platform, pag
     assert result["turnedLeftEdge"][:3] == [0, 0, 0]
     # ...and the centre still shows the left eye's picture.
     assert result["turnedCentre"][:3] == [255, 0, 0]
+
+
+# Reads a stamp from the preview canvas's top-left and from the decoded picture itself.
+CROP_JS = """(async () => {
+  const { decodeStamp, rgbaToLuma, STAMP_BLOCKS } = await import('/static/client/js/stamp.js');
+  const read = (source, width) => {
+    const c = document.createElement('canvas');
+    c.width = STAMP_BLOCKS * 16; c.height = 16;
+    const x = c.getContext('2d');
+    x.drawImage(source, 0, 0, c.width, 16, 0, 0, c.width, 16);
+    return decodeStamp(rgbaToLuma(x.getImageData(0, 0, c.width, 16).data), c.width, 16);
+  };
+  const preview = document.getElementById('preview'), video = document.getElementById('video');
+  return {
+    canvasHeight: preview.height, videoHeight: video.videoHeight,
+    previewId: read(preview), videoId: read(video),
+  };
+})()"""
 
 
 REPROJECTION_JS = """(async () => {

@@ -73,6 +73,22 @@ export async function signIn(username, password) {
   return saveTokens(await parse(response));
 }
 
+function cookie(name) {
+  const match = document.cookie.split("; ").find((c) => c.startsWith(`${name}=`));
+  return match ? decodeURIComponent(match.slice(name.length + 1)) : "";
+}
+
+// Signed in on the account pages (a cookie session)? Then trade it for tokens; else null.
+export async function sessionSignIn() {
+  const response = await fetch("/api/athena/session_token", {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "X-CSRFToken": cookie("csrftoken") },
+  });
+  if (response.status === 401 || response.status === 403) return null;
+  return saveTokens(await parse(response));
+}
+
 // One refresh at a time: a refresh token is single use, and a second concurrent use would
 // look like token theft to the server (it revokes the whole family).
 export function refreshTokens() {

@@ -1,4 +1,4 @@
-import { ApiError, signIn, tokens } from "./api.js";
+import { ApiError, sessionSignIn, signIn, tokens } from "./api.js";
 
 const form = document.getElementById("login-form");
 const error = document.getElementById("login-error");
@@ -17,6 +17,16 @@ function show(message) {
 
 if (params.get("message")) show(params.get("message"));
 if (tokens()?.access && !params.get("message")) location.replace(nextPath());
+
+// The account pages (password or an external provider) come back here with a cookie session:
+// trade it for this tab's tokens. No session: the form below stays.
+const accounts = document.getElementById("login-accounts");
+if (accounts) accounts.href = `/accounts/login/?next=${encodeURIComponent(`/login/?next=${nextPath()}`)}`;
+if (!tokens()?.access) {
+  sessionSignIn()
+    .then((pair) => pair && location.replace(nextPath()))
+    .catch(() => {});
+}
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();

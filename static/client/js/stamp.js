@@ -80,3 +80,11 @@ export function renderStamp(frameId, block = DEFAULT_BLOCK, { white = 255, black
   });
   return { luma, width };
 }
+
+// The part of a source rectangle (video pixels {x, y, w, h}) below the stamp's band of
+// blocks: what the desktop view draws, so the frame-id blocks never show. The id stays in
+// the decoded picture, where the viewer reads it from the video element itself.
+export function cropStamp(rect, block = DEFAULT_BLOCK) {
+  const cut = Math.max(0, Math.min(rect.h - 1, block - rect.y));
+  return { x: rect.x, y: rect.y + cut, w: rect.w, h: rect.h - cut };
+}

@@ -2,7 +2,15 @@
 // answer over the session socket (morpheus:signal) and trickle our ICE candidates the same
 // way. The worker opens two data channels: `pose` (we send head poses) and `frames` (it sends
 // per-frame metadata; we send decode feedback back).
+//
+// Receive side latency: Chrome holds decoded frames in a jitter buffer sized from the arrival
+// jitter it has seen. `receiver.jitterBufferTarget` (the standard knob, ms) set to 0 asks for
+// the least buffering; `playoutDelayHint` (seconds) is Chrome's older non-standard name for the
+// same and is set where it exists. Neither can go below what the jitter estimate needs; only
+// the sender's playout-delay RTP header extension (min=max=0) switches Chrome to rendering
+// frames as they decode, and aiortc does not send it.
 import { api, ApiError } from "./api.js";
+import { ClockOffset, perFrameMs } from "./framestats.js";
 import { poseMessage } from "./math.js";
 import { backoffDelay, rate } from "./netstats.js";
 
@@ -26,11 +34,15 @@ export class StreamClient {
     this.latestMeta = null;
     this.poseSent = new Map(); // seq -> performance.now() at send
     this.seq = 0;
+    this.displayHz = 0; // set by the page from its animation frames (or the XR session)
     this.attempt = 0;
     this.restartTimer = null;
     this.stopped = false;
     this.rtc = { framesDecoded: 0, packetsLost: 0, packetsReceived: 0, bitrate: 0, rttMs: null, loss: 0, fps: 0, framesDropped: 0 };
     this.prev = null;
+    this.clock = new ClockOffset(); // worker clock minus ours, from poses up and metadata down
+    // Receiver jitter-buffer target in ms; null leaves the browser's default.
+    this.jitterBufferTarget = 0;
     this.statsTimer = setInterval(() => this.collectStats().catch(() => {}), 1000);
   }
 
@@ -93,6 +105,7 @@ export class StreamClient {
     const pc = new RTCPeerConnection({ iceServers: [] });
     this.pc = pc;
     pc.ontrack = (event) => {
+      if (event.track.kind === "video") this.applyReceiverSettings(event.receiver);
       if (this.video.srcObject !== event.streams[0]) {
         this.video.srcObject = event.streams[0] || new MediaStream([event.track]);
         this.video.play().catch(() => {});
@@ -140,6 +153,11 @@ export class StreamClient {
       return;
     }
     if (!Number.isInteger(meta.frame_id)) return;
+    const arrived = performance.timeOrigin + performance.now();
+    const t = meta.t && typeof meta.t === "object" ? meta.t : {};
+    this.clock.addDown(t.send, arrived);
+    const sent = this.poseSent.get(meta.pose_seq);
+    if (sent !== undefined) this.clock.addUp(performance.timeOrigin + sent, t.pose_rx);
     this.metas.set(meta.frame_id, meta);
     if (this.metas.size > META_KEEP) this.metas.delete(this.metas.keys().next().value);
     this.latestMeta = meta;
@@ -156,6 +174,30 @@ export class StreamClient {
     this.poseSent.set(seq, now);
     if (this.poseSent.size > POSE_KEEP) this.poseSent.delete(this.poseSent.keys().next().value);
     return seq;
+  }
+
+  // ms, or null for the browser's default; applies to the current stream and the next ones.
+  setJitterBufferTarget(ms) {
+    this.jitterBufferTarget = ms === null || ms === undefined ? null : Math.max(0, Math.min(4000, Number(ms)));
+    for (const receiver of this.pc?.getReceivers() || []) {
+      if (receiver.track?.kind === "video") this.applyReceiverSettings(receiver);
+    }
+  }
+
+  applyReceiverSettings(receiver) {
+    const ms = this.jitterBufferTarget;
+    try {
+      if ("jitterBufferTarget" in receiver) receiver.jitterBufferTarget = ms;
+      if ("playoutDelayHint" in receiver) receiver.playoutDelayHint = ms === null ? null : ms / 1000;
+    } catch (err) {
+      console.warn("jitter buffer target not applied", err);
+    }
+  }
+
+  // What the video receiver is set to now (null: the browser's default or unsupported).
+  get receiverJitterBufferTarget() {
+    const receiver = this.pc?.getReceivers().find((r) => r.track?.kind === "video");
+    return receiver && "jitterBufferTarget" in receiver ? receiver.jitterBufferTarget : null;
   }
 
   sendFeedback(feedback) {
@@ -177,7 +219,19 @@ export class StreamClient {
     });
     if (!inbound) return;
     const now = performance.now();
-    const sample = { t: now, bytes: inbound.bytesReceived || 0, frames: inbound.framesDecoded || 0, lost: inbound.packetsLost || 0, received: inbound.packetsReceived || 0 };
+    const sample = {
+      t: now,
+      bytes: inbound.bytesReceived || 0,
+      frames: inbound.framesDecoded || 0,
+      lost: inbound.packetsLost || 0,
+      received: inbound.packetsReceived || 0,
+      jitterBufferDelay: inbound.jitterBufferDelay,
+      jitterBufferEmittedCount: inbound.jitterBufferEmittedCount,
+      jitterBufferTargetDelay: inbound.jitterBufferTargetDelay,
+      jitterBufferMinimumDelay: inbound.jitterBufferMinimumDelay,
+      totalDecodeTime: inbound.totalDecodeTime,
+      framesDecoded: inbound.framesDecoded,
+    };
     const prev = this.prev;
     this.prev = sample;
     const lostDelta = prev ? sample.lost - prev.lost : 0;
@@ -192,11 +246,19 @@ export class StreamClient {
       loss: lostDelta + recvDelta > 0 ? Math.max(0, lostDelta) / (lostDelta + recvDelta) : 0,
       rttMs: pair?.currentRoundTripTime != null ? pair.currentRoundTripTime * 1000 : null,
       decodeMs: inbound.framesDecoded ? ((inbound.totalDecodeTime || 0) * 1000) / inbound.framesDecoded : null,
+      // Over the last interval (ms per frame): decode, time in the jitter buffer, its target.
+      decodeMsNow: perFrameMs(prev, sample, "totalDecodeTime", "framesDecoded"),
+      jitterBufferMs: perFrameMs(prev, sample, "jitterBufferDelay", "jitterBufferEmittedCount"),
+      jitterBufferTargetMs: perFrameMs(prev, sample, "jitterBufferTargetDelay", "jitterBufferEmittedCount"),
+      jitterBufferMinimumMs: perFrameMs(prev, sample, "jitterBufferMinimumDelay", "jitterBufferEmittedCount"),
     };
     this.sendFeedback({
       decode_ms: this.rtc.decodeMs || 0,
       frames_decoded: this.rtc.framesDecoded,
       frames_dropped: this.rtc.framesDropped,
+      // The worker paces the stream at min(target, display rate): frames a display cannot
+      // show are wasted render, encode and decode work.
+      display_hz: this.displayHz || 0,
     });
   }
 

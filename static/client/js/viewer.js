@@ -3,9 +3,10 @@
 // public debugging hook window.vrplatform.
 import { api, ApiError, banner, el, requireSignIn, setupHeader } from "./api.js";
 import { clampPitch, eyeSourceRect, moveDelta, quatFromYawPitch } from "./math.js";
+import { FrameRate, frameStages, overheadRatio, Samples, STAGE_LABELS, StageStats } from "./framestats.js";
 import { formatBitrate, percentile } from "./netstats.js";
 import { SessionSocket } from "./socket.js";
-import { decodeStamp, DEFAULT_BLOCK, rgbaToLuma, STAMP_BLOCKS } from "./stamp.js";
+import { cropStamp, decodeStamp, DEFAULT_BLOCK, rgbaToLuma, STAMP_BLOCKS } from "./stamp.js";
 import { StreamClient } from "./stream.js";
 import { runImmersive, xrSupported } from "./xr.js";
 
@@ -26,8 +27,11 @@ const state = {
   streamState: "idle",
   ended: false,
   framesShown: 0,
-  frameTimes: [], // display times of recent frames (ms)
-  latencies: [], // pose-to-photon of recent frames (ms)
+  frameRate: new FrameRate({ windowMs: 5000, staleMs: 3000 }), // decoded and displayed, sustained
+  latencies: new Samples(3600), // pose-to-photon of recent frames (ms): about a minute
+  stages: new StageStats(3600), // per-stage durations of the same frames (ms)
+  firstFrameAt: null, // performance.now() of the current stream's first displayed frame
+  streamFrames: null, // presentedFrames is per stream: a drop marks a new one
   lastFrameId: null,
   frameIdsRead: 0,
   shownMeta: null, // metadata of the frame on screen (matched by its stamped id)
@@ -184,7 +188,8 @@ function drawPreview() {
   const w = video.videoWidth, h = video.videoHeight;
   if (!w || !h || video.readyState < 2) return;
   const both = document.getElementById("sbs-toggle").checked;
-  const src = both ? { x: 0, y: 0, w, h } : eyeSourceRect("left", w, h);
+  // The frame-id stamp's band along the top edge is not part of the view.
+  const src = cropStamp(both ? { x: 0, y: 0, w, h } : eyeSourceRect("left", w, h));
   if (canvas.width !== src.w || canvas.height !== src.h) {
     canvas.width = src.w;
     canvas.height = src.h;
@@ -193,10 +198,17 @@ function drawPreview() {
 }
 
 let lastTick = performance.now();
+const frameIntervals = [];
 function tick(now) {
   requestAnimationFrame(tick);
   if (state.inVr) return; // the XR loop drives poses and drawing
-  const dt = Math.min(0.1, (now - lastTick) / 1000);
+  const interval = now - lastTick;
+  if (interval > 0 && interval < 250) {
+    frameIntervals.push(interval);
+    if (frameIntervals.length > 60) frameIntervals.shift();
+    if (frameIntervals.length >= 30) stream.displayHz = 1000 / percentile(frameIntervals, 50);
+  }
+  const dt = Math.min(0.1, interval / 1000);
   lastTick = now;
   const d = moveDelta(state.keys, state.yaw, MOVE_SPEED * dt);
   state.position = state.position.map((v, i) => v + d[i]);
@@ -218,45 +230,82 @@ function readFrameId() {
   return decodeStamp(rgbaToLuma(data), stampCanvas.width, DEFAULT_BLOCK);
 }
 
-function onVideoFrame(now, metadata) {
+function onVideoFrame(now, metadata = {}) {
   video.requestVideoFrameCallback(onVideoFrame);
-  const shownAt = metadata?.expectedDisplayTime || now;
+  // When the page's main thread runs late, the callback's expected display time (from the
+  // frame's begin time) can already be past: the picture cannot show before this callback,
+  // which also draws it into the preview.
+  const shownAt = Math.max(metadata.expectedDisplayTime || now, performance.now());
   state.framesShown++;
-  state.frameTimes.push(shownAt);
-  if (state.frameTimes.length > 120) state.frameTimes.shift();
+  const presented = Number.isFinite(metadata.presentedFrames) ? metadata.presentedFrames : state.framesShown;
+  if (state.streamFrames === null || presented < state.streamFrames) state.firstFrameAt = now;
+  state.streamFrames = presented;
+  state.frameRate.push(shownAt, presented);
   const id = readFrameId();
   if (id !== null) {
     state.lastFrameId = id;
     state.frameIdsRead++;
   }
-  const meta = (id !== null && stream.metas.get(id)) || stream.latestMeta;
-  if (meta) {
-    state.shownMeta = meta;
-    const sent = id !== null && stream.metas.has(id) ? stream.poseSent.get(meta.pose_seq) : undefined;
-    if (sent !== undefined) {
-      state.latencies.push(shownAt - sent);
-      if (state.latencies.length > 240) state.latencies.shift();
-    }
-  }
+  // Only a frame whose id was read is measured: the latest metadata may belong to a frame
+  // still on its way.
+  const matched = id !== null ? stream.metas.get(id) : undefined;
+  const meta = matched || stream.latestMeta;
+  if (meta) state.shownMeta = meta;
+  const sent = matched ? stream.poseSent.get(matched.pose_seq) : undefined;
+  if (sent === undefined) return;
+  state.latencies.push(shownAt - sent);
+  const origin = performance.timeOrigin;
+  const at = (ms) => (Number.isFinite(ms) && ms > 0 ? origin + ms : undefined);
+  state.stages.push(
+    frameStages(
+      matched.t,
+      {
+        poseSentMs: origin + sent,
+        receivedMs: at(metadata.receiveTime),
+        presentedMs: at(metadata.presentationTime) ?? origin + now,
+        displayMs: origin + shownAt,
+      },
+      stream.clock.offsetMs ?? 0,
+    ),
+  );
 }
 if ("requestVideoFrameCallback" in HTMLVideoElement.prototype) video.requestVideoFrameCallback(onVideoFrame);
 
 // ---------------------------------------------------------------- stats, quality, hook
 
-function displayFps() {
-  const t = state.frameTimes;
-  if (t.length < 2 || performance.now() - t[t.length - 1] > 1000) return 0;
-  return ((t.length - 1) * 1000) / (t[t.length - 1] - t[0]);
-}
+const round1 = (v) => (v === null || v === undefined || !Number.isFinite(v) ? null : Math.round(v * 10) / 10);
 
 function stats() {
   const rtc = stream.rtc;
-  const latency = percentile(state.latencies, 50);
+  const p50 = state.latencies.p(50);
+  const stageP50 = state.stages.p50s();
+  const ratio = overheadRatio(p50, stageP50);
   return {
     framesDecoded: Math.max(rtc.framesDecoded, state.framesShown),
     framesShown: state.framesShown,
-    fps: Math.round(displayFps() * 10) / 10,
-    latencyMs: latency === null ? null : Math.round(latency * 10) / 10,
+    // The page's animation-frame rate: the worker paces the stream at no more than this.
+    displayHz: round1(stream.displayHz),
+    // Below 1 the worker renders (and sends) a smaller picture to hold the frame rate.
+    renderScale: state.shownMeta?.scale ?? 1,
+    // Decoded and displayed per second over the last 5 s.
+    fps: round1(state.frameRate.fps(performance.now())),
+    // Pose sent -> frame rendered from it on screen (browser clock only), recent frames.
+    latencyMs: round1(p50),
+    latencyP50Ms: round1(p50),
+    latencyP99Ms: round1(state.latencies.p(99)),
+    latencySamples: state.latencies.length,
+    stagesMs: Object.fromEntries(Object.entries(stageP50).map(([k, v]) => [k, round1(v)])),
+    stageSamples: state.stages.counts(),
+    overheadRatio: ratio === null ? null : Math.round(ratio * 100) / 100,
+    // Worker clock minus ours, estimated from poses up and frame metadata down.
+    clockOffsetMs: round1(stream.clock.offsetMs),
+    streamAgeS: state.firstFrameAt === null ? null : round1((performance.now() - state.firstFrameAt) / 1000),
+    jitterBufferMs: round1(rtc.jitterBufferMs),
+    jitterBufferTargetDelayMs: round1(rtc.jitterBufferTargetMs),
+    jitterBufferMinimumDelayMs: round1(rtc.jitterBufferMinimumMs),
+    jitterBufferTarget: stream.receiverJitterBufferTarget,
+    decodeMs: round1(rtc.decodeMsNow ?? rtc.decodeMs),
+    framesDropped: rtc.framesDropped,
     quality: stream.quality,
     requestedQuality: document.getElementById("quality").value,
     encoder: stream.encoder,
@@ -279,15 +328,29 @@ function stats() {
   };
 }
 
+const ms = (v) => (v === null || v === undefined ? "–" : `${v} ms`);
+
+// The stage breakdown, a few stages per line.
+function stageLines(stagesMs) {
+  const parts = Object.entries(stagesMs).map(([k, v]) => `${STAGE_LABELS[k] || k} ${v}`);
+  const lines = [];
+  for (let i = 0; i < parts.length; i += 4) lines.push(`${i ? "" : "stages p50 ms"}`.padEnd(15) + parts.slice(i, i + 4).join(", "));
+  return lines;
+}
+
 function renderStats() {
   const s = stats();
   const lines = [
-    `fps            ${s.fps}`,
-    `latency p50    ${s.latencyMs === null ? "–" : `${s.latencyMs} ms`}  (pose to photon)`,
+    `fps            ${s.fps}  (decoded and displayed, 5 s)`,
+    `latency p50    ${ms(s.latencyP50Ms)}  p99 ${ms(s.latencyP99Ms)}  (pose to photon)`,
+    ...stageLines(s.stagesMs),
+    `overhead       ${s.overheadRatio ?? "–"}  (p50 / sum of stage p50s)   clock offset ${ms(s.clockOffsetMs)}`,
+    `jitter buffer  ${ms(s.jitterBufferMs)} per frame (target ${ms(s.jitterBufferTargetDelayMs)}, minimum ${ms(s.jitterBufferMinimumDelayMs)}, asked ${s.jitterBufferTarget ?? "default"})`,
+    `decode         ${ms(s.decodeMs)} per frame, ${s.framesDropped} dropped`,
     `bitrate        ${formatBitrate(s.bitrate)}`,
     `packet loss    ${(s.packetLoss * 100).toFixed(2)}%`,
     `rtt            ${s.rttMs == null ? "–" : `${Math.round(s.rttMs)} ms`}`,
-    `quality        ${s.quality || "–"} (asked: ${s.requestedQuality})`,
+    `quality        ${s.quality || "–"} (asked: ${s.requestedQuality})${s.renderScale < 1 ? `, rendered at ${Math.round(s.renderScale * 100)}% to hold the frame rate` : ""}`,
     `encoder        ${s.encoder || "–"}`,
     `frames         ${s.framesDecoded} decoded, last id ${s.lastFrameId ?? "–"}`,
     `session        ${s.sessionState}, stream ${s.streamState}, reconnects ${s.reconnects}`,
@@ -328,6 +391,18 @@ window.vrplatform = Object.freeze({
     return stream.setQuality(q);
   },
   dropConnection: () => socket.drop(),
+  // The worker's metadata of a frame (by stamped id) while the page still holds it.
+  frameMeta: (id) => {
+    const meta = stream.metas.get(id);
+    return meta ? JSON.parse(JSON.stringify(meta)) : null;
+  },
+  // Receiver jitter-buffer target in ms (null: the browser's default); for measurements.
+  setJitterBufferTarget: (ms) => stream.setJitterBufferTarget(ms),
+  // Forget the figures so far (a benchmark's warm-up).
+  resetStats: () => {
+    state.latencies.clear();
+    state.stages.clear();
+  },
 });
 
 // ---------------------------------------------------------------- Enter VR

@@ -2,7 +2,7 @@
 
 import pytest
 
-from workers.protocol import RUNGS, frame_stages, parse_worker_message
+from workers.protocol import RUNGS, Percentiles, StreamReport, frame_stages, parse_worker_message
 from workers.streaming.agent import parse_rung_sizes, ws_url
 
 
@@ -50,13 +50,14 @@ def test_prometheus_metrics_follow_stats_and_forget_closed_streams() -> None:
     from workers.streaming.agent import StreamMetrics
 
     metrics = StreamMetrics()
-    report = {
-        "fps": 88.0,
-        "bitrate_bps": 1e7,
-        "rung": "720p",
-        "stage_ms": {"render": {"p50": 4.5}, "encode": {"p50": 3.0}},
-        "latency_ms": {"p50": 20.0, "p95": 25.0, "p99": 30.0},
-    }
+    report = StreamReport(
+        t=1.0,
+        fps=88.0,
+        bitrate_bps=10_000_000,
+        rung="720p",
+        stage_ms={"render": Percentiles(4.5), "encode": Percentiles(3.0)},
+        latency_ms=Percentiles(20.0, 25.0, 30.0),
+    )
     metrics.update("s1", report, RUNGS)
     text = generate_latest(metrics.registry).decode()
     assert 'morpheus_stream_fps{stream_id="s1"} 88.0' in text

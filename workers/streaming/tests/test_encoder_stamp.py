@@ -140,3 +140,26 @@ def test_repeated_keyframe_requests_are_throttled() -> None:
         encoder.encode(_frame(image, i * 1000), force_keyframe=i > 0)
     # Open (IDR), the first request honoured, the next two within the interval ignored.
     assert keys == [True, True, False, False]
+
+
+def test_bitrate_holds_at_the_frame_rate_the_stream_really_has() -> None:
+    """x264's rate control gives each frame bitrate / fps bits: a 90 fps encoder fed 30 frames
+    a second sent a third of its bitrate (the starved, blocky picture). It reopens at the rate
+    the frames' timestamps show."""
+    target = 3_000_000
+    encoder = StreamEncoder(
+        EncoderChoice(X264, "test"),
+        EncoderConfig(fps=90, bitrate=target, min_rate_reopen_interval_s=0.0),
+    )
+    rng = np.random.default_rng(7)
+    base = rng.integers(0, 255, (180 * 3 // 2, 320), dtype=np.uint8)
+    sizes = []
+    for i in range(90):  # three seconds at 30 fps
+        frame = av.VideoFrame.from_numpy_buffer(
+            np.ascontiguousarray(np.roll(base, 3 * i, 1)), "yuv420p"
+        )
+        frame.pts, frame.time_base = i * 3000, fractions.Fraction(1, 90_000)
+        sizes.append(len(encoder.encode_bitstream(frame)))
+    assert encoder.rate.fps == pytest.approx(30.0)
+    sent_bps = sum(sizes[-30:]) * 8  # the last second
+    assert 0.7 * target < sent_bps < 1.3 * target

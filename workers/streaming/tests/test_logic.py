@@ -202,14 +202,48 @@ def test_quality_skips_rungs_the_machine_cannot_sustain() -> None:
     assert change.new == "720p"
 
 
-def test_quality_bitrate_follows_bandwidth_estimate() -> None:
+def test_quality_never_climbs_before_the_machine_has_measured_a_frame() -> None:
+    qc = QualityController(initial="720p", fps=60, up_after_s=1.0)
+    for t in range(10):  # a clean link, but no frame has gone out yet (no client)
+        assert qc.update(QualitySample(t=float(t), rtt_ms=5.0)) is None
+    assert qc.rung == "720p"
+
+
+def test_quality_sends_the_nominal_rate_on_a_clean_link_whatever_the_estimate() -> None:
+    # A receiver's estimate starts low and trails what arrives: obeying it starves the stream.
+    qc = QualityController(initial="1080p", fps=90)
+    assert qc.bitrate == qc.nominal_bitrate("1080p")
+    for t, estimate in enumerate((300_000, 450_000, 700_000)):  # REMB ramping from its start
+        qc.update(QualitySample(t=float(t), available_bps=estimate, rtt_ms=5.0))
+        assert qc.bitrate == qc.nominal_bitrate("1080p")
+    assert qc.rung == "1080p"
+
+
+def test_a_sharp_fall_of_the_estimate_steps_down_and_caps_at_what_got_through() -> None:
     qc = QualityController(initial="1080p", fps=90)
     qc.update(QualitySample(t=0.0, available_bps=20_000_000))
-    assert qc.bitrate == 18_000_000
-    change = qc.update(QualitySample(t=1.0, available_bps=5_000_000))
+    change = qc.update(QualitySample(t=1.0, available_bps=5_000_000, sent_bps=6_000_000))
     assert change is not None
     assert change.new == "720p"
     assert change.reason == "bandwidth estimate"
+    assert change.bitrate == int(5_000_000 * 0.85)
+
+
+def test_after_loss_the_cap_is_probed_upward_back_to_nominal() -> None:
+    qc = QualityController(initial="720p", fps=60, up_after_s=1000.0)
+    nominal = qc.nominal_bitrate("720p")
+    qc.update(QualitySample(t=0.0, loss=0.2, sent_bps=nominal / 4))
+    assert qc.rate_cap == int(nominal / 4 * 0.85)
+    assert qc.bitrate == qc.rate_cap
+    rates = [qc.bitrate]
+    t = 1.0
+    while qc.rate_cap is not None and t < 30:
+        qc.update(QualitySample(t=t, loss=0.0))
+        rates.append(qc.bitrate)
+        t += 1.0
+    assert qc.bitrate == nominal
+    assert rates == sorted(rates)  # only up: one probe step per clean sample
+    assert t <= 10  # 1.25x a second: a quarter of nominal is back in about 7 s
 
 
 def test_forecast_cap_steps_down_now_holds_then_releases() -> None:
@@ -250,13 +284,19 @@ def test_quality_climbs_on_estimate_headroom_not_an_unreachable_nominal_rate() -
     assert 0.8 * qc.nominal_bitrate("1080p") > 1.5 * sending  # the old gate was unreachable
     changes = [
         qc.update(
-            QualitySample(t=float(t), loss=0.0, rtt_ms=20.0, available_bps=int(1.4 * sending))
+            QualitySample(
+                t=float(t),
+                loss=0.0,
+                rtt_ms=20.0,
+                available_bps=int(1.4 * sending),
+                frame_ms=2.0,
+            )
         )
         for t in range(3)
     ]
     stepped = [c for c in changes if c is not None]
     assert [(c.old, c.new) for c in stepped] == [("720p", "1080p")]
-    assert stepped[0].bitrate == int(0.9 * 1.4 * sending)  # the new rung starts at the estimate
+    assert stepped[0].bitrate == qc.nominal_bitrate("1080p")  # no congestion: full rate
 
 
 def test_quality_at_the_lowest_rung_recovers_after_a_bandwidth_dip() -> None:
@@ -268,7 +308,7 @@ def test_quality_at_the_lowest_rung_recovers_after_a_bandwidth_dip() -> None:
     change = None
     while change is None and now < 60:  # the estimate recovers ~8%/s, as REMB does
         estimate *= 1.08
-        change = qc.update(QualitySample(t=now, available_bps=int(estimate)))
+        change = qc.update(QualitySample(t=now, available_bps=int(estimate), frame_ms=2.0))
         now += 1.0
     assert change is not None
     assert change.new == "1080p"
@@ -289,7 +329,9 @@ def test_quality_headroom_is_measured_against_what_is_actually_sent() -> None:
     available = int(1.5 * sent)
 
     def sample(t: float, sent_bps: float | None) -> QualitySample:
-        return QualitySample(t=t, rtt_ms=20.0, available_bps=available, sent_bps=sent_bps)
+        return QualitySample(
+            t=t, rtt_ms=20.0, available_bps=available, sent_bps=sent_bps, frame_ms=2.0
+        )
 
     # Measured against the target, the estimate shows no headroom: stay.
     assert [qc.update(sample(float(t), None)) for t in range(3)] == [None] * 3

@@ -30,7 +30,10 @@ class Command(BaseCommand):
             password = options["password"] or f"{default_password}-demo"
             user = User.objects.filter(username=username).first()
             if user is None:
-                user = user_create(username=username, password=password, roles=roles)
+                # The demo passwords are printed and guessable on purpose (development only).
+                user = user_create(
+                    username=username, password=password, roles=roles, validate=False
+                )
             else:
                 user.set_password(password)
                 user.save(update_fields=["password"])

@@ -121,7 +121,7 @@ class Platform:
             name,
             ["-m", "workers.streaming", "--platform-url", self.web[0], "--token", token,
              "--name", name, "--max-streams", "2", "--heartbeat-s", "0.5",
-             "--rung-sizes", "256x144", "--max-fps", "30"],
+             "--rung-sizes", "256x144", "--max-fps", "30", "--no-render-governor"],
             {**self.env, "NVENC_ENABLED": "0"},
         )  # fmt: skip
 

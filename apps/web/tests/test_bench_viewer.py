@@ -1,0 +1,102 @@
+"""The viewer benchmark's own measures (benchmarks/bench_viewer.py): SSIM, blockiness, the
+time to the nominal bitrate and the report. The benchmark itself runs by hand, not here."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "bench_viewer", ROOT / "benchmarks" / "bench_viewer.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("bench_viewer", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def picture(seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    ramp = np.add.outer(np.linspace(20, 220, 144), np.linspace(0, 30, 256))
+    # Fine detail (a 5 px checker: off the 16 px grid) that blur and blocks wipe out.
+    checker = 40 * ((np.arange(144)[:, None] // 5 + np.arange(256)[None, :] // 5) % 2)
+    return np.clip(ramp + checker + rng.normal(0, 2, ramp.shape), 0, 255)
+
+
+def blocks(img: np.ndarray, size: int = 16) -> np.ndarray:
+    out = img.copy()
+    for y in range(0, img.shape[0], size):
+        for x in range(0, img.shape[1], size):
+            out[y : y + size, x : x + size] = img[y : y + size, x : x + size].mean()
+    return out
+
+
+def test_ssim_is_one_for_the_same_picture_and_falls_with_damage(bench):
+    img = picture()
+    assert bench.ssim(img, img) == pytest.approx(1.0)
+    noisy = np.clip(img + np.random.default_rng(2).normal(0, 12, img.shape), 0, 255)
+    blurred = (img + np.roll(img, 2, axis=1) + np.roll(img, -2, axis=1)) / 3
+    assert 0.2 < bench.ssim(img, noisy) < 0.9
+    assert bench.ssim(img, blurred) < 0.95
+    assert bench.ssim(img, blocks(img)) < bench.ssim(img, blurred)
+    # A small brightness shift (a colour-matrix mismatch) costs little.
+    assert bench.ssim(img, img + 3) > 0.98
+
+
+def test_blockiness_finds_16px_squares(bench):
+    img = picture()
+    assert bench.blockiness(img) == pytest.approx(1.0, abs=0.2)
+    assert bench.blockiness(blocks(img)) > 3.0
+    assert bench.blockiness(np.full((64, 64), 9.0)) == pytest.approx(1.0)
+
+
+def test_time_to_nominal_and_report(bench):
+    timeline = [
+        {"streamAgeS": 0.5, "worker_bitrate": 1e6, "phase": "warmup"},
+        {"streamAgeS": 1.5, "worker_bitrate": None, "phase": "warmup"},
+        {"streamAgeS": 2.5, "worker_bitrate": 11e6, "phase": "motion"},
+    ]
+    assert bench.time_to(timeline, "worker_bitrate", 10.8e6) == 2.5
+    assert bench.time_to(timeline, "worker_bitrate", 20e6) is None
+    summary = {
+        "rung": "720p",
+        "fps_p50": 50.0,
+        "fps_min": 44.0,
+        "latency_p50_ms": 40.0,
+        "latency_p99_ms": 90.0,
+        "stages_p50_ms": {"display": 8.0, "render": 12.0, "extra": 1.0},
+        "overhead_ratio": 1.05,
+        "jitter_buffer_ms_p50": 3.0,
+        "decode_ms_p50": 2.0,
+        "bitrate_mbps_p50": 11.0,
+        "worker_bitrate_mbps_p50": 11.5,
+        "nominal_bitrate_mbps": 12.0,
+        "s_to_nominal_sent": 2.5,
+        "ssim_p10": 0.96,
+        "ssim_p50": 0.97,
+        "ssim_sent_p10": 0.97,
+        "ssim_sent_p50": 0.98,
+        "render_scale_p50": 0.625,
+        "blockiness_p50": 1.1,
+    }
+    synthetic = {"rung": "720p", "fps": 30, "latency_ms": {"p50": 50, "p99": 80}, "stage_ms": {}}
+    table = bench.markdown(summary, synthetic)
+    lines = table.splitlines()
+    assert len(lines) == 4
+    assert lines[2].count("|") == lines[0].count("|")
+    # Stages in pipeline order, unknown ones after.
+    assert "render 12.0, display 8.0, extra 1.0" in lines[2]
+    assert "synthetic headset" in lines[3]
+    assert bench.nominal_bitrate("720p", 90.0) == 12_000_000
