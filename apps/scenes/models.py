@@ -47,6 +47,8 @@ class Container(models.TextChoices):
     GLB = "glb", "Binary glTF (.glb)"
     GLTF = "gltf", "glTF JSON (.gltf)"
     ZIP = "zip", "Zip of a .gltf and its resources"
+    FBX = "fbx", "FBX (converted to glTF on upload)"
+    OBJ = "obj", "Wavefront OBJ (converted to glTF on upload)"
 
 
 class Scene(models.Model):
@@ -89,10 +91,14 @@ class SceneVersion(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
 
-    # The file the renderer loads (.glb, or the .gltf/.zip as uploaded) and, when the upload
-    # was a zip, the zip itself (kept as the creator's original).
+    # The file as uploaded (.glb, .gltf, .zip, .fbx, .obj) and, when the upload was a zip, the
+    # zip itself (kept as the creator's original).
     file = models.FileField(upload_to=version_file_upload_to, max_length=500)
     source = models.FileField(upload_to=version_file_upload_to, max_length=500, blank=True)
+    # The render-ready derivative processing made (compressed glTF decoded, FBX/OBJ converted):
+    # a plain GLB that workers load instead of ``file``. Empty when ``file`` is render-ready.
+    render_file = models.FileField(upload_to=version_file_upload_to, max_length=500, blank=True)
+    render_checksum = models.CharField(max_length=64, blank=True)
     container = models.CharField(max_length=8, choices=Container.choices)
     original_name = models.CharField(max_length=255)
     checksum = models.CharField(max_length=64, help_text="SHA-256 of the uploaded file (hex).")
@@ -133,6 +139,11 @@ class SceneVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scene} v{self.number}"
+
+    @property
+    def streamed_checksum(self) -> str:
+        """SHA-256 of the file workers load (their cache key)."""
+        return self.render_checksum if self.render_file else self.checksum
 
     @property
     def is_ready(self) -> bool:

@@ -7,9 +7,16 @@ Python ``MemoryError`` cannot stop it. The child caps its own address space and 
 limits but still blows up costs one dead child, not the worker. No Django here: the parent
 (``services.scene_version_process``) owns the database and storage.
 
+Steps: FBX/OBJ are converted to GLB (assimp); then :func:`validate_package` runs the gates
+(container checks, the official Khronos validator, decoding of compressed files into a plain
+derivative, our document checks); then the thumbnail is rendered from what workers will load.
+External tools (node, assimp, basisu) are children of this child and inherit its limits.
+
 Protocol: progress lines on stdout, one JSON object each (``{"stage": ..., "progress": ...}``);
-results in ``OUT_DIR/report.json`` and, when the package is valid, ``OUT_DIR/thumbnail.png``.
-Exit 0 when the report is written (valid or not), non-zero when the child itself failed.
+results in ``OUT_DIR/report.json`` and, when the package is valid, ``OUT_DIR/thumbnail.png``
+and, when processing made one, the render-ready ``OUT_DIR/render.glb`` (named in the report's
+``processing.render_file``). Exit 0 when the report is written (valid or not), non-zero when
+the child itself failed.
 """
 
 from __future__ import annotations
@@ -25,11 +32,13 @@ REPORT_NAME = "report.json"
 THUMBNAIL_NAME = "thumbnail.png"
 
 
-def _limit(kind: int, value: int) -> None:
+def _limit(kind: int, value: int, *, soft_only: bool = False) -> None:
     _, hard = resource.getrlimit(kind)
     if hard != resource.RLIM_INFINITY:
         value = min(value, hard)
-    resource.setrlimit(kind, (value, value))
+    # The address-space cap is soft only: tools that need address space rather than memory
+    # (Node's WebAssembly reserves guard regions) swap it for RLIMIT_DATA of the same size.
+    resource.setrlimit(kind, (value, hard if soft_only else value))
 
 
 def _emit(stage: str, progress: int) -> None:
@@ -37,20 +46,74 @@ def _emit(stage: str, progress: int) -> None:
     sys.stdout.flush()
 
 
-def run(
-    package: Path, out_dir: Path, *, limits: dict[str, Any], thumb_size: tuple[int, int]
-) -> dict[str, Any]:
-    from apps.scenes.validation import GltfLimits, validate_package
+def _rejected(code: str, message: str, processing: dict[str, Any]) -> dict[str, Any]:
+    issue = {"code": code, "severity": "error", "message": message, "pointer": ""}
+    return {
+        "ok": False,
+        "issues": [issue],
+        "stats": {},
+        "khronos": None,
+        "processing": processing,
+    }
 
+
+def run(
+    package: Path,
+    out_dir: Path,
+    *,
+    limits: dict[str, Any],
+    thumb_size: tuple[int, int],
+    tool_timeout_s: float = 120,
+) -> dict[str, Any]:
+    from apps.scenes.validation import DERIVATIVE_NAME, GltfLimits, validate_package
+    from apps.scenes.validation.conversion import CONVERTIBLE, ConversionFailed, convert_to_glb
+    from apps.scenes.validation.tools import ToolMissing
+
+    processing: dict[str, Any] = {}
+    if package.suffix.lower() in CONVERTIBLE:
+        _emit("converting", 15)
+        try:
+            package, processing["converted_from"] = convert_to_glb(
+                package, out_dir, timeout_s=tool_timeout_s
+            )
+        except ToolMissing as exc:
+            result = _rejected("converter_unavailable", str(exc), processing)
+        except ConversionFailed as exc:
+            result = _rejected(exc.code, exc.message, processing)
+        else:
+            result = {}
+        if result:
+            (out_dir / REPORT_NAME).write_text(json.dumps(result))
+            return result
     _emit("validating", 20)
-    report = validate_package(package, limits=GltfLimits(**limits))
+    report = validate_package(
+        package,
+        limits=GltfLimits(**limits),
+        khronos=True,
+        work_dir=out_dir,
+        tool_timeout_s=tool_timeout_s,
+    )
+    report.processing = {**processing, **report.processing}
+    # What workers will load: the decoded derivative, else the converted GLB, else the upload.
+    render_path = package
+    if report.processing.get("derivative"):
+        render_path = out_dir / DERIVATIVE_NAME
+    elif "converted_from" in processing:
+        render_path = package.replace(out_dir / DERIVATIVE_NAME)
+    if render_path.parent == out_dir:
+        report.processing["render_file"] = DERIVATIVE_NAME
     result = report.to_dict()
     if report.ok:
         _emit("rendering", 60)
+        from workers.rendering.animation import SceneAnimation
+        from workers.rendering.gltf_package import load_package
         from workers.rendering.renderer import thumbnail
 
         try:
-            png = thumbnail(package, size=thumb_size)
+            loaded = load_package(render_path, limits=GltfLimits(**limits))
+            animation = SceneAnimation.from_package(loaded)
+            # An animated scene's thumbnail is its first frame (t = 0), not the rest pose.
+            png = thumbnail(animation.scene_at(0.0) if animation else loaded, size=thumb_size)
         except Exception as exc:  # any renderer failure becomes a report entry
             result["ok"] = False
             result["issues"].append(
@@ -76,12 +139,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-mb", type=int, default=3072)
     parser.add_argument("--cpu-seconds", type=int, default=300)
     parser.add_argument("--thumb-size", default="512x288")
+    parser.add_argument("--max-output-mb", type=int, default=1024)
+    parser.add_argument("--tool-timeout", type=float, default=120)
     args = parser.parse_args(argv)
-    # Before any heavy import: limits cover numpy, Mesa and the validator alike.
-    _limit(resource.RLIMIT_AS, args.memory_mb * 1024 * 1024)
+    # Before any heavy import: limits cover numpy, Mesa, node and the converters alike.
+    _limit(resource.RLIMIT_AS, args.memory_mb * 1024 * 1024, soft_only=True)
     _limit(resource.RLIMIT_CPU, args.cpu_seconds)
+    # No file written here (converted or decoded scene included) grows past this: SIGXFSZ.
+    _limit(resource.RLIMIT_FSIZE, args.max_output_mb * 1024 * 1024)
     width, height = (int(v) for v in args.thumb_size.split("x"))
-    run(args.package, args.out_dir, limits=json.loads(args.limits), thumb_size=(width, height))
+    run(
+        args.package,
+        args.out_dir,
+        limits=json.loads(args.limits),
+        thumb_size=(width, height),
+        tool_timeout_s=args.tool_timeout,
+    )
     return 0
 
 

@@ -116,13 +116,14 @@ def _cache_dir() -> Path:
 
 
 def scene_version_file_path(version: SceneVersion) -> Path:
-    """A local path of the version's main file (.glb, .gltf or .zip).
+    """A local path of the file workers load: the render-ready derivative when processing made
+    one (decoded or converted), else the main file as uploaded (.glb, .gltf or .zip).
 
     Local storage: the stored file itself. Remote storage (S3 via django-storages): a copy in
     ``SCENE_CACHE_DIR/<version id>/`` downloaded once and checked against the stored size;
     versions are immutable, so a complete copy never goes stale.
     """
-    name = version.file.name
+    name = version.render_file.name or version.file.name
     try:
         return Path(default_storage.path(name))
     except NotImplementedError:

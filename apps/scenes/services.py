@@ -43,6 +43,8 @@ _STORED_NAME = {
     Container.GLB: "scene.glb",
     Container.GLTF: "scene.gltf",
     Container.ZIP: "scene.zip",
+    Container.FBX: "scene.fbx",
+    Container.OBJ: "scene.obj",
 }
 
 
@@ -57,6 +59,8 @@ class ProcessingConfig:
     memory_mb: int = 3072  # RLIMIT_AS of the child (Mesa llvmpipe needs ~1 GiB to start)
     max_attempts: int = 3  # runs that may start (crash redeliveries included) before giving up
     thumbnail_size: tuple[int, int] = (512, 288)
+    tool_timeout_s: int = 120  # each external tool run (validator, decoder, converter)
+    max_output_mb: int = 1024  # RLIMIT_FSIZE of the child: no converted/decoded file grows past
 
     @classmethod
     def from_settings(cls) -> ProcessingConfig:
@@ -65,6 +69,8 @@ class ProcessingConfig:
             memory_mb=int(getattr(settings, "SCENE_PROCESS_MEMORY_MB", cls.memory_mb)),
             max_attempts=int(getattr(settings, "SCENE_PROCESS_MAX_ATTEMPTS", cls.max_attempts)),
             thumbnail_size=tuple(getattr(settings, "SCENE_THUMBNAIL_SIZE", cls.thumbnail_size)),  # type: ignore[arg-type]
+            tool_timeout_s=int(getattr(settings, "SCENE_TOOL_TIMEOUT_S", cls.tool_timeout_s)),
+            max_output_mb=int(getattr(settings, "SCENE_PROCESS_MAX_OUTPUT_MB", cls.max_output_mb)),
         )
 
 
@@ -91,7 +97,8 @@ def container_for(filename: str) -> Container:
         if suffix == f".{container.value}":
             return container
     raise InvalidInput(
-        "Upload a .glb file, or a .zip holding one .gltf with its .bin and images.",
+        "Upload a .glb file, a .zip holding one .gltf with its .bin and images, "
+        "or an .fbx or .obj file (converted to glTF on upload).",
         code="unsupported_format",
         detail={"file": filename[:255]},
     )
@@ -138,8 +145,8 @@ def _store_version(*, scene: Scene, uploaded_by: Any, upload: File) -> SceneVers
     )
     # Storage streams the file (a temporary upload is moved, not re-read into memory).
     version.file.save(_STORED_NAME[container], upload, save=False)
-    if container == Container.ZIP:
-        version.source.name = version.file.name  # the zip is both the original and the package
+    if container in (Container.ZIP, Container.FBX, Container.OBJ):
+        version.source.name = version.file.name  # the creator's original, as uploaded
     version.save()
     _enqueue(version.id)
     logger.info(
@@ -207,7 +214,7 @@ def scene_update(*, scene: Scene, data: dict[str, Any]) -> Scene:
 def scene_delete(*, scene: Scene) -> None:
     names: list[str] = []
     for v in scene.versions.all():
-        names += [v.file.name, v.source.name, v.thumbnail.name]
+        names += [v.file.name, v.source.name, v.thumbnail.name, v.render_file.name]
     scene.delete()
     transaction.on_commit(lambda: _delete_stored(names))
 
@@ -245,6 +252,7 @@ class _ChildResult:
     thumbnail: bytes | None
     failure: str = ""  # issue code when the child did not produce a report
     failure_message: str = ""
+    render_file: Path | None = None  # the derivative workers load, still in the work dir
 
 
 def _issue(code: str, message: str) -> dict[str, Any]:
@@ -297,6 +305,10 @@ def _run_child(
         str(config.timeout_s),
         "--thumb-size",
         f"{config.thumbnail_size[0]}x{config.thumbnail_size[1]}",
+        "--tool-timeout",
+        str(config.tool_timeout_s),
+        "--max-output-mb",
+        str(config.max_output_mb),
     ]
     stderr_path = out_dir / "stderr.txt"
     timed_out = threading.Event()
@@ -354,9 +366,13 @@ def _run_child(
             None, None, "processing_failed", f"Processing failed unexpectedly (exit {rc})."
         )
     thumb_path = out_dir / THUMBNAIL_NAME
+    report = json.loads(report_path.read_text())
+    render_name = (report.get("processing") or {}).get("render_file")
+    render = out_dir / Path(str(render_name)).name if render_name else None
     return _ChildResult(
-        json.loads(report_path.read_text()),
+        report,
         thumb_path.read_bytes() if thumb_path.exists() else None,
+        render_file=render if render is not None and render.is_file() else None,
     )
 
 
@@ -410,6 +426,7 @@ def _finish(
     report: dict[str, Any],
     extra: list[dict[str, Any]] | None = None,
     thumbnail: bytes | None = None,
+    render_file: Path | None = None,
 ) -> SceneVersion:
     report = dict(report)
     report["issues"] = list(report.get("issues") or []) + list(extra or [])
@@ -430,6 +447,14 @@ def _finish(
     version.processed_at = timezone.now()
     if thumbnail is not None and ok:
         version.thumbnail.save("thumbnail.png", ContentFile(thumbnail), save=False)
+    if render_file is not None and ok:
+        digest = hashlib.sha256()
+        with render_file.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(CHUNK), b""):
+                digest.update(chunk)
+            fh.seek(0)
+            version.render_file.save("render.glb", File(fh), save=False)
+        version.render_checksum = digest.hexdigest()
     version.save()
     logger.info(
         "scene version %s %s (%s)", version.id, version.status, ", ".join(i["code"] for i in errors)
@@ -456,19 +481,24 @@ def scene_version_process(*, version_id: uuid.UUID) -> SceneVersion | None:
         _set_progress(version.id, "fetching", 10)
         package = _copy_to_local(version, pkg_dir)
         result = _run_child(version.id, package, out_dir, config)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    with transaction.atomic():
-        current = SceneVersion.objects.select_for_update().get(pk=version.pk)
-        if current.status != VersionStatus.PROCESSING:
-            return None  # another run finished first (a redelivered duplicate)
-        if result.report is None:
+        with transaction.atomic():
+            current = SceneVersion.objects.select_for_update().get(pk=version.pk)
+            if current.status != VersionStatus.PROCESSING:
+                return None  # another run finished first (a redelivered duplicate)
+            if result.report is None:
+                return _finish(
+                    current,
+                    report={"ok": False, "issues": [], "stats": {}, "khronos": None},
+                    extra=[_issue(result.failure, result.failure_message)],
+                )
             return _finish(
                 current,
-                report={"ok": False, "issues": [], "stats": {}, "khronos": None},
-                extra=[_issue(result.failure, result.failure_message)],
+                report=result.report,
+                thumbnail=result.thumbnail,
+                render_file=result.render_file,
             )
-        return _finish(current, report=result.report, thumbnail=result.thumbnail)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def scene_version_fail(*, version_id: uuid.UUID, code: str, message: str) -> None:
@@ -490,7 +520,7 @@ def scene_version_reprocess(*, version: SceneVersion) -> SceneVersion:
     version = SceneVersion.objects.select_for_update().get(pk=version.pk)
     if Scene.objects.filter(published_version=version).exists():
         raise Conflict("Unpublish the version before reprocessing it.", code="version_published")
-    old_thumbnail = version.thumbnail.name
+    old_files = [version.thumbnail.name, version.render_file.name]
     version.status = VersionStatus.UPLOADED
     version.attempts = 0
     version.progress = 0
@@ -498,8 +528,10 @@ def scene_version_reprocess(*, version: SceneVersion) -> SceneVersion:
     version.error = ""
     version.report = {}
     version.thumbnail = ""
+    version.render_file = ""
+    version.render_checksum = ""
     version.processed_at = None
     version.save()
-    transaction.on_commit(lambda: _delete_stored([old_thumbnail]))
+    transaction.on_commit(lambda: _delete_stored(old_files))
     _enqueue(version.id)
     return version

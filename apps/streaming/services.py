@@ -254,7 +254,7 @@ def _scene_url(stream: Stream) -> str:
     if version is None:
         return "pattern:"  # no scene: the worker streams its synthetic test pattern
     # The checksum is the worker's cache key: the same version is downloaded once per worker.
-    checksum = getattr(version, "checksum", "") or ""
+    checksum = version.streamed_checksum
     suffix = f"?sha256={checksum}" if checksum else ""
     return f"/api/morpheus/worker/scenes/{version.pk}/file{suffix}"
 

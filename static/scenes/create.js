@@ -229,6 +229,7 @@
       tr.insertCell().textContent = k;
       tr.insertCell().textContent = String(val);
     }
+    showReport(sceneId, v).catch(() => {});
     if (v.thumbnail_url) {
       // The thumbnail needs the bearer token, which an <img src> cannot send.
       const r = await api(v.thumbnail_url);
@@ -252,6 +253,39 @@
     };
   }
 
+  // What processing did (converted from FBX/OBJ, decoded compression) and the official
+  // validator's warnings and infos: a ready scene's report is worth reading too.
+  async function showReport(sceneId, v) {
+    const body = await apiJson(`${API}/scenes/${sceneId}/versions/${v.id}/report`);
+    const report = body.report || {};
+    const processing = report.processing || {};
+    const notes = [];
+    if (processing.converted_from) {
+      const c = processing.converted_from;
+      notes.push(`Converted from ${c.from} to glTF with ${c.tool}.`);
+      if ((c.normalised || []).length) notes.push(`Adjusted: ${c.normalised.join("; ")}.`);
+    }
+    if ((processing.decoded || []).length) {
+      notes.push(`Decoded ${processing.decoded.join(", ")} into a render-ready copy.`);
+    }
+    $("processing-note").textContent = notes.join(" ");
+    const k = report.khronos;
+    $("validator-note").textContent = k
+      ? `Khronos glTF-Validator ${k.version}: ${k.errors} errors, ${k.warnings} warnings, ${k.infos} infos.`
+      : "";
+    const rest = (report.issues || []).filter((i) => i.severity !== "error");
+    const tbody = $("notes").querySelector("tbody");
+    tbody.replaceChildren();
+    for (const issue of rest) {
+      const tr = tbody.insertRow();
+      tr.insertCell().textContent = issue.code;
+      tr.insertCell().appendChild(document.createElement("code")).textContent = issue.pointer || "(the file)";
+      tr.insertCell().textContent = issue.message;
+      tr.insertCell().textContent = issue.severity;
+    }
+    $("notes").hidden = rest.length === 0;
+  }
+
   function fmt(xyz) { return `(${xyz.map((n) => n.toFixed(2)).join(", ")})`; }
 
   async function showRejected(sceneId, v) {
@@ -265,6 +299,7 @@
       const where = tr.insertCell().appendChild(document.createElement("code"));
       where.textContent = issue.pointer || "(the file)";
       tr.insertCell().textContent = issue.message;
+      tr.insertCell().textContent = issue.source === "khronos" ? "Khronos glTF-Validator" : "platform";
     }
   }
 

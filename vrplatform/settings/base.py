@@ -316,6 +316,10 @@ SCENE_MAX_UPLOAD_MB = env.int("SCENE_MAX_UPLOAD_MB", default=200)
 SCENE_PROCESS_TIMEOUT_S = env.int("SCENE_PROCESS_TIMEOUT_S", default=240)
 SCENE_PROCESS_MEMORY_MB = env.int("SCENE_PROCESS_MEMORY_MB", default=3072)
 SCENE_PROCESS_MAX_ATTEMPTS = env.int("SCENE_PROCESS_MAX_ATTEMPTS", default=3)
+# Each external tool of processing (Khronos validator, decoders, FBX/OBJ converter) gets this
+# much wall time; no file processing writes (a converted or decoded scene) may exceed the size.
+SCENE_TOOL_TIMEOUT_S = env.int("SCENE_TOOL_TIMEOUT_S", default=120)
+SCENE_PROCESS_MAX_OUTPUT_MB = env.int("SCENE_PROCESS_MAX_OUTPUT_MB", default=1024)
 SCENE_CACHE_DIR = env.path("SCENE_CACHE_DIR", default=str(VAR_DIR / "scene-cache"))
 SCENE_THUMBNAIL_SIZE = tuple(env.list("SCENE_THUMBNAIL_SIZE", cast=int, default=[512, 288]))
 SCENE_WORK_DIR = env.str("SCENE_WORK_DIR", default="") or None  # None: the system temp dir

@@ -109,6 +109,9 @@ class GltfLimits:
     # Tiny entries compress absurdly well (1 KiB of zeros is 100x); the ratio rule starts here.
     zip_ratio_min_bytes: int = 1024 * 1024
     max_zip_total_bytes: int = 512 * 1024 * 1024
+    # Animated scenes are posed on the CPU every frame (workers/rendering/animation.py); keys
+    # are summed over every sampler's input, so a million-keyframe file is refused.
+    max_animation_keys: int = 200_000
 
 
 @dataclass(frozen=True)
@@ -1004,6 +1007,11 @@ def _load(
             )
         if "uri" in buffer:
             content = fetch(buffer["uri"], pointer + "/uri", length + 3)
+        elif _is_meshopt_fallback(buffer):
+            # EXT_meshopt_compression's fallback buffer has no data by design (decoders fill it);
+            # processing decodes such files into a plain derivative before anything reads it.
+            buffers.append(b"")
+            continue
         elif i == 0 and bin_chunk is not None:
             content = bin_chunk
             budget.take(len(content), pointer)
@@ -1042,6 +1050,12 @@ def _load(
         check_counts(package, limits)
     logger.debug("loaded %s package: %d buffers, %d images", container, len(buffers), len(images))
     return package
+
+
+def _is_meshopt_fallback(buffer: dict[str, Any]) -> bool:
+    ext = buffer.get("extensions")
+    meshopt = ext.get("EXT_meshopt_compression") if isinstance(ext, dict) else None
+    return isinstance(meshopt, dict) and meshopt.get("fallback") is True
 
 
 def check_image(package: GltfPackage, index: int, limits: GltfLimits) -> ImageInfo:

@@ -468,6 +468,14 @@ class Renderer:
             gl_tex.filter = (mn, mag)
             self._textures.append(gl_tex)
 
+    # --- hook for animated scenes (issue 15; workers/rendering/animation.py does the sampling) --
+    def update_scene_vertices(self, vertices: npt.NDArray[np.float32]) -> None:
+        """Rewrite the loaded scene's vertices in place: same count and layout (an animation
+        pose). Draw ranges, culling chunks, materials and textures stay as loaded."""
+        if self._scene_mesh is not None:
+            with self.current():
+                self._scene_mesh.vbo.write(np.ascontiguousarray(vertices, dtype=np.float32))
+
     @property
     def scene(self) -> SceneData | None:
         return self._scene

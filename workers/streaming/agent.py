@@ -465,6 +465,8 @@ class WorkerAgent:
             poses = self._sessions[message.session_id] = SessionPoses(
                 remote_max_age_s=self.config.remote_pose_max_age_s
             )
+        if isinstance(source, RendererSource):
+            source.clock = poses.scene_time  # one animation clock per session
         peer = StreamPeer(config, source, encoder_choice=self.encoder, session_poses=poses)
         self._stopped_by_platform.discard(sid)
         self._streams.add(sid)

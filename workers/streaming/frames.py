@@ -8,8 +8,9 @@ without copying) or RGB ``(H, W, 3)``. Sizes are the whole side-by-side stereo p
 from __future__ import annotations
 
 import math
+import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -119,6 +120,11 @@ class RendererSource:
         self._buffers: list[Image] = []
         self._turn = 0
         self.render_ms = 0.0
+        # Animated scenes: the animation time of each frame. The worker points it at its
+        # session's clock (SessionPoses.scene_time) so all viewers of a session agree.
+        started = time.monotonic()
+        self.clock: Callable[[], float] = lambda: time.monotonic() - started
+        self._animation: Any = None
 
     def _avatars(self, avatars: Mapping[str, Pose] | None) -> list[Any]:
         from workers.rendering.renderer import Avatar  # lazy on purpose
@@ -143,10 +149,9 @@ class RendererSource:
     ) -> Image:
         width, height = size
         if self._renderer is None:
-            from workers.rendering.renderer import Renderer  # lazy on purpose
-
-            self._renderer = Renderer(width // 2, height)
-            self._renderer.load_scene(self.scene_path)
+            self._renderer = self._load(width, height)
+        if self._animation is not None:
+            self._renderer.update_scene_vertices(self._animation.pose(self.clock()))
         if self._size != size:
             self._renderer.resize(width // 2, height)
             self._buffers = [np.empty(width * height * 3 // 2, np.uint8) for _ in range(2)]
@@ -170,6 +175,20 @@ class RendererSource:
         self._turn ^= 1
         out = frame.i420(out=self._buffers[self._turn])
         return np.asarray(out).reshape(height * 3 // 2, width)
+
+    def _load(self, width: int, height: int) -> Any:
+        from workers.rendering.animation import SceneAnimation  # lazy on purpose
+        from workers.rendering.renderer import Renderer, load_package_any
+
+        package = load_package_any(self.scene_path)
+        self._animation = SceneAnimation.from_package(package)
+        if self._animation is None:  # static: the fast path, levels of detail included
+            renderer = Renderer(width // 2, height)
+            renderer.load_scene(package)
+        else:
+            renderer = Renderer(width // 2, height, lod=False)
+            renderer.load_scene(self._animation.scene_at(self.clock()))
+        return renderer
 
     def close(self) -> None:
         renderer, self._renderer = self._renderer, None

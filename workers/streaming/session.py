@@ -1,4 +1,5 @@
-"""Latest pose per participant of one session, shared by that session's peers in-process.
+"""Latest pose per participant of one session, shared by that session's peers in-process, and
+the session's scene clock (animated scenes: every viewer sees the same animation time).
 
 Two kinds of participant: *local* ones, streamed by this worker (their peers put poses here
 as they arrive), and *remote* ones, streamed by another worker or not streamed at all, whose
@@ -10,6 +11,7 @@ changed since the last tick to the platform (``poses``), so other workers can dr
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from workers.protocol import Pose
 
@@ -21,11 +23,20 @@ class SessionPoses:
     other's participants. All access happens on the event loop thread, so no lock.
     """
 
-    def __init__(self, *, remote_max_age_s: float = 2.0) -> None:
+    def __init__(
+        self, *, remote_max_age_s: float = 2.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._poses: dict[str, Pose] = {}
         self._remote: dict[str, tuple[Pose, float]] = {}  # pose, monotonic time received
         self._changed: set[str] = set()
         self.remote_max_age_s = remote_max_age_s
+        self._clock = clock
+        self._started = clock()
+
+    def scene_time(self) -> float:
+        """Seconds since the session's first stream started on this worker: the animation time
+        all of its viewers render (the worker owns the clock, not the clients)."""
+        return self._clock() - self._started
 
     def update(self, participant_id: str, pose: Pose) -> None:
         self._poses[participant_id] = pose

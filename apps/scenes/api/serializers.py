@@ -16,7 +16,8 @@ class SceneCreateInput(serializers.Serializer):
     visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
     file = serializers.FileField(
         allow_empty_file=False,
-        help_text=".glb, or .zip of one .gltf with its .bin and images",
+        help_text=".glb, .zip of one .gltf with its .bin and images, .fbx or .obj "
+        "(converted to glTF on upload)",
     )
 
 

@@ -202,3 +202,76 @@ def test_hostile_uploads_show_the_report_with_code_and_pointer(
     ).json()["results"]
     assert sorted(s["name"] for s in scenes) == ["passwd", "truncated"]
     assert all(s["published_version"] is None for s in scenes)
+
+
+def test_creator_uploads_compressed_and_converted_scenes_and_sees_the_validators_report(
+    live_platform: Server, user_factory: Any, pages: Any, tmp_path: Path
+) -> None:
+    from apps.scenes.tests import formats
+    from apps.scenes.validation.tests.khronos_corpus import INVALID_CASES
+
+    user_factory("dora", "creator")
+    auth = bearer("dora")
+    # Through the API: Draco and KTX2 files as gltf-transform and basisu write them.
+    for path in (
+        formats.make_compressed(tmp_path / "d", "draco"),
+        formats.make_ktx2(tmp_path / "k"),
+    ):
+        with path.open("rb") as fh:
+            created = requests.post(
+                f"{live_platform.url}{API}/scenes",
+                data={"name": path.stem, "visibility": "public"},
+                files={"file": (path.name, fh, "model/gltf-binary")},
+                headers=auth,
+                timeout=120,
+            )
+        assert created.status_code == 201, created.text
+        body = created.json()
+        version_url = (
+            f"{live_platform.url}{API}/scenes/{body['id']}/versions/{body['version']['id']}"
+        )
+        assert requests.get(version_url, headers=auth, timeout=10).json()["status"] == "ready"
+        report = requests.get(f"{version_url}/report", headers=auth, timeout=10).json()["report"]
+        assert report["khronos"]["errors"] == 0
+        assert report["processing"]["render_file"] == "render.glb"
+
+    # Through the page: an FBX exported by assimp is converted, reported, published.
+    fbx = formats.assimp_export(
+        formats.make_reference(tmp_path / "ref"), tmp_path / "room.fbx", "fbxa"
+    )
+    page = pages()
+    sign_in(page, live_platform, "dora")
+    upload_on_page(page, fbx, name="FBX room")
+    page.wait_for_function(
+        "document.getElementById('version-title').textContent.includes('room.fbx')"
+    )
+    wait_status(page, "ready")
+    page.wait_for_function(
+        "document.getElementById('processing-note').textContent.includes('Converted from FBX')"
+    )
+    assert "Khronos glTF-Validator 2." in page.inner_text("#validator-note")
+    assert "roughnessFactor" in page.inner_text("#processing-note")  # what conversion adjusted
+    assert stats_table(page)["triangles"] == str(formats.REFERENCE_TRIANGLES)
+    page.wait_for_function(
+        "(() => { const i = document.getElementById('thumbnail');"
+        " return i.complete && i.naturalWidth > 0; })()"
+    )
+    page.screenshot(path=str(tmp_path / "fbx-ready.png"), full_page=True)
+    page.click("#publish")
+    page.wait_for_function("document.getElementById('publish-state').textContent === 'published'")
+
+    # A file the official validator rejects shows its code, pointer and who found it.
+    case = next(c for c in INVALID_CASES if c.name == "accessor_max_mismatch")
+    upload_on_page(page, case.make(tmp_path / "bad"), name="bad bounds")
+    page.wait_for_function(
+        "document.getElementById('version-title').textContent.includes('scene.glb')"
+    )
+    wait_status(page, "rejected")
+    page.locator("#issues tbody tr").first.wait_for()
+    rows = page.locator("#issues tbody tr")
+    found = [
+        [rows.nth(i).locator("td").nth(k).inner_text() for k in (0, 1, 3)]
+        for i in range(rows.count())
+    ]
+    assert [case.code, case.pointer, "Khronos glTF-Validator"] in found, found
+    page.screenshot(path=str(tmp_path / "rejected.png"))

@@ -126,6 +126,7 @@ class Checker:
             return  # the document's shape is broken; every further check would be noise
         self.guarded(self.check_extensions)
         self.guarded(self.check_counts)
+        self.guarded(self.check_animations)
         self.guarded(self.check_buffer_views)
         self.guarded(self.check_accessors)
         self.guarded(self.check_meshes)
@@ -178,6 +179,25 @@ class Checker:
                     f"the file has {n} {key}; the limit is {limit}",
                     "/" + key,
                 )
+
+    def check_animations(self) -> None:
+        """Bound the per-frame posing work: total keyframes over every animation sampler."""
+        keys = 0
+        accessors = self.arrays["accessors"]
+        for a, animation in enumerate(get_list(self.doc, "animations")):
+            for s, sampler in enumerate(get_list(animation, "samplers", ptr("animations", a))):
+                index = sampler.get("input") if isinstance(sampler, dict) else None
+                if isinstance(index, int) and 0 <= index < len(accessors):
+                    count = accessors[index].get("count")
+                    keys += count if isinstance(count, int) else 0
+                if keys > self.limits.max_animation_keys:
+                    self.add(
+                        "too_many_keyframes",
+                        f"the animations have more than {self.limits.max_animation_keys} "
+                        "keyframes in all; resample them (e.g. gltf-transform resample)",
+                        ptr("animations", a, "samplers", s, "input"),
+                    )
+                    return
 
     def check_buffer_views(self) -> None:
         for i, view in enumerate(self.arrays["bufferViews"]):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Severity = Literal["error", "warning"]
+Severity = Literal["error", "warning", "info"]
 
 
 @dataclass(frozen=True)
@@ -14,6 +14,7 @@ class Issue:
     severity: Severity
     message: str  # what is wrong and why, for the creator
     pointer: str = ""  # JSON pointer into the glTF document ("" = the file itself)
+    source: str = "platform"  # "khronos": the official glTF-Validator said it; "platform": we did
 
 
 @dataclass
@@ -35,7 +36,10 @@ class SceneStats:
 class ValidationReport:
     issues: list[Issue] = field(default_factory=list)
     stats: SceneStats = field(default_factory=SceneStats)
-    khronos: dict[str, Any] | None = None  # the Khronos validator's report, when available
+    khronos: dict[str, Any] | None = None  # the Khronos validator's summary (counts, version)
+    # Processing notes: "converted_from" (FBX/OBJ import), "decoded" (compression extensions
+    # decoded into the render-ready derivative), "derivative" (its file name in the work dir).
+    processing: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -55,4 +59,5 @@ class ValidationReport:
             "issues": [asdict(i) for i in self.issues],
             "stats": asdict(self.stats),
             "khronos": self.khronos,
+            "processing": self.processing,
         }

@@ -149,7 +149,7 @@ class WorkerSceneFileView(APIView):
         if not path.is_file():
             raise NotFound("The scene file is missing.", code="scene_file_missing")
         response = FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
-        checksum = getattr(version, "checksum", None) or getattr(version, "sha256", None)
+        checksum = version.streamed_checksum
         if checksum:
             response["X-Checksum-SHA256"] = str(checksum)
         return response

@@ -49,3 +49,46 @@ def test_renderer_source_hands_rgb_to_the_cpu_on_software_gl(scene: Path) -> Non
         assert image.shape == expected
     finally:
         source.close()
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_viewers_of_one_session_see_the_same_animation_pose(tmp_path: Path) -> None:
+    """The worker's session clock, not each stream, decides the animation time: two viewers of
+    one session render the same pose at the same moment; the pose moves and loops."""
+    from workers.rendering.tests.animated import DURATION, make_slider
+    from workers.streaming.session import SessionPoses
+
+    path = make_slider(tmp_path)
+    clock = _Clock()
+    session = SessionPoses(clock=clock)
+    clock.now += 0.5
+    other_session = SessionPoses(clock=clock)  # a session that started half a second later
+    viewers = [RendererSource(path, cpu_convert=True) for _ in range(3)]
+    for viewer in viewers[:2]:
+        viewer.clock = session.scene_time
+    viewers[2].clock = other_session.scene_time
+    pose = Pose(p=(0, 0.1, 1.6))
+
+    def changed(x: np.ndarray, y: np.ndarray) -> int:
+        return int((np.abs(x.astype(int) - y.astype(int)).max(axis=-1) > 30).sum())
+
+    try:
+        clock.now += 0.5
+        a, b, c = (v.render(pose, 0, SIZE).copy() for v in viewers)
+        assert np.array_equal(a, b)  # same session, same moment: the same picture
+        assert changed(a, c) > 100  # another session's time: another pose
+        clock.now += 0.5
+        moved = viewers[0].render(pose, 1, SIZE).copy()
+        assert changed(a, moved) > 100  # the scene moves
+        clock.now += DURATION
+        assert np.array_equal(viewers[1].render(pose, 2, SIZE), moved)  # and loops
+    finally:
+        for viewer in viewers:
+            viewer.close()

@@ -586,3 +586,25 @@ HOSTILE_CASES = [
     HostileCase("zip_entry_dotdot", make_zip_evil_name, "zip_entry_name", ""),
     HostileCase("zip_two_scenes", make_zip_two_scenes, "zip_multiple_scenes", ""),
 ]
+
+
+# Where the official Khronos glTF-Validator (which runs first in processing) rejects a hostile
+# case for its own reason, its code and pointer; every other case is stopped by our container
+# checks before the validator sees it, or passes it and is refused by our document checks.
+KHRONOS_REASONS: dict[str, tuple[str, str]] = {
+    "buffer_view_out_of_bounds": ("BUFFER_VIEW_TOO_LONG", "/bufferViews/0/byteLength"),
+    "accessor_out_of_bounds": ("ACCESSOR_TOO_LONG", "/accessors/0"),
+    "index_beyond_vertex_count": ("ACCESSOR_INDEX_OOB", "/meshes/0/primitives/0/indices"),
+    "node_cycle": ("NODE_LOOP", "/nodes/1"),
+    "node_two_parents": ("NODE_PARENT_OVERRIDE", "/nodes/3/children/0"),
+    "scene_root_has_parent": ("SCENE_NON_ROOT_NODE", "/scenes/0/nodes/0"),
+    "mesh_index_out_of_range": ("UNRESOLVED_REFERENCE", "/nodes/0/mesh"),
+    "draco_required": ("UNSATISFIED_DEPENDENCY", "/extensionsRequired"),
+    "gif_image": ("TEXTURE_INVALID_IMAGE_MIME_TYPE", "/textures/0/source"),
+    "bmp_image": ("TEXTURE_INVALID_IMAGE_MIME_TYPE", "/textures/0/source"),
+}
+
+
+def processing_reason(case: HostileCase) -> tuple[str, str]:
+    """The (code, pointer) a hostile case is rejected with when the official validator gates."""
+    return KHRONOS_REASONS.get(case.name, (case.code, case.pointer))
