@@ -14,7 +14,7 @@ COVERAGE_ARGS ?= $(if $(strip $(PYTEST_ARGS)),,--cov --cov-report=term)
 run: setup ## set up everything and start the platform (web, streaming worker, demo data)
 	$(BIN)/python manage.py run_platform --host $(HOST) --port $(PORT)
 
-test: setup ## the whole suite against real PostgreSQL and Redis (started when not given)
+test: setup node_modules/.installed ## the whole suite against real PostgreSQL and Redis (started when not given)
 	DJANGO_SETTINGS_MODULE=vrplatform.settings.test \
 		$(BIN)/python -m vrplatform.devservices -- $(BIN)/python -m pytest $(COVERAGE_ARGS) $(PYTEST_ARGS)
 
@@ -23,6 +23,13 @@ setup: $(VENV)/.installed system-packages
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# npm tools of the test suite (package.json): IWER for the immersive WebXR tests. `npm ci`
+# installs exactly the lockfile; it reruns when the lockfile changes.
+node_modules/.installed: package-lock.json | system-packages
+	command -v npm >/dev/null || bash deploy/system-packages.sh deploy/system-packages-npm.txt
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 system-packages:
@@ -42,7 +49,7 @@ check: lint ## what CI checks besides the tests
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 clean:
-	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache node_modules
 
 # --- testing framework (deploy/TESTING.md) ---------------------------------------------------
 SCHEMATHESIS_EXAMPLES ?= 10

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -50,6 +51,7 @@ from workers.streaming.prediction import PosePredictor
 from workers.streaming.quality import QualityChange, QualityController, QualitySample
 from workers.streaming.session import SessionPoses
 from workers.streaming.track import StereoVideoTrack
+from workers.streaming.xrinput import InputTracker
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +127,9 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
     """Owns one ``RTCPeerConnection`` for one stream. Construct it inside the event loop.
 
     Events (``peer.on(name, handler)``): ``pose`` (Pose accepted), ``pose_rejected``
-    (reason code), ``frame`` (FrameMeta sent), ``feedback`` (ClientFeedback),
-    ``quality_change`` (QualityChange), ``stats`` (report dict), ``closed`` (no args).
+    (reason code), ``input`` ((side, kind) of a select/squeeze), ``frame`` (FrameMeta sent),
+    ``feedback`` (ClientFeedback), ``quality_change`` (QualityChange), ``stats`` (report
+    dict), ``closed`` (no args).
     """
 
     def __init__(
@@ -177,6 +180,9 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         # would only delay the next one.
         self.pose_channel = self.pc.createDataChannel("pose", ordered=False, maxRetransmits=0)
         self.frames_channel = self.pc.createDataChannel("frames", ordered=False, maxRetransmits=0)
+        # Reliable and ordered: error events for the client (bad input it sent), rare and
+        # each worth delivering. Separate so that every `frames` message stays a FrameMeta.
+        self.events_channel = self.pc.createDataChannel("events")
         self.pose_channel.on("message", self._on_pose_message)
         self.frames_channel.on("message", self._on_feedback_message)
         self.pc.on("connectionstatechange", self._on_state)
@@ -184,6 +190,8 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         self.pose_counts: Counter[str] = Counter()  # received / accepted / <reject code>
         self.feedback: ClientFeedback | None = None
         self._bucket = TokenBucket(config.pose_rate_limit, config.pose_rate_limit)
+        self.input = InputTracker()
+        self._errors_sent: dict[str, float] = {}  # code -> loop time last told to the client
         self._encode_ms: list[float] = []
         self._frames_sent = 0
         self._bytes_encoded = 0
@@ -257,9 +265,22 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             return {}
         return self.session_poses.others(self.config.participant_id)
 
-    def _reject(self, code: str) -> None:
+    def _reject(self, code: str, message: str = "") -> None:
         self.pose_counts[code] += 1
         self.emit("pose_rejected", code)
+        self._tell_client(code, message or code)
+
+    def _tell_client(self, code: str, message: str) -> None:
+        """An error event on the ``events`` channel, at most once a second per code (a client
+        sending garbage at display rate must not get an answer per message)."""
+        now = self._loop.time()
+        if now - self._errors_sent.get(code, -math.inf) < 1.0:
+            return
+        self._errors_sent[code] = now
+        channel: RTCDataChannel = self.events_channel
+        if channel.readyState == "open":
+            error = {"code": code, "message": message[:200]}
+            channel.send(json.dumps({"error": error}, separators=(",", ":")))
 
     def _on_pose_message(self, message: str | bytes) -> None:
         # Never raises: a bad client must not take the stream down.
@@ -271,14 +292,22 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         try:
             pose = parse_pose(message)
         except ProtocolError as exc:
-            self._reject(exc.code)
+            self._reject(exc.code, exc.message)
             return
         if not self.predictor.add(pose, now):
-            self._reject("stale")
+            self.pose_counts["stale"] += 1  # reordering on an unordered channel: not an error
+            self.emit("pose_rejected", "stale")
             return
         self.pose_counts["accepted"] += 1
+        report = self.input.observe(pose, now)
+        if report.dropped:
+            self.pose_counts["event_flood"] += 1
+            self._tell_client("event_flood", f"{report.dropped} select/squeeze events dropped")
+        for event in report.events:
+            self.emit("input", event)
         if self.session_poses is not None and self.config.participant_id:
-            self.session_poses.update(self.config.participant_id, pose)
+            # Others see this participant where locomotion took them.
+            self.session_poses.update(self.config.participant_id, pose.world())
         self.emit("pose", pose)
 
     def _on_feedback_message(self, message: str | bytes) -> None:
@@ -373,6 +402,7 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
                 "accepted": pose_counts.pop("accepted", 0),
                 "rejected": pose_counts,
             },
+            "xr": self.input.summary(),
             "client": {
                 "decode_ms": feedback.decode_ms if feedback else None,
                 "display_ms": feedback.display_ms if feedback else None,

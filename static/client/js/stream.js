@@ -24,6 +24,7 @@ export class StreamClient {
     this.framesChannel = null;
     this.metas = new Map(); // frame_id -> meta
     this.latestMeta = null;
+    this.workerErrors = []; // recent {code, message} the worker sent about our input
     this.poseSent = new Map(); // seq -> performance.now() at send
     this.seq = 0;
     this.attempt = 0;
@@ -100,6 +101,7 @@ export class StreamClient {
     };
     pc.ondatachannel = ({ channel }) => {
       if (channel.label === "pose") this.poseChannel = channel;
+      if (channel.label === "events") channel.onmessage = (message) => this.onWorkerEvent(message.data);
       if (channel.label === "frames") {
         this.framesChannel = channel;
         channel.onmessage = (message) => this.onFrameMeta(message.data);
@@ -147,12 +149,26 @@ export class StreamClient {
     this.onMeta(meta);
   }
 
+  // The worker's `events` channel: error events about what we sent (bad or flooding input).
+  onWorkerEvent(text) {
+    try {
+      const { error } = JSON.parse(text);
+      if (error?.code) {
+        this.workerErrors.push({ code: String(error.code), message: String(error.message || "") });
+        if (this.workerErrors.length > 20) this.workerErrors.shift();
+        console.warn("worker error", error.code, error.message);
+      }
+    } catch {
+      // not ours to crash on
+    }
+  }
+
   // Send one head pose; returns its seq (or null when the channel is not open).
-  sendPose({ p, q, hands, proj }) {
+  sendPose({ p, q, hands, proj, xr }) {
     if (this.poseChannel?.readyState !== "open") return null;
     const seq = ++this.seq;
     const now = performance.now();
-    this.poseChannel.send(JSON.stringify(poseMessage({ p, q, t: performance.timeOrigin + now, seq, hands, proj })));
+    this.poseChannel.send(JSON.stringify(poseMessage({ p, q, t: performance.timeOrigin + now, seq, hands, proj, xr })));
     this.poseSent.set(seq, now);
     if (this.poseSent.size > POSE_KEEP) this.poseSent.delete(this.poseSent.keys().next().value);
     return seq;

@@ -7,7 +7,7 @@ import { formatBitrate, percentile } from "./netstats.js";
 import { SessionSocket } from "./socket.js";
 import { decodeStamp, DEFAULT_BLOCK, rgbaToLuma, STAMP_BLOCKS } from "./stamp.js";
 import { StreamClient } from "./stream.js";
-import { runImmersive, xrSupported } from "./xr.js";
+import { loadComfort, runImmersive, setupComfortControls, xrState, xrSupported } from "./xr.js";
 
 const config = JSON.parse(document.getElementById("client-config")?.textContent || "{}");
 const sessionId = config.sessionId || document.getElementById("viewer").dataset.sessionId;
@@ -328,18 +328,36 @@ window.vrplatform = Object.freeze({
     return stream.setQuality(q);
   },
   dropConnection: () => socket.drop(),
+  xr: () => JSON.parse(JSON.stringify({ ...xrState, renderPose: state.shownMeta?.pose || null, workerErrors: stream.workerErrors })),
 });
 
 // ---------------------------------------------------------------- Enter VR
 
+// What VR shows over the picture: the session's or the stream's trouble, in words.
+function vrMessage() {
+  if (state.ended) return "This session has ended.";
+  if (messages.session) return messages.session.text;
+  if (state.streamState !== "streaming") return statusEl.textContent || "The stream is not running.";
+  return null;
+}
+
 async function setupVr() {
   if (!(await xrSupported())) return;
+  const comfort = loadComfort();
+  setupComfortControls(comfort);
   const button = document.getElementById("enter-vr");
   button.hidden = false;
   button.addEventListener("click", async () => {
     try {
       state.inVr = true;
-      await runImmersive({ video, stream, renderPose: () => state.shownMeta?.pose || null, onEnd: () => (state.inVr = false) });
+      await runImmersive({
+        video,
+        stream,
+        renderPose: () => state.shownMeta?.pose || null,
+        message: vrMessage,
+        comfort,
+        onEnd: () => (state.inVr = false),
+      });
     } catch (err) {
       state.inVr = false;
       banner(`Could not enter VR: ${err.message}`);
