@@ -306,3 +306,38 @@ def test_a_lost_stream_shows_a_message_in_vr(
         # The panel is head-locked in the middle of each eye, in its own colour.
         pixel = page.evaluate(PIXEL_JS, [eye, 0.3, 0.45])
         assert all(abs(a - b) < 12 for a, b in zip(pixel, MESSAGE_BACKGROUND, strict=True)), pixel
+
+
+def _session(platform: Any, username: str) -> str:
+    import requests
+
+    from apps.accounts.services import token_pair_issue
+    from apps.accounts.models import User
+
+    user = orm(User.objects.get, username=username)
+    auth = {"Authorization": f"Bearer {orm(token_pair_issue, user=user).access}"}
+    created = requests.post(
+        f"{platform.url}/api/hermes/session_create", json={"name": "xr"}, headers=auth, timeout=10
+    )
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+def test_enter_vr_is_hidden_without_webxr_and_shown_with_it(platform, user_factory, pages):
+    user_factory("alice")
+    sid = _session(platform, "alice")
+    # Chromium as it is (no headset attached), and a browser with no navigator.xr at all.
+    plain = pages()
+    bare = pages()
+    bare.add_init_script(script="Object.defineProperty(navigator, 'xr', { value: undefined });")
+    headset = iwer_page(pages)
+    for page in (plain, bare, headset):
+        sign_in(page, platform, "alice", then=f"/play/{sid}/")
+        wait_stats(page, "s.connected")
+    for page in (plain, bare):
+        wait_xr(page, "x.supported === false")
+        assert page.locator("#enter-vr").is_hidden()
+        assert page.locator("#xr-comfort").is_hidden()
+    wait_xr(headset, "x.supported === true")
+    assert headset.locator("#enter-vr").is_visible()
+    assert headset.locator("#xr-comfort").is_visible()

@@ -342,7 +342,8 @@ function vrMessage() {
 }
 
 async function setupVr() {
-  if (!(await xrSupported())) return;
+  xrState.supported = await xrSupported();
+  if (!xrState.supported) return;
   const comfort = loadComfort();
   setupComfortControls(comfort);
   const button = document.getElementById("enter-vr");

@@ -145,6 +145,7 @@ export function setupComfortControls(comfort) {
 
 // What the session is doing, for the page's debugging hook (window.vrplatform.xr()).
 export const xrState = {
+  supported: null, // null until the page has asked the browser
   active: false,
   sessions: 0,
   frames: 0,

@@ -75,7 +75,7 @@ async def connect(peer: StreamPeer) -> Client:
                 client.metas[meta.frame_id % ID_MODULO] = json.loads(message)
                 client.meta_event.set()
 
-        if {"pose", "frames"} <= client.channels.keys():
+        if {"pose", "frames", "events"} <= client.channels.keys():
             client.channels_open.set()
 
     offer = await peer.create_offer()
