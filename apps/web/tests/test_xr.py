@@ -311,8 +311,8 @@ def test_a_lost_stream_shows_a_message_in_vr(
 def _session(platform: Any, username: str) -> str:
     import requests
 
-    from apps.accounts.services import token_pair_issue
     from apps.accounts.models import User
+    from apps.accounts.services import token_pair_issue
 
     user = orm(User.objects.get, username=username)
     auth = {"Authorization": f"Bearer {orm(token_pair_issue, user=user).access}"}
