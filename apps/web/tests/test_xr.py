@@ -341,3 +341,128 @@ def test_enter_vr_is_hidden_without_webxr_and_shown_with_it(platform, user_facto
     wait_xr(headset, "x.supported === true")
     assert headset.locator("#enter-vr").is_visible()
     assert headset.locator("#xr-comfort").is_visible()
+
+
+CONTROLLER_JS = """([side, p, pitchDeg]) => {
+  const c = window.__iwer.controllers[side];
+  const a = pitchDeg * Math.PI / 360;
+  c.position.set(...p);
+  c.quaternion.set(Math.sin(a), 0, 0, Math.cos(a));
+}"""
+
+# Mean |difference| of the last readback against a saved one, in a box of a view (fractions).
+BOX_DIFF_JS = """([eye, x0, y0, x1, y1]) => {
+  const { w, pixels } = window.__xrProbe.got;
+  const ref = window.__xrSaved;
+  const view = window.vrplatform.xr().views.find((v) => v.eye === eye);
+  const [vx, vy, vw, vh] = view.viewport;
+  let sum = 0, n = 0;
+  for (let y = Math.floor(vh * y0); y < vh * y1; y++) for (let x = Math.floor(vw * x0); x < vw * x1; x++) {
+    const i = ((vy + vh - 1 - y) * w + vx + x) * 4;
+    for (let k = 0; k < 3; k++) sum += Math.abs(pixels[i + k] - ref[i + k]);
+    n += 3;
+  }
+  return sum / n;
+}"""
+
+
+def frames_later(page: Any, n: int = 15) -> None:
+    """Wait until ``n`` more video frames were shown (the worker rendered what we just did)."""
+    shown = stats(page)["framesShown"]
+    wait_stats(page, f"s.framesShown > {shown + n}")
+
+
+def select_count(stream_id: str, kind: str) -> int:
+    return int(stream_stats(stream_id).get("xr", {}).get("events", {}).get(kind, 0))
+
+
+@pytest.mark.timeout(300)
+def test_controllers_are_drawn_select_reaches_the_worker_and_locomotion_moves_the_origin(
+    platform, user_factory, demo_scene, streaming_worker, pages
+):
+    user_factory("alice")
+    page = iwer_page(pages)
+    sign_in(page, platform, "alice")
+    page.locator("li.scene").first.wait_for()
+    create_session_from_lobby(page, platform)
+    page.select_option("#snap-angle", "45")  # a comfort setting, before entering VR
+    page.uncheck("#vignette")
+    page.check("#vignette")
+    wait_stats(page, "s.streaming && s.framesDecoded > 5", timeout_ms=60_000)
+    page.locator("#enter-vr").click()
+    x = wait_xr(page, "x.active && x.renderPose && x.input && x.input.hands.length === 2")
+    assert x["input"]["kinds"] == {"left": "controller", "right": "controller"}
+    stream_id = str(stats(page)["streamId"])
+
+    # The owner's right controller is drawn where it is held: in front of the eyes versus
+    # behind the head, the picture changes around its projection and nowhere else.
+    page.evaluate(CONTROLLER_JS, ["left", [-0.3, 1.0, 0.5], 0])  # out of view
+    page.evaluate(CONTROLLER_JS, ["right", [0.0, 1.45, 0.6], 0])
+    frames_later(page)
+    readback(page)
+    page.evaluate("window.__xrSaved = window.__xrProbe.got.pixels.slice()")
+    page.evaluate(CONTROLLER_JS, ["right", [0.0, 1.45, -0.45], 0])
+    frames_later(page)
+    readback(page)
+    page.screenshot(path=str(ROOT / "test-artifacts" / "xr-controller.png"))
+    # (0, -0.15, -0.45) from the head: NDC y = -cot(40 deg) * 0.15 / 0.45 = -0.40, so the
+    # box around 30% from the bottom of each view, a little inside the centre line.
+    near = page.evaluate(BOX_DIFF_JS, ["left", 0.45, 0.62, 0.65, 0.78])
+    away = page.evaluate(BOX_DIFF_JS, ["left", 0.05, 0.2, 0.25, 0.4])
+    assert near > 20, (near, away)
+    assert away < 6, (near, away)
+
+    # Select (trigger) and squeeze (grip) reach the worker as events.
+    for button in ("trigger", "squeeze"):
+        page.evaluate(f"window.__iwer.controllers.right.updateButtonValue('{button}', 1)")
+        page.wait_for_timeout(50)
+        page.evaluate(f"window.__iwer.controllers.right.updateButtonValue('{button}', 0)")
+    wait_xr(page, "x.input.ev.right[0] >= 1 && x.input.ev.right[1] >= 1")
+    wait_until(lambda: select_count(stream_id, "select") >= 1, 10, "select at the worker")
+    wait_until(lambda: select_count(stream_id, "squeeze") >= 1, 10, "squeeze at the worker")
+
+    # Smooth move: left stick forward walks the origin along -Z (the head looks down -Z),
+    # with the comfort vignette on; the worker renders from the moved head.
+    page.evaluate("window.__iwer.controllers.left.updateAxes('thumbstick', 0, -1)")
+    x = wait_xr(page, "x.origin.p[2] < -1.0")
+    assert x["vignette"] > 0.5
+    page.evaluate("window.__iwer.controllers.left.updateAxes('thumbstick', 0, 0)")
+    z = xr(page)["origin"]["p"][2]
+    page.wait_for_function(
+        f"Math.abs(window.vrplatform.xr().renderPose.p[2] - {z}) < 0.02", timeout=20_000
+    )
+    wait_xr(page, "x.vignette < 0.05")
+
+    # Snap turn by the chosen 45 degrees (right), about the head: the render pose turns with
+    # it and stays where the head is.
+    page.evaluate("window.__iwer.controllers.right.updateAxes('thumbstick', 1, 0)")
+    x = wait_xr(page, "x.origin.yaw < -0.1")
+    assert math.degrees(x["origin"]["yaw"]) == pytest.approx(-45)
+    page.evaluate("window.__iwer.controllers.right.updateAxes('thumbstick', 0, 0)")
+    page.wait_for_function(
+        "(() => { const q = window.vrplatform.xr().renderPose.q;"
+        " return Math.abs(Math.atan2(2 * (q[3] * q[1] + q[0] * q[2]),"
+        " 1 - 2 * (q[0] * q[0] + q[1] * q[1])) * 180 / Math.PI + 45) < 1.5; })()",
+        timeout=20_000,
+    )
+    assert xr(page)["renderPose"]["p"][2] == pytest.approx(z, abs=0.02)
+
+    # Teleport: point the right controller down ahead, push the stick forward to aim (a
+    # target appears), release to jump; the head lands over the target.
+    page.evaluate(CONTROLLER_JS, ["right", [0.2, 1.2, -0.3], -45])
+    page.evaluate("window.__iwer.controllers.right.updateAxes('thumbstick', 0, -1)")
+    target = wait_xr(page, "x.target !== null")["target"]
+    page.evaluate("window.__iwer.controllers.right.updateAxes('thumbstick', 0, 0)")
+    wait_xr(page, "x.teleports === 1")
+    page.wait_for_function(
+        f"""(() => {{ const p = window.vrplatform.xr().renderPose.p;
+          return Math.hypot(p[0] - {target[0]}, p[2] - {target[2]}) < 0.03; }})()""",
+        timeout=20_000,
+    )
+
+    def worker_origin_z() -> float:
+        origin = stream_stats(stream_id).get("xr", {}).get("origin") or {"p": [0, 0, 0]}
+        return float(origin["p"][2])
+
+    # The worker's stats report the origin it holds: past where the smooth move ended.
+    wait_until(lambda: worker_origin_z() < z - 0.5, 10, "the teleported origin at the worker")
