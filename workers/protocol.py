@@ -460,6 +460,17 @@ class QualityHint:
 
 
 @dataclass(slots=True)
+class VoiceMute:
+    """Platform -> worker: an operator muted (or unmuted) a participant's voice in a session;
+    the worker drops that participant's audio before it reaches anyone."""
+
+    session_id: str
+    participant_id: str
+    muted: bool = True
+    type: str = "voice_mute"
+
+
+@dataclass(slots=True)
 class StatsReport:
     stream_id: str
     stats: dict[str, Any]
@@ -476,6 +487,7 @@ WorkerMessage = (
     | QualityRequest
     | QualityHint
     | StatsReport
+    | VoiceMute
 )
 
 
@@ -565,6 +577,15 @@ def parse_worker_message(raw: str | bytes | dict[str, Any]) -> WorkerMessage:
             _str(obj.get("stream_id"), "stream_id"),
             str(_rung(obj.get("max_quality"), "max_quality", optional=False)),
             _number(obj.get("hold_s"), "hold_s", lo=0.0, hi=600.0),
+        )
+    if kind == "voice_mute":
+        muted = obj.get("muted", True)
+        if not isinstance(muted, bool):
+            raise ProtocolError("bad_type", "muted must be true or false")
+        return VoiceMute(
+            _str(obj.get("session_id"), "session_id"),
+            _str(obj.get("participant_id"), "participant_id"),
+            muted,
         )
     if kind == "stats":
         return StatsReport(_str(obj.get("stream_id"), "stream_id"), _obj(obj.get("stats"), "stats"))

@@ -49,6 +49,7 @@ from workers.protocol import (
     StreamStart,
     StreamStop,
     StreamStopped,
+    VoiceMute,
     WorkerMessage,
     frame_stages,
     message_to_dict,
@@ -363,6 +364,10 @@ class WorkerAgent:
                     peer.forecast_cap(message.max_quality, hold_s=message.hold_s)
             elif isinstance(message, QualityRequest):
                 self._quality(message)
+            elif isinstance(message, VoiceMute):
+                # Kept even before the session's first stream here: a mute must not be lost.
+                poses = self._sessions.setdefault(message.session_id, SessionPoses())
+                poses.voice.set_muted(message.participant_id, message.muted)
             else:
                 logger.warning("unexpected message %s from the platform", message.type)
         except Exception:

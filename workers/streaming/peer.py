@@ -20,12 +20,14 @@ from typing import Any
 
 import numpy as np
 from aiortc import (
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
     RTCRtpSender,
     RTCSessionDescription,
 )
+from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcdatachannel import RTCDataChannel
 from aiortc.sdp import candidate_from_sdp
 from pyee.asyncio import AsyncIOEventEmitter
@@ -51,6 +53,7 @@ from workers.streaming.prediction import PosePredictor
 from workers.streaming.quality import QualityChange, QualityController, QualitySample
 from workers.streaming.session import SessionPoses
 from workers.streaming.track import StereoVideoTrack
+from workers.streaming.voice import VOICE_SLOTS, SessionVoice, VoiceSlotTrack
 from workers.streaming.xrinput import InputTracker
 
 logger = logging.getLogger(__name__)
@@ -70,6 +73,7 @@ class StreamConfig:
     pose_rate_limit: float = 250.0  # pose messages per second (burst: one second's worth)
     encoder_threads: int = 0
     max_bitrate: int = 200_000_000
+    voice_slots: int = VOICE_SLOTS  # other participants' voices a client hears at once
     # Per-eye size per rung; tests and benchmarks pass small sizes here.
     rung_sizes: Mapping[str, tuple[int, int]] = field(default_factory=lambda: dict(RUNGS))
 
@@ -144,7 +148,14 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         self.config = config
         self.session_poses = session_poses
         self._loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=_ice_servers(config.ice_servers)))
+        # max-bundle: one transport for all m-lines. aiortc's default (balanced) gives each
+        # extra audio m-line (the voice slots) a transport of its own that never connects.
+        self.pc = RTCPeerConnection(
+            RTCConfiguration(
+                iceServers=_ice_servers(config.ice_servers),
+                bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
+            )
+        )
         self.predictor = PosePredictor()
         self.quality = QualityController(
             initial=config.quality,
@@ -176,6 +187,21 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             [c for c in codecs if c.mimeType.lower() in ("video/h264", "video/rtx")]
         )
         install_encoder(transceiver.sender, self.encoder)
+        # Voice (voice.py): the client's microphone in, other participants' voices out.
+        # The microphone's m-line comes first: the browser client answers it with its mic.
+        self.voice: SessionVoice | None = (
+            session_poses.voice if session_poses is not None and config.participant_id else None
+        )
+        self.mic = self.pc.addTransceiver("audio", direction="recvonly")
+        self.voice_slots: list[VoiceSlotTrack] = []
+        self._voice_transceivers = []
+        if self.voice is not None:
+            for _ in range(config.voice_slots):
+                slot = self.voice.new_slot()
+                self.voice_slots.append(slot)
+                self._voice_transceivers.append(self.pc.addTransceiver(slot, direction="sendonly"))
+        self.pc.on("track", self._on_remote_track)
+        self._voice_said: dict[str, Any] = {}
         # Unreliable and unordered: a late pose or frame report is useless, a retransmit
         # would only delay the next one.
         self.pose_channel = self.pc.createDataChannel("pose", ordered=False, maxRetransmits=0)
@@ -211,6 +237,12 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         """Create the offer (with all host/srflx candidates) and start stats collection."""
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self._spawn(self._stats_loop())
+        if self.voice is not None:
+            for slot, transceiver in zip(self.voice_slots, self._voice_transceivers, strict=True):
+                slot.mid = transceiver.mid
+            self.events_channel.on("open", lambda: self._say_voice(self._voice_said))
+            self.voice.add_listener(self.config.participant_id, self.voice_slots, self._say_slots)
+            self._spawn(self._voice_positions_loop())
         desc = self.pc.localDescription
         return {"type": desc.type, "sdp": desc.sdp}
 
@@ -310,6 +342,39 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             self.session_poses.update(self.config.participant_id, pose.world())
         self.emit("pose", pose)
 
+    # ------------------------------------------------------------------ voice
+
+    def _on_remote_track(self, track: MediaStreamTrack) -> None:
+        if track.kind != "audio" or self.voice is None:
+            return
+        pid = self.config.participant_id
+        self.voice.add_speaker(pid, track)
+        track.on("ended", lambda: self.voice.remove_speaker(pid) if self.voice else None)
+
+    def _say_slots(self, slots: dict[str, str | None]) -> None:
+        self._voice_said = {"slots": slots}
+        self._say_voice(self._voice_said)
+
+    def _say_voice(self, voice: dict[str, Any]) -> None:
+        channel: RTCDataChannel = self.events_channel
+        if voice and channel.readyState == "open":
+            channel.send(json.dumps({"voice": voice}, separators=(",", ":")))
+
+    async def _voice_positions_loop(self) -> None:
+        """Where each voice's speaker is (their head, in the scene), ten times a second, so
+        the client can place the voice there."""
+        while True:
+            await asyncio.sleep(0.1)
+            speakers = {slot.speaker for slot in self.voice_slots if slot.speaker}
+            if not speakers or self.session_poses is None:
+                continue
+            others = self.session_poses.others(self.config.participant_id)
+            positions = {
+                pid: [round(v, 3) for v in others[pid].p] for pid in speakers if pid in others
+            }
+            if positions:
+                self._say_voice({"pos": positions})
+
     def _on_feedback_message(self, message: str | bytes) -> None:
         try:
             self.feedback = parse_client_feedback(message)
@@ -403,6 +468,11 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
                 "rejected": pose_counts,
             },
             "xr": self.input.summary(),
+            "voice": {
+                "slots": {slot.mid: slot.speaker for slot in self.voice_slots if slot.mid},
+                "forwarded": sum(slot.forwarded for slot in self.voice_slots),
+                "dropped_muted": sum(slot.dropped_muted for slot in self.voice_slots),
+            },
             "client": {
                 "decode_ms": feedback.decode_ms if feedback else None,
                 "display_ms": feedback.display_ms if feedback else None,
@@ -448,6 +518,9 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             if task is not current:
                 task.cancel()
         self.track.stop()
+        if self.voice is not None:
+            self.voice.remove_speaker(self.config.participant_id)
+            self.voice.remove_listener(self.config.participant_id)
         await self.pc.close()
         if self.session_poses is not None and self.config.participant_id:
             self.session_poses.remove(self.config.participant_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from workers.protocol import Pose
+from workers.streaming.voice import SessionVoice
 
 
 class SessionPoses:
@@ -14,6 +15,7 @@ class SessionPoses:
 
     def __init__(self) -> None:
         self._poses: dict[str, Pose] = {}
+        self.voice = SessionVoice()  # the session's voices on this worker (voice.py)
 
     def update(self, participant_id: str, pose: Pose) -> None:
         self._poses[participant_id] = pose

@@ -357,7 +357,8 @@ BOX_DIFF_JS = """([eye, x0, y0, x1, y1]) => {
   const view = window.vrplatform.xr().views.find((v) => v.eye === eye);
   const [vx, vy, vw, vh] = view.viewport;
   let sum = 0, n = 0;
-  for (let y = Math.floor(vh * y0); y < vh * y1; y++) for (let x = Math.floor(vw * x0); x < vw * x1; x++) {
+  for (let y = Math.floor(vh * y0); y < vh * y1; y++)
+  for (let x = Math.floor(vw * x0); x < vw * x1; x++) {
     const i = ((vy + vh - 1 - y) * w + vx + x) * 4;
     for (let k = 0; k < 3; k++) sum += Math.abs(pixels[i + k] - ref[i + k]);
     n += 3;

@@ -94,6 +94,10 @@ export class StreamClient {
     const pc = new RTCPeerConnection({ iceServers: [] });
     this.pc = pc;
     pc.ontrack = (event) => {
+      if (event.track.kind === "audio") {
+        this.onAudioTrack?.(event); // other participants' voices (voice.js)
+        return;
+      }
       if (this.video.srcObject !== event.streams[0]) {
         this.video.srcObject = event.streams[0] || new MediaStream([event.track]);
         this.video.play().catch(() => {});
@@ -129,6 +133,14 @@ export class StreamClient {
       }
     };
     await pc.setRemoteDescription(offer);
+    // The worker's first audio m-line takes our microphone (voice.js); we send on it from the
+    // start so the mic can come and go later without a renegotiation.
+    const micLine = pc.getTransceivers().find((t) => t.receiver.track?.kind === "audio");
+    if (micLine) {
+      micLine.direction = "sendonly";
+      this.micSender = micLine.sender;
+      if (this.micTrack) await this.micSender.replaceTrack(this.micTrack);
+    }
     await pc.setLocalDescription(await pc.createAnswer());
     this.socket.send("morpheus:signal", { stream_id: streamId, answer: { type: "answer", sdp: pc.localDescription.sdp } });
     this.onState("connecting_media");
@@ -149,10 +161,17 @@ export class StreamClient {
     this.onMeta(meta);
   }
 
-  // The worker's `events` channel: error events about what we sent (bad or flooding input).
+  async setMic(track) {
+    this.micTrack = track;
+    if (this.micSender) await this.micSender.replaceTrack(track);
+  }
+
+  // The worker's `events` channel: error events about what we sent (bad or flooding input),
+  // and which voice each audio slot carries.
   onWorkerEvent(text) {
     try {
-      const { error } = JSON.parse(text);
+      const { error, voice } = JSON.parse(text);
+      if (voice) this.onVoice?.(voice);
       if (error?.code) {
         this.workerErrors.push({ code: String(error.code), message: String(error.message || "") });
         if (this.workerErrors.length > 20) this.workerErrors.shift();
@@ -224,6 +243,7 @@ export class StreamClient {
       pc.close();
     }
     this.poseChannel = this.framesChannel = null;
+    this.micSender = null;
     this.prev = null;
   }
 

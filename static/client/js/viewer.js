@@ -7,6 +7,7 @@ import { formatBitrate, percentile } from "./netstats.js";
 import { SessionSocket } from "./socket.js";
 import { decodeStamp, DEFAULT_BLOCK, rgbaToLuma, STAMP_BLOCKS } from "./stamp.js";
 import { StreamClient } from "./stream.js";
+import { setupVoiceControls, Voice } from "./voice.js";
 import { loadComfort, runImmersive, setupComfortControls, xrState, xrSupported } from "./xr.js";
 
 const config = JSON.parse(document.getElementById("client-config")?.textContent || "{}");
@@ -61,12 +62,25 @@ function renderParticipants() {
       el("li", { className: m.connected === false ? "muted participant" : "participant", dataset: { participantId: m.participant_id } },
         `${m.display_name || m.username}${m.participant_id === state.me ? " (you)" : ""} · ${m.role}${m.connected === false ? " · away" : ""}`)),
   );
+  showSpeaking();
 }
+
+// Speaking indicators on the participants list (voice.js levels), a few times a second.
+let speakingNow = [];
+function showSpeaking() {
+  speakingNow = voice.speaking();
+  for (const li of document.querySelectorAll("#participants li")) {
+    const id = li.dataset.participantId;
+    li.classList.toggle("speaking", speakingNow.includes(id) || (id === state.me && speakingNow.includes("me")));
+  }
+}
+setInterval(showSpeaking, 150);
 
 // ---------------------------------------------------------------- socket and stream
 
 const socket = new SessionSocket(sessionId, { onEvent, onState: onSocketState });
 const stream = new StreamClient({ sessionId, socket, video, onState: onStreamState });
+const voice = new Voice(stream);
 
 function onSocketState(s, info = {}) {
   state.sessionState = s;
@@ -195,6 +209,8 @@ function drawPreview() {
 let lastTick = performance.now();
 function tick(now) {
   requestAnimationFrame(tick);
+  // Voices are placed relative to where we are: the VR head (in the scene) or the camera.
+  voice.setListener(state.inVr && xrState.world ? xrState.world : { p: state.position, q: quatFromYawPitch(state.yaw, state.pitch) });
   if (state.inVr) return; // the XR loop drives poses and drawing
   const dt = Math.min(0.1, (now - lastTick) / 1000);
   lastTick = now;
@@ -328,6 +344,7 @@ window.vrplatform = Object.freeze({
     return stream.setQuality(q);
   },
   dropConnection: () => socket.drop(),
+  voice: () => ({ ...voice.stats(), speaking: speakingNow.slice() }),
   xr: () => JSON.parse(JSON.stringify({ ...xrState, renderPose: state.shownMeta?.pose || null, workerErrors: stream.workerErrors })),
 });
 
@@ -401,6 +418,7 @@ async function start() {
   }
   socket.connect();
   setupVr();
+  setupVoiceControls(voice, showSpeaking);
 }
 
 window.addEventListener("offline", () => notify("session", "The network is offline. Reconnecting when it returns…", "warning"));

@@ -151,6 +151,7 @@ export const xrState = {
   frames: 0,
   views: [], // [{eye, viewport: [x, y, w, h]}] of the last frame
   head: null, // {p, q} in the headset's space
+  world: null, // {p, q}: the head in the scene (origin applied)
   origin: null, // {p, yaw}
   message: null,
   vignette: 0,
@@ -251,6 +252,7 @@ export async function runImmersive({ video, stream, renderPose, message, comfort
     }
     xrState.frames++;
     xrState.head = head;
+    xrState.world = applyOrigin(origin, head);
     xrState.origin = { p: origin.p.slice(), yaw: origin.yaw };
     xrState.message = text;
     xrState.vignette = vignette;

