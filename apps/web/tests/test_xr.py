@@ -286,28 +286,6 @@ def test_immersive_session_draws_each_eye_and_sends_the_head_to_the_worker(
     assert page.locator("#enter-vr").is_visible()
 
 
-@pytest.mark.timeout(240)
-def test_a_lost_stream_shows_a_message_in_vr(
-    platform, user_factory, demo_scene, streaming_worker, pages
-):
-    user_factory("alice")
-    page = iwer_page(pages)
-    enter_vr_streaming(platform, page)
-    readback(page)
-    assert page.evaluate(PIXEL_JS, ["left", 0.5, 0.5]) != list(MESSAGE_BACKGROUND)
-
-    streaming_worker.kill()  # the worker dies: media stops, the platform stops the stream
-    x = wait_xr(page, "x.message !== null", timeout_ms=60_000)
-    assert x["active"] is True  # still in VR, told what is going on
-    page.wait_for_timeout(200)
-    readback(page)
-    page.screenshot(path=str(ROOT / "test-artifacts" / "xr-lost-stream.png"))
-    for eye in ("left", "right"):
-        # The panel is head-locked in the middle of each eye, in its own colour.
-        pixel = page.evaluate(PIXEL_JS, [eye, 0.3, 0.45])
-        assert all(abs(a - b) < 12 for a, b in zip(pixel, MESSAGE_BACKGROUND, strict=True)), pixel
-
-
 def _session(platform: Any, username: str) -> str:
     import requests
 
@@ -378,7 +356,7 @@ def select_count(stream_id: str, kind: str) -> int:
 
 
 @pytest.mark.timeout(300)
-def test_controllers_are_drawn_select_reaches_the_worker_and_locomotion_moves_the_origin(
+def test_controllers_select_and_locomotion_reach_the_worker_and_a_lost_stream_is_told_in_vr(
     platform, user_factory, demo_scene, streaming_worker, pages
 ):
     user_factory("alice")
@@ -389,6 +367,8 @@ def test_controllers_are_drawn_select_reaches_the_worker_and_locomotion_moves_th
     page.select_option("#snap-angle", "45")  # a comfort setting, before entering VR
     page.uncheck("#vignette")
     page.check("#vignette")
+    page.select_option("#mic-mode", "ptt")  # push-to-talk: X on the left controller in VR
+    page.wait_for_function("window.vrplatform.voice().mode === 'ptt'")
     wait_stats(page, "s.streaming && s.framesDecoded > 5", timeout_ms=60_000)
     page.locator("#enter-vr").click()
     x = wait_xr(page, "x.active && x.renderPose && x.input && x.input.hands.length === 2")
@@ -421,6 +401,18 @@ def test_controllers_are_drawn_select_reaches_the_worker_and_locomotion_moves_th
     wait_xr(page, "x.input.ev.right[0] >= 1 && x.input.ev.right[1] >= 1")
     wait_until(lambda: select_count(stream_id, "select") >= 1, 10, "select at the worker")
     wait_until(lambda: select_count(stream_id, "squeeze") >= 1, 10, "squeeze at the worker")
+
+    # Push-to-talk on the left controller's X: on air while held, marked low in each eye.
+    assert page.evaluate("window.vrplatform.voice().transmitting") is False
+    page.evaluate("window.__iwer.controllers.left.updateButtonValue('x-button', 1)")
+    page.wait_for_function("window.vrplatform.voice().transmitting")
+    page.wait_for_timeout(100)
+    readback(page)
+    for eye in ("left", "right"):
+        r, g, b = page.evaluate(PIXEL_JS, [eye, 0.5, 0.875])
+        assert g > 150 > r, (eye, r, g, b)
+    page.evaluate("window.__iwer.controllers.left.updateButtonValue('x-button', 0)")
+    page.wait_for_function("!window.vrplatform.voice().transmitting")
 
     # Smooth move: left stick forward walks the origin along -Z (the head looks down -Z),
     # with the comfort vignette on; the worker renders from the moved head.
@@ -467,3 +459,17 @@ def test_controllers_are_drawn_select_reaches_the_worker_and_locomotion_moves_th
 
     # The worker's stats report the origin it holds: past where the smooth move ended.
     wait_until(lambda: worker_origin_z() < z - 0.5, 10, "the teleported origin at the worker")
+
+    # The stream is lost (the worker dies): still in VR, the viewer is told what is going on
+    # on a head-locked panel in each eye.
+    readback(page)
+    assert page.evaluate(PIXEL_JS, ["left", 0.3, 0.45]) != list(MESSAGE_BACKGROUND)
+    streaming_worker.kill()
+    x = wait_xr(page, "x.message !== null", timeout_ms=60_000)
+    assert x["active"] is True
+    page.wait_for_timeout(200)
+    readback(page)
+    page.screenshot(path=str(ROOT / "test-artifacts" / "xr-lost-stream.png"))
+    for eye in ("left", "right"):
+        pixel = page.evaluate(PIXEL_JS, [eye, 0.3, 0.45])
+        assert all(abs(a - b) < 12 for a, b in zip(pixel, MESSAGE_BACKGROUND, strict=True)), pixel

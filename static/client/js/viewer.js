@@ -374,6 +374,7 @@ async function setupVr() {
         renderPose: () => state.shownMeta?.pose || null,
         message: vrMessage,
         comfort,
+        voice,
         onEnd: () => (state.inVr = false),
       });
     } catch (err) {

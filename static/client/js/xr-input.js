@@ -31,7 +31,7 @@ export class XrInput {
 
   // Everything the frame says about the hands, in the reference space `space`.
   read(frame, space) {
-    const out = { hands: {}, kinds: {}, ev: {}, sticks: {}, rays: {} };
+    const out = { hands: {}, kinds: {}, ev: {}, sticks: {}, rays: {}, buttons: {} };
     for (const source of this.session.inputSources) {
       const side = source.handedness;
       if (!SIDES.includes(side)) continue;
@@ -53,6 +53,7 @@ export class XrInput {
         const pose = rigid(ray.transform);
         if (finite([...pose.p, ...pose.q])) out.rays[side] = { p: pose.p, dir: quatRotate(pose.q, [0, 0, -1]) };
       }
+      out.buttons[side] = Array.from(source.gamepad?.buttons || [], (b) => b.pressed);
       const axes = source.gamepad?.axes;
       // xr-standard mapping: axes 2/3 are the thumbstick (0/1 the touchpad, if any).
       if (axes && axes.length >= 4) out.sticks[side] = { x: axes[2] || 0, y: axes[3] || 0 };

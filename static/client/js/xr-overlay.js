@@ -105,9 +105,11 @@ export class Overlay {
   }
 
   // Draw into the current viewport. `message`: text or null; `vignette`: 0..1;
-  // `target`: the teleport target in this view's NDC [x, y], or null.
-  draw({ message, vignette, target }) {
+  // `target`: the teleport target in this view's NDC [x, y], or null; `onAir`: mic open.
+  draw({ message, vignette, target, onAir }) {
     if (vignette > 0.01) this._quad([-1, -1, 1, 1], 1, { strength: vignette });
+    // "On air": the microphone is open (a small green mark low in the view).
+    if (onAir) this._quad([-0.03, -0.78, 0.03, -0.72], 2, { color: [0.2, 0.85, 0.3, 0.9] });
     if (target) {
       const [x, y] = target, s = 0.04;
       this._quad([x - s, y - s, x + s, y + s], 2, { color: [0.2, 0.9, 1.0, 0.9] });

@@ -173,7 +173,8 @@ function projectToView(point, origin, view) {
 // Runs an immersive session until it ends. `stream` is the StreamClient; `renderPose()`
 // returns the {q} the currently shown video frame was rendered with (or null); `message()`
 // what to show instead of (or over) the picture, or null; `comfort` the comfort settings.
-export async function runImmersive({ video, stream, renderPose, message, comfort = COMFORT_DEFAULTS, onEnd }) {
+// `voice` (voice.js): the left controller's X button is push-to-talk; the view marks "on air".
+export async function runImmersive({ video, stream, renderPose, message, comfort = COMFORT_DEFAULTS, voice, onEnd }) {
   const session = await navigator.xr.requestSession("immersive-vr", { optionalFeatures: ["local-floor", "hand-tracking"] });
   const canvas = document.createElement("canvas");
   const gl = canvas.getContext("webgl2", { xrCompatible: true, antialias: false });
@@ -191,11 +192,13 @@ export async function runImmersive({ video, stream, renderPose, message, comfort
   const origin = makeOrigin();
   let lastTime = null;
   let vignette = 0;
+  let pttHeld = false;
   xrState.active = true;
   xrState.sessions++;
   xrState.teleports = 0;
   session.addEventListener("end", () => {
     xrState.active = false;
+    if (pttHeld) voice?.setPushToTalk(false);
     onEnd?.();
   });
 
@@ -219,6 +222,9 @@ export async function runImmersive({ video, stream, renderPose, message, comfort
       target = step.target;
       if (step.jumped) xrState.teleports++;
     }
+    // xr-standard: buttons[4] is X on the left controller (A on the right).
+    const ptt = Boolean(hands.buttons.left?.[4]);
+    if (voice && ptt !== pttHeld) voice.setPushToTalk((pttHeld = ptt));
     // A snap or a jump darkens the edges for a moment, then fades.
     const now = dt > 0 ? vignetteStrength(moved / dt, turned / dt, comfort) : 0;
     vignette = Math.max(now, comfort.vignette ? vignette * 0.85 : 0);
@@ -247,7 +253,7 @@ export async function runImmersive({ video, stream, renderPose, message, comfort
       const vp = layer.getViewport(view);
       gl.viewport(vp.x, vp.y, vp.width, vp.height);
       if (hasPicture) renderer.drawEye(eyeOfView(view), Array.from(view.projectionMatrix), rendered?.q, worldQ);
-      overlay.draw({ message: text, vignette, target: target && projectToView(target, origin, view) });
+      overlay.draw({ message: text, vignette, target: target && projectToView(target, origin, view), onAir: voice?.transmitting });
       xrState.views.push({ eye: view.eye, viewport: [vp.x, vp.y, vp.width, vp.height] });
     }
     xrState.frames++;
