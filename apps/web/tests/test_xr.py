@@ -414,6 +414,20 @@ def test_controllers_select_and_locomotion_reach_the_worker_and_a_lost_stream_is
     page.evaluate("window.__iwer.controllers.left.updateButtonValue('x-button', 0)")
     page.wait_for_function("!window.vrplatform.voice().transmitting")
 
+    # Hand tracking instead of controllers: the page says so, and the worker knows (it draws
+    # a tracked hand as a ball, a controller as a box).
+    page.evaluate("window.__iwer.primaryInputMode = 'hand'")
+    wait_xr(page, "x.input.kinds.left === 'hand' && x.input.kinds.right === 'hand'")
+    wait_until(
+        lambda: (
+            stream_stats(stream_id).get("xr", {}).get("kinds") == {"left": "hand", "right": "hand"}
+        ),
+        10,
+        "hands at the worker",
+    )
+    page.evaluate("window.__iwer.primaryInputMode = 'controller'")
+    wait_xr(page, "x.input.kinds.left === 'controller' && x.input.hands.length === 2")
+
     # Smooth move: left stick forward walks the origin along -Z (the head looks down -Z),
     # with the comfort vignette on; the worker renders from the moved head.
     page.evaluate("window.__iwer.controllers.left.updateAxes('thumbstick', 0, -1)")

@@ -5,6 +5,7 @@
 // Mic modes: off (muted), open, push-to-talk (hold V). Speaking indicators from levels.
 
 const SPEAKING_RMS = 0.02; // of full scale
+const SPEAKING_HOLD_MS = 500; // an indicator stays lit this long after the last loud moment
 const PTT_KEY = "KeyV";
 
 function rms(analyser, buffer) {
@@ -27,6 +28,7 @@ export class Voice {
     this.positions = {}; // participant id -> [x, y, z]
     this.voices = new Map(); // mid -> {panner, analyser, element}
     this.buffer = new Float32Array(1024);
+    this.lastLoud = new Map(); // participant id (or "me") -> performance.now() when last loud
     stream.onAudioTrack = (event) => this.addTrack(event);
     stream.onVoice = (voice) => this.onVoice(voice);
   }
@@ -127,15 +129,17 @@ export class Voice {
     }
   }
 
-  // Who is speaking now: participant ids (ours included, as "me").
+  // Who is speaking now: participant ids (ours included, as "me"), held a moment so the
+  // indicators do not flicker between syllables.
   speaking() {
-    const out = [];
-    if (this.transmitting && this.micAnalyser && rms(this.micAnalyser, this.buffer) > SPEAKING_RMS) out.push("me");
+    const now = performance.now();
+    if (this.transmitting && this.micAnalyser && rms(this.micAnalyser, this.buffer) > SPEAKING_RMS) this.lastLoud.set("me", now);
+    if (!this.transmitting) this.lastLoud.delete("me");
     for (const [mid, v] of this.voices) {
       const who = this.slots[mid];
-      if (who && rms(v.analyser, this.buffer) > SPEAKING_RMS) out.push(who);
+      if (who && rms(v.analyser, this.buffer) > SPEAKING_RMS) this.lastLoud.set(who, now);
     }
-    return out;
+    return [...this.lastLoud].filter(([, t]) => now - t < SPEAKING_HOLD_MS).map(([who]) => who);
   }
 
   stats() {
