@@ -241,7 +241,7 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             for slot, transceiver in zip(self.voice_slots, self._voice_transceivers, strict=True):
                 slot.mid = transceiver.mid
             self.events_channel.on("open", lambda: self._say_voice(self._voice_said))
-            self.voice.add_listener(self.config.participant_id, self.voice_slots, self._say_slots)
+            self.voice.add_listener(self.config.participant_id, self.voice_slots, self._say)
             self._spawn(self._voice_positions_loop())
         desc = self.pc.localDescription
         return {"type": desc.type, "sdp": desc.sdp}
@@ -351,9 +351,10 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         self.voice.add_speaker(pid, track)
         track.on("ended", lambda: self.voice.remove_speaker(pid) if self.voice else None)
 
-    def _say_slots(self, slots: dict[str, str | None]) -> None:
-        self._voice_said = {"slots": slots}
-        self._say_voice(self._voice_said)
+    def _say(self, voice: dict[str, Any]) -> None:
+        # What the client must know even if it connects its channel later: kept and resent.
+        self._voice_said = {**self._voice_said, **voice}
+        self._say_voice(voice)
 
     def _say_voice(self, voice: dict[str, Any]) -> None:
         channel: RTCDataChannel = self.events_channel

@@ -21,6 +21,7 @@ import fractions
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
@@ -136,7 +137,8 @@ class VoiceSlotTrack(MediaStreamTrack):
         super().stop()
 
 
-Notify = Callable[[dict[str, str | None]], None]
+# Tells a listener's client about voices: {"slots": {mid: speaker}} or {"muted_by_operator": b}.
+Notify = Callable[[dict[str, Any]], None]
 
 
 class SessionVoice:
@@ -163,6 +165,10 @@ class SessionVoice:
             self.muted.add(participant_id)
         else:
             self.muted.discard(participant_id)
+        # They are told (their page says so), or they would talk on into the void.
+        entry = self._listeners.get(participant_id)
+        if entry is not None:
+            entry[1]({"muted_by_operator": muted})
 
     def add_speaker(self, participant_id: str, track: MediaStreamTrack) -> None:
         self.remove_speaker(participant_id)
@@ -208,6 +214,8 @@ class SessionVoice:
         self._listeners[participant_id] = (slots, notify)
         self._fill(participant_id)
         self._notify(participant_id)
+        if participant_id in self.muted:
+            notify({"muted_by_operator": True})
 
     def remove_listener(self, participant_id: str) -> None:
         entry = self._listeners.pop(participant_id, None)
@@ -246,4 +254,4 @@ class SessionVoice:
     def _notify(self, listener: str) -> None:
         entry = self._listeners.get(listener)
         if entry is not None:
-            entry[1](self.slots_of(listener))
+            entry[1]({"slots": self.slots_of(listener)})

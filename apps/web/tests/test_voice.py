@@ -79,8 +79,7 @@ def test_two_participants_hear_each_other_and_a_muted_mic_is_silent(
     alice.select_option("#mic-mode", "off")
     alice.wait_for_function("!window.vrplatform.voice().transmitting")
     # (a beep may still be in flight: give it a second, then two seconds of silence)
-    quiet = bob.evaluate(
-        f"""async () => {{
+    quiet_js = f"""async () => {{
           let quietFor = 0;
           for (let i = 0; i < 60 && quietFor < 20; i++) {{
             const speaking = window.vrplatform.voice().speaking.includes('{me["alice"]}');
@@ -89,5 +88,41 @@ def test_two_participants_hear_each_other_and_a_muted_mic_is_silent(
           }}
           return quietFor >= 20;
         }}"""
+    assert bob.evaluate(quiet_js) is True
+
+    # An operator mutes Alice through the API: her page says so, her audio is dropped at the
+    # worker (Bob hears nothing though her microphone is open), and unmuting brings her back.
+    import requests
+
+    from apps.accounts.models import User
+    from apps.accounts.services import token_pair_issue
+    from apps.web.tests.conftest import orm
+
+    user_factory("op", "operator")
+    op = orm(User.objects.get, username="op")
+    auth = {"Authorization": f"Bearer {orm(token_pair_issue, user=op).access}"}
+    alice.select_option("#mic-mode", "open")
+    alice.wait_for_function("window.vrplatform.voice().transmitting")
+    bob.wait_for_function(
+        f"window.vrplatform.voice().speaking.includes('{me['alice']}')", timeout=30_000
     )
-    assert quiet is True
+    body = {"session_id": session_id, "participant_id": int(me["alice"]), "muted": True}
+    muted = requests.put(
+        f"{platform.url}/api/morpheus/voice_mute", json=body, headers=auth, timeout=10
+    )
+    assert muted.status_code == 200, muted.text
+    assert muted.json()["workers"] == 1
+    alice.wait_for_function("window.vrplatform.voice().operatorMuted", timeout=20_000)
+    assert "An operator muted your microphone." in alice.inner_text("#banner")
+    assert voice(alice)["transmitting"] is False
+    assert bob.evaluate(quiet_js) is True
+    requests.put(
+        f"{platform.url}/api/morpheus/voice_mute",
+        json={**body, "muted": False},
+        headers=auth,
+        timeout=10,
+    ).raise_for_status()
+    alice.wait_for_function("!window.vrplatform.voice().operatorMuted", timeout=20_000)
+    bob.wait_for_function(
+        f"window.vrplatform.voice().speaking.includes('{me['alice']}')", timeout=30_000
+    )

@@ -81,6 +81,8 @@ setInterval(showSpeaking, 150);
 const socket = new SessionSocket(sessionId, { onEvent, onState: onSocketState });
 const stream = new StreamClient({ sessionId, socket, video, onState: onStreamState });
 const voice = new Voice(stream);
+voice.onOperatorMute = (muted) =>
+  banner(muted ? "An operator muted your microphone." : "An operator unmuted your microphone.", muted ? "warning" : "info");
 
 function onSocketState(s, info = {}) {
   state.sessionState = s;

@@ -20,6 +20,8 @@ export class Voice {
     this.stream = stream;
     this.mode = "off";
     this.pttHeld = false;
+    this.operatorMuted = false; // an operator muted us: the worker drops our audio anyway
+    this.onOperatorMute = null;
     this.mic = null; // MediaStreamTrack
     this.micError = null;
     this.ctx = null;
@@ -41,7 +43,8 @@ export class Voice {
   }
 
   get transmitting() {
-    return Boolean(this.mic) && (this.mode === "open" || (this.mode === "ptt" && this.pttHeld));
+    if (!this.mic || this.operatorMuted) return false;
+    return this.mode === "open" || (this.mode === "ptt" && this.pttHeld);
   }
 
   async setMode(mode) {
@@ -97,6 +100,11 @@ export class Voice {
 
   onVoice(voice) {
     if (voice.slots) this.slots = voice.slots;
+    if ("muted_by_operator" in voice && Boolean(voice.muted_by_operator) !== this.operatorMuted) {
+      this.operatorMuted = Boolean(voice.muted_by_operator);
+      this.apply();
+      this.onOperatorMute?.(this.operatorMuted);
+    }
     if (voice.pos) Object.assign(this.positions, voice.pos);
     this.place();
   }
@@ -146,6 +154,7 @@ export class Voice {
     return {
       mode: this.mode,
       transmitting: this.transmitting,
+      operatorMuted: this.operatorMuted,
       micError: this.micError,
       slots: { ...this.slots },
       tracks: this.voices.size,

@@ -31,6 +31,7 @@ class Headset:
     pc: RTCPeerConnection
     mic: ToneMic | None
     slots: dict[str, str | None] = field(default_factory=dict)
+    muted_by_operator: bool = False
     ears: dict[str, Ear] = field(default_factory=dict)  # mid -> ear
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -80,7 +81,9 @@ async def join(registry: PeerRegistry, poses: SessionPoses, name: str, *, mic: b
                 voice = json.loads(message).get("voice") or {}
                 if "slots" in voice:
                     headset.slots = voice["slots"]
-                    headset.changed.set()
+                if "muted_by_operator" in voice:
+                    headset.muted_by_operator = voice["muted_by_operator"]
+                headset.changed.set()
 
     offer = await peer.create_offer()
     await peer.set_answer(await answer_with_mic(pc, offer, headset.mic))
@@ -129,6 +132,7 @@ async def test_voices_reach_the_others_and_an_operator_mute_drops_them(
     mute = parse_worker_message({"type": "voice_mute", "session_id": "sess", "participant_id": "a"})
     assert isinstance(mute, VoiceMute)
     poses.voice.set_muted(mute.participant_id, mute.muted)
+    await a.until(lambda: a.muted_by_operator)  # A is told, not left talking into the void
     ear_b = b.ear_for("a")
     assert ear_b is not None
     await b.until(lambda: ear_b.quiet_frames >= 10)  # the first burst has fully arrived
@@ -141,6 +145,7 @@ async def test_voices_reach_the_others_and_an_operator_mute_drops_them(
     await b.until(lambda: ear_b.frames > frames + 20)  # 400 ms more audio at B: still quiet
     assert ear_b.loud == loud
     poses.voice.set_muted("a", False)
+    await a.until(lambda: not a.muted_by_operator)
     a.mic.burst(0.2)
     await heard(b)
 
