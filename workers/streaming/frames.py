@@ -29,6 +29,7 @@ CHECK_BITS = 4
 ID_MODULO = 1 << ID_BITS
 DEFAULT_BLOCK = 16
 _WHITE, _BLACK, _NEUTRAL = 235, 16, 128
+OWN_HANDS_COLOR = (0.85, 0.85, 0.9)
 
 
 class FrameSource(Protocol):
@@ -135,10 +136,22 @@ class RendererSource:
             hue = zlib.crc32(participant.encode()) / 0xFFFFFFFF
             color = (0.4 + 0.6 * hue, 0.9 - 0.5 * hue, 0.5 + 0.4 * math.sin(6.28 * hue))
             out.append(Avatar(pose.p, pose.q, color=color, kind="sphere", size=0.25))
-            out += [
-                Avatar(h.p, h.q, color=color, kind="box", size=0.08) for h in pose.hands.values()
-            ]
+            out += self._hands(pose, color)
         return out
+
+    @staticmethod
+    def _hands(pose: Pose, color: tuple[float, float, float]) -> list[Any]:
+        """Controllers and tracked hands as simple shapes (no input-profile models here): a
+        controller is a box a little longer than it is wide, a hand a small ball."""
+        from workers.rendering.renderer import Avatar  # lazy on purpose
+
+        kinds = pose.xr.kinds if pose.xr is not None else {}
+        return [
+            Avatar(h.p, h.q, color=color, kind="sphere", size=0.09)
+            if kinds.get(side) == "hand"
+            else Avatar(h.p, h.q, color=color, kind="box", size=(0.05, 0.05, 0.14))
+            for side, h in sorted(pose.hands.items())
+        ]
 
     def render(
         self,
@@ -160,7 +173,8 @@ class RendererSource:
             (pose.p, pose.q),
             ipd=self.ipd,
             projections=pose.proj,
-            avatars=self._avatars(avatars),
+            # The viewer's own controllers too, in a neutral grey: they see what they hold.
+            avatars=self._avatars(avatars) + self._hands(pose, OWN_HANDS_COLOR),
         )
         self.render_ms = float(frame.render_ms)
         cpu = self.cpu_convert

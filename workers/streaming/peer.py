@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections import Counter, deque
 from collections.abc import Mapping
@@ -19,12 +20,14 @@ from typing import Any
 
 import numpy as np
 from aiortc import (
+    RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
     RTCRtpSender,
     RTCSessionDescription,
 )
+from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcdatachannel import RTCDataChannel
 from aiortc.sdp import candidate_from_sdp
 from pyee.asyncio import AsyncIOEventEmitter
@@ -60,6 +63,8 @@ from workers.streaming.prediction import PosePredictor
 from workers.streaming.quality import QualityChange, QualityController, QualitySample
 from workers.streaming.session import SessionPoses
 from workers.streaming.track import StereoVideoTrack
+from workers.streaming.voice import VOICE_SLOTS, SessionVoice, VoiceSlotTrack
+from workers.streaming.xrinput import InputTracker
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +88,7 @@ class StreamConfig:
     min_render_scale: float = 0.4
     # Ask the client to show frames as soon as they are decoded (playout.py).
     playout_delay: bool = True
+    voice_slots: int = VOICE_SLOTS  # other participants' voices a client hears at once
     # Per-eye size per rung; tests and benchmarks pass small sizes here.
     rung_sizes: Mapping[str, tuple[int, int]] = field(default_factory=lambda: dict(RUNGS))
 
@@ -140,8 +146,9 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
     """Owns one ``RTCPeerConnection`` for one stream. Construct it inside the event loop.
 
     Events (``peer.on(name, handler)``): ``pose`` (Pose accepted), ``pose_rejected``
-    (reason code), ``frame`` (FrameMeta sent), ``feedback`` (ClientFeedback),
-    ``quality_change`` (QualityChange), ``stats`` (StreamReport), ``closed`` (no args).
+    (reason code), ``input`` ((side, kind) of a select/squeeze), ``frame`` (FrameMeta sent),
+    ``feedback`` (ClientFeedback), ``quality_change`` (QualityChange), ``stats``
+    (StreamReport), ``closed`` (no args).
     """
 
     def __init__(
@@ -156,7 +163,14 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         self.config = config
         self.session_poses = session_poses
         self._loop: asyncio.AbstractEventLoop = asyncio.get_running_loop()
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=_ice_servers(config.ice_servers)))
+        # max-bundle: one transport for all m-lines. aiortc's default (balanced) gives each
+        # extra audio m-line (the voice slots) a transport of its own that never connects.
+        self.pc = RTCPeerConnection(
+            RTCConfiguration(
+                iceServers=_ice_servers(config.ice_servers),
+                bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
+            )
+        )
         self.predictor = PosePredictor()
         self.quality = QualityController(
             initial=config.quality,
@@ -195,10 +209,28 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         )
         install_encoder(transceiver.sender, self.encoder)
         self.playout = playout.install(transceiver.sender) if config.playout_delay else None
+        # Voice (voice.py): the client's microphone in, other participants' voices out.
+        # The microphone's m-line comes first: the browser client answers it with its mic.
+        self.voice: SessionVoice | None = (
+            session_poses.voice if session_poses is not None and config.participant_id else None
+        )
+        self.mic = self.pc.addTransceiver("audio", direction="recvonly")
+        self.voice_slots: list[VoiceSlotTrack] = []
+        self._voice_transceivers = []
+        if self.voice is not None:
+            for _ in range(config.voice_slots):
+                slot = self.voice.new_slot()
+                self.voice_slots.append(slot)
+                self._voice_transceivers.append(self.pc.addTransceiver(slot, direction="sendonly"))
+        self.pc.on("track", self._on_remote_track)
+        self._voice_said: dict[str, Any] = {}
         # Unreliable and unordered: a late pose or frame report is useless, a retransmit
         # would only delay the next one.
         self.pose_channel = self.pc.createDataChannel("pose", ordered=False, maxRetransmits=0)
         self.frames_channel = self.pc.createDataChannel("frames", ordered=False, maxRetransmits=0)
+        # Reliable and ordered: error events for the client (bad input it sent), rare and
+        # each worth delivering. Separate so that every `frames` message stays a FrameMeta.
+        self.events_channel = self.pc.createDataChannel("events")
         self.pose_channel.on("message", self._on_pose_message)
         self.frames_channel.on("message", self._on_feedback_message)
         self.pc.on("connectionstatechange", self._on_state)
@@ -206,6 +238,8 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         self.pose_counts: Counter[str] = Counter()  # received / accepted / <reject code>
         self.feedback: ClientFeedback | None = None
         self._bucket = TokenBucket(config.pose_rate_limit, config.pose_rate_limit)
+        self.input = InputTracker()
+        self._errors_sent: dict[str, float] = {}  # code -> loop time last told to the client
         self._encode_ms: list[float] = []
         self._frames_sent = 0
         self._bytes_encoded = 0
@@ -231,6 +265,12 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         """Create the offer (with all host/srflx candidates) and start stats collection."""
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self._spawn(self._stats_loop())
+        if self.voice is not None:
+            for slot, transceiver in zip(self.voice_slots, self._voice_transceivers, strict=True):
+                slot.mid = transceiver.mid
+            self.events_channel.on("open", lambda: self._say_voice(self._voice_said))
+            self.voice.add_listener(self.config.participant_id, self.voice_slots, self._say)
+            self._spawn(self._voice_positions_loop())
         desc = self.pc.localDescription
         sdp = playout.offer_with_extension(desc.sdp) if self.playout else desc.sdp
         return {"type": desc.type, "sdp": sdp}
@@ -293,9 +333,22 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             return {}
         return self.session_poses.others(self.config.participant_id)
 
-    def _reject(self, code: str) -> None:
+    def _reject(self, code: str, message: str = "") -> None:
         self.pose_counts[code] += 1
         self.emit("pose_rejected", code)
+        self._tell_client(code, message or code)
+
+    def _tell_client(self, code: str, message: str) -> None:
+        """An error event on the ``events`` channel, at most once a second per code (a client
+        sending garbage at display rate must not get an answer per message)."""
+        now = self._loop.time()
+        if now - self._errors_sent.get(code, -math.inf) < 1.0:
+            return
+        self._errors_sent[code] = now
+        channel: RTCDataChannel = self.events_channel
+        if channel.readyState == "open":
+            error = {"code": code, "message": message[:200]}
+            channel.send(json.dumps({"error": error}, separators=(",", ":")))
 
     def _on_pose_message(self, message: str | bytes) -> None:
         # Never raises: a bad client must not take the stream down.
@@ -307,16 +360,58 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         try:
             pose = parse_pose(message)
         except ProtocolError as exc:
-            self._reject(exc.code)
+            self._reject(exc.code, exc.message)
             return
         if not self.predictor.add(pose, now):
-            self._reject("stale")
+            self.pose_counts["stale"] += 1  # reordering on an unordered channel: not an error
+            self.emit("pose_rejected", "stale")
             return
         self.track.pose_arrived()
         self.pose_counts["accepted"] += 1
+        report = self.input.observe(pose, now)
+        if report.dropped:
+            self.pose_counts["event_flood"] += 1
+            self._tell_client("event_flood", f"{report.dropped} select/squeeze events dropped")
+        for event in report.events:
+            self.emit("input", event)
         if self.session_poses is not None and self.config.participant_id:
-            self.session_poses.update(self.config.participant_id, pose)
+            # Others see this participant where locomotion took them.
+            self.session_poses.update(self.config.participant_id, pose.world())
         self.emit("pose", pose)
+
+    # ------------------------------------------------------------------ voice
+
+    def _on_remote_track(self, track: MediaStreamTrack) -> None:
+        if track.kind != "audio" or self.voice is None:
+            return
+        pid = self.config.participant_id
+        self.voice.add_speaker(pid, track)
+        track.on("ended", lambda: self.voice.remove_speaker(pid) if self.voice else None)
+
+    def _say(self, voice: dict[str, Any]) -> None:
+        # What the client must know even if it connects its channel later: kept and resent.
+        self._voice_said = {**self._voice_said, **voice}
+        self._say_voice(voice)
+
+    def _say_voice(self, voice: dict[str, Any]) -> None:
+        channel: RTCDataChannel = self.events_channel
+        if voice and channel.readyState == "open":
+            channel.send(json.dumps({"voice": voice}, separators=(",", ":")))
+
+    async def _voice_positions_loop(self) -> None:
+        """Where each voice's speaker is (their head, in the scene), ten times a second, so
+        the client can place the voice there."""
+        while True:
+            await asyncio.sleep(0.1)
+            speakers = {slot.speaker for slot in self.voice_slots if slot.speaker}
+            if not speakers or self.session_poses is None:
+                continue
+            others = self.session_poses.others(self.config.participant_id)
+            positions = {
+                pid: [round(v, 3) for v in others[pid].p] for pid in speakers if pid in others
+            }
+            if positions:
+                self._say_voice({"pos": positions})
 
     def _on_feedback_message(self, message: str | bytes) -> None:
         try:
@@ -484,6 +579,12 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
                 frames_dropped=feedback.frames_dropped if feedback else None,
             ),
             forecast=forecast_report(forecast, acted=cap is not None),
+            xr=self.input.summary(),
+            voice={
+                "slots": {slot.mid: slot.speaker for slot in self.voice_slots if slot.mid},
+                "forwarded": sum(slot.forwarded for slot in self.voice_slots),
+                "dropped_muted": sum(slot.dropped_muted for slot in self.voice_slots),
+            },
         )
         self.emit("stats", self._report)
         return self._report
@@ -524,6 +625,9 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             if task is not current:
                 task.cancel()
         self.track.stop()
+        if self.voice is not None:
+            self.voice.remove_speaker(self.config.participant_id)
+            self.voice.remove_listener(self.config.participant_id)
         await self.pc.close()
         if self.session_poses is not None and self.config.participant_id:
             self.session_poses.remove(self.config.participant_id)

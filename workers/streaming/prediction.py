@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -126,11 +126,10 @@ class PosePredictor:
         p = np.array(last.pose.p) + lin * horizon
         q = quat_mul(rotvec_to_quat(ang * horizon), np.array(last.pose.q))
         q /= np.linalg.norm(q)
-        return Pose(
+        # replace() keeps everything else the client sent (hands, projections, XR input).
+        return replace(
+            last.pose,
             p=(float(p[0]), float(p[1]), float(p[2])),
             q=(float(q[0]), float(q[1]), float(q[2]), float(q[3])),
             t=last.pose.t + horizon * 1000.0,
-            seq=last.pose.seq,
-            hands=last.pose.hands,
-            proj=last.pose.proj,
         )

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from workers.protocol import Pose
+from workers.streaming.voice import SessionVoice
 
 
 class SessionPoses:
@@ -32,6 +33,7 @@ class SessionPoses:
         self.remote_max_age_s = remote_max_age_s
         self._clock = clock
         self._started = clock()
+        self.voice = SessionVoice()  # the session's voices on this worker (voice.py)
 
     def scene_time(self) -> float:
         """Seconds since the session's first stream started on this worker: the animation time

@@ -182,7 +182,9 @@ class StereoVideoTrack(MediaStreamTrack):
         loop = asyncio.get_running_loop()
         predicted = self.predictor.predict(loop.time())
         latest = self.predictor.latest
-        pose = predicted or Pose()
+        # The participant's locomotion origin on top of the head pose: what is rendered, and
+        # what the frame's metadata reports, is the pose in the scene.
+        pose = (predicted or Pose()).world()
         pose_rx = _ms() - (loop.time() - latest.rx) * 1000.0 if latest else 0.0
         avatars = dict(self._avatars()) if self._avatars else {}
         frame_id, scale = self._next_id, self.scale

@@ -52,6 +52,8 @@ EXPECTED: dict[str, tuple[int, Cell, Cell, Cell, Cell]] = {
     "morpheus.render_start": (401, (200, 404), (200, 404), (200, 201), (200, 201)),
     "morpheus.quality_adjust": (401, (200, 404), (200, 404), (200, 200), (200, 200)),
     "morpheus.performance_metrics": (401, (200, 404), (200, 404), (200, 200), (200, 200)),
+    # muting someone's voice is an operator's power, over any session (own included)
+    "morpheus.voice_mute": (401, (403, 403), (403, 403), (200, 200), (200, 200)),
     "morpheus.worker_scene_file": (401, (401, 401), (401, 401), (401, 401), (401, 401)),
     # monitoring
     "delphi.predictions": (401, (403, 403), (403, 403), (200, 200), (200, 200)),
@@ -148,6 +150,11 @@ def _requests(w: World) -> dict[str, Callable[[], Request]]:
             f"/api/morpheus/performance_metrics?stream_id={w.stream.id}",
             None,
         ),
+        "morpheus.voice_mute": lambda: (
+            "put",
+            "/api/morpheus/voice_mute",
+            {"session_id": str(sid), "participant_id": w.stream.participant_id, "muted": True},
+        ),
         "morpheus.worker_scene_file": lambda: (
             "get",
             f"/api/morpheus/worker/scenes/{vid}/file",
@@ -228,6 +235,7 @@ class _StandIn:
 
     id = pk = uuid.UUID(int=1)
     invite_token = "invite"
+    participant_id = 1
 
 
 class _User:

@@ -21,6 +21,19 @@ class QualityAdjustIn(serializers.Serializer):
     )
 
 
+class VoiceMuteIn(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    participant_id = serializers.IntegerField(min_value=1)
+    muted = serializers.BooleanField(default=True)
+
+
+class VoiceMuteOut(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    participant_id = serializers.IntegerField()
+    muted = serializers.BooleanField()
+    workers = serializers.IntegerField(help_text="streaming workers told")
+
+
 class StreamOut(serializers.ModelSerializer):
     stream_id = serializers.UUIDField(source="id")
     session_id = serializers.UUIDField()

@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="morpheus-performance-metrics",
     ),
     path("render_stop", views.RenderStopView.as_view(), name="morpheus-render-stop"),
+    path("voice_mute", views.VoiceMuteView.as_view(), name="morpheus-voice-mute"),
     path(
         "worker/scenes/<uuid:version_id>/file",
         views.WorkerSceneFileView.as_view(),

@@ -20,6 +20,8 @@ from apps.streaming.api.serializers import (
     SessionMetricsOutput,
     StreamMetricsOutput,
     StreamOut,
+    VoiceMuteIn,
+    VoiceMuteOut,
 )
 from apps.streaming.models import StreamingWorker
 
@@ -50,6 +52,22 @@ class QualityAdjustView(APIView):
             stream=stream, quality=v["quality"], max_bitrate_kbps=v.get("max_bitrate_kbps")
         )
         return Response(StreamOut(stream).data)
+
+
+class VoiceMuteView(APIView):
+    """Operators mute or unmute a participant's voice (the worker drops their audio)."""
+
+    permission_classes = [HasPermission("streaming.view_any_stream")]
+
+    @extend_schema(request=VoiceMuteIn, responses={200: VoiceMuteOut})
+    def put(self, request: Request) -> Response:
+        data = VoiceMuteIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        told = services.voice_mute(
+            session_id=v["session_id"], participant_id=v["participant_id"], muted=v["muted"]
+        )
+        return Response(VoiceMuteOut({**v, "workers": told}).data)
 
 
 class PerformanceMetricsView(APIView):

@@ -203,3 +203,37 @@ def test_session_end_stops_its_streams_and_tells_the_client(
     ]
     events = [m for m in channel_messages(listener) if m.get("event", "").startswith("morpheus")]
     assert events[0]["data"] == {"stream_id": str(stream.id), "reason": "session_ended"}
+
+
+def test_an_operator_mutes_a_participants_voice_on_the_sessions_worker(
+    streaming: Any, make_user: Any, bearer_client: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    stream, _ = services.stream_start(user=streaming.owner, session_id=streaming.session.id)
+    body = {
+        "session_id": str(streaming.session.id),
+        "participant_id": stream.participant_id,
+        "muted": True,
+    }
+    # The participant themself (and anyone else but staff) may not: it is an operator's power.
+    assert streaming.client.put("/api/morpheus/voice_mute", body, format="json").status_code == 403
+    operator = bearer_client(make_user("operator"))
+    worker_messages(streaming.worker)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator.put("/api/morpheus/voice_mute", body, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["workers"] == 1
+    assert worker_messages(streaming.worker) == [
+        {
+            "type": "voice_mute",
+            "session_id": str(streaming.session.id),
+            "participant_id": str(stream.participant_id),
+            "muted": True,
+        }
+    ]
+    # A participant of another session, or none: 404, and no worker hears of it.
+    other = {**body, "participant_id": stream.participant_id + 999}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert operator.put("/api/morpheus/voice_mute", other, format="json").status_code == 404
+    assert worker_messages(streaming.worker) == []
+    bad = operator.put("/api/morpheus/voice_mute", {**body, "muted": "loud"}, format="json")
+    assert bad.status_code == 400

@@ -46,6 +46,7 @@ from workers.protocol import (
     StreamStart,
     StreamStop,
     StreamStopped,
+    VoiceMute,
     WorkerMessage,
     WorkerPoses,
     encode_message,
@@ -93,6 +94,7 @@ EXAMPLES: dict[str, WorkerMessage] = {
     "stats": StatsReport("s", REPORT),
     "poses": WorkerPoses("sess", {"3": POSE}),
     "remote_poses": RemotePoses("sess", {"4": POSE}, 1_700_000_000_000.0),
+    "voice_mute": VoiceMute("sess", "4", True),
 }
 
 
@@ -313,6 +315,10 @@ async def test_every_platform_message_through_the_worker(caplog: pytest.LogCaptu
         assert peer.encoder.config.max_bitrate == 8_000_000
         await agent._handle(encode_message(EXAMPLES["quality_hint"]))
         assert peer.quality.rung == "720p"  # capped for hold_s
+
+        # An operator's mute reaches the session's voices on this worker.
+        await agent._handle(encode_message(EXAMPLES["voice_mute"]))
+        assert agent._sessions["sess"].voice.is_muted("4")
 
         # Remote poses become avatars; local poses go out at the tick.
         await agent._handle(encode_message(EXAMPLES["remote_poses"]))

@@ -190,9 +190,10 @@ export function clampPitch(pitch) {
 }
 
 // A pose message for the worker's `pose` data channel (workers/protocol.py parse_pose).
-export function poseMessage({ p, q, t, seq, hands, proj }) {
+export function poseMessage({ p, q, t, seq, hands, proj, xr }) {
   const msg = { p: p.map(Number), q: quatNormalize(q), t, seq };
   if (hands && Object.keys(hands).length) msg.hands = hands;
   if (proj) msg.proj = [Array.from(proj[0]), Array.from(proj[1])];
+  if (xr) msg.xr = xr; // immersive extras: locomotion origin, input kinds, event counters
   return msg;
 }

@@ -32,6 +32,7 @@ export class StreamClient {
     this.framesChannel = null;
     this.metas = new Map(); // frame_id -> meta
     this.latestMeta = null;
+    this.workerErrors = []; // recent {code, message} the worker sent about our input
     this.poseSent = new Map(); // seq -> performance.now() at send
     this.seq = 0;
     this.displayHz = 0; // set by the page from its animation frames (or the XR session)
@@ -105,6 +106,10 @@ export class StreamClient {
     const pc = new RTCPeerConnection({ iceServers: [] });
     this.pc = pc;
     pc.ontrack = (event) => {
+      if (event.track.kind === "audio") {
+        this.onAudioTrack?.(event); // other participants' voices (voice.js)
+        return;
+      }
       if (event.track.kind === "video") this.applyReceiverSettings(event.receiver);
       if (this.video.srcObject !== event.streams[0]) {
         this.video.srcObject = event.streams[0] || new MediaStream([event.track]);
@@ -113,6 +118,7 @@ export class StreamClient {
     };
     pc.ondatachannel = ({ channel }) => {
       if (channel.label === "pose") this.poseChannel = channel;
+      if (channel.label === "events") channel.onmessage = (message) => this.onWorkerEvent(message.data);
       if (channel.label === "frames") {
         this.framesChannel = channel;
         channel.onmessage = (message) => this.onFrameMeta(message.data);
@@ -140,6 +146,14 @@ export class StreamClient {
       }
     };
     await pc.setRemoteDescription(offer);
+    // The worker's first audio m-line takes our microphone (voice.js); we send on it from the
+    // start so the mic can come and go later without a renegotiation.
+    const micLine = pc.getTransceivers().find((t) => t.receiver.track?.kind === "audio");
+    if (micLine) {
+      micLine.direction = "sendonly";
+      this.micSender = micLine.sender;
+      if (this.micTrack) await this.micSender.replaceTrack(this.micTrack);
+    }
     await pc.setLocalDescription(await pc.createAnswer());
     this.socket.send("morpheus:signal", { stream_id: streamId, answer: { type: "answer", sdp: pc.localDescription.sdp } });
     this.onState("connecting_media");
@@ -165,12 +179,33 @@ export class StreamClient {
     this.onMeta(meta);
   }
 
+  async setMic(track) {
+    this.micTrack = track;
+    if (this.micSender) await this.micSender.replaceTrack(track);
+  }
+
+  // The worker's `events` channel: error events about what we sent (bad or flooding input),
+  // and which voice each audio slot carries.
+  onWorkerEvent(text) {
+    try {
+      const { error, voice } = JSON.parse(text);
+      if (voice) this.onVoice?.(voice);
+      if (error?.code) {
+        this.workerErrors.push({ code: String(error.code), message: String(error.message || "") });
+        if (this.workerErrors.length > 20) this.workerErrors.shift();
+        console.warn("worker error", error.code, error.message);
+      }
+    } catch {
+      // not ours to crash on
+    }
+  }
+
   // Send one head pose; returns its seq (or null when the channel is not open).
-  sendPose({ p, q, hands, proj }) {
+  sendPose({ p, q, hands, proj, xr }) {
     if (this.poseChannel?.readyState !== "open") return null;
     const seq = ++this.seq;
     const now = performance.now();
-    this.poseChannel.send(JSON.stringify(poseMessage({ p, q, t: performance.timeOrigin + now, seq, hands, proj })));
+    this.poseChannel.send(JSON.stringify(poseMessage({ p, q, t: performance.timeOrigin + now, seq, hands, proj, xr })));
     this.poseSent.set(seq, now);
     if (this.poseSent.size > POSE_KEEP) this.poseSent.delete(this.poseSent.keys().next().value);
     return seq;
@@ -270,6 +305,7 @@ export class StreamClient {
       pc.close();
     }
     this.poseChannel = this.framesChannel = null;
+    this.micSender = null;
     this.prev = null;
   }
 

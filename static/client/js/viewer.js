@@ -8,7 +8,8 @@ import { formatBitrate, percentile } from "./netstats.js";
 import { SessionSocket } from "./socket.js";
 import { cropStamp, decodeStamp, DEFAULT_BLOCK, rgbaToLuma, STAMP_BLOCKS } from "./stamp.js";
 import { StreamClient } from "./stream.js";
-import { runImmersive, xrSupported } from "./xr.js";
+import { setupVoiceControls, Voice } from "./voice.js";
+import { loadComfort, runImmersive, setupComfortControls, xrState, xrSupported } from "./xr.js";
 
 const config = JSON.parse(document.getElementById("client-config")?.textContent || "{}");
 const sessionId = config.sessionId || document.getElementById("viewer").dataset.sessionId;
@@ -65,12 +66,27 @@ function renderParticipants() {
       el("li", { className: m.connected === false ? "muted participant" : "participant", dataset: { participantId: m.participant_id } },
         `${m.display_name || m.username}${m.participant_id === state.me ? " (you)" : ""} · ${m.role}${m.connected === false ? " · away" : ""}`)),
   );
+  showSpeaking();
 }
+
+// Speaking indicators on the participants list (voice.js levels), a few times a second.
+let speakingNow = [];
+function showSpeaking() {
+  speakingNow = voice.speaking();
+  for (const li of document.querySelectorAll("#participants li")) {
+    const id = li.dataset.participantId;
+    li.classList.toggle("speaking", speakingNow.includes(id) || (id === state.me && speakingNow.includes("me")));
+  }
+}
+setInterval(showSpeaking, 150);
 
 // ---------------------------------------------------------------- socket and stream
 
 const socket = new SessionSocket(sessionId, { onEvent, onState: onSocketState });
 const stream = new StreamClient({ sessionId, socket, video, onState: onStreamState });
+const voice = new Voice(stream);
+voice.onOperatorMute = (muted) =>
+  banner(muted ? "An operator muted your microphone." : "An operator unmuted your microphone.", muted ? "warning" : "info");
 
 function onSocketState(s, info = {}) {
   state.sessionState = s;
@@ -201,6 +217,8 @@ let lastTick = performance.now();
 const frameIntervals = [];
 function tick(now) {
   requestAnimationFrame(tick);
+  // Voices are placed relative to where we are: the VR head (in the scene) or the camera.
+  voice.setListener(state.inVr && xrState.world ? xrState.world : { p: state.position, q: quatFromYawPitch(state.yaw, state.pitch) });
   if (state.inVr) return; // the XR loop drives poses and drawing
   const interval = now - lastTick;
   if (interval > 0 && interval < 250) {
@@ -403,18 +421,39 @@ window.vrplatform = Object.freeze({
     state.latencies.clear();
     state.stages.clear();
   },
+  voice: () => ({ ...voice.stats(), speaking: speakingNow.slice() }),
+  xr: () => JSON.parse(JSON.stringify({ ...xrState, renderPose: state.shownMeta?.pose || null, workerErrors: stream.workerErrors })),
 });
 
 // ---------------------------------------------------------------- Enter VR
 
+// What VR shows over the picture: the session's or the stream's trouble, in words.
+function vrMessage() {
+  if (state.ended) return "This session has ended.";
+  if (messages.session) return messages.session.text;
+  if (state.streamState !== "streaming") return statusEl.textContent || "The stream is not running.";
+  return null;
+}
+
 async function setupVr() {
-  if (!(await xrSupported())) return;
+  xrState.supported = await xrSupported();
+  if (!xrState.supported) return;
+  const comfort = loadComfort();
+  setupComfortControls(comfort);
   const button = document.getElementById("enter-vr");
   button.hidden = false;
   button.addEventListener("click", async () => {
     try {
       state.inVr = true;
-      await runImmersive({ video, stream, renderPose: () => state.shownMeta?.pose || null, onEnd: () => (state.inVr = false) });
+      await runImmersive({
+        video,
+        stream,
+        renderPose: () => state.shownMeta?.pose || null,
+        message: vrMessage,
+        comfort,
+        voice,
+        onEnd: () => (state.inVr = false),
+      });
     } catch (err) {
       state.inVr = false;
       banner(`Could not enter VR: ${err.message}`);
@@ -457,6 +496,7 @@ async function start() {
   }
   socket.connect();
   setupVr();
+  setupVoiceControls(voice, showSpeaking);
 }
 
 window.addEventListener("offline", () => notify("session", "The network is offline. Reconnecting when it returns…", "warning"));

@@ -1,7 +1,17 @@
 // Immersive VR: each eye's half of the side-by-side video on a quad per XR view, reprojected
 // by the rotation between the pose the frame was rendered with and the current head pose.
-// The viewer pose, per-eye projections and controller poses go to the worker every XR frame.
-import { eyeOfView, eyeQuad, eyeUvRect, reprojectionMatrix, rotationDelta } from "./math.js";
+// The viewer pose, per-eye projections, controllers/hands and the locomotion origin go to the
+// worker every XR frame; the worker renders the head placed by the origin.
+import {
+  eyeOfView, eyeQuad, eyeUvRect, mat4TransformPoint, quatConjugate, quatMultiply, quatRotate,
+  reprojectionMatrix, rotationDelta,
+} from "./math.js";
+import { XrInput } from "./xr-input.js";
+import {
+  applyOrigin, COMFORT_DEFAULTS, makeOrigin, originMessage, originQuat, smoothMove, teleportStep, turn,
+  vignetteStrength,
+} from "./xr-locomotion.js";
+import { Overlay } from "./xr-overlay.js";
 
 const VERT = `#version 300 es
 in vec3 a_ray;
@@ -101,10 +111,71 @@ function rigid(transform) {
   return { p: [x, y, z], q: [o.x, o.y, o.z, o.w] };
 }
 
+// ---------------------------------------------------------------- comfort settings
+
+const COMFORT_KEY = "vrplatform.comfort";
+
+export function loadComfort() {
+  try {
+    return { ...COMFORT_DEFAULTS, ...JSON.parse(localStorage.getItem(COMFORT_KEY) || "{}") };
+  } catch {
+    return { ...COMFORT_DEFAULTS };
+  }
+}
+
+// The page's comfort controls (snap angle, vignette): shown where VR is, remembered.
+export function setupComfortControls(comfort) {
+  const box = document.getElementById("xr-comfort");
+  if (!box) return;
+  const snap = document.getElementById("snap-angle");
+  const vignette = document.getElementById("vignette");
+  snap.value = String(comfort.snapDeg);
+  vignette.checked = comfort.vignette;
+  const save = () => {
+    comfort.snapDeg = Number(snap.value);
+    comfort.vignette = vignette.checked;
+    localStorage.setItem(COMFORT_KEY, JSON.stringify({ snapDeg: comfort.snapDeg, vignette: comfort.vignette }));
+  };
+  snap.addEventListener("change", save);
+  vignette.addEventListener("change", save);
+  box.hidden = false;
+}
+
+// ---------------------------------------------------------------- the immersive session
+
+// What the session is doing, for the page's debugging hook (window.vrplatform.xr()).
+export const xrState = {
+  supported: null, // null until the page has asked the browser
+  active: false,
+  sessions: 0,
+  frames: 0,
+  views: [], // [{eye, viewport: [x, y, w, h]}] of the last frame
+  head: null, // {p, q} in the headset's space
+  world: null, // {p, q}: the head in the scene (origin applied)
+  origin: null, // {p, yaw}
+  message: null,
+  vignette: 0,
+  target: null,
+  input: null, // {kinds, ev, hands: sides tracked}
+  teleports: 0,
+};
+
+const IDENT_Q = [0, 0, 0, 1];
+
+// Where a scene point appears in a view, in NDC; null when behind the eye.
+function projectToView(point, origin, view) {
+  const local = quatRotate(quatConjugate(originQuat(origin)), point.map((v, i) => v - origin.p[i]));
+  const eye = mat4TransformPoint(Array.from(view.transform.inverse.matrix), [...local, 1]);
+  const clip = mat4TransformPoint(Array.from(view.projectionMatrix), eye);
+  return clip[3] > 1e-6 ? [clip[0] / clip[3], clip[1] / clip[3]] : null;
+}
+
 // Runs an immersive session until it ends. `stream` is the StreamClient; `renderPose()`
-// returns the {q} the currently shown video frame was rendered with (or null).
-export async function runImmersive({ video, stream, renderPose, onEnd }) {
-  const session = await navigator.xr.requestSession("immersive-vr", { optionalFeatures: ["local-floor"] });
+// returns the {q} the currently shown video frame was rendered with (or null); `message()`
+// what to show instead of (or over) the picture, or null; `comfort` the comfort settings.
+// `voice` (voice.js): the left controller's X button is push-to-talk; the view marks "on air".
+export async function runImmersive({ video, stream, renderPose, message, comfort = COMFORT_DEFAULTS, voice, onEnd }) {
+  const session = await navigator.xr.requestSession("immersive-vr", { optionalFeatures: ["local-floor", "hand-tracking"] });
   const canvas = document.createElement("canvas");
   const gl = canvas.getContext("webgl2", { xrCompatible: true, antialias: false });
   await gl.makeXRCompatible?.();
@@ -116,35 +187,86 @@ export async function runImmersive({ video, stream, renderPose, onEnd }) {
     space = await session.requestReferenceSpace("local");
   }
   const renderer = new ReprojectingRenderer(gl);
-  session.addEventListener("end", () => onEnd?.());
+  const overlay = new Overlay(gl);
+  const input = new XrInput(session);
+  const origin = makeOrigin();
+  let lastTime = null;
+  let vignette = 0;
+  let pttHeld = false;
+  xrState.active = true;
+  xrState.sessions++;
+  xrState.teleports = 0;
+  session.addEventListener("end", () => {
+    xrState.active = false;
+    if (pttHeld) voice?.setPushToTalk(false);
+    onEnd?.();
+  });
 
   const onFrame = (time, frame) => {
     session.requestAnimationFrame(onFrame);
     const pose = frame.getViewerPose(space);
     if (!pose) return;
+    const dt = lastTime === null ? 0 : Math.min(0.1, (time - lastTime) / 1000);
+    lastTime = time;
+    // The headset's display rate (72/90/120 Hz): the worker paces the stream by it.
+    if (session.frameRate) stream.displayHz = session.frameRate;
+    else if (dt > 0) stream.displayHz = 0.9 * (stream.displayHz || 1 / dt) + 0.1 / dt;
     const head = rigid(pose.transform);
-    const views = pose.views;
-    const hands = {};
-    for (const source of session.inputSources) {
-      if (!source.gripSpace || (source.handedness !== "left" && source.handedness !== "right")) continue;
-      const grip = frame.getPose(source.gripSpace, space);
-      if (grip) hands[source.handedness] = rigid(grip.transform);
+    const hands = input.read(frame, space);
+
+    // Locomotion: left stick moves, right stick turns (x) and aims a teleport (forward).
+    let moved = 0, turned = 0, target = null;
+    if (hands.sticks.left) moved = smoothMove(origin, hands.sticks.left, head.q, dt, comfort);
+    if (hands.sticks.right) {
+      turned = turn(origin, hands.sticks.right.x, head.p, dt, comfort);
+      const local = hands.rays.right;
+      const ray = local && { p: applyOrigin(origin, { p: local.p, q: IDENT_Q }).p, dir: quatRotate(originQuat(origin), local.dir) };
+      const step = teleportStep(origin, hands.sticks.right.y, ray, head.p);
+      target = step.target;
+      if (step.jumped) xrState.teleports++;
     }
+    // xr-standard: buttons[4] is X on the left controller (A on the right).
+    const ptt = Boolean(hands.buttons.left?.[4]);
+    if (voice && ptt !== pttHeld) voice.setPushToTalk((pttHeld = ptt));
+    // A snap or a jump darkens the edges for a moment, then fades.
+    const now = dt > 0 ? vignetteStrength(moved / dt, turned / dt, comfort) : 0;
+    vignette = Math.max(now, comfort.vignette ? vignette * 0.85 : 0);
+
+    const views = pose.views;
     const left = views.find((v) => v.eye === "left") || views[0];
     const right = views.find((v) => v.eye === "right") || views[views.length - 1];
-    stream.sendPose({ ...head, hands, proj: [left.projectionMatrix, right.projectionMatrix] });
+    stream.sendPose({
+      ...head,
+      hands: hands.hands,
+      proj: [left.projectionMatrix, right.projectionMatrix],
+      xr: { origin: originMessage(origin), kinds: hands.kinds, ev: hands.ev },
+    });
 
     const layer = session.renderState.baseLayer;
     gl.bindFramebuffer(gl.FRAMEBUFFER, layer.framebuffer);
     gl.clearColor(0, 0, 0, 1);
     gl.clear(gl.COLOR_BUFFER_BIT);
-    if (!renderer.upload(video)) return;
+    const hasPicture = renderer.upload(video);
     const rendered = renderPose();
+    // Reprojection compares poses in the scene: the render pose already has the origin in it.
+    const worldQ = quatMultiply(originQuat(origin), head.q);
+    const text = message() || (hasPicture ? null : "Waiting for video…");
+    xrState.views = [];
     for (const view of views) {
       const vp = layer.getViewport(view);
       gl.viewport(vp.x, vp.y, vp.width, vp.height);
-      renderer.drawEye(eyeOfView(view), Array.from(view.projectionMatrix), rendered?.q, head.q);
+      if (hasPicture) renderer.drawEye(eyeOfView(view), Array.from(view.projectionMatrix), rendered?.q, worldQ);
+      overlay.draw({ message: text, vignette, target: target && projectToView(target, origin, view), onAir: voice?.transmitting });
+      xrState.views.push({ eye: view.eye, viewport: [vp.x, vp.y, vp.width, vp.height] });
     }
+    xrState.frames++;
+    xrState.head = head;
+    xrState.world = applyOrigin(origin, head);
+    xrState.origin = { p: origin.p.slice(), yaw: origin.yaw };
+    xrState.message = text;
+    xrState.vignette = vignette;
+    xrState.target = target;
+    xrState.input = { kinds: hands.kinds, ev: hands.ev, hands: Object.keys(hands.hands) };
   };
   session.requestAnimationFrame(onFrame);
   return session;

@@ -13,7 +13,12 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamTrack
 
 from workers.protocol import RUNGS, Pose, parse_frame_meta
@@ -62,13 +67,14 @@ def make_config(stream_id: str = "s1", **kw: Any) -> StreamConfig:
 
 
 async def connect(peer: StreamPeer) -> Client:
-    pc = RTCPeerConnection()
+    # Bundled like a browser: one transport for the video, the data channels and the voices.
+    pc = RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
     track: asyncio.Future[MediaStreamTrack] = asyncio.get_running_loop().create_future()
     client = Client(pc, track)
 
     @pc.on("track")
     def on_track(t: MediaStreamTrack) -> None:
-        if not track.done():
+        if t.kind == "video" and not track.done():  # the voices' audio tracks come too
             track.set_result(t)
 
     @pc.on("datachannel")
@@ -82,7 +88,7 @@ async def connect(peer: StreamPeer) -> Client:
                 client.metas[meta.frame_id % ID_MODULO] = json.loads(message)
                 client.meta_event.set()
 
-        if {"pose", "frames"} <= client.channels.keys():
+        if {"pose", "frames", "events"} <= client.channels.keys():
             client.channels_open.set()
 
     offer = await peer.create_offer()

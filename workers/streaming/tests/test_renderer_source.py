@@ -92,3 +92,36 @@ def test_viewers_of_one_session_see_the_same_animation_pose(tmp_path: Path) -> N
     finally:
         for viewer in viewers:
             viewer.close()
+
+
+def test_controllers_and_hands_are_drawn_for_the_owner_and_on_others_avatars(
+    scene: Path,
+) -> None:
+    from workers.protocol import RigidPose, XrInput
+
+    me = Pose(p=(0, 1.6, 3))
+    held = RigidPose((0.0, 1.45, 2.55))  # a controller 45 cm ahead, below the eyes
+    source = RendererSource(scene, cpu_convert=False)
+    try:
+        empty = source.render(me, 0, SIZE).copy()
+        own = source.render(Pose(p=(0, 1.6, 3), hands={"right": held}), 1, SIZE).copy()
+        # The owner sees what they hold, in the lower middle of each eye.
+        diff = np.abs(own[:96].astype(int) - empty[:96].astype(int))
+        assert (diff > 20).sum() > 50  # a 5x14 cm box at 45 cm, 256x96 per eye
+        assert diff[:, :256].sum() > 0
+        assert diff[:, 256:].sum() > 0
+        # Another participant's hands by kind: a tracked hand is a ball, a controller a box.
+        other = Pose(
+            p=(0.0, 1.6, 1.5),
+            hands={"left": RigidPose((-0.25, 1.3, 1.7)), "right": RigidPose((0.25, 1.3, 1.7))},
+            xr=XrInput(kinds={"left": "hand", "right": "controller"}),
+        )
+        shapes = RendererSource._hands(other, (1.0, 0.0, 0.0))
+        assert [a.kind for a in shapes] == ["sphere", "box"]
+        with_avatar = source.render(me, 2, SIZE, {"u2": other}).copy()
+        without_hands = source.render(me, 3, SIZE, {"u2": Pose(p=(0.0, 1.6, 1.5))}).copy()
+        assert (
+            np.abs(with_avatar[:96].astype(int) - without_hands[:96].astype(int)) > 20
+        ).sum() > 20
+    finally:
+        source.close()
