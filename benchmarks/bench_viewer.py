@@ -212,7 +212,10 @@ def run_browser(url: str, args: argparse.Namespace, out: Path) -> dict[str, Any]
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+            page = browser.new_context(
+                viewport={"width": 1280, "height": 860},
+                bypass_csp=True,  # wait_for_function evaluates strings; the page itself is unchanged
+            ).new_page()
             page.set_default_timeout(30_000)
             # Sign in on the sign-in page, then the lobby: create a session on the demo room.
             page.goto(f"{url}/login/?next=/lobby/")

@@ -231,8 +231,16 @@ function tick(now) {
   const d = moveDelta(state.keys, state.yaw, MOVE_SPEED * dt);
   state.position = state.position.map((v, i) => v + d[i]);
   stream.sendPose({ p: state.position, q: quatFromYawPitch(state.yaw, state.pitch) });
-  drawPreview();
+  // With requestVideoFrameCallback each new frame is drawn as it arrives (onVideoFrame): a
+  // copy per animation frame drew every picture two or three times, for nothing but CPU.
+  if (!HAS_RVFC || previewStale) {
+    previewStale = false;
+    drawPreview();
+  }
 }
+const HAS_RVFC = "requestVideoFrameCallback" in HTMLVideoElement.prototype;
+let previewStale = true; // the view changed (both eyes / one eye) without a new frame
+document.getElementById("sbs-toggle").addEventListener("change", () => (previewStale = true));
 requestAnimationFrame(tick);
 
 // Per decoded frame: read the stamped frame id, match its metadata, measure pose-to-photon.
@@ -250,6 +258,7 @@ function readFrameId() {
 
 function onVideoFrame(now, metadata = {}) {
   video.requestVideoFrameCallback(onVideoFrame);
+  drawPreview(); // at once: the next composite shows it, not the one after the next tick
   // When the page's main thread runs late, the callback's expected display time (from the
   // frame's begin time) can already be past: the picture cannot show before this callback,
   // which also draws it into the preview.
