@@ -214,7 +214,7 @@ def run_browser(url: str, args: argparse.Namespace, out: Path) -> dict[str, Any]
         try:
             page = browser.new_context(
                 viewport={"width": 1280, "height": 860},
-                bypass_csp=True,  # wait_for_function evaluates strings; the page itself is unchanged
+                bypass_csp=True,  # wait_for_function evaluates strings (CSP forbids it)
             ).new_page()
             page.set_default_timeout(30_000)
             # Sign in on the sign-in page, then the lobby: create a session on the demo room.
@@ -525,7 +525,13 @@ def summarise(browser: dict[str, Any], quality: dict[str, Any]) -> dict[str, Any
     motion = [r for r in browser["timeline"] if r["phase"] == "motion"]
     fps_values = [r["fps"] for r in motion if r.get("fps") is not None]
     rung = final.get("quality") or ""
-    target_fps = next((r["target_fps"] for r in motion if r.get("target_fps")), None) or 90.0
+    # The rung's nominal rate at the rate the stream is paced at (the display's, at most the
+    # platform's target): the worker's bitrate target follows that.
+    target_fps = (
+        next((r["paced_fps"] for r in reversed(motion) if r.get("paced_fps")), None)
+        or next((r["target_fps"] for r in motion if r.get("target_fps")), None)
+        or 90.0
+    )
     nominal = nominal_bitrate(rung, target_fps) if rung else None
     tl = browser["timeline"]
     return {
