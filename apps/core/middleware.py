@@ -22,7 +22,9 @@ logger = logging.getLogger(__name__)
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class _Middleware:
+class HookMiddleware:
+    """A sync-and-async middleware made of two hooks: ``before`` the view, ``after`` it."""
+
     sync_capable = True
     async_capable = True
 
@@ -89,7 +91,7 @@ def client_address(peer: str, forwarded_for: str | None, trusted: tuple[str, ...
     return hops[0] if hops else peer
 
 
-class TrustedProxyMiddleware(_Middleware):
+class TrustedProxyMiddleware(HookMiddleware):
     """Makes ``REMOTE_ADDR`` the client's address for everything after it (DRF throttles with
     ``NUM_PROXIES = 0``, the login lockout, the metrics network check), believing
     ``X-Forwarded-For`` only when the direct peer is in ``TRUSTED_PROXIES``. The direct peer is
@@ -121,7 +123,7 @@ def content_security_policy(path: str) -> str:
     return "; ".join(f"{name} {' '.join(srcs)}".strip() for name, srcs in directives.items())
 
 
-class ContentSecurityPolicyMiddleware(_Middleware):
+class ContentSecurityPolicyMiddleware(HookMiddleware):
     """A Content-Security-Policy on every response that has none: scripts and styles only from
     this origin (the pages have no inline script), no plugins, no framing, no ``<base>``."""
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 
+from apps.core.middleware import HookMiddleware
 from apps.monitoring.metrics import observe_http
 
 UNMATCHED = "<unmatched>"
@@ -23,40 +21,21 @@ def route_of(request: HttpRequest) -> str:
     return "/" + (match.route or match.view_name or UNMATCHED)
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(HookMiddleware):
     """Observe every request's latency in ``vrplatform_http_request_duration_seconds``.
 
     Put it first in ``MIDDLEWARE`` so the time includes the other middleware.
     """
 
-    sync_capable = True
-    async_capable = True
+    def before(self, request: HttpRequest) -> None:
+        request._metrics_started = time.perf_counter()  # type: ignore[attr-defined]
 
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self._async = iscoroutinefunction(get_response)
-        if self._async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest) -> Any:
-        if self._async:
-            return self._acall(request)
-        started = time.perf_counter()
-        response: HttpResponseBase = self.get_response(request)
-        self._observe(request, response, started)
-        return response
-
-    async def _acall(self, request: HttpRequest) -> HttpResponseBase:
-        started = time.perf_counter()
-        response: HttpResponseBase = await self.get_response(request)  # type: ignore[misc]
-        self._observe(request, response, started)
-        return response
-
-    @staticmethod
-    def _observe(request: HttpRequest, response: HttpResponseBase, started: float) -> None:
+    def after(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        started: float = request._metrics_started  # type: ignore[attr-defined]
         observe_http(
             route_of(request),
             request.method or "OTHER",
             response.status_code,
             time.perf_counter() - started,
         )
+        return response
