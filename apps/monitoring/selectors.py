@@ -7,7 +7,6 @@ of the apps that own them (``apps.sessions.selectors``, ``apps.streaming.selecto
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +19,7 @@ from apps.monitoring import forecast
 from apps.monitoring.models import CapacitySample
 from apps.sessions import selectors as sessions
 from apps.streaming import selectors as streaming
+from apps.streaming.stats import percentile
 
 
 def workers_list() -> list[dict[str, Any]]:
@@ -118,15 +118,6 @@ def live_sessions() -> list[dict[str, Any]]:
 # ------------------------------------------------------------------ overview
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    values = sorted(values)
-    k = (len(values) - 1) * q
-    lo, hi = math.floor(k), math.ceil(k)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
-
-
 def overview(*, window: timedelta, now: datetime | None = None) -> dict[str, Any]:
     """The platform now, and latency/fps/load over ``window`` (raw reports plus the per-minute
     history for the part of the window older than the raw retention)."""
@@ -155,8 +146,8 @@ def overview(*, window: timedelta, now: datetime | None = None) -> dict[str, Any
             },
         },
         "window": {
-            "latency_ms": {"p50": _percentile(latencies, 0.5), "p99": _percentile(latencies, 0.99)},
-            "fps": {"p50": _percentile(fps, 0.5), "p1": _percentile(fps, 0.01)},
+            "latency_ms": {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99)},
+            "fps": {"p50": percentile(fps, 0.5), "p1": percentile(fps, 0.01)},
             "reports": len(fps),
             "streams_max": max(stream_counts) if stream_counts else None,
             "streams_mean": (sum(stream_counts) / len(stream_counts)) if stream_counts else None,
@@ -179,8 +170,8 @@ def dashboard_snapshot() -> dict[str, Any]:
             "sessions": state["sessions_active"],
             "participants": state["participants_active"],
             "streams": len(streams),
-            "latency_p50_ms": _percentile(latencies, 0.5),
-            "latency_p99_ms": _percentile(latencies, 0.99),
+            "latency_p50_ms": percentile(latencies, 0.5),
+            "latency_p99_ms": percentile(latencies, 0.99),
             "fps_mean": sum(fps) / len(fps) if fps else None,
             "bitrate_bps": sum(bitrates),
         },

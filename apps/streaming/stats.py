@@ -169,7 +169,8 @@ class CompactResult:
     minutes_deleted: int
 
 
-def _percentile(values: list[float], q: float) -> float | None:
+def percentile(values: list[float], q: float) -> float | None:
+    """Linear-interpolated percentile (q in 0..1) of ``values``; None when empty."""
     if not values:
         return None
     values = sorted(values)
@@ -204,8 +205,8 @@ def _minute_row(stream_id: uuid.UUID, minute: datetime, reports: list[dict[str, 
         bitrate_mean_bps=_mean(_values(reports, "bitrate_bps")),
         loss_mean=_mean(_values(reports, "loss")),
         rtt_mean_ms=_mean(_values(reports, "rtt_ms")),
-        latency_p50_ms=_percentile(latencies, 0.5),
-        latency_p99_ms=_percentile(latencies, 0.99),
+        latency_p50_ms=percentile(latencies, 0.5),
+        latency_p99_ms=percentile(latencies, 0.99),
     )
 
 
