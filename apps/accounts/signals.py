@@ -9,6 +9,7 @@ from oauth2_provider.models import get_access_token_model
 from apps.accounts.authentication import oauth2_socket_key
 from apps.accounts.models import User
 from apps.accounts.services import roles_sync, sockets_revoke_notify, wisdom_updated_notify
+from apps.core.events import run_on_commit
 
 
 @receiver(post_migrate)
@@ -45,6 +46,12 @@ def _deactivated(sender: Any, instance: User, **kwargs: Any) -> None:
     # open sockets close with 4401 (its tokens are refused from now on anyway).
     if getattr(instance, "_was_active", None) and not instance.is_active:
         sockets_revoke_notify(user_id=instance.pk, jtis=None, reason="user_inactive")
+        from apps.streaming.services import streams_stop_for_user  # streaming imports accounts
+
+        run_on_commit(
+            lambda: streams_stop_for_user(user_id=instance.pk, reason="user_inactive"),
+            what="stop a disabled user's streams",
+        )
 
 
 @receiver(post_delete, sender=get_access_token_model())

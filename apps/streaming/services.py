@@ -435,18 +435,28 @@ def stream_stop(*, stream: Stream, reason: str = "user_stopped") -> Stream:
     return stream
 
 
-def streams_stop_for_session(*, session_id: uuid.UUID, reason: str = "session_ended") -> int:
+def _streams_stop(reason: str, **match: Any) -> int:
     with transaction.atomic():
         streams = list(
             Stream.objects.select_for_update(of=("self",))
             .select_related("worker")
-            .filter(session_id=session_id, status__in=Stream.ACTIVE)
+            .filter(status__in=Stream.ACTIVE, **match)
         )
         for stream in streams:
             _finish(stream, Stream.Status.STOPPED, reason)
         if streams:
             _place_queued()
     return len(streams)
+
+
+def streams_stop_for_session(*, session_id: uuid.UUID, reason: str = "session_ended") -> int:
+    return _streams_stop(reason, session_id=session_id)
+
+
+def streams_stop_for_user(*, user_id: int, reason: str) -> int:
+    """Stop every stream of a user whose access is gone (a disabled account): closing their
+    sockets is not enough, their headset would keep streaming and sending poses over WebRTC."""
+    return _streams_stop(reason, user_id=user_id)
 
 
 @transaction.atomic

@@ -172,3 +172,27 @@ def test_silent_worker_is_reaped_and_its_streams_move(
     }
     stream.refresh_from_db()
     assert stream.worker_id == survivor.id
+
+
+@pytest.mark.django_db
+def test_disabling_an_account_stops_its_streams_and_only_its_streams(
+    make_user: Any, make_session: Any, online_worker: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Closing a disabled user's sockets is not enough: their headset would keep streaming and
+    sending poses over WebRTC. The worker is told to stop, the stream ends."""
+    worker = online_worker("w", max_streams=4)
+    host, other = make_user(), make_user()
+    with django_capture_on_commit_callbacks(execute=True):
+        mine = start(host, make_session(host))
+        theirs = start(other, make_session(other))
+    worker_messages(worker)  # drain the starts
+    with django_capture_on_commit_callbacks(execute=True):
+        host.is_active = False
+        host.save()
+    sent = worker_messages(worker)
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert mine.status == Stream.Status.STOPPED
+    assert mine.stop_reason == "user_inactive"
+    assert theirs.status in Stream.ACTIVE
+    assert any(m.get("type") == "stream_stop" and m.get("stream_id") == str(mine.id) for m in sent)
