@@ -242,6 +242,13 @@ def test_immersive_session_draws_each_eye_and_sends_the_head_to_the_worker(
     assert err["R<-r"] < 12, err
     assert err["L<-l"] < 0.7 * err["L<-r"], err  # the left view is not the right half
     assert err["R<-r"] < 0.7 * err["R<-l"], err
+    # The frame-id stamp's band (white and black blocks at the top of the left half) is not
+    # shown in the headset: those rows of the view are black, the ones under them are not.
+    band = 16 / page.evaluate("document.getElementById('video').videoHeight")
+    stamp_rows = page.evaluate(ROW_JS, ["left", 0.0, band * 0.6])
+    below = page.evaluate(ROW_JS, ["left", band * 1.5, band * 2.5])
+    assert max(stamp_rows) < 1.0, max(stamp_rows)
+    assert max(below) > 10.0
 
     # Reprojection: with the picture frozen, turning the head 8 degrees left moves the old
     # picture right by f * tan(8 deg) pixels (f from the view's projection), in both eyes.

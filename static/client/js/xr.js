@@ -12,6 +12,7 @@ import {
   vignetteStrength,
 } from "./xr-locomotion.js";
 import { Overlay } from "./xr-overlay.js";
+import { DEFAULT_BLOCK } from "./stamp.js";
 
 const VERT = `#version 300 es
 in vec3 a_ray;
@@ -28,8 +29,9 @@ const FRAG = `#version 300 es
 precision mediump float;
 in vec2 v_uv;
 uniform sampler2D u_tex;
+uniform float u_top;  // v above which the frame-id stamp's band lies: not part of the view
 out vec4 color;
-void main() { color = texture(u_tex, v_uv); }`;
+void main() { color = v_uv.y > u_top ? vec4(0.0, 0.0, 0.0, 1.0) : texture(u_tex, v_uv); }`;
 
 function compile(gl, type, source) {
   const shader = gl.createShader(type);
@@ -53,6 +55,7 @@ export class ReprojectingRenderer {
       uv: gl.getAttribLocation(program, "a_uv"),
       m: gl.getUniformLocation(program, "u_m"),
       rect: gl.getUniformLocation(program, "u_rect"),
+      top: gl.getUniformLocation(program, "u_top"),
       tex: gl.getUniformLocation(program, "u_tex"),
     };
     this.buffer = gl.createBuffer();
@@ -71,6 +74,10 @@ export class ReprojectingRenderer {
     // v = 0 at the bottom, matching eyeUvRect/eyeQuad.
     gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, true);
     gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, video);
+    // The stamp's rows along the top edge are blacked out, not stretched away: the picture
+    // keeps its projection (reprojection and the per-eye mapping depend on it).
+    const rows = video.videoHeight || 0; // a canvas source (tests) has no stamp
+    this.top = rows > 4 * DEFAULT_BLOCK ? 1 - DEFAULT_BLOCK / rows : 1;
     return true;
   }
 
@@ -90,6 +97,7 @@ export class ReprojectingRenderer {
     const delta = renderQ ? rotationDelta(renderQ, currentQ) : [0, 0, 0, 1];
     gl.uniformMatrix4fv(this.loc.m, false, new Float32Array(reprojectionMatrix(proj, delta)));
     gl.uniform4fv(this.loc.rect, new Float32Array(eyeUvRect(eye)));
+    gl.uniform1f(this.loc.top, this.top ?? 1);
     gl.activeTexture(gl.TEXTURE0);
     gl.bindTexture(gl.TEXTURE_2D, this.texture);
     gl.uniform1i(this.loc.tex, 0);
