@@ -45,6 +45,7 @@ ENDPOINT_SCOPES: dict[str, frozenset[str]] = {
     "morpheus-quality-adjust": STREAMING,
     "morpheus-performance-metrics": STREAMING,
     "morpheus-render-stop": STREAMING,
+    "morpheus-voice-mute": OPERATIONS,  # an operator silences a participant
     "morpheus-worker-scene-file": NO_BEARER,  # streaming-worker tokens only
     # monitoring (DelphiOracle)
     "delphi-predictions": OPERATIONS,

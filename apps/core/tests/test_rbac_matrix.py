@@ -343,6 +343,7 @@ SCOPE_TABLE: dict[str, set[str] | str] = {
     "daedalus.unpublish": _SC,
     "daedalus.publish": _SC,
     "morpheus.render_stop": _ST,
+    "morpheus.voice_mute": _OP,
     "hermes.session_leave": _S,
     "hermes.session_end": _S,
     "daedalus.scene_delete": _SC,
