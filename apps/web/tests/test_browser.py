@@ -115,7 +115,7 @@ def test_sign_in_lobby_session_and_participants_across_two_browsers(
     # Sign out revokes and clears the tokens.
     host.goto(f"{platform.url}/lobby/")
     host.click("#signout")
-    host.wait_for_url(f"{platform.url}/login/")
+    host.wait_for_url(f"{platform.url}/login/", timeout=60_000)  # revocation fans out first
     assert host.evaluate("sessionStorage.getItem('vrplatform.auth')") is None
 
 
