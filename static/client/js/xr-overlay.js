@@ -36,14 +36,20 @@ function compile(gl, type, source) {
   return shader;
 }
 
+// A linked WebGL2 program from vertex and fragment sources (throws with the driver's log).
+export function linkProgram(gl, vert, frag) {
+  const program = gl.createProgram();
+  gl.attachShader(program, compile(gl, gl.VERTEX_SHADER, vert));
+  gl.attachShader(program, compile(gl, gl.FRAGMENT_SHADER, frag));
+  gl.linkProgram(program);
+  if (!gl.getProgramParameter(program, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(program));
+  return program;
+}
+
 export class Overlay {
   constructor(gl) {
     this.gl = gl;
-    const program = gl.createProgram();
-    gl.attachShader(program, compile(gl, gl.VERTEX_SHADER, VERT));
-    gl.attachShader(program, compile(gl, gl.FRAGMENT_SHADER, FRAG));
-    gl.linkProgram(program);
-    if (!gl.getProgramParameter(program, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(program));
+    const program = linkProgram(gl, VERT, FRAG);
     this.program = program;
     this.loc = Object.fromEntries(["u_rect", "u_mode", "u_tex", "u_strength", "u_color"].map((n) => [n, gl.getUniformLocation(program, n)]));
     this.aPos = gl.getAttribLocation(program, "a_pos");

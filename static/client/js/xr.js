@@ -11,7 +11,7 @@ import {
   applyOrigin, COMFORT_DEFAULTS, makeOrigin, originMessage, originQuat, smoothMove, teleportStep, turn,
   vignetteStrength,
 } from "./xr-locomotion.js";
-import { Overlay } from "./xr-overlay.js";
+import { linkProgram, Overlay } from "./xr-overlay.js";
 import { DEFAULT_BLOCK } from "./stamp.js";
 
 const VERT = `#version 300 es
@@ -33,22 +33,10 @@ uniform float u_top;  // v above which the frame-id stamp's band lies: not part 
 out vec4 color;
 void main() { color = v_uv.y > u_top ? vec4(0.0, 0.0, 0.0, 1.0) : texture(u_tex, v_uv); }`;
 
-function compile(gl, type, source) {
-  const shader = gl.createShader(type);
-  gl.shaderSource(shader, source);
-  gl.compileShader(shader);
-  if (!gl.getShaderParameter(shader, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(shader));
-  return shader;
-}
-
 export class ReprojectingRenderer {
   constructor(gl) {
     this.gl = gl;
-    const program = gl.createProgram();
-    gl.attachShader(program, compile(gl, gl.VERTEX_SHADER, VERT));
-    gl.attachShader(program, compile(gl, gl.FRAGMENT_SHADER, FRAG));
-    gl.linkProgram(program);
-    if (!gl.getProgramParameter(program, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(program));
+    const program = linkProgram(gl, VERT, FRAG);
     this.program = program;
     this.loc = {
       ray: gl.getAttribLocation(program, "a_ray"),
