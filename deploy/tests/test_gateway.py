@@ -13,6 +13,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
@@ -290,6 +291,7 @@ def test_websocket_upgrade_passes_through_to_the_platform(platform: Gateway) -> 
 @pytest.mark.django_db(transaction=True)
 def test_login_rate_limit_answers_429_in_json(platform: Gateway) -> None:
     statuses = []
+    started = time.monotonic()
     for i in range(10):
         response = platform.post(
             "/api/athena/authenticate", json={"username": f"nobody{i}", "password": "wrong"}
@@ -302,9 +304,13 @@ def test_login_rate_limit_answers_429_in_json(platform: Gateway) -> None:
             assert "X-Upstream" not in response.headers  # nginx answered, not the platform
         else:
             assert response.headers["X-Upstream"] in platform.web_addresses
-    # Burst of 5 on top of the first: the 7th request onwards is refused.
+    # Burst of 5 on top of the first: the 7th request onwards is refused, except for what the
+    # zone's 10 r/m refilled meanwhile (one request per 6 s: a wrong password costs a slow
+    # machine about a second with the production password hasher, once per auth backend).
+    refilled = int((time.monotonic() - started) / 6.0)
     assert statuses[:6].count(429) == 0
-    assert statuses[6:] == [429] * 4
+    assert statuses[6:].count(429) >= 4 - refilled
+    assert 429 in statuses
     # The login zone does not throttle the rest of the API.
     assert platform.get("/healthz").status_code == 200
 
