@@ -23,8 +23,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -34,15 +32,11 @@ from workers.protocol import RUNGS, frame_stages, parse_frame_meta
 from workers.rendering.demo_scene import build_demo_scene
 from workers.streaming.encoder import select_encoder
 from workers.streaming.frames import ID_MODULO, RendererSource, read_frame_id
-from workers.streaming.peer import StreamConfig, StreamPeer
+from workers.streaming.peer import StreamConfig, StreamPeer, percentiles
 
 
 def _ms() -> float:
     return time.time() * 1000.0
-
-
-def _pct(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 1) if values else None
 
 
 async def run_rung(
@@ -132,14 +126,16 @@ async def run_rung(
         latencies.append(now - sent_at[meta.pose_seq])
         stages.append(frame_stages(meta.t))
     stage_p50 = {
-        k: _pct([s[k] for s in stages if k in s], 50) for k in (stages[0] if stages else {})
+        k: round(percentiles([s[k] for s in stages if k in s]).p50, 1)
+        for k in (stages[0] if stages else {})
     }
+    latency = percentiles(latencies) if latencies else None
     return {
         "rung": rung,
         "size": list(report.size or ()),
         "fps": round(len(decoded) / seconds, 1),
-        "latency_p50_ms": _pct(latencies, 50),
-        "latency_p99_ms": _pct(latencies, 99),
+        "latency_p50_ms": round(latency.p50, 1) if latency else None,
+        "latency_p99_ms": round(latency.p99, 1) if latency else None,
         "stage_p50_ms": stage_p50,
         "bitrate_mbps": round(report.bitrate_bps / 1e6, 2),
         "render_scale": report.render_scale,

@@ -245,7 +245,8 @@ class QualityController:
         cap = self._cap(sample.t)
         if cap is not None and self._index(up) < self._index(cap):
             return None
-        if self.estimate_frame_ms(up) is None or not self.sustainable(up):
+        cost = self.estimate_frame_ms(up)
+        if cost is None or cost > self.budget_ms:
             # Unmeasured (no frame has gone out yet) or too slow: the machine's capacity
             # is not known to cover the next rung, so stay.
             return None
