@@ -12,6 +12,8 @@ from workers.protocol import (
     QualityHint,
     Signal,
     StreamStart,
+    parse_client_feedback,
+    parse_frame_meta,
     parse_pose,
     parse_worker_message,
     scaled_bitrate,
@@ -339,3 +341,21 @@ def test_quality_headroom_is_measured_against_what_is_actually_sent() -> None:
     # (a low but steady estimate is not congestion).
     changes = [qc.update(sample(float(t), sent)) for t in range(3, 12)]
     assert [c.new for c in changes if c is not None] == ["2K", "4K"]
+
+
+def test_display_rate_and_render_scale_are_bounded_on_the_wire() -> None:
+    """A client's display rate and a frame's render scale steer pacing and the viewer: absurd,
+    non-numeric or missing values get a stable error code (or the safe default), never a crash."""
+    assert parse_client_feedback({"display_hz": 59.94}).display_hz == 59.94
+    assert parse_client_feedback({}).display_hz == 0.0  # older clients: not measured
+    for bad, code in ((5000, "out_of_range"), (-1, "out_of_range"), (True, "bad_type"),
+                      ("60", "bad_type")):  # fmt: skip
+        with pytest.raises(ProtocolError) as err:
+            parse_client_feedback({"display_hz": bad})
+        assert err.value.code == code
+    meta = {"frame_id": 1, "pose_seq": 1, "pose": {"p": [0, 0, 0], "q": [0, 0, 0, 1]}, "t": {}}
+    assert parse_frame_meta(meta).scale == 1.0
+    assert parse_frame_meta({**meta, "scale": 0.5}).scale == 0.5
+    for scale in (0.0, 1.5, float("nan")):
+        with pytest.raises(ProtocolError):
+            parse_frame_meta({**meta, "scale": scale})
