@@ -55,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 
 from apps.core.testing import free_port  # noqa: E402
 from apps.core.testing_browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from workers.streaming.ssim import ssim  # noqa: E402
 
 PY = sys.executable
 USERNAME, PASSWORD = "player", "player-demo"
@@ -357,27 +358,6 @@ def record(page: Any, url: str, token: str, args: argparse.Namespace) -> list[di
 
 
 # ---------------------------------------------------------------- image quality
-
-
-def _gauss(img: np.ndarray, sigma: float = 1.5, radius: int = 5) -> np.ndarray:
-    k = np.exp(-(np.arange(-radius, radius + 1) ** 2) / (2 * sigma * sigma))
-    k /= k.sum()
-    h, w = img.shape
-    n = 2 * radius + 1
-    rows = sum(k[i] * img[:, i : w - n + 1 + i] for i in range(n))
-    return sum(k[i] * rows[i : h - n + 1 + i, :] for i in range(n))  # type: ignore[no-any-return]
-
-
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean SSIM of two luma images (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5)."""
-    x, y = a.astype(np.float64), b.astype(np.float64)
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    mx, my = _gauss(x), _gauss(y)
-    vx = _gauss(x * x) - mx * mx
-    vy = _gauss(y * y) - my * my
-    cxy = _gauss(x * y) - mx * my
-    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return float(s.mean())
 
 
 def blockiness(luma: np.ndarray, block: int = 16) -> float:

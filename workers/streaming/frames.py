@@ -110,11 +110,14 @@ class RendererSource:
     """
 
     def __init__(
-        self, scene_path: str | Path, *, ipd: float = 0.064, cpu_convert: bool | None = None
+        self, scene_path: str | Path, *, ipd: float = 0.064, cpu_convert: bool = False
     ) -> None:
         self.scene_path = Path(scene_path)
         self.ipd = ipd
-        # None: RGB + CPU swscale on software GL (llvmpipe), GPU I420 on real GPUs.
+        # False (default): the renderer's I420 pass, then one readback of 1.5 bytes a pixel.
+        # Since that pass was split (renderer._convert_i420) it beats RGB readback + swscale
+        # on llvmpipe too: 6.3 vs 7.3 ms at 1024x288, 31.7 vs 33.8 ms at 2560x720 (render
+        # included, 2-core VM). True: RGB + swscale, kept for comparisons and tests.
         self.cpu_convert = cpu_convert
         self._renderer: Any = None
         self._size: tuple[int, int] | None = None
@@ -177,13 +180,9 @@ class RendererSource:
             avatars=self._avatars(avatars) + self._hands(pose, OWN_HANDS_COLOR),
         )
         self.render_ms = float(frame.render_ms)
-        cpu = self.cpu_convert
-        if cpu is None:
-            cpu = bool(getattr(self._renderer, "software", False))
-        if cpu:
-            # llvmpipe: the GPU I420 pass costs more than swscale on the CPU, so hand the
-            # track RGB (it converts with swscale; the picture is copied there, so reusing
-            # the renderer's readback buffer is safe).
+        if self.cpu_convert:
+            # The track converts RGB with swscale; the picture is copied there, so reusing
+            # the renderer's readback buffer is safe.
             rgb: Image = frame.rgb()
             return rgb
         self._turn ^= 1
