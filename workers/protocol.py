@@ -319,6 +319,7 @@ class FrameMeta:
     rung: str = ""
     keyframe: bool = False
     scale: float = 1.0  # render scale: below 1 the picture is smaller than the rung's size
+    views: int = 2  # 2: both eyes side by side; 1: one centre view filling the picture
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -329,6 +330,7 @@ class FrameMeta:
             "rung": self.rung,
             "keyframe": self.keyframe,
             "scale": self.scale,
+            "views": self.views,
         }
 
 
@@ -345,6 +347,7 @@ def parse_frame_meta(raw: str | bytes | dict[str, Any]) -> FrameMeta:
         rung=_str(rung, "rung", allow_empty=True),
         keyframe=bool(obj.get("keyframe", False)),
         scale=_number(obj.get("scale", 1.0), "scale", lo=0.05, hi=1.0),
+        views=_int(obj.get("views", 2), "views", lo=1, hi=2),
     )
 
 
@@ -357,6 +360,9 @@ class ClientFeedback:
     frames_decoded: int = 0
     frames_dropped: int = 0
     display_hz: float = 0.0  # the client's display refresh rate; 0 when not measured
+    # How many views the client shows: 1 for a flat desktop view (the worker then renders and
+    # sends one centre view: half the pixels), 2 for a headset or a side-by-side view.
+    views: int = 2
 
 
 def parse_client_feedback(raw: str | bytes | dict[str, Any]) -> ClientFeedback:
@@ -367,6 +373,7 @@ def parse_client_feedback(raw: str | bytes | dict[str, Any]) -> ClientFeedback:
         frames_decoded=_int(obj.get("frames_decoded", 0), "frames_decoded"),
         frames_dropped=_int(obj.get("frames_dropped", 0), "frames_dropped"),
         display_hz=_number(obj.get("display_hz", 0.0), "display_hz", lo=0.0, hi=1000.0),
+        views=_int(obj.get("views", 2), "views", lo=1, hi=2),
     )
 
 
@@ -421,7 +428,10 @@ MAX_REMOTE_POSES: Final = 256  # participants per session a worker is told about
 
 
 def frame_stages(t: Mapping[str, float]) -> dict[str, float]:
-    """Stage durations (ms) of one frame from its ``FrameMeta.t`` stage timestamps."""
+    """Stage durations (ms) of one frame from its ``FrameMeta.t`` stage timestamps.
+
+    ``encode`` runs from the end of the conversion to the encoded frame, so it includes any
+    wait for the encoder to finish the previous frame (the track renders one frame ahead)."""
     out: dict[str, float] = {}
     if t.get("pose_rx"):
         out["queue"] = t["render_start"] - t["pose_rx"]

@@ -41,8 +41,10 @@ class FrameSource(Protocol):
         frame_id: int,
         size: tuple[int, int],
         avatars: Mapping[str, Pose] | None = None,
+        views: int = 2,
     ) -> Image:
-        """Return the stereo picture of ``size`` (width, height) as I420 or RGB."""
+        """Return the picture of ``size`` (width, height) as I420 or RGB: both eyes side by
+        side (``views`` 2), or one centre view filling it (``views`` 1, a flat client)."""
         ...
 
 
@@ -73,9 +75,10 @@ class PatternSource:
         frame_id: int,
         size: tuple[int, int],
         avatars: Mapping[str, Pose] | None = None,
+        views: int = 2,
     ) -> Image:
         width, height = size
-        eye = width // 2
+        eye = width // views
         yaw, pitch = yaw_pitch(pose.q)
         cols = (np.arange(width) % eye) / eye
         rows = np.arange(height) / height
@@ -162,23 +165,35 @@ class RendererSource:
         frame_id: int,
         size: tuple[int, int],
         avatars: Mapping[str, Pose] | None = None,
+        views: int = 2,
     ) -> Image:
         width, height = size
+        eye_width = width // views
         if self._renderer is None:
-            self._renderer = self._load(width, height)
+            self._renderer = self._load(2 * eye_width, height)
         if self._animation is not None:
             self._renderer.update_scene_vertices(self._animation.pose(self.clock()))
         if self._size != size:
-            self._renderer.resize(width // 2, height)
+            self._renderer.resize(eye_width, height)
             self._buffers = [np.empty(width * height * 3 // 2, np.uint8) for _ in range(2)]
             self._size = size
-        frame = self._renderer.render_stereo(
-            (pose.p, pose.q),
-            ipd=self.ipd,
-            projections=pose.proj,
-            # The viewer's own controllers too, in a neutral grey: they see what they hold.
-            avatars=self._avatars(avatars) + self._hands(pose, OWN_HANDS_COLOR),
-        )
+        # The viewer's own controllers too, in a neutral grey: they see what they hold.
+        shown = self._avatars(avatars) + self._hands(pose, OWN_HANDS_COLOR)
+        if views == 1:
+            # One view from between the eyes, with the left eye's projection (or the same
+            # 90-degree default render_stereo uses): what a flat desktop view shows.
+            frame = self._renderer.render_view(
+                (pose.p, pose.q),
+                projection=pose.proj[0] if pose.proj else None,
+                fov_y_deg=90.0,
+                width=width,
+                height=height,
+                avatars=shown,
+            )
+        else:
+            frame = self._renderer.render_stereo(
+                (pose.p, pose.q), ipd=self.ipd, projections=pose.proj, avatars=shown
+            )
         self.render_ms = float(frame.render_ms)
         if self.cpu_convert:
             # The track converts RGB with swscale; the picture is copied there, so reusing

@@ -420,6 +420,7 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             self.pose_counts[f"feedback_{exc.code}"] += 1
             return
         self._match_display_rate(self.feedback.display_hz)
+        self.track.set_views(self.feedback.views)
         self.emit("feedback", self.feedback)
 
     def _match_display_rate(self, display_hz: float) -> None:
@@ -474,6 +475,7 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             self.quality.rung,
             keyframe,
             scale=info.scale,
+            views=info.views,
         )
         channel: RTCDataChannel = self.frames_channel
         if channel.readyState == "open":

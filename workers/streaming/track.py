@@ -17,7 +17,14 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from workers.protocol import Pose, RigidPose
-from workers.streaming.frames import FrameSource, Image, is_i420, stamp_frame_id
+from workers.streaming.frames import (
+    DEFAULT_BLOCK,
+    STAMP_BLOCKS,
+    FrameSource,
+    Image,
+    is_i420,
+    stamp_frame_id,
+)
 from workers.streaming.governor import RenderGovernor, scaled_size
 from workers.streaming.prediction import PosePredictor
 
@@ -44,6 +51,7 @@ class FrameInfo:
     size: tuple[int, int]
     t: dict[str, float] = field(default_factory=dict)  # stage -> wall-clock ms
     scale: float = 1.0  # render scale of this frame (see governor.py)
+    views: int = 2  # 2: both eyes side by side; 1: one centre view (a flat client)
 
 
 class StereoVideoTrack(MediaStreamTrack):
@@ -54,6 +62,11 @@ class StereoVideoTrack(MediaStreamTrack):
     If a frame takes longer than its slot, the missed slots are skipped (counted in
     ``dropped``), never queued: late frames are worse than missing ones in VR. A
     :class:`RenderGovernor`, when given, scales the rendered size to keep frames in their slot.
+
+    Render and encode overlap, one frame deep: as soon as the sender takes frame N (to encode
+    and send it), frame N+1 may start rendering, so a pose that arrives while N is encoding
+    starts its render at once instead of queueing behind N's encode and send. Never deeper:
+    a frame rendered two ahead would wait with an old pose.
     """
 
     kind = "video"
@@ -76,6 +89,7 @@ class StereoVideoTrack(MediaStreamTrack):
         self.size = size
         self.target_fps = target_fps
         self.stamp = stamp
+        self.views = 2  # what the client shows; frames fall back to 2 when 1 cannot be stamped
         self._avatars = avatars
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="render")
         self._start: float | None = None
@@ -86,6 +100,11 @@ class StereoVideoTrack(MediaStreamTrack):
         self._last_pts = 0
         self._next_id = 0
         self._infos: OrderedDict[int, FrameInfo] = OrderedDict()
+        # The pipeline: the producer renders into _ready (at most one frame) once the sender
+        # has taken the previous one (_taken); None in _ready means the track ended.
+        self._producer: asyncio.Future[None] | None = None
+        self._ready: asyncio.Queue[av.VideoFrame | None] = asyncio.Queue(maxsize=1)
+        self._taken = asyncio.Event()
         self.frames = 0
         self.dropped = 0
         self.render_ms: list[float] = []  # recent render+convert durations, for stats
@@ -95,6 +114,21 @@ class StereoVideoTrack(MediaStreamTrack):
         if size != self.size and self.governor is not None:
             self.governor.reset()
         self.size = size
+
+    def set_views(self, views: int) -> None:
+        """Render both eyes (2) or one centre view (1, a flat desktop client: half the pixels
+        to render, encode and decode); applies from the next frame."""
+        if views != self.views and self.governor is not None:
+            self.governor.reset()  # the frame cost changes with the pixel count
+        self.views = views
+
+    def _layout(self, size: tuple[int, int]) -> tuple[tuple[int, int], int]:
+        """The picture size and view count of the next frame: one view only when the client
+        wants one and the half-width picture still holds the frame-id stamp."""
+        width, height = size
+        if self.views == 1 and (not self.stamp or width // 2 >= STAMP_BLOCKS * DEFAULT_BLOCK):
+            return (width // 2, height), 1
+        return size, 2
 
     def set_fps(self, fps: float) -> None:
         """Change the pace (e.g. to the client's display rate); restarts the slot clock."""
@@ -158,10 +192,15 @@ class StereoVideoTrack(MediaStreamTrack):
         return self._tick
 
     def _produce(
-        self, pose: Pose, frame_id: int, size: tuple[int, int], avatars: Mapping[str, Pose]
+        self,
+        pose: Pose,
+        frame_id: int,
+        size: tuple[int, int],
+        avatars: Mapping[str, Pose],
+        views: int,
     ) -> tuple[av.VideoFrame, dict[str, float]]:
         t = {"render_start": _ms()}
-        image: Image = self.source.render(pose, frame_id, size, avatars)
+        image: Image = self.source.render(pose, frame_id, size, avatars, views=views)
         t["render_end"] = _ms()
         if is_i420(image, size):
             if self.stamp:
@@ -178,6 +217,29 @@ class StereoVideoTrack(MediaStreamTrack):
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
+        if self._producer is None:
+            self._taken.set()
+            self._producer = asyncio.ensure_future(self._produce_frames())
+        frame = await self._ready.get()
+        if frame is None:
+            self._ready.put_nowait(None)  # ended: every later recv() raises too
+            raise MediaStreamError
+        self._taken.set()  # the next frame may render while this one is encoded
+        return frame
+
+    async def _produce_frames(self) -> None:
+        try:
+            while True:
+                await self._taken.wait()
+                self._taken.clear()
+                self._ready.put_nowait(await self._next_frame())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("render failed for frame %d", self._next_id - 1)
+            self.stop()
+
+    async def _next_frame(self) -> av.VideoFrame:
         tick = await self._wait_for_slot()
         loop = asyncio.get_running_loop()
         predicted = self.predictor.predict(loop.time())
@@ -188,21 +250,17 @@ class StereoVideoTrack(MediaStreamTrack):
         pose_rx = _ms() - (loop.time() - latest.rx) * 1000.0 if latest else 0.0
         avatars = dict(self._avatars()) if self._avatars else {}
         frame_id, scale = self._next_id, self.scale
-        size = scaled_size(self.size, scale)
+        size, views = self._layout(scaled_size(self.size, scale))
         self._next_id += 1
-        try:
-            frame, times = await loop.run_in_executor(
-                self._executor, self._produce, pose, frame_id, size, avatars
-            )
-        except Exception as exc:
-            logger.exception("render failed for frame %d", frame_id)
-            self.stop()
-            raise MediaStreamError from exc
+        frame, times = await loop.run_in_executor(
+            self._executor, self._produce, pose, frame_id, size, avatars, views
+        )
         pts = self._pts_base + round(tick * CLOCK_RATE / self.target_fps)
         self._last_pts = pts
         frame.pts, frame.time_base = pts, TIME_BASE
         times["pose_rx"] = pose_rx
-        info = FrameInfo(frame_id, pts, pose.rigid(), pose.seq if latest else 0, size, times, scale)
+        seq = pose.seq if latest else 0
+        info = FrameInfo(frame_id, pts, pose.rigid(), seq, size, times, scale, views)
         self._infos[pts] = info
         while len(self._infos) > _INFO_KEEP:
             self._infos.popitem(last=False)
@@ -213,5 +271,11 @@ class StereoVideoTrack(MediaStreamTrack):
 
     def stop(self) -> None:
         super().stop()
+        if self._producer is not None and self._producer is not asyncio.current_task():
+            self._producer.cancel()
+        # Wake a waiting recv(): the frame not yet taken is dropped, the end marker takes its place.
+        with contextlib.suppress(asyncio.QueueEmpty):
+            self._ready.get_nowait()
+        self._ready.put_nowait(None)
         # Do not wait: a render in flight finishes on its own; the loop must not block.
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -359,3 +359,20 @@ def test_display_rate_and_render_scale_are_bounded_on_the_wire() -> None:
     for scale in (0.0, 1.5, float("nan")):
         with pytest.raises(ProtocolError):
             parse_frame_meta({**meta, "scale": scale})
+
+
+def test_view_count_is_one_or_two_on_the_wire() -> None:
+    """The client says how many views it shows and each frame says its layout; absent means
+    stereo (older clients, the synthetic headset); anything else is a stable error code."""
+    assert parse_client_feedback({}).views == 2
+    assert parse_client_feedback({"views": 1}).views == 1
+    meta = {"frame_id": 1, "pose_seq": 1, "pose": {"p": [0, 0, 0], "q": [0, 0, 0, 1]}, "t": {}}
+    assert parse_frame_meta(meta).views == 2
+    assert parse_frame_meta({**meta, "views": 1}).views == 1
+    for bad, code in ((0, "out_of_range"), (3, "out_of_range"), (1.0, "bad_type"),
+                      ("1", "bad_type"), (True, "bad_type")):  # fmt: skip
+        with pytest.raises(ProtocolError) as err:
+            parse_client_feedback({"views": bad})
+        assert err.value.code == code
+        with pytest.raises(ProtocolError):
+            parse_frame_meta({**meta, "views": bad})

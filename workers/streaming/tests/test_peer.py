@@ -63,7 +63,8 @@ class Client:
 
 def make_config(stream_id: str = "s1", **kw: Any) -> StreamConfig:
     kw.setdefault("render_governor", False)  # size checks; the governor has its own tests
-    return StreamConfig(stream_id=stream_id, session_id="sess", rung_sizes=SMALL, **kw)
+    kw.setdefault("rung_sizes", SMALL)
+    return StreamConfig(stream_id=stream_id, session_id="sess", **kw)
 
 
 async def connect(peer: StreamPeer) -> Client:
@@ -314,9 +315,11 @@ class PerPixelCostSource(PatternSource):
     def __init__(self, ms_at: tuple[int, float]) -> None:
         self.pixels, self.ms = ms_at
 
-    def render(self, pose: Pose, frame_id: int, size: tuple[int, int], avatars: Any = None) -> Any:
+    def render(
+        self, pose: Pose, frame_id: int, size: tuple[int, int], avatars: Any = None, views: int = 2
+    ) -> Any:
         time.sleep(self.ms / 1000 * size[0] * size[1] / self.pixels)
-        return super().render(pose, frame_id, size, avatars)
+        return super().render(pose, frame_id, size, avatars, views)
 
 
 async def test_governor_renders_smaller_to_hold_the_rate_and_says_so(
@@ -371,4 +374,57 @@ async def test_stream_is_paced_at_the_client_display_rate(registry: PeerRegistry
     assert peer.track.target_fps == 90
     report = await peer.collect_stats()
     assert report.paced_fps == 90
+    await client.pc.close()
+
+
+async def test_flat_client_gets_one_centre_view_and_stereo_again_when_it_asks(
+    registry: PeerRegistry,
+) -> None:
+    """A desktop view shows one picture: the worker renders and sends one view (half the
+    pixels); side by side again when the client asks. Each frame's metadata says which."""
+    eye = (448, 252)  # one eye wide enough for the 384-px frame-id stamp
+    peer, client = await start(registry, rung_sizes={rung: eye for rung in RUNGS})
+
+    async def frame_with(width: int) -> tuple[np.ndarray, dict[str, Any]]:
+        for _ in range(90):
+            image = await client.frame()
+            frame_id = read_frame_id(image)
+            if image.shape[1] == width and frame_id is not None:
+                meta = await client.meta_for(frame_id, within_s=TIMEOUT)
+                if meta is not None:
+                    return image, meta
+        pytest.fail(f"no {width}-px frame with its metadata")
+
+    _, meta = await frame_with(2 * eye[0])
+    assert meta["views"] == 2
+    client.channels["frames"].send(json.dumps({"views": 1}))
+    image, meta = await frame_with(eye[0])
+    assert image.shape == (eye[1] * 3 // 2, eye[0])
+    assert meta["views"] == 1
+    assert peer.track.views == 1
+    client.channels["frames"].send(json.dumps({"views": 2}))
+    _, meta = await frame_with(2 * eye[0])
+    assert meta["views"] == 2
+    # A bad value is counted and changes nothing.
+    client.channels["frames"].send(json.dumps({"views": 3}))
+    await asyncio.sleep(0.2)
+    assert peer.pose_counts["feedback_out_of_range"] == 1
+    assert peer.track.views == 2
+    await client.pc.close()
+
+
+async def test_a_view_too_narrow_for_the_stamp_stays_stereo(registry: PeerRegistry) -> None:
+    peer, client = await start(registry)  # SMALL rungs: one eye is narrower than the stamp
+    client.channels["frames"].send(json.dumps({"views": 1}))
+    for _ in range(100):
+        if peer.track.views == 1:
+            break
+        await asyncio.sleep(0.02)
+    for _ in range(5):
+        image = await client.frame()
+        assert image.shape == (EYE[1] * 3 // 2, EYE[0] * 2)
+        frame_id = read_frame_id(image)
+        assert frame_id is not None
+        meta = await client.meta_for(frame_id)
+        assert meta is None or meta["views"] == 2
     await client.pc.close()

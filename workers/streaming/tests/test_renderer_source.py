@@ -134,3 +134,24 @@ def test_controllers_and_hands_are_drawn_for_the_owner_and_on_others_avatars(
         ).sum() > 20
     finally:
         source.close()
+
+
+def test_one_view_is_the_centre_eye_at_the_full_picture_size(scene: Path) -> None:
+    """A flat client's picture: one view from between the eyes, filling the picture, with the
+    same projection as a stereo eye (so it looks like either eye, minus half the parallax)."""
+    from workers.streaming.ssim import ssim
+
+    source = RendererSource(scene)
+    try:
+        pose = Pose(p=(0, 1.6, 3))
+        eye = (SIZE[0] // 2, SIZE[1])
+        mono = source.render(pose, 0, eye, views=1).copy()
+        stereo = source.render(pose, 1, SIZE).copy()
+    finally:
+        source.close()
+    assert mono.shape == (eye[1] * 3 // 2, eye[0])
+    height = eye[1]
+    left, right = stereo[:height, : eye[0]], stereo[:height, eye[0] :]
+    # Between the two eyes: closer to each eye than the eyes are to each other.
+    assert ssim(mono[:height], left) > ssim(left, right)
+    assert ssim(mono[:height], right) > ssim(left, right)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from typing import Any
 
 import numpy as np
+import pytest
+from aiortc.mediastreams import MediaStreamError
 
 from workers.protocol import Pose
 from workers.streaming.frames import PatternSource
@@ -47,3 +51,69 @@ async def test_a_new_pose_starts_its_frame_at_once_and_the_rate_stays_capped() -
     assert len(queues) > 20
     # The render follows its pose closely, not half a period later.
     assert np.median(queues) < 0.25 * PERIOD * 1000
+
+
+class _SlowSource(PatternSource):
+    """Renders take RENDER_S, like a real renderer; records when each render starts."""
+
+    RENDER_S = 0.012
+
+    def __init__(self) -> None:
+        self.starts: list[float] = []
+
+    def render(
+        self, pose: Pose, frame_id: int, size: Any, avatars: Any = None, views: int = 2
+    ) -> Any:
+        self.starts.append(time.monotonic())
+        time.sleep(self.RENDER_S)
+        return super().render(pose, frame_id, size, avatars, views)
+
+
+async def test_the_next_frame_renders_while_the_last_one_encodes_one_frame_deep() -> None:
+    """Render and encode overlap: with a 25 ms encode and a 12 ms render, one after the other
+    would take 37 ms, longer than the 33 ms period, and each pose would wait for the previous
+    frame's encode. Overlapped, a pose starts its render at once, and the rate holds; but no
+    frame renders before the sender has taken the one before it (no stale frames queue up)."""
+    source, predictor = _SlowSource(), PosePredictor()
+    track = StereoVideoTrack(source, predictor=predictor, size=(640, 180), target_fps=FPS)
+    loop = asyncio.get_running_loop()
+
+    async def client() -> None:
+        await asyncio.sleep(PERIOD / 2)
+        for seq in range(1, 1000):
+            predictor.add(Pose(t=seq * PERIOD * 1000, seq=seq), loop.time())
+            track.pose_arrived()
+            await asyncio.sleep(PERIOD)
+
+    poses = asyncio.ensure_future(client())
+    taken, queues = [], []
+    try:
+        for _ in range(30):
+            await track.recv()
+            taken.append(time.monotonic())
+            info = track._infos[next(reversed(track._infos))]
+            if info.pose_seq:
+                queues.append(info.t["render_start"] - info.t["pose_rx"])
+            await asyncio.sleep(0.025)  # the sender encodes and sends
+    finally:
+        poses.cancel()
+        track.stop()
+    # One frame deep: render k+1 starts only after frame k was taken.
+    for k in range(len(taken) - 1):
+        assert source.starts[k + 1] >= taken[k] - 0.001
+    assert np.median(queues[5:]) < 0.25 * PERIOD * 1000
+    fps = (len(taken) - 11) / (taken[-1] - taken[10])
+    assert fps > 0.9 * FPS
+
+
+async def test_a_failed_render_ends_the_track() -> None:
+    class Broken(PatternSource):
+        def render(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("GL context lost")
+
+    track = StereoVideoTrack(Broken(), predictor=PosePredictor(), size=(640, 180), target_fps=FPS)
+    with pytest.raises(MediaStreamError):
+        await asyncio.wait_for(track.recv(), 2)
+    assert track.readyState == "ended"
+    with pytest.raises(MediaStreamError):
+        await track.recv()
