@@ -19,21 +19,25 @@ FPS = 30.0
 PERIOD = 1 / FPS
 
 
-async def test_a_new_pose_starts_its_frame_at_once_and_the_rate_stays_capped() -> None:
-    predictor = PosePredictor()
-    track = StereoVideoTrack(PatternSource(), predictor=predictor, size=(640, 180), target_fps=FPS)
+def send_poses(track: StereoVideoTrack, predictor: PosePredictor) -> asyncio.Future[None]:
+    """A client sending poses at the display rate, in the middle of the pacing clock's slots:
+    waiting for the next slot would cost every pose half a period before its render."""
     loop = asyncio.get_running_loop()
 
     async def client() -> None:
-        # Poses at the display rate, in the middle of the pacing clock's slots: waiting for
-        # the next slot would cost every pose half a period before its render.
         await asyncio.sleep(PERIOD / 2)
         for seq in range(1, 1000):
             predictor.add(Pose(t=seq * PERIOD * 1000, seq=seq), loop.time())
             track.pose_arrived()
             await asyncio.sleep(PERIOD)
 
-    poses = asyncio.ensure_future(client())
+    return asyncio.ensure_future(client())
+
+
+async def test_a_new_pose_starts_its_frame_at_once_and_the_rate_stays_capped() -> None:
+    predictor = PosePredictor()
+    track = StereoVideoTrack(PatternSource(), predictor=predictor, size=(640, 180), target_fps=FPS)
+    poses = send_poses(track, predictor)
     starts, queues = [], []
     try:
         for _ in range(40):
@@ -76,16 +80,7 @@ async def test_the_next_frame_renders_while_the_last_one_encodes_one_frame_deep(
     frame renders before the sender has taken the one before it (no stale frames queue up)."""
     source, predictor = _SlowSource(), PosePredictor()
     track = StereoVideoTrack(source, predictor=predictor, size=(640, 180), target_fps=FPS)
-    loop = asyncio.get_running_loop()
-
-    async def client() -> None:
-        await asyncio.sleep(PERIOD / 2)
-        for seq in range(1, 1000):
-            predictor.add(Pose(t=seq * PERIOD * 1000, seq=seq), loop.time())
-            track.pose_arrived()
-            await asyncio.sleep(PERIOD)
-
-    poses = asyncio.ensure_future(client())
+    poses = send_poses(track, predictor)
     taken, queues = [], []
     try:
         for _ in range(30):
