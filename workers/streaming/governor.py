@@ -5,7 +5,9 @@ the lever is resolution: the governor picks a scale from :data:`LEVELS` for the 
 the current quality rung. It steps down as soon as the measured frame cost (render, convert and
 encode, wall clock) stays over the frame budget, straight to the level the pixel count predicts
 will fit, and climbs back one level at a time once the predicted cost of the next level has had
-headroom for ``up_after_s``. Full quality (scale 1) whenever the budget allows it.
+headroom for ``up_after_s``. Full quality (scale 1) whenever the budget allows it. The first
+frames after a change are not judged (keyframe, new targets), and a climb undone soon after
+doubles the wait before the next one, so two levels never see-saw a keyframe every few seconds.
 
 The scaled picture is encoded at its own size (so x264, the network and the client's decoder
 all get the saving) and the client's video element scales it back up. Changes are rare and each
@@ -56,11 +58,22 @@ class RenderGovernor:
         up_after_s: float = 2.0,
         up_headroom: float = 0.8,
         smoothing: float = 0.2,
+        settle_frames: int = 8,
+        max_up_after_s: float = 32.0,
     ) -> None:
         self.enabled = enabled
         self.levels = tuple(level for level in LEVELS if level >= min_scale) or (1.0,)
         self.down_after_frames = down_after_frames
         self.up_after_s = up_after_s
+        # The first frames at a new size pay for the keyframe and new render targets: they
+        # say nothing about the steady cost, and judging by them undid every climb at once.
+        self.settle_frames = settle_frames
+        self._settle = 0
+        # A climb undone within a few seconds doubles the wait before the next one (up to
+        # max_up_after_s): each change costs a keyframe, so no see-saw between two levels.
+        self.max_up_after_s = max_up_after_s
+        self._up_wait_s = up_after_s
+        self._climbed_at: float | None = None
         self.up_headroom = up_headroom
         self.smoothing = smoothing
         self.budget_fraction = budget_fraction
@@ -83,6 +96,9 @@ class RenderGovernor:
         self.cost_ms = None
         self._over = 0
         self._since = None
+        self._settle = 0
+        self._up_wait_s = self.up_after_s
+        self._climbed_at = None
 
     def _predicted(self, level: int) -> float:
         assert self.cost_ms is not None
@@ -93,11 +109,17 @@ class RenderGovernor:
         change = GovernorChange(
             self.scale, self.levels[level], round(self.cost_ms or 0.0, 2), self.budget_ms
         )
+        if level < self.index:  # up
+            self._climbed_at = now
+        elif self._climbed_at is not None and now - self._climbed_at < 2 * self._up_wait_s:
+            self._up_wait_s = min(2 * self._up_wait_s, self.max_up_after_s)
+            self._climbed_at = None
         self.index = level
         self.changes += 1
         self.cost_ms = None
         self._over = 0
         self._since = now
+        self._settle = self.settle_frames
         return change
 
     def observe(self, cost_ms: float, now: float) -> GovernorChange | None:
@@ -106,6 +128,11 @@ class RenderGovernor:
             return None
         if self._since is None:
             self._since = now
+        if self._settle > 0:
+            self._settle -= 1
+            return None
+        if self._climbed_at is not None and now - self._climbed_at >= 2 * self._up_wait_s:
+            self._up_wait_s, self._climbed_at = self.up_after_s, None  # the climb held
         previous = self.cost_ms
         self.cost_ms = (
             cost_ms if previous is None else previous + self.smoothing * (cost_ms - previous)
@@ -125,7 +152,7 @@ class RenderGovernor:
             return self._move(target, now)
         if (
             self.index > 0
-            and now - self._since >= self.up_after_s
+            and now - self._since >= self._up_wait_s
             and self._predicted(self.index - 1) <= self.budget_ms * self.up_headroom
         ):
             return self._move(self.index - 1, now)

@@ -78,3 +78,35 @@ def test_far_over_budget_acts_after_two_frames_not_six() -> None:
     change = governor.observe(400.0, 0.5)
     assert change is not None
     assert change.new == governor.levels[-1]
+
+
+def feed_until(governor: RenderGovernor, cost_ms: float, t: float, rises: bool) -> float:
+    """Frames of a fixed cost until the scale rises (or falls); returns the time."""
+    start = governor.scale
+    while (governor.scale <= start) if rises else (governor.scale >= start):
+        governor.observe(cost_ms, t)
+        t += 1 / 60
+        assert t < 1000, "the scale never moved"
+    return t
+
+
+def test_a_new_size_settles_before_it_is_judged_and_a_failed_climb_waits_longer() -> None:
+    """The first frames at a new size pay for the keyframe and new targets; judging by them
+    undid every climb at once (0.4 -> 0.5 -> 0.4 every 2 s in the browser benchmark). A climb
+    that does not hold doubles the wait before the next try."""
+    governor = RenderGovernor(fps=60, up_after_s=1.0)  # budget 14.2 ms
+    t = feed_until(governor, 40.0, 0.0, rises=False)
+    t = feed_until(governor, 5.0, t, rises=True)
+    climbed = governor.scale
+    for _ in range(8):  # dear (the keyframe, new targets), but not judged
+        governor.observe(60.0, t)
+        t += 1 / 60
+    assert governor.scale == climbed
+    waits = []
+    for _ in range(3):  # climbs that do not hold
+        t = feed_until(governor, 30.0, t, rises=False)
+        dropped = t
+        t = feed_until(governor, 5.0, t, rises=True)
+        waits.append(t - dropped)
+    assert waits[1] > 1.6 * waits[0]
+    assert waits[2] > 1.6 * waits[1]
