@@ -1,6 +1,6 @@
 """The browser viewer, measured by the page itself (issue 12).
 
-Run: ``.venv/bin/python benchmarks/bench_viewer.py [--seconds 30] [--quality 720p]
+Run: ``.venv/bin/python benchmarks/bench_viewer.py [--seconds 30] [--quality 720p] [--sbs]
 [--synthetic] [--jitter-target 0|default] [--platform-url URL] [--json OUT] [--out DIR]``
 
 What a user does, in Debian Chromium driven by Playwright: the platform starts the way
@@ -8,16 +8,21 @@ What a user does, in Debian Chromium driven by Playwright: the platform starts t
 scene, one streaming worker; throw-away database and media here), or ``--platform-url`` reuses
 a running one; sign in as ``player`` / ``player-demo`` on the sign-in page; create a session on
 the demo room from the lobby; pick the quality rung in the viewer's selector; look around
-(mouse drag) and strafe (A/D keys) for ``--seconds``. Every second it records
+(mouse drag) and strafe (A/D keys) for ``--seconds``. The flat preview asks for one centre view
+(mono: half the render, encode and decode work of both eyes); ``--sbs`` ticks the page's "Both
+eyes" toggle first, which asks for the side-by-side stereo stream a headset gets. The report
+says which layout was measured (``views``: the worker keeps stereo where one eye would be
+narrower than the frame-id stamp). Every second it records
 ``window.vrplatform.stats()`` (fps decoded and displayed, pose-to-photon p50/p99 from the
 stamped frame ids, the per-stage breakdown, jitter buffer and decode ms per frame, inbound
 bitrate) and the worker's sent and target bitrate (``/api/morpheus/performance_metrics``).
 
 Image quality: while the head moves the page's decoded frames are captured (drawImage of the
 video to a canvas, with the frame id read from the captured pixels and the worker's metadata of
-that frame, which carries its render pose); after the browser closes, each is compared with a
-full-quality render of the same pose (``Renderer.render_stereo``, the scene file the worker
-streams) by SSIM on luma, the stamp's band left out. The capture costs the page one readback
+that frame, which carries its render pose and layout); after the browser closes, each is
+compared with a full-quality render of the same pose and layout (``Renderer.render_view`` of the
+centre eye for a mono frame, ``Renderer.render_stereo`` for a stereo one; the scene file the
+worker streams) by SSIM on luma, the stamp's band left out. The capture costs the page one readback
 every ``--capture-every`` seconds.
 
 ``--synthetic`` then runs the synthetic headset (workers/headset) on the same scene and rung
@@ -239,6 +244,7 @@ def run_browser(url: str, args: argparse.Namespace, out: Path) -> dict[str, Any]
             if args.quality != "auto" and s.get("quality") != args.quality:
                 page.select_option("#quality", args.quality)
                 _wait(page, f"s.quality === '{args.quality}'", 60)
+            wait_for_layout(page, sbs=args.sbs)
             token = page.evaluate("JSON.parse(sessionStorage.getItem('vrplatform.auth')).access")
             timeline = record(page, url, token, args)
             summary_stats = _stats(page)
@@ -265,6 +271,21 @@ def run_browser(url: str, args: argparse.Namespace, out: Path) -> dict[str, Any]
         "screenshot": str(shot),
         "preview": str(preview),
     }
+
+
+def wait_for_layout(page: Any, *, sbs: bool) -> None:
+    """Stereo (``sbs``: the "Both eyes" toggle ticked) or the flat preview's mono stream. The
+    worker may keep stereo when one view is asked for (an eye narrower than the frame-id
+    stamp): then the run measures stereo and the report says so."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    if sbs:
+        page.check("#sbs-toggle")
+    want = 2 if sbs else 1
+    try:
+        _wait(page, f"s.viewsAsked === {want} && s.views === {want}", 20)
+    except PlaywrightTimeout:
+        print(f"note: asked for {want} view(s), the stream stays at {_stats(page).get('views')}")
 
 
 def record(page: Any, url: str, token: str, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -296,6 +317,7 @@ def record(page: Any, url: str, token: str, args: argparse.Namespace) -> list[di
                         "framesDropped",
                         "bitrate",
                         "quality",
+                        "views",
                         "pose",
                     )
                 },
@@ -379,8 +401,34 @@ def _luma(rgb: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     return np.round(rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114)
 
 
+def frame_sizes(meta: dict[str, Any], sent: tuple[int, int]) -> tuple[int, tuple[int, int]]:
+    """A captured frame's layout (its metadata's ``views``: 1 one centre view, 2 both eyes side
+    by side; absent means 2) and its picture's size at the rung's full size (``RUNGS`` holds
+    one eye's): one eye wide for a mono frame, two for a stereo one."""
+    from workers.protocol import RUNGS
+
+    views = 1 if meta.get("views") == 1 else 2
+    eye_w, eye_h = RUNGS.get(meta.get("rung") or "", (sent[0] // views, sent[1]))
+    return views, (views * eye_w, eye_h)
+
+
+def reference(renderer: Any, size: tuple[int, int], pose: dict[str, Any], views: int) -> Any:
+    """Luma of a full-quality render of ``pose`` at ``size`` in the frame's layout, with the
+    worker's default projection (90 degrees vertical: the desktop viewer sends none)."""
+    if views == 1:
+        frame = renderer.render_view(
+            (pose["p"], pose["q"]), fov_y_deg=90.0, width=size[0], height=size[1]
+        )
+    else:
+        if (2 * renderer.width_per_eye, renderer.height) != size:
+            renderer.resize(size[0] // 2, size[1])
+        frame = renderer.render_stereo((pose["p"], pose["q"]))
+    return _luma(frame.rgb().astype(np.float32))
+
+
 def image_quality(captures: list[dict[str, Any]], scene: Path, out: Path) -> dict[str, Any]:
-    """Two SSIMs per captured frame, both against a full-quality render of its render pose:
+    """Two SSIMs per captured frame, both against a full-quality render of its render pose in
+    its layout (the centre eye for a mono frame, both eyes for a stereo one):
 
     - ``ssim_sent``: at the size the worker sent (the governor's render scale): what the
       encoder and network kept of the rendered picture (the encoder is not starving);
@@ -389,29 +437,21 @@ def image_quality(captures: list[dict[str, Any]], scene: Path, out: Path) -> dic
     """
     from PIL import Image
 
-    from workers.protocol import RUNGS
     from workers.rendering.renderer import Renderer
 
     if not captures:
         return {"frames": 0}
     scores: list[dict[str, Any]] = []
 
-    def render(renderer: Renderer, size: tuple[int, int], pose: dict[str, Any]) -> Any:
-        if (2 * renderer.width_per_eye, renderer.height) != size:
-            renderer.resize(size[0] // 2, size[1])
-        # The desktop viewer sends no projection: the worker's default (90 degrees).
-        return _luma(renderer.render_stereo((pose["p"], pose["q"])).rgb().astype(np.float32))
-
     with Renderer(64, 64) as renderer:
         renderer.load_scene(scene)
         for i, cap in enumerate(captures):
             sent = (cap["w"], cap["h"])
-            eye_w, eye_h = RUNGS.get(cap["meta"].get("rung") or "", (sent[0] // 2, sent[1]))
-            full = (2 * eye_w, eye_h)
+            views, full = frame_sizes(cap["meta"], sent)
             got = np.frombuffer(base64.b64decode(cap["luma"]), np.uint8).reshape(sent[1], sent[0])
             pose = cap["meta"]["pose"]
-            ref_sent = render(renderer, sent, pose)
-            ref_full = ref_sent if sent == full else render(renderer, full, pose)
+            ref_sent = reference(renderer, sent, pose, views)
+            ref_full = ref_sent if sent == full else reference(renderer, full, pose, views)
             up = (
                 got
                 if sent == full
@@ -423,6 +463,7 @@ def image_quality(captures: list[dict[str, Any]], scene: Path, out: Path) -> dic
                 {
                     "frame_id": cap["id"],
                     "rung": cap["meta"].get("rung"),
+                    "views": views,
                     "scale": cap["meta"].get("scale", 1.0),
                     "ssim_sent": ssim(got[band], ref_sent[band]),
                     "ssim": ssim(up[band_full], ref_full[band_full]),
@@ -437,6 +478,7 @@ def image_quality(captures: list[dict[str, Any]], scene: Path, out: Path) -> dic
     sent_values = [s["ssim_sent"] for s in scores]
     return {
         "frames": len(values),
+        "views": sorted({s["views"] for s in scores}),
         "render_scale_p50": float(np.median([s["scale"] for s in scores])),
         "ssim_p10": round(float(np.percentile(values, 10)), 4),
         "ssim_p50": round(float(np.percentile(values, 50)), 4),
@@ -516,6 +558,8 @@ def summarise(browser: dict[str, Any], quality: dict[str, Any]) -> dict[str, Any
     tl = browser["timeline"]
     return {
         "rung": rung,
+        # The layout measured: 1 mono (one centre view), 2 stereo, "mixed" if it changed.
+        "views": _one(r.get("views") for r in motion),
         "encoder": final.get("encoder"),
         "fps_p50": round(float(np.median(fps_values)), 1) if fps_values else None,
         "fps_min": round(min(fps_values), 1) if fps_values else None,
@@ -567,6 +611,16 @@ def summarise(browser: dict[str, Any], quality: dict[str, Any]) -> dict[str, Any
     }
 
 
+def _one(values: Any) -> Any:
+    """The one value seen (ignoring None), "mixed" if several, None if none."""
+    seen = {v for v in values if v is not None}
+    return seen.pop() if len(seen) == 1 else ("mixed" if seen else None)
+
+
+def layout_name(views: Any) -> str:
+    return {1: "mono", 2: "stereo"}.get(views, str(views) if views is not None else "?")
+
+
 def _median(values: Any) -> float | None:
     xs = [v for v in values if v is not None]
     return round(float(np.median(xs)), 1) if xs else None
@@ -584,11 +638,12 @@ def markdown(summary: dict[str, Any], synthetic: dict[str, Any] | None) -> str:
 
     s = summary
     lines = [
-        "| client | rung | fps p50 (min) | pose→photon p50 / p99 ms | stage p50 ms | overhead "
-        "| jitter buffer ms | decode ms | Mbit/s recv / sent (nominal) | s to nominal | "
+        "| client | rung | views | fps p50 (min) | pose→photon p50 / p99 ms | stage p50 ms "
+        "| overhead | jitter buffer ms | decode ms | Mbit/s recv / sent (nominal) | s to nominal | "
         "render scale | SSIM vs full quality p10 / p50 | SSIM vs sent p10 / p50 | blockiness |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-        f"| browser (Chromium) | {s['rung']} | {s['fps_p50']} ({s['fps_min']}) | "
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| browser (Chromium) | {s['rung']} | {layout_name(s.get('views'))} | "
+        f"{s['fps_p50']} ({s['fps_min']}) | "
         f"{s['latency_p50_ms']} / {s['latency_p99_ms']} | {stages(s['stages_p50_ms'])} | "
         f"{s['overhead_ratio']} | {s['jitter_buffer_ms_p50']} | {s['decode_ms_p50']} | "
         f"{s['bitrate_mbps_p50']} / {s['worker_bitrate_mbps_p50']} "
@@ -603,7 +658,8 @@ def markdown(summary: dict[str, Any], synthetic: dict[str, Any] | None) -> str:
             lat = synthetic.get("latency_ms") or {}
             st = {k: v["p50"] for k, v in (synthetic.get("stage_ms") or {}).items() if v}
             lines.append(
-                f"| synthetic headset (aiortc) | {synthetic.get('rung')} | {synthetic.get('fps')} "
+                f"| synthetic headset (aiortc) | {synthetic.get('rung')} | stereo "
+                f"| {synthetic.get('fps')} "
                 f"| {lat.get('p50')} / {lat.get('p99')} (pose→decoded) | {stages(st)} | "
                 f"{synthetic.get('overhead_ratio')} | n/a | n/a | n/a / "
                 f"{_mbps(synthetic.get('bitrate_bps'))} | n/a | n/a | n/a | n/a | n/a |"
@@ -627,6 +683,9 @@ def main() -> int:
     parser.add_argument("--captures", type=int, default=12, help="frames kept for SSIM")
     parser.add_argument("--capture-every", type=float, default=2.0, help="seconds")
     parser.add_argument("--synthetic", action="store_true", help="also the synthetic headset")
+    parser.add_argument(
+        "--sbs", action="store_true", help="tick 'Both eyes' first: measure the stereo stream"
+    )
     parser.add_argument("--no-worker-metrics", dest="worker_metrics", action="store_false")
     parser.add_argument("--start-timeout", type=float, default=180.0)
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench-viewer")

@@ -72,6 +72,7 @@ def test_time_to_nominal_and_report(bench):
     assert bench.time_to(timeline, "worker_bitrate", 20e6) is None
     summary = {
         "rung": "720p",
+        "views": 1,
         "fps_p50": 50.0,
         "fps_min": 44.0,
         "latency_p50_ms": 40.0,
@@ -99,4 +100,67 @@ def test_time_to_nominal_and_report(bench):
     # Stages in pipeline order, unknown ones after.
     assert "render 12.0, display 8.0, extra 1.0" in lines[2]
     assert "synthetic headset" in lines[3]
+    assert lines[3].count("|") == lines[0].count("|")
+    # Which layout was measured: the flat preview's one view, or both eyes.
+    assert lines[0].split("|")[3].strip() == "views"
+    assert lines[2].split("|")[3].strip() == "mono"
+    assert lines[3].split("|")[3].strip() == "stereo"
+    assert bench.markdown({**summary, "views": 2}, None).splitlines()[2].split("|")[3] == " stereo "
     assert bench.nominal_bitrate("720p", 90.0) == 12_000_000
+
+
+def test_a_frame_is_measured_at_its_own_layout(bench):
+    """A mono frame is one eye wide at the rung's full size, a stereo one two; a frame without
+    ``views`` (an older worker) is stereo."""
+    assert bench.frame_sizes({"rung": "720p", "views": 1}, (1280, 720)) == (1, (1280, 720))
+    assert bench.frame_sizes({"rung": "720p", "views": 2}, (2560, 720)) == (2, (2560, 720))
+    assert bench.frame_sizes({"rung": "720p"}, (2560, 720)) == (2, (2560, 720))
+    # A reduced render scale: the full size is still the rung's.
+    assert bench.frame_sizes({"rung": "720p", "views": 1}, (800, 448)) == (1, (1280, 720))
+    assert bench.frame_sizes({"rung": "720p", "views": 2}, (1600, 448)) == (2, (2560, 720))
+    # No rung known: the sent size.
+    assert bench.frame_sizes({"rung": "", "views": 1}, (640, 360)) == (1, (640, 360))
+    assert bench.frame_sizes({"views": 2}, (640, 360)) == (2, (640, 360))
+
+
+@pytest.mark.timeout(120)
+def test_image_quality_compares_each_frame_with_its_own_layout(bench, tmp_path):
+    """Captures rendered as the worker renders them (the centre eye for a mono frame, both eyes
+    for a stereo one) score SSIM 1 against the benchmark's reference; a mono picture taken for
+    stereo does not."""
+    import base64
+
+    from workers.rendering.demo_scene import build_demo_scene
+    from workers.rendering.renderer import Renderer
+
+    scene = tmp_path / "room.glb"
+    build_demo_scene(scene, target_triangles=5_000)
+    pose = {"p": [0.3, 1.6, 2.0], "q": [0.0, 0.2588, 0.0, 0.9659]}
+    eye = (160, 96)
+    with Renderer(*eye) as renderer:
+        renderer.load_scene(scene)
+        mono = renderer.render_view(
+            (pose["p"], pose["q"]), fov_y_deg=90.0, width=eye[0], height=eye[1]
+        )
+        stereo = renderer.render_stereo((pose["p"], pose["q"]))
+        pictures = {1: mono.rgb(), 2: stereo.rgb()}
+
+    def capture(views: int, meta_views: int | None) -> dict:
+        luma = bench._luma(pictures[views].astype(np.float32)).astype(np.uint8)
+        meta = {"pose": pose, "rung": "", "scale": 1.0}
+        if meta_views is not None:
+            meta["views"] = meta_views
+        h, w = luma.shape
+        return {"id": views, "meta": meta, "w": w, "h": h, "luma": base64.b64encode(luma.tobytes())}
+
+    result = bench.image_quality([capture(1, 1), capture(2, None)], scene, tmp_path)
+    assert result["views"] == [1, 2]
+    mono_score, stereo_score = result["per_frame"]
+    assert mono_score["views"] == 1
+    assert stereo_score["views"] == 2
+    for score in (mono_score, stereo_score):
+        assert score["ssim_sent"] > 0.99, score
+        assert score["ssim"] > 0.99, score
+    # A mono picture (one eye wide) measured as stereo: each half against an eye's render.
+    wrong = bench.image_quality([capture(1, 2)], scene, tmp_path)["per_frame"][0]
+    assert wrong["ssim_sent"] < 0.9, wrong

@@ -4,13 +4,18 @@ and the bad paths (wrong password, ended session, dropped connection)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from apps.core.testing_browser import ARTIFACTS, RUNG_SIZES
 from apps.web.tests.conftest import PASSWORD, Server, orm
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# Rows the desktop view cuts from the top: the stamp's 16-px band and the 4 rows the codec's
+# deblocking smears its blocks into (static/client/js/stamp.js DEFAULT_BLOCK + STAMP_GUARD).
+BAND = 20
 
 STATS = "window.vrplatform && window.vrplatform.stats()"
 # A 16x8 grid of mean luma over the preview canvas: a coarse signature of the picture.
@@ -228,7 +233,7 @@ def test_stream_plays_follows_the_pose_and_changes_quality(
     # the stamp's band, and no stamp can be read from its top-left, while the page still reads
     # the ids from the decoded picture.
     crop = page.evaluate(CROP_JS)
-    assert crop["canvasHeight"] == crop["videoHeight"] - 16, crop
+    assert crop["canvasHeight"] == crop["videoHeight"] - BAND, crop
     assert crop["previewId"] is None, crop
     assert crop["videoId"] is not None, crop
 
@@ -287,6 +292,99 @@ def test_stream_plays_follows_the_pose_and_changes_quality(
         assert label in text
 
 
+def rung_eye_size(rung: str) -> tuple[int, int]:
+    """One eye's size at ``rung`` for the test worker (its --rung-sizes)."""
+    w, h = dict(item.split("=") for item in RUNG_SIZES.split(","))[rung].split("x")
+    return int(w), int(h)
+
+
+def wait_layout(page: Any, views: int, width: int, condition: str = "true") -> dict[str, Any]:
+    """Wait until the picture on screen is ``width`` px wide and laid out as ``views`` say, both
+    by the page's stats and by the worker's metadata of the last frame whose id was read."""
+    return wait_stats(
+        page,
+        f"s.views === {views} && s.videoSize[0] === {width} && ({condition})"
+        " && (window.vrplatform.frameMeta(s.lastFrameId) || {}).frame_id === s.lastFrameId"
+        f" && (window.vrplatform.frameMeta(s.lastFrameId).views || 2) === {views}",
+    )
+
+
+def preview_match(page: Any) -> dict[str, Any]:
+    """The preview against the same decoded frame: the whole picture and its left half."""
+    page.evaluate("window.__previewProbe.want = true; window.__previewProbe.match = null")
+    page.wait_for_function("window.__previewProbe.match !== null")
+    return page.evaluate("window.__previewProbe.match")
+
+
+@pytest.mark.timeout(300)
+def test_flat_view_gets_one_view_and_both_eyes_when_asked(
+    platform, user_factory, demo_scene, streaming_worker, pages
+):
+    """The desktop preview shows one view: the page asks the worker for one centre view (half
+    the render, encode and decode work), draws each frame as its metadata says it is laid
+    out, and asks for both eyes again when the side-by-side toggle is ticked."""
+    user_factory("alice")
+    page = pages()
+    page.add_init_script(script=FEEDBACK_PROBE_JS)
+    sign_in(page, platform, "alice")
+    page.locator("li.scene").first.wait_for()
+    create_session_from_lobby(page, platform)
+    wait_stats(page, "s.streaming && s.frameIdsRead > 5", timeout_ms=60_000)
+    page.evaluate(PREVIEW_PROBE_JS)
+
+    # An eye narrower than the frame-id stamp (384 px; the test worker's 720p eye is 320):
+    # the worker keeps both eyes though one was asked for, and the page follows the frames.
+    eye_w, eye_h = rung_eye_size("720p")
+    page.select_option("#quality", "720p")
+    s = wait_layout(page, 2, 2 * eye_w, "s.quality === '720p'")
+    assert s["viewsAsked"] == 1
+    match = preview_match(page)
+    assert match["size"] == [eye_w, eye_h - BAND], match  # the left eye, its stamp band cut
+    assert match["left"] < 8 < match["whole"], match
+
+    # Wide enough: one centre view fills the picture, one eye wide; the preview is all of it.
+    eye_w, eye_h = rung_eye_size("4K")
+    page.select_option("#quality", "4K")
+    s = wait_layout(page, 1, eye_w, "s.quality === '4K'")
+    assert s["videoSize"] == [eye_w, eye_h]
+    match = preview_match(page)
+    assert match["size"] == [eye_w, eye_h - BAND], match
+    assert match["whole"] < 8 < match["left"], match
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "viewer-mono.png"))
+    picture = page.evaluate(PICTURE_JS)
+    mean = sum(picture) / len(picture)
+    assert 5 < mean < 250, mean
+
+    # Side by side asked: told to the worker at once (not with the next periodic feedback, up
+    # to a second later), both eyes come back, twice as wide; both drawn.
+    page.evaluate("window.__framesSent.length = 0")
+    page.check("#sbs-toggle")
+    sent = [json.loads(m) for m in page.evaluate("window.__framesSent")]
+    assert any(m.get("views") == 2 for m in sent), sent
+    s = wait_layout(page, 2, 2 * eye_w)
+    assert s["viewsAsked"] == 2
+    match = preview_match(page)
+    assert match["size"] == [2 * eye_w, eye_h - BAND], match
+    assert match["whole"] < 8, match
+    page.screenshot(path=str(ARTIFACTS / "viewer-stereo.png"))
+
+    # And one view again when it is unticked.
+    page.uncheck("#sbs-toggle")
+    wait_layout(page, 1, eye_w, "s.viewsAsked === 1")
+    assert preview_match(page)["size"] == [eye_w, eye_h - BAND]
+
+    # Through every switch, no drawn preview ever showed the frame-id stamp, and every frame
+    # was as wide as its metadata's layout says (one eye for one view, two for both).
+    probe = page.evaluate("window.__previewProbe")
+    assert probe["frames"] > 20, probe
+    assert probe["stamps"] == 0, probe
+    widths = [rung_eye_size(rung)[0] for rung in ("720p", "1080p", "2K", "4K")]
+    consistent = {f"2x{2 * w}" for w in widths} | {f"1x{w}" for w in widths}
+    assert set(probe["layouts"]) <= consistent, probe
+    assert {f"2x{2 * widths[0]}", f"1x{eye_w}", f"2x{2 * eye_w}"} <= set(probe["layouts"]), probe
+
+
 def test_tokens_rotate_before_expiry_and_reach_the_socket(platform, user_factory, pages):
     import requests
 
@@ -324,12 +422,18 @@ def test_tokens_rotate_before_expiry_and_reach_the_socket(platform, user_factory
 
 def test_reprojection_shader_splits_eyes_and_follows_head_rotation(platform, pages):
     """The WebXR drawing path without a headset: the shader draws the left or right half of a
-    side-by-side picture, and a head turn shifts the picture the way the math says."""
+    side-by-side picture (the whole of a mono one), and a head turn shifts the picture the way
+    the math says."""
     page = pages()
     page.goto(f"{platform.url}/login/")
     result = page.evaluate(REPROJECTION_JS)
     assert result["left"][:3] == [255, 0, 0]
     assert result["right"][:3] == [0, 0, 255]
+    # Side by side, the left eye is the red half edge to edge...
+    assert result["leftEdges"] == [[255, 0, 0, 255], [255, 0, 0, 255]]
+    # ...a mono frame (views 1) is the whole picture in either eye: red left, blue right.
+    assert result["monoLeftEdges"] == [[255, 0, 0, 255], [0, 0, 255, 255]]
+    assert result["monoRightEdges"] == [[255, 0, 0, 255], [0, 0, 255, 255]]
     # Turned 20 degrees left: the old picture moved right, so the left edge is uncovered...
     assert result["turnedLeftEdge"][:3] == [0, 0, 0]
     # ...and the centre still shows the left eye's picture.
@@ -354,6 +458,73 @@ CROP_JS = """(async () => {
 })()"""
 
 
+# What the page sends on the worker's `frames` channel (its decode feedback), newest last.
+FEEDBACK_PROBE_JS = """(() => {
+  const send = RTCDataChannel.prototype.send;
+  window.__framesSent = [];
+  RTCDataChannel.prototype.send = function (data) {
+    if (this.label === 'frames') {
+      window.__framesSent.push(String(data));
+      if (window.__framesSent.length > 50) window.__framesSent.shift();
+    }
+    return send.call(this, data);
+  };
+})();"""
+
+# After the page's own video-frame callback (registered first, so called first), the preview
+# holds this frame: count stamps readable from its top-left, note each frame's layout (its
+# metadata's views) and width, and on request compare the preview with the same frame's whole
+# picture and left half (stamp band cut from both; mean absolute difference 0..255, scaled to
+# the preview's size).
+PREVIEW_PROBE_JS = """(async () => {
+  const { decodeStamp, rgbaToLuma, STAMP_BLOCKS, DEFAULT_BLOCK, STAMP_GUARD } =
+    await import('/static/client/js/stamp.js');
+  const BAND = DEFAULT_BLOCK + STAMP_GUARD;
+  const video = document.getElementById('video'), preview = document.getElementById('preview');
+  const band = document.createElement('canvas');
+  band.width = STAMP_BLOCKS * 16; band.height = 16;
+  const b = band.getContext('2d', { willReadFrequently: true });
+  const probe = { frames: 0, stamps: 0, layouts: [], want: false, match: null };
+  const readId = (source) => {
+    b.clearRect(0, 0, band.width, 16);
+    b.drawImage(source, 0, 0, band.width, 16, 0, 0, band.width, 16);
+    return decodeStamp(rgbaToLuma(b.getImageData(0, 0, band.width, 16).data), band.width, 16);
+  };
+  window.__previewProbe = probe;
+  const compare = () => {
+    const w = video.videoWidth, h = video.videoHeight, pw = preview.width, ph = preview.height;
+    const got = preview.getContext('2d').getImageData(0, 0, pw, ph).data;
+    const ref = document.createElement('canvas');
+    ref.width = pw; ref.height = ph;
+    const r = ref.getContext('2d', { willReadFrequently: true });
+    const err = (sw) => {
+      r.drawImage(video, 0, BAND, sw, h - BAND, 0, 0, pw, ph);
+      const d = r.getImageData(0, 0, pw, ph).data;
+      let sum = 0;
+      for (let i = 0; i < d.length; i += 4) {
+        for (let k = 0; k < 3; k++) sum += Math.abs(d[i + k] - got[i + k]);
+      }
+      return sum / ((d.length / 4) * 3);
+    };
+    return { size: [pw, ph], video: [w, h], whole: err(w), left: err(Math.floor(w / 2)) };
+  };
+  const onFrame = () => {
+    video.requestVideoFrameCallback(onFrame);
+    if (readId(preview) !== null) probe.stamps++;
+    probe.frames++;
+    const id = readId(video);
+    const meta = id === null ? null : window.vrplatform.frameMeta(id);
+    const layout = meta && `${meta.views || 2}x${video.videoWidth}`;
+    if (layout && !probe.layouts.includes(layout)) probe.layouts.push(layout);
+    if (probe.want) {
+      probe.want = false;
+      probe.match = compare();
+    }
+  };
+  video.requestVideoFrameCallback(onFrame);
+})()"""
+
+
 REPROJECTION_JS = """(async () => {
   const { ReprojectingRenderer } = await import('/static/client/js/xr.js');
   const { mat4Perspective, quatFromYawPitch } = await import('/static/client/js/math.js');
@@ -373,13 +544,19 @@ REPROJECTION_JS = """(async () => {
     gl.readPixels(x, y, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, o);
     return Array.from(o);
   };
-  const draw = (eye, renderQ, nowQ) => {
+  const draw = (eye, renderQ, nowQ, views) => {
     gl.viewport(0, 0, 100, 100); gl.clearColor(0, 0, 0, 1); gl.clear(gl.COLOR_BUFFER_BIT);
-    r.drawEye(eye, proj, renderQ, nowQ);
+    r.drawEye(eye, proj, renderQ, nowQ, views);
   };
   const ident = [0, 0, 0, 1];
   draw('left', ident, ident); const left = px(50, 50);
+  const leftEdges = [px(5, 50), px(95, 50)];
   draw('right', ident, ident); const right = px(50, 50);
+  draw('left', ident, ident, 1); const monoLeftEdges = [px(5, 50), px(95, 50)];
+  draw('right', ident, ident, 1); const monoRightEdges = [px(5, 50), px(95, 50)];
   draw('left', ident, quatFromYawPitch(20 * Math.PI / 180, 0));
-  return { left, right, turnedLeftEdge: px(5, 50), turnedCentre: px(50, 50) };
+  return {
+    left, right, leftEdges, monoLeftEdges, monoRightEdges,
+    turnedLeftEdge: px(5, 50), turnedCentre: px(50, 50),
+  };
 })()"""

@@ -142,20 +142,40 @@ export function reprojectNdc(proj, delta, ndcX, ndcY) {
   return [clip[0] / clip[3], clip[1] / clip[3]];
 }
 
-// The side-by-side stereo picture: left eye in the left half, right eye in the right half.
+// The layout of a frame (its metadata's `views`, workers/protocol.py FrameMeta): 2 is the
+// side-by-side stereo picture, 1 one centre view filling the whole picture. Absent (older
+// workers) or anything else means side by side.
+export function frameViews(meta) {
+  return meta && meta.views === 1 ? 1 : 2;
+}
+
+// The layout of the picture now on the video element (w x h), from `known` ({views, w, h}: the
+// layout and size of the last frame whose metadata was matched): the same while the size is
+// the same; a picture twice (half) as wide at the same height is the other layout: the first
+// frames after a switch, before their metadata is matched. Side by side when nothing is known.
+export function pictureViews(known, w, h) {
+  if (!known) return 2;
+  if (known.h === h && known.views === 1 && w === 2 * known.w) return 2;
+  if (known.h === h && known.views === 2 && 2 * w === known.w) return 1;
+  return known.views;
+}
+
+// The side-by-side stereo picture: left eye in the left half, right eye in the right half; a
+// mono picture (views 1) is the same whole picture for either eye.
 // Texture rectangle [u0, v0, u1, v1] of an eye (v up, as WebGL samples an uploaded video).
-export function eyeUvRect(eye) {
-  if (eye === "left") return [0, 0, 0.5, 1];
-  if (eye === "right") return [0.5, 0, 1, 1];
-  throw new Error(`unknown eye ${eye}`);
+export function eyeUvRect(eye, views = 2) {
+  if (eye !== "left" && eye !== "right") throw new Error(`unknown eye ${eye}`);
+  if (views === 1) return [0, 0, 1, 1];
+  return eye === "left" ? [0, 0, 0.5, 1] : [0.5, 0, 1, 1];
 }
 
 // Source rectangle of an eye in video pixels {x, y, w, h}, for drawImage().
-export function eyeSourceRect(eye, videoWidth, videoHeight) {
+export function eyeSourceRect(eye, videoWidth, videoHeight, views = 2) {
+  if (eye !== "left" && eye !== "right") throw new Error(`unknown eye ${eye}`);
+  if (views === 1) return { x: 0, y: 0, w: videoWidth, h: videoHeight };
   const half = Math.floor(videoWidth / 2);
   if (eye === "left") return { x: 0, y: 0, w: half, h: videoHeight };
-  if (eye === "right") return { x: half, y: 0, w: videoWidth - half, h: videoHeight };
-  throw new Error(`unknown eye ${eye}`);
+  return { x: half, y: 0, w: videoWidth - half, h: videoHeight };
 }
 
 // WebXR names eyes "left"/"right"/"none"; a mono view shows the left half.

@@ -36,6 +36,9 @@ export class StreamClient {
     this.poseSent = new Map(); // seq -> performance.now() at send
     this.seq = 0;
     this.displayHz = 0; // set by the page from its animation frames (or the XR session)
+    // How many views the page shows (setViews): 1 a flat desktop view (the worker then sends
+    // one centre view, half the pixels), 2 both eyes (side by side, or in a headset).
+    this.views = 2;
     this.attempt = 0;
     this.restartTimer = null;
     this.stopped = false;
@@ -122,6 +125,12 @@ export class StreamClient {
       if (channel.label === "frames") {
         this.framesChannel = channel;
         channel.onmessage = (message) => this.onFrameMeta(message.data);
+        // A new stream starts side by side: one view is asked for at once, not a second later.
+        const hello = () => {
+          if (this.views !== 2) this.sendFeedback(this.feedbackMessage());
+        };
+        if (channel.readyState === "open") hello();
+        else channel.addEventListener("open", hello, { once: true });
       }
     };
     pc.onicecandidate = ({ candidate }) => {
@@ -239,6 +248,30 @@ export class StreamClient {
     if (this.framesChannel?.readyState === "open") this.framesChannel.send(JSON.stringify(feedback));
   }
 
+  // The decode feedback for the `frames` channel (workers/protocol.py ClientFeedback).
+  feedbackMessage() {
+    return {
+      decode_ms: this.rtc.decodeMs || 0,
+      frames_decoded: this.rtc.framesDecoded,
+      frames_dropped: this.rtc.framesDropped,
+      // The worker paces the stream at min(target, display rate): frames a display cannot
+      // show are wasted render, encode and decode work.
+      display_hz: this.displayHz || 0,
+      // One view: the worker renders and sends one centre view instead of both eyes. It may
+      // still send both (each frame's metadata says which), so the page follows meta.views.
+      views: this.views,
+    };
+  }
+
+  // 1 (a flat view) or 2 (both eyes). A change is told to the worker at once, not with the
+  // next periodic feedback, so the picture switches within a frame or two.
+  setViews(views) {
+    const next = views === 1 ? 1 : 2;
+    if (next === this.views) return;
+    this.views = next;
+    this.sendFeedback(this.feedbackMessage());
+  }
+
   setQuality(quality) {
     if (!this.streamId) return false;
     return this.socket.send("morpheus:quality_change", { stream_id: this.streamId, quality });
@@ -287,14 +320,7 @@ export class StreamClient {
       jitterBufferTargetMs: perFrameMs(prev, sample, "jitterBufferTargetDelay", "jitterBufferEmittedCount"),
       jitterBufferMinimumMs: perFrameMs(prev, sample, "jitterBufferMinimumDelay", "jitterBufferEmittedCount"),
     };
-    this.sendFeedback({
-      decode_ms: this.rtc.decodeMs || 0,
-      frames_decoded: this.rtc.framesDecoded,
-      frames_dropped: this.rtc.framesDropped,
-      // The worker paces the stream at min(target, display rate): frames a display cannot
-      // show are wasted render, encode and decode work.
-      display_hz: this.displayHz || 0,
-    });
+    this.sendFeedback(this.feedbackMessage());
   }
 
   closePeer() {

@@ -2,7 +2,7 @@
 // mouse-look and WASD, Enter VR, stats overlay, quality selector, participants, and the
 // public debugging hook window.vrplatform.
 import { api, ApiError, banner, el, requireSignIn, setupHeader } from "./api.js";
-import { clampPitch, eyeSourceRect, moveDelta, quatFromYawPitch } from "./math.js";
+import { clampPitch, eyeSourceRect, frameViews, moveDelta, pictureViews, quatFromYawPitch } from "./math.js";
 import { FrameRate, frameStages, overheadRatio, Samples, STAGE_LABELS, StageStats } from "./framestats.js";
 import { formatBitrate, percentile } from "./netstats.js";
 import { SessionSocket } from "./socket.js";
@@ -36,6 +36,9 @@ const state = {
   lastFrameId: null,
   frameIdsRead: 0,
   shownMeta: null, // metadata of the frame on screen (matched by its stamped id)
+  // {views, w, h}: the layout (1 one centre view, 2 side by side) and size of the last frame
+  // whose metadata was matched.
+  shownLayout: null,
   yaw: 0,
   pitch: 0,
   position: [0, 1.6, 3],
@@ -84,6 +87,14 @@ setInterval(showSpeaking, 150);
 
 const socket = new SessionSocket(sessionId, { onEvent, onState: onSocketState });
 const stream = new StreamClient({ sessionId, socket, video, onState: onStreamState });
+const sbsToggle = document.getElementById("sbs-toggle");
+
+// One view for the flat preview (the worker renders and sends one centre view: half the
+// render, encode and decode work); both eyes side by side when asked, and always in VR.
+function wantedViews() {
+  return state.inVr || sbsToggle.checked ? 2 : 1;
+}
+stream.setViews(wantedViews());
 const voice = new Voice(stream);
 voice.onOperatorMute = (muted) =>
   banner(muted ? "An operator muted your microphone." : "An operator unmuted your microphone.", muted ? "warning" : "info");
@@ -200,12 +211,21 @@ window.addEventListener("keydown", (event) => {
 window.addEventListener("keyup", (event) => state.keys.delete(event.code));
 window.addEventListener("blur", () => state.keys.clear());
 
+// The layout of the picture on the video element: the one its metadata says (each frame
+// follows meta.views, whatever the page asked for), the latest known before any is matched.
+function shownViews() {
+  const w = video.videoWidth, h = video.videoHeight;
+  return state.shownLayout ? pictureViews(state.shownLayout, w, h) : frameViews(stream.latestMeta);
+}
+
 function drawPreview() {
   const w = video.videoWidth, h = video.videoHeight;
   if (!w || !h || video.readyState < 2) return;
-  const both = document.getElementById("sbs-toggle").checked;
+  // Side by side asked: the whole picture. Otherwise one view: a mono frame's whole picture,
+  // a stereo frame's left eye.
+  const view = sbsToggle.checked ? { x: 0, y: 0, w, h } : eyeSourceRect("left", w, h, shownViews());
   // The frame-id stamp's band along the top edge is not part of the view.
-  const src = cropStamp(both ? { x: 0, y: 0, w, h } : eyeSourceRect("left", w, h));
+  const src = cropStamp(view);
   if (canvas.width !== src.w || canvas.height !== src.h) {
     canvas.width = src.w;
     canvas.height = src.h;
@@ -240,7 +260,10 @@ function tick(now) {
 }
 const HAS_RVFC = "requestVideoFrameCallback" in HTMLVideoElement.prototype;
 let previewStale = true; // the view changed (both eyes / one eye) without a new frame
-document.getElementById("sbs-toggle").addEventListener("change", () => (previewStale = true));
+sbsToggle.addEventListener("change", () => {
+  previewStale = true;
+  stream.setViews(wantedViews());
+});
 requestAnimationFrame(tick);
 
 // Per decoded frame: read the stamped frame id, match its metadata, measure pose-to-photon.
@@ -258,6 +281,10 @@ function readFrameId() {
 
 function onVideoFrame(now, metadata = {}) {
   video.requestVideoFrameCallback(onVideoFrame);
+  // The frame's id and metadata first: its layout (one view or both eyes) says what to draw.
+  const id = readFrameId();
+  const matched = id !== null ? stream.metas.get(id) : undefined;
+  if (matched) state.shownLayout = { views: frameViews(matched), w: video.videoWidth, h: video.videoHeight };
   drawPreview(); // at once: the next composite shows it, not the one after the next tick
   // When the page's main thread runs late, the callback's expected display time (from the
   // frame's begin time) can already be past: the picture cannot show before this callback,
@@ -268,14 +295,12 @@ function onVideoFrame(now, metadata = {}) {
   if (state.streamFrames === null || presented < state.streamFrames) state.firstFrameAt = now;
   state.streamFrames = presented;
   state.frameRate.push(shownAt, presented);
-  const id = readFrameId();
   if (id !== null) {
     state.lastFrameId = id;
     state.frameIdsRead++;
   }
   // Only a frame whose id was read is measured: the latest metadata may belong to a frame
   // still on its way.
-  const matched = id !== null ? stream.metas.get(id) : undefined;
   const meta = matched || stream.latestMeta;
   if (meta) state.shownMeta = meta;
   const sent = matched ? stream.poseSent.get(matched.pose_seq) : undefined;
@@ -314,6 +339,11 @@ function stats() {
     displayHz: round1(stream.displayHz),
     // Below 1 the worker renders (and sends) a smaller picture to hold the frame rate.
     renderScale: state.shownMeta?.scale ?? 1,
+    // The layout of the picture on screen (1: one centre view, 2: both eyes side by side) and
+    // the one asked of the worker (1 for the flat preview; it may still send 2).
+    views: shownViews(),
+    viewsAsked: stream.views,
+    videoSize: [video.videoWidth, video.videoHeight],
     // Decoded and displayed per second over the last 5 s.
     fps: round1(state.frameRate.fps(performance.now())),
     // Pose sent -> frame rendered from it on screen (browser clock only), recent frames.
@@ -379,6 +409,7 @@ function renderStats() {
     `rtt            ${s.rttMs == null ? "–" : `${Math.round(s.rttMs)} ms`}`,
     `quality        ${s.quality || "–"} (asked: ${s.requestedQuality})${s.renderScale < 1 ? `, rendered at ${Math.round(s.renderScale * 100)}% to hold the frame rate` : ""}`,
     `encoder        ${s.encoder || "–"}`,
+    `picture        ${s.videoSize[0]}x${s.videoSize[1]}, ${s.views === 1 ? "one centre view" : "both eyes side by side"} (asked: ${s.viewsAsked === 1 ? "one" : "both"})`,
     `frames         ${s.framesDecoded} decoded, last id ${s.lastFrameId ?? "–"}`,
     `session        ${s.sessionState}, stream ${s.streamState}, reconnects ${s.reconnects}`,
   ];
@@ -452,19 +483,27 @@ async function setupVr() {
   const button = document.getElementById("enter-vr");
   button.hidden = false;
   button.addEventListener("click", async () => {
+    // In the headset each eye has its own view: both are asked for while it lasts.
+    const setInVr = (inVr) => {
+      state.inVr = inVr;
+      previewStale = true;
+      stream.setViews(wantedViews());
+    };
     try {
-      state.inVr = true;
+      setInVr(true);
       await runImmersive({
         video,
         stream,
         renderPose: () => state.shownMeta?.pose || null,
+        // Mono frames still on their way when VR starts fill each eye whole.
+        frameViews: shownViews,
         message: vrMessage,
         comfort,
         voice,
-        onEnd: () => (state.inVr = false),
+        onEnd: () => setInVr(false),
       });
     } catch (err) {
-      state.inVr = false;
+      setInVr(false);
       banner(`Could not enter VR: ${err.message}`);
     }
   });

@@ -1,5 +1,7 @@
 // Immersive VR: each eye's half of the side-by-side video on a quad per XR view, reprojected
-// by the rotation between the pose the frame was rendered with and the current head pose.
+// by the rotation between the pose the frame was rendered with and the current head pose. A
+// mono frame (one centre view: the desktop's layout, in the moments after entering VR until
+// the worker switches to both eyes) fills each eye whole.
 // The viewer pose, per-eye projections, controllers/hands and the locomotion origin go to the
 // worker every XR frame; the worker renders the head placed by the origin.
 import {
@@ -12,7 +14,7 @@ import {
   vignetteStrength,
 } from "./xr-locomotion.js";
 import { linkProgram, Overlay } from "./xr-overlay.js";
-import { DEFAULT_BLOCK } from "./stamp.js";
+import { DEFAULT_BLOCK, STAMP_GUARD } from "./stamp.js";
 
 const VERT = `#version 300 es
 in vec3 a_ray;
@@ -65,13 +67,14 @@ export class ReprojectingRenderer {
     // The stamp's rows along the top edge are blacked out, not stretched away: the picture
     // keeps its projection (reprojection and the per-eye mapping depend on it).
     const rows = video.videoHeight || 0; // a canvas source (tests) has no stamp
-    this.top = rows > 4 * DEFAULT_BLOCK ? 1 - DEFAULT_BLOCK / rows : 1;
+    this.top = rows > 4 * DEFAULT_BLOCK ? 1 - (DEFAULT_BLOCK + STAMP_GUARD) / rows : 1;
     return true;
   }
 
   // Draw one eye into the current viewport. `renderQ`: orientation the frame was rendered
-  // with; `currentQ`: the head orientation now; `proj`: this view's projection matrix.
-  drawEye(eye, proj, renderQ, currentQ) {
+  // with; `currentQ`: the head orientation now; `proj`: this view's projection matrix;
+  // `views`: the frame's layout (2 side by side, 1 one view for both eyes).
+  drawEye(eye, proj, renderQ, currentQ, views = 2) {
     const gl = this.gl;
     const quad = eyeQuad(proj);
     const data = new Float32Array(quad.flatMap((c) => [...c.ray, ...c.uv]));
@@ -84,7 +87,7 @@ export class ReprojectingRenderer {
     gl.vertexAttribPointer(this.loc.uv, 2, gl.FLOAT, false, 20, 12);
     const delta = renderQ ? rotationDelta(renderQ, currentQ) : [0, 0, 0, 1];
     gl.uniformMatrix4fv(this.loc.m, false, new Float32Array(reprojectionMatrix(proj, delta)));
-    gl.uniform4fv(this.loc.rect, new Float32Array(eyeUvRect(eye)));
+    gl.uniform4fv(this.loc.rect, new Float32Array(eyeUvRect(eye, views)));
     gl.uniform1f(this.loc.top, this.top ?? 1);
     gl.activeTexture(gl.TEXTURE0);
     gl.bindTexture(gl.TEXTURE_2D, this.texture);
@@ -146,6 +149,7 @@ export const xrState = {
   sessions: 0,
   frames: 0,
   views: [], // [{eye, viewport: [x, y, w, h]}] of the last frame
+  frameViews: null, // the layout of the video picture last drawn (1 one view, 2 side by side)
   head: null, // {p, q} in the headset's space
   world: null, // {p, q}: the head in the scene (origin applied)
   origin: null, // {p, yaw}
@@ -167,10 +171,13 @@ function projectToView(point, origin, view) {
 }
 
 // Runs an immersive session until it ends. `stream` is the StreamClient; `renderPose()`
-// returns the {q} the currently shown video frame was rendered with (or null); `message()`
-// what to show instead of (or over) the picture, or null; `comfort` the comfort settings.
+// returns the {q} the currently shown video frame was rendered with (or null);
+// `frameViews()` that frame's layout (its metadata's views: 1 or 2); `message()` what to show
+// instead of (or over) the picture, or null; `comfort` the comfort settings.
 // `voice` (voice.js): the left controller's X button is push-to-talk; the view marks "on air".
-export async function runImmersive({ video, stream, renderPose, message, comfort = COMFORT_DEFAULTS, voice, onEnd }) {
+export async function runImmersive({
+  video, stream, renderPose, frameViews = () => 2, message, comfort = COMFORT_DEFAULTS, voice, onEnd,
+}) {
   const session = await navigator.xr.requestSession("immersive-vr", { optionalFeatures: ["local-floor", "hand-tracking"] });
   const canvas = document.createElement("canvas");
   const gl = canvas.getContext("webgl2", { xrCompatible: true, antialias: false });
@@ -244,6 +251,7 @@ export async function runImmersive({ video, stream, renderPose, message, comfort
     gl.clear(gl.COLOR_BUFFER_BIT);
     const hasPicture = renderer.upload(video);
     const rendered = renderPose();
+    const layout = frameViews();
     // Reprojection compares poses in the scene: the render pose already has the origin in it.
     const worldQ = quatMultiply(originQuat(origin), head.q);
     const text = message() || (hasPicture ? null : "Waiting for video…");
@@ -251,11 +259,12 @@ export async function runImmersive({ video, stream, renderPose, message, comfort
     for (const view of views) {
       const vp = layer.getViewport(view);
       gl.viewport(vp.x, vp.y, vp.width, vp.height);
-      if (hasPicture) renderer.drawEye(eyeOfView(view), Array.from(view.projectionMatrix), rendered?.q, worldQ);
+      if (hasPicture) renderer.drawEye(eyeOfView(view), Array.from(view.projectionMatrix), rendered?.q, worldQ, layout);
       overlay.draw({ message: text, vignette, target: target && projectToView(target, origin, view), onAir: voice?.transmitting });
       xrState.views.push({ eye: view.eye, viewport: [vp.x, vp.y, vp.width, vp.height] });
     }
     xrState.frames++;
+    xrState.frameViews = hasPicture ? layout : null;
     xrState.head = head;
     xrState.world = applyOrigin(origin, head);
     xrState.origin = { p: origin.p.slice(), yaw: origin.yaw };

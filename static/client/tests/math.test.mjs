@@ -1,10 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  eyeOfView, eyeQuad, eyeSourceRect, eyeUvRect, mat4FromQuat, mat4Multiply, mat4Perspective,
+  eyeOfView, eyeQuad, eyeSourceRect, eyeUvRect, frameViews, mat4FromQuat, mat4Multiply, mat4Perspective,
   mat4TransformPoint, moveDelta, ndcToViewRay, poseMessage, quatFromAxisAngle, quatFromYawPitch,
   quatMultiply, quatRotate, reprojectNdc, reprojectionMatrix, rotationAngle, rotationDelta,
-  yawPitchFromQuat,
+  pictureViews, yawPitchFromQuat,
 } from "../js/math.js";
 
 const close = (a, b, eps = 1e-9) => assert.ok(Math.abs(a - b) < eps, `${a} != ${b}`);
@@ -98,6 +98,40 @@ test("per-eye split: left half for the left eye, right half for the right", () =
   assert.equal(eyeOfView({ eye: "left" }), "left");
   assert.equal(eyeOfView({ eye: "none" }), "left");
   assert.throws(() => eyeUvRect("middle"));
+});
+
+test("a mono frame (views 1) is the whole picture for either eye", () => {
+  assert.deepEqual(eyeUvRect("left", 1), [0, 0, 1, 1]);
+  assert.deepEqual(eyeUvRect("right", 1), [0, 0, 1, 1]);
+  assert.deepEqual(eyeUvRect("right", 2), [0.5, 0, 1, 1]);
+  assert.deepEqual(eyeSourceRect("left", 1280, 720, 1), { x: 0, y: 0, w: 1280, h: 720 });
+  assert.deepEqual(eyeSourceRect("right", 1280, 720, 1), { x: 0, y: 0, w: 1280, h: 720 });
+  assert.deepEqual(eyeSourceRect("left", 2560, 720, 2), { x: 0, y: 0, w: 1280, h: 720 });
+  assert.throws(() => eyeUvRect("middle", 1));
+  assert.throws(() => eyeSourceRect("middle", 1280, 720, 1));
+});
+
+test("a frame's layout follows its metadata; absent or unknown is side by side", () => {
+  assert.equal(frameViews({ frame_id: 1, views: 1 }), 1);
+  assert.equal(frameViews({ frame_id: 1, views: 2 }), 2);
+  assert.equal(frameViews({ frame_id: 1 }), 2);
+  assert.equal(frameViews({ frame_id: 1, views: "1" }), 2);
+  assert.equal(frameViews(null), 2);
+  assert.equal(frameViews(undefined), 2);
+});
+
+test("a picture's layout is the last matched frame's until the picture changes shape", () => {
+  const mono = { views: 1, w: 1280, h: 720 };
+  const stereo = { views: 2, w: 2560, h: 720 };
+  assert.equal(pictureViews(null, 1280, 720), 2);
+  assert.equal(pictureViews(mono, 1280, 720), 1);
+  assert.equal(pictureViews(stereo, 2560, 720), 2);
+  // The switch's first frames, before their ids are read.
+  assert.equal(pictureViews(mono, 2560, 720), 2);
+  assert.equal(pictureViews(stereo, 1280, 720), 1);
+  // Another size altogether (a rung or render-scale change): the layout is kept.
+  assert.equal(pictureViews(mono, 1920, 1080), 1);
+  assert.equal(pictureViews(stereo, 1280, 360), 2);
 });
 
 test("WASD moves along the yawed view, unit speed on diagonals", () => {
