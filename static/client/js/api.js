@@ -154,7 +154,12 @@ export async function api(path, { method = "GET", body, raw = false, signal } = 
   return parse(response);
 }
 
+// Set while signing out: requests still in flight then get 401 (the tokens were just revoked),
+// and must not send the user to "Your sign-in expired" instead of the plain sign-in page.
+let signingOut = false;
+
 export function toLogin(message) {
+  if (signingOut) return; // signOut() navigates itself
   const next = location.pathname + location.search;
   const params = new URLSearchParams({ next });
   if (message) params.set("message", message);
@@ -173,6 +178,8 @@ export function requireSignIn() {
 }
 
 export async function signOut() {
+  signingOut = true;
+  clearTimeout(refreshTimer);
   const current = tokens();
   try {
     if (current?.refresh) await api("/api/athena/logout", { method: "POST", body: { refresh: current.refresh } });
