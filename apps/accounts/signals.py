@@ -24,11 +24,21 @@ def _roles_changed(sender: Any, instance: Any, action: str, reverse: bool, **kwa
     # Covers the admin panel and services alike: any change to a user's groups.
     if action not in ("post_add", "post_remove", "post_clear"):
         return
-    if not reverse:
-        wisdom_updated_notify(user_id=instance.pk)
-        return
-    for user_id in kwargs.get("pk_set") or ():
+    user_ids = [instance.pk] if not reverse else list(kwargs.get("pk_set") or ())
+    for user_id in user_ids:
         wisdom_updated_notify(user_id=user_id)
+        if action != "post_add":
+            _stop_streams_unless_allowed(user_id)
+
+
+def _stop_streams_unless_allowed(user_id: int) -> None:
+    from apps.streaming.services import streams_stop_unless_allowed  # streaming imports accounts
+
+    # After commit: ``groups.set()`` clears and adds in one transaction; judge the end state.
+    run_on_commit(
+        lambda: streams_stop_unless_allowed(user_id=user_id),
+        what="stop the streams of a user who may no longer stream",
+    )
 
 
 @receiver(pre_save, sender=User)

@@ -459,6 +459,18 @@ def streams_stop_for_user(*, user_id: int, reason: str) -> int:
     return _streams_stop(reason, user_id=user_id)
 
 
+def streams_stop_unless_allowed(*, user_id: int, reason: str = "permission_revoked") -> int:
+    """Stop a user's streams once their roles no longer allow streaming (a role taken away in
+    the admin panel or by ``user_set_roles``): like a disabled account, their headset would
+    otherwise keep streaming over WebRTC after their sockets learnt the new roles."""
+    from django.contrib.auth import get_user_model  # accounts imports streaming's signals
+
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is not None and user.is_active and user.has_perm("streaming.add_stream"):
+        return 0
+    return _streams_stop(reason, user_id=user_id)
+
+
 @transaction.atomic
 def stream_quality_adjust(
     *,

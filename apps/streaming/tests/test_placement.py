@@ -196,3 +196,33 @@ def test_disabling_an_account_stops_its_streams_and_only_its_streams(
     assert mine.stop_reason == "user_inactive"
     assert theirs.status in Stream.ACTIVE
     assert any(m.get("type") == "stream_stop" and m.get("stream_id") == str(mine.id) for m in sent)
+
+
+@pytest.mark.django_db
+def test_taking_away_the_right_to_stream_stops_the_streams(
+    make_user: Any, make_session: Any, online_worker: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A role taken away (admin panel, user_set_roles): the sockets learn the new roles, and
+    if the user may no longer stream, their running streams stop too. A change that keeps the
+    right (participant -> creator) stops nothing."""
+    from apps.accounts.services import user_set_roles
+
+    worker = online_worker("w", max_streams=4)
+    host, other = make_user(), make_user()
+    with django_capture_on_commit_callbacks(execute=True):
+        mine = start(host, make_session(host))
+        theirs = start(other, make_session(other))
+    worker_messages(worker)  # drain the starts
+    with django_capture_on_commit_callbacks(execute=True):
+        user_set_roles(user=host, roles=["creator"])
+    mine.refresh_from_db()
+    assert mine.status in Stream.ACTIVE
+    with django_capture_on_commit_callbacks(execute=True):
+        host.groups.clear()
+    sent = worker_messages(worker)
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert mine.status == Stream.Status.STOPPED
+    assert mine.stop_reason == "permission_revoked"
+    assert theirs.status in Stream.ACTIVE
+    assert any(m.get("type") == "stream_stop" and m.get("stream_id") == str(mine.id) for m in sent)
