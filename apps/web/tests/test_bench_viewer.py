@@ -70,6 +70,12 @@ def test_time_to_nominal_and_report(bench):
     ]
     assert bench.time_to(timeline, "worker_bitrate", 10.8e6) == 2.5
     assert bench.time_to(timeline, "worker_bitrate", 20e6) is None
+    # From the first sample with the head moving (a still picture has nothing to send).
+    motion = [r for r in timeline if r["phase"] == "motion"]
+    assert bench._since_motion(motion, "worker_bitrate", 12e6) == 0.0
+    later = [{**motion[0], "worker_bitrate": 5e6}, {"streamAgeS": 4.0, "worker_bitrate": 11e6}]
+    assert bench._since_motion(later, "worker_bitrate", 12e6) == 1.5
+    assert bench._since_motion(later, "worker_bitrate", 20e6) is None
     summary = {
         "rung": "720p",
         "views": 1,
@@ -85,6 +91,7 @@ def test_time_to_nominal_and_report(bench):
         "worker_bitrate_mbps_p50": 11.5,
         "nominal_bitrate_mbps": 12.0,
         "s_to_nominal_sent": 2.5,
+        "s_to_nominal_sent_moving": 1.0,
         "ssim_p10": 0.96,
         "ssim_p50": 0.97,
         "ssim_sent_p10": 0.97,
@@ -99,6 +106,7 @@ def test_time_to_nominal_and_report(bench):
     assert lines[2].count("|") == lines[0].count("|")
     # Stages in pipeline order, unknown ones after.
     assert "render 12.0, display 8.0, extra 1.0" in lines[2]
+    assert "| 2.5 / 1.0 |" in lines[2]  # to the nominal rate: from the first frame / from motion
     assert "synthetic headset" in lines[3]
     assert lines[3].count("|") == lines[0].count("|")
     # Which layout was measured: the flat preview's one view, or both eyes.
