@@ -37,7 +37,6 @@ NVENC = "h264_nvenc"
 # Keyframes only on request (PLI/FIR) or after reconfiguration: periodic IDRs are large
 # bursts that cause loss spikes at VR bitrates. The value is x264's/NVENC's GOP length.
 LONG_GOP = 100_000
-VBV_FRAMES = 4  # the VBV buffer in frames at the target rate (see _options)
 
 # (pts, encode_start_s, encode_end_s, keyframe, nbytes, encoder_name); called on the
 # encoder's thread, so receivers must hop to their event loop themselves.
@@ -107,13 +106,9 @@ class EncoderConfig:
 
 
 def _options(name: str, config: EncoderConfig, bitrate: int, fps: float) -> dict[str, str]:
-    # The VBV caps the rate at the target (x264 then runs its CBR-like mode, which follows a
-    # lowered target within frames: what congestion needs) over VBV_FRAMES frames: large
-    # enough for quality and for busy frames to borrow from quiet ones (with two frames x264
-    # clipped every busy frame and sent 85% of the target on the moving demo room; 99% with
-    # four, the largest frame 2% larger), small enough that a frame cannot burst into loss.
-    maxrate = bitrate
-    bufsize = str(int(maxrate * VBV_FRAMES / max(fps, 1.0)))
+    # VBV of about two frames keeps each frame near its share of the bitrate: large enough
+    # for quality, small enough that a frame does not burst into a loss spike.
+    bufsize = str(int(bitrate * 2 / max(fps, 1.0)))
     if name == NVENC:
         return {
             "preset": "p1",
@@ -124,7 +119,7 @@ def _options(name: str, config: EncoderConfig, bitrate: int, fps: float) -> dict
             "forced-idr": "1",
             "bf": "0",
             "g": str(LONG_GOP),
-            "maxrate": str(maxrate),
+            "maxrate": str(bitrate),
             "bufsize": bufsize,
         }
     return {
@@ -134,7 +129,7 @@ def _options(name: str, config: EncoderConfig, bitrate: int, fps: float) -> dict
         "bf": "0",
         "g": str(LONG_GOP),
         "sc_threshold": "0",  # no scene-cut IDRs either
-        "maxrate": str(maxrate),
+        "maxrate": str(bitrate),
         "bufsize": bufsize,
     }
 
