@@ -587,6 +587,9 @@ class StreamStart:
     max_quality: str | None = None
     pinned_quality: str | None = None
     ice_servers: list[dict[str, Any]] = field(default_factory=list)
+    # Participants of the session whose voice an operator muted (see VoiceMute): a worker that
+    # starts streaming the session drops their audio from the first frame.
+    voice_muted: list[str] = field(default_factory=list)
     type: str = "stream_start"
 
 
@@ -912,6 +915,9 @@ def parse_worker_message(raw: str | bytes | dict[str, Any]) -> WorkerMessage:
         ice = obj.get("ice_servers", [])
         if not isinstance(ice, list) or len(ice) > 8 or not all(isinstance(s, dict) for s in ice):
             raise ProtocolError("bad_type", "ice_servers must be a list of at most 8 objects")
+        muted = obj.get("voice_muted", [])
+        if not isinstance(muted, list) or len(muted) > MAX_REMOTE_POSES:
+            raise ProtocolError("bad_type", f"voice_muted: a list of at most {MAX_REMOTE_POSES}")
         return StreamStart(
             stream_id=_str(obj.get("stream_id"), "stream_id"),
             session_id=_str(obj.get("session_id"), "session_id"),
@@ -923,6 +929,7 @@ def parse_worker_message(raw: str | bytes | dict[str, Any]) -> WorkerMessage:
             max_quality=_rung(obj.get("max_quality"), "max_quality", optional=True),
             pinned_quality=_rung(obj.get("pinned_quality"), "pinned_quality", optional=True),
             ice_servers=ice,
+            voice_muted=[_str(p, "voice_muted[]") for p in muted],
         )
     if kind in ("stream_stop", "stream_stopped"):
         cls = StreamStop if kind == "stream_stop" else StreamStopped

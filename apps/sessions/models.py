@@ -101,6 +101,9 @@ class Participant(models.Model):
     left_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     connections = models.PositiveIntegerField(default=0)
+    # An operator muted this participant's voice (PUT /api/morpheus/voice_mute): kept here so
+    # that a worker taking the session over (a failover, a new stream) drops it too.
+    voice_muted = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["joined_at"]

@@ -289,6 +289,7 @@ def _assign(stream: Stream, worker: StreamingWorker) -> None:
             target_fps=int(settings.TARGET_FRAME_RATE),
             max_quality=stream.max_quality or None,
             pinned_quality=stream.pinned_quality or None,
+            voice_muted=_voice_muted(stream.session_id),
         ),
     )
     if stream.max_bitrate_kbps:
@@ -499,14 +500,22 @@ def stream_quality_adjust(
     return stream
 
 
+def _voice_muted(session_id: uuid.UUID) -> list[str]:
+    from apps.sessions.models import Participant
+
+    muted = Participant.objects.filter(session_id=session_id, voice_muted=True)
+    return [str(pk) for pk in muted.values_list("pk", flat=True)]
+
+
 def voice_mute(*, session_id: uuid.UUID, participant_id: int, muted: bool) -> int:
     """An operator mutes (or unmutes) a participant's voice in a session: every worker that
     streams the session drops that participant's audio before anyone hears it. Returns how many
-    workers were told. The mute lives on those workers (a session is sticky to one); a worker
-    that takes the session over later does not know it yet."""
+    workers were told. The mute is kept on the participant, so a worker that starts streaming
+    the session later (another stream, a failover) is told with its ``stream_start``."""
     from apps.sessions.models import Participant
 
-    if not Participant.objects.filter(pk=participant_id, session_id=session_id).exists():
+    found = Participant.objects.filter(pk=participant_id, session_id=session_id)
+    if not found.update(voice_muted=muted):
         raise NotFound("No such participant in this session.", code="participant_not_found")
     workers = StreamingWorker.objects.filter(
         streams__session_id=session_id, streams__status__in=Stream.ACTIVE

@@ -470,6 +470,8 @@ class WorkerAgent:
             poses = self._sessions[message.session_id] = SessionPoses(
                 remote_max_age_s=self.config.remote_pose_max_age_s
             )
+        for participant_id in message.voice_muted:  # the operator's mutes, kept by the platform
+            poses.voice.set_muted(participant_id, True)
         if isinstance(source, RendererSource):
             source.clock = poses.scene_time  # one animation clock per session
         peer = StreamPeer(config, source, encoder_choice=self.encoder, session_poses=poses)

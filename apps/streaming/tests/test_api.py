@@ -237,3 +237,29 @@ def test_an_operator_mutes_a_participants_voice_on_the_sessions_worker(
     assert worker_messages(streaming.worker) == []
     bad = operator.put("/api/morpheus/voice_mute", {**body, "muted": "loud"}, format="json")
     assert bad.status_code == 400
+
+
+def test_an_operators_mute_reaches_a_worker_that_starts_the_session_later(
+    streaming: Any, make_user: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The mute is kept on the participant: a stream started afterwards (a failover, another
+    participant's stream on a new worker) carries it in its stream_start; an unmute clears it."""
+    stream, _ = services.stream_start(user=streaming.owner, session_id=streaming.session.id)
+    services.voice_mute(
+        session_id=streaming.session.id, participant_id=stream.participant_id, muted=True
+    )
+    services.stream_stop(stream=stream, reason="user_stopped")
+    worker_messages(streaming.worker)
+    with django_capture_on_commit_callbacks(execute=True):
+        again, _ = services.stream_start(user=streaming.owner, session_id=streaming.session.id)
+    start = next(m for m in worker_messages(streaming.worker) if m["type"] == "stream_start")
+    assert start["voice_muted"] == [str(stream.participant_id)]
+    services.voice_mute(
+        session_id=streaming.session.id, participant_id=stream.participant_id, muted=False
+    )
+    services.stream_stop(stream=again, reason="user_stopped")
+    worker_messages(streaming.worker)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.stream_start(user=streaming.owner, session_id=streaming.session.id)
+    start = next(m for m in worker_messages(streaming.worker) if m["type"] == "stream_start")
+    assert start["voice_muted"] == []

@@ -85,7 +85,9 @@ EXAMPLES: dict[str, WorkerMessage] = {
     "registered": Registered("w", PROTOCOL_VERSION),
     "error": ErrorMessage("bad_value", "x must be a number"),
     "heartbeat": Heartbeat("w", 1, 0.5),
-    "stream_start": StreamStart("s", "sess", "pattern:", "2K", participant_id="3"),
+    "stream_start": StreamStart(
+        "s", "sess", "pattern:", "2K", participant_id="3", voice_muted=["5"]
+    ),
     "stream_stop": StreamStop("s", "user_stopped"),
     "stream_stopped": StreamStopped("s", "connection failed"),
     "signal": Signal("s", sdp={"type": "offer", "sdp": "v=0\r\n"}),
@@ -301,6 +303,8 @@ async def test_every_platform_message_through_the_worker(caplog: pytest.LogCaptu
         assert offer.sdp["type"] == "offer"
         peer = agent.registry.get("s")
         assert peer is not None
+        # The operator's mutes the platform kept arrive with the start.
+        assert agent._sessions["sess"].voice.is_muted("5")
 
         # The client answers through the platform: the worker's peer connects.
         await client.setRemoteDescription(RTCSessionDescription(**offer.sdp))

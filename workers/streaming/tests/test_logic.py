@@ -77,6 +77,7 @@ def test_worker_messages_round_trip_and_reject_unknown() -> None:
     )
     assert isinstance(start, StreamStart)
     assert start.max_quality == "1080p"
+    assert start.voice_muted == []  # older platforms: nobody muted
     signal = parse_worker_message(
         {"type": "signal", "stream_id": "s", "sdp": {"type": "answer", "sdp": "v=0"}}
     )
@@ -96,6 +97,19 @@ def test_worker_messages_round_trip_and_reject_unknown() -> None:
         ),
         ({"type": "signal", "stream_id": "s"}, "bad_value"),
         ("x" * 300_000, "too_large"),
+        *(
+            (
+                {
+                    "type": "stream_start",
+                    "stream_id": "s",
+                    "session_id": "x",
+                    "scene_url": "u",
+                    "voice_muted": muted,
+                },
+                code,
+            )
+            for muted, code in (("4", "bad_type"), ([4], "bad_type"), (["4"] * 300, "bad_type"))
+        ),
     ]
     for bad, code in cases:
         with pytest.raises(ProtocolError) as err:
