@@ -11,8 +11,9 @@ from apps.sessions.models import Participant, SessionStatus, VRSession
 class ParticipantInline(admin.TabularInline):
     model = Participant
     extra = 0
-    fields = ("user", "role", "connections", "joined_at", "last_seen_at", "left_at")
-    readonly_fields = ("joined_at", "last_seen_at", "left_at", "connections")
+    fields = ("user", "role", "connections", "voice_muted", "joined_at", "last_seen_at", "left_at")
+    # Muting goes through PUT /api/morpheus/voice_mute, which also tells the session's workers.
+    readonly_fields = ("joined_at", "last_seen_at", "left_at", "connections", "voice_muted")
     raw_id_fields = ("user",)
 
 
