@@ -174,28 +174,43 @@ def test_silent_worker_is_reaped_and_its_streams_move(
     assert stream.worker_id == survivor.id
 
 
+def two_users_streaming(
+    make_user: Any, make_session: Any, online_worker: Any, capture: Any
+) -> tuple[Any, Any, Stream, Stream]:
+    """(worker, host, host's stream, another user's stream), the starts drained."""
+    worker = online_worker("w", max_streams=4)
+    host, other = make_user(), make_user()
+    with capture(execute=True):
+        mine = start(host, make_session(host))
+        theirs = start(other, make_session(other))
+    worker_messages(worker)
+    return worker, host, mine, theirs
+
+
+def assert_only_mine_stopped(worker: Any, mine: Stream, theirs: Stream, reason: str) -> None:
+    """The worker was told to stop ``mine`` and it ended with ``reason``; ``theirs`` runs on."""
+    sent = worker_messages(worker)
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert mine.status == Stream.Status.STOPPED
+    assert mine.stop_reason == reason
+    assert theirs.status in Stream.ACTIVE
+    assert any(m.get("type") == "stream_stop" and m.get("stream_id") == str(mine.id) for m in sent)
+
+
 @pytest.mark.django_db
 def test_disabling_an_account_stops_its_streams_and_only_its_streams(
     make_user: Any, make_session: Any, online_worker: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     """Closing a disabled user's sockets is not enough: their headset would keep streaming and
     sending poses over WebRTC. The worker is told to stop, the stream ends."""
-    worker = online_worker("w", max_streams=4)
-    host, other = make_user(), make_user()
-    with django_capture_on_commit_callbacks(execute=True):
-        mine = start(host, make_session(host))
-        theirs = start(other, make_session(other))
-    worker_messages(worker)  # drain the starts
+    worker, host, mine, theirs = two_users_streaming(
+        make_user, make_session, online_worker, django_capture_on_commit_callbacks
+    )
     with django_capture_on_commit_callbacks(execute=True):
         host.is_active = False
         host.save()
-    sent = worker_messages(worker)
-    mine.refresh_from_db()
-    theirs.refresh_from_db()
-    assert mine.status == Stream.Status.STOPPED
-    assert mine.stop_reason == "user_inactive"
-    assert theirs.status in Stream.ACTIVE
-    assert any(m.get("type") == "stream_stop" and m.get("stream_id") == str(mine.id) for m in sent)
+    assert_only_mine_stopped(worker, mine, theirs, "user_inactive")
 
 
 @pytest.mark.django_db
@@ -207,22 +222,13 @@ def test_taking_away_the_right_to_stream_stops_the_streams(
     right (participant -> creator) stops nothing."""
     from apps.accounts.services import user_set_roles
 
-    worker = online_worker("w", max_streams=4)
-    host, other = make_user(), make_user()
-    with django_capture_on_commit_callbacks(execute=True):
-        mine = start(host, make_session(host))
-        theirs = start(other, make_session(other))
-    worker_messages(worker)  # drain the starts
+    worker, host, mine, theirs = two_users_streaming(
+        make_user, make_session, online_worker, django_capture_on_commit_callbacks
+    )
     with django_capture_on_commit_callbacks(execute=True):
         user_set_roles(user=host, roles=["creator"])
     mine.refresh_from_db()
     assert mine.status in Stream.ACTIVE
     with django_capture_on_commit_callbacks(execute=True):
         host.groups.clear()
-    sent = worker_messages(worker)
-    mine.refresh_from_db()
-    theirs.refresh_from_db()
-    assert mine.status == Stream.Status.STOPPED
-    assert mine.stop_reason == "permission_revoked"
-    assert theirs.status in Stream.ACTIVE
-    assert any(m.get("type") == "stream_stop" and m.get("stream_id") == str(mine.id) for m in sent)
+    assert_only_mine_stopped(worker, mine, theirs, "permission_revoked")
