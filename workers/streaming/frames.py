@@ -28,6 +28,7 @@ ID_BITS = 18
 CHECK_BITS = 4
 ID_MODULO = 1 << ID_BITS
 DEFAULT_BLOCK = 16
+STAMP_WIDTH = STAMP_BLOCKS * DEFAULT_BLOCK  # pixels a picture needs across for the stamp
 _WHITE, _BLACK, _NEUTRAL = 235, 16, 128
 OWN_HANDS_COLOR = (0.85, 0.85, 0.9)
 

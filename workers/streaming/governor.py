@@ -19,9 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from workers.streaming.frames import STAMP_WIDTH
+
 LEVELS: tuple[float, ...] = (1.0, 0.875, 0.75, 0.625, 0.5, 0.4)
 ALIGN = 8  # per-eye width and height stay multiples of 8 (x264, chroma, the frame-id stamp)
-MIN_EYE_WIDTH = 192  # the frame-id stamp is 24 blocks of 16 px across both eyes
+MIN_EYE_WIDTH = STAMP_WIDTH // 2  # the frame-id stamp spans both eyes of the smallest picture
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +113,7 @@ class RenderGovernor:
         )
         if level < self.index:  # up
             self._climbed_at = now
-        elif self._climbed_at is not None and now - self._climbed_at < 2 * self._up_wait_s:
+        elif self._climbed_at is not None:  # undone before observe() saw it hold
             self._up_wait_s = min(2 * self._up_wait_s, self.max_up_after_s)
             self._climbed_at = None
         self.index = level

@@ -17,14 +17,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from workers.protocol import Pose, RigidPose
-from workers.streaming.frames import (
-    DEFAULT_BLOCK,
-    STAMP_BLOCKS,
-    FrameSource,
-    Image,
-    is_i420,
-    stamp_frame_id,
-)
+from workers.streaming.frames import STAMP_WIDTH, FrameSource, Image, is_i420, stamp_frame_id
 from workers.streaming.governor import RenderGovernor, scaled_size
 from workers.streaming.prediction import PosePredictor
 
@@ -137,7 +130,7 @@ class StereoVideoTrack(MediaStreamTrack):
         """The picture size and view count of the next frame: one view only when the client
         wants one and the half-width picture still holds the frame-id stamp."""
         width, height = size
-        if self.views == 1 and (not self.stamp or width // 2 >= STAMP_BLOCKS * DEFAULT_BLOCK):
+        if self.views == 1 and (not self.stamp or width // 2 >= STAMP_WIDTH):
             return (width // 2, height), 1
         return size, 2
 
@@ -256,9 +249,7 @@ class StereoVideoTrack(MediaStreamTrack):
                 self._taken.clear()
                 await self._start_just_in_time()
                 self._ready.put_nowait(await self._next_frame())
-        except asyncio.CancelledError:
-            raise
-        except Exception:
+        except Exception:  # not CancelledError (a BaseException): stop() cancels us
             logger.exception("render failed for frame %d", self._next_id - 1)
             self.stop()
 

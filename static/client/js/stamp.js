@@ -84,11 +84,13 @@ export function renderStamp(frameId, block = DEFAULT_BLOCK, { white = 255, black
 // Rows under the stamp's band that still carry traces of its blocks: H.264's deblocking filter
 // smooths up to 3 rows across the macroblock edge, and texture filtering one more.
 export const STAMP_GUARD = 4;
+// Rows along the top that are not part of the view: the blocks and their guard.
+export const STAMP_BAND = DEFAULT_BLOCK + STAMP_GUARD;
 
 // The part of a source rectangle (video pixels {x, y, w, h}) below the stamp's band of
 // blocks and its guard rows: what the desktop view draws, so the frame-id blocks never show.
 // The id stays in the decoded picture, where the viewer reads it from the video element itself.
-export function cropStamp(rect, band = DEFAULT_BLOCK + STAMP_GUARD) {
+export function cropStamp(rect, band = STAMP_BAND) {
   const cut = Math.max(0, Math.min(rect.h - 1, band - rect.y));
   return { x: rect.x, y: rect.y + cut, w: rect.w, h: rect.h - cut };
 }

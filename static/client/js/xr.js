@@ -14,7 +14,7 @@ import {
   vignetteStrength,
 } from "./xr-locomotion.js";
 import { linkProgram, Overlay } from "./xr-overlay.js";
-import { DEFAULT_BLOCK, STAMP_GUARD } from "./stamp.js";
+import { DEFAULT_BLOCK, STAMP_BAND } from "./stamp.js";
 
 const VERT = `#version 300 es
 in vec3 a_ray;
@@ -67,7 +67,7 @@ export class ReprojectingRenderer {
     // The stamp's rows along the top edge are blacked out, not stretched away: the picture
     // keeps its projection (reprojection and the per-eye mapping depend on it).
     const rows = video.videoHeight || 0; // a canvas source (tests) has no stamp
-    this.top = rows > 4 * DEFAULT_BLOCK ? 1 - (DEFAULT_BLOCK + STAMP_GUARD) / rows : 1;
+    this.top = rows > 4 * DEFAULT_BLOCK ? 1 - STAMP_BAND / rows : 1;
     return true;
   }
 
