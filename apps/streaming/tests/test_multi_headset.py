@@ -10,8 +10,9 @@ which needs a scene and more CPU than this test should take), and the session so
 """
 
 import asyncio
+import contextlib
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,12 +82,8 @@ async def _wait_picture(headset: SyntheticHeadset, check: Any, within_s: float) 
                 return headset.picture
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_headsets_share_a_worker_and_see_each_other(
-    processes: Processes, make_user: Any
-) -> None:
-    roles_sync()  # transaction=True flushed the role groups
-    alice, bob = make_user("participant"), make_user("participant")
+def _platform(processes: Processes, *, max_streams: int) -> str:
+    """A real daphne and two online workers (w1, w2); returns the platform's URL."""
     url = processes.daphne(
         "daphne",
         {
@@ -94,35 +91,61 @@ def test_two_headsets_share_a_worker_and_see_each_other(
             "DATABASE_URL": database_url_for(connection.settings_dict["NAME"]),
         },
     )
-    workers = [_start_worker(processes, url, name) for name in ("w1", "w2")]
+    workers = [_start_worker(processes, url, n, max_streams=max_streams) for n in ("w1", "w2")]
     for worker in workers:
         _online(processes, worker)
     connections.close_all()  # the headsets run in another thread's loop
+    return url
 
-    a = SyntheticHeadset(
+
+def _headset(
+    url: str, user: Any, position: tuple[float, float, float], session_id: str | None = None
+) -> SyntheticHeadset:
+    return SyntheticHeadset(
         HeadsetOptions(
-            url, alice.username, DEFAULT_PASSWORD, seconds=0, fps=30,
-            pose_at=_still((0.0, 1.6, 0.0)), keep_picture=True,
+            url, user.username, DEFAULT_PASSWORD, session_id=session_id, seconds=0, fps=30,
+            pose_at=_still(position), keep_picture=True,
         )
     )  # fmt: skip
 
+
+@contextlib.asynccontextmanager
+async def _alice_then_bob(
+    url: str, alice: Any, bob: Any
+) -> AsyncIterator[tuple[SyntheticHeadset, SyntheticHeadset, Any, Any]]:
+    """Alice streams alone, holding still; Bob joins her session 2 m in front of her. Yields
+    (alice's headset, bob's, her picture alone, her first picture with his avatar); both
+    headsets close at the end."""
+    a = _headset(url, alice, (0.0, 1.6, 0.0))
+    b: SyntheticHeadset | None = None
+    try:
+        await a.start()
+        await a.wait_frames(10, 30)
+        alone = await _wait_picture(a, lambda p: True, 10)
+        b = _headset(url, bob, (0.0, 1.6, -2.0), session_id=a.session_id)
+        await b.start()
+        await b.wait_frames(10, 30)
+        together = await _wait_picture(a, lambda p: _region(p, AVATAR) > 180, 20)
+        yield a, b, alone, together
+    finally:
+        if b is not None:
+            await b.close()
+        await a.close()
+        await sync_to_async(connections.close_all)()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_headsets_share_a_worker_and_see_each_other(
+    processes: Processes, make_user: Any
+) -> None:
+    roles_sync()  # transaction=True flushed the role groups
+    alice, bob = make_user("participant"), make_user("participant")
+    url = _platform(processes, max_streams=2)
+
     async def scenario() -> dict[str, Any]:
-        b: SyntheticHeadset | None = None
-        try:
-            await a.start()
-            await a.wait_frames(10, 30)
-            alone = await _wait_picture(a, lambda p: True, 10)
-            b = SyntheticHeadset(
-                HeadsetOptions(
-                    url, bob.username, DEFAULT_PASSWORD, session_id=a.session_id, seconds=0,
-                    fps=30, pose_at=_still((0.0, 1.6, -2.0)), keep_picture=True,
-                )
-            )  # fmt: skip
-            await b.start()
-            await b.wait_frames(10, 30)
-            # Bob's poses reach the worker over his pose channel; Alice's next pictures
-            # carry his avatar although her own head has not moved.
-            together = await _wait_picture(a, lambda p: _region(p, AVATAR) > 180, 20)
+        async with _alice_then_bob(url, alice, bob) as (a, b, alone, together):
+            # Bob's poses reach the worker over his pose channel; Alice's pictures carry his
+            # avatar although her own head has not moved (``together``).
             streams = {
                 s.pk: s.worker_id
                 async for s in Stream.objects.filter(pk__in=[a.stream_id, b.stream_id])
@@ -149,12 +172,8 @@ def test_two_headsets_share_a_worker_and_see_each_other(
                 "b_frames": len(b.frames),
                 "b_picture": b.picture,
                 "bob": str(b.participant_id),
+                "a_sizes": {(f.width, f.height) for f in a.frames},
             }
-        finally:
-            if b is not None:
-                await b.close()
-            await a.close()
-            await sync_to_async(connections.close_all)()
 
     outcome = asyncio.run(scenario())
 
@@ -164,7 +183,7 @@ def test_two_headsets_share_a_worker_and_see_each_other(
     assert None not in outcome["streams"].values()
     # Both decode stamped frames of the stereo size.
     assert outcome["b_frames"] >= 10
-    assert {(f.width, f.height) for f in a.frames} == {(2 * EYE_W, EYE_H)}
+    assert outcome["a_sizes"] == {(2 * EYE_W, EYE_H)}
     # Alice held still: only the avatar region changed when Bob arrived.
     assert _region(outcome["alone"], AVATAR) < 160
     assert _region(outcome["together"], AVATAR) > 180
@@ -194,41 +213,11 @@ def test_two_headsets_on_two_workers_see_each_other(processes: Processes, make_u
     session tick and each picture shows the other's avatar."""
     roles_sync()
     alice, bob = make_user("participant"), make_user("participant")
-    url = processes.daphne(
-        "daphne",
-        {
-            "DJANGO_SETTINGS_MODULE": "apps.streaming.tests.e2e_settings",
-            "DATABASE_URL": database_url_for(connection.settings_dict["NAME"]),
-        },
-    )
-    workers = [_start_worker(processes, url, name, max_streams=1) for name in ("w1", "w2")]
-    for worker in workers:
-        _online(processes, worker)
-    connections.close_all()
+    url = _platform(processes, max_streams=1)
     spare: StreamingWorker | None = None
 
-    a = SyntheticHeadset(
-        HeadsetOptions(
-            url, alice.username, DEFAULT_PASSWORD, seconds=0, fps=30,
-            pose_at=_still((0.0, 1.6, 0.0)), keep_picture=True,
-        )
-    )  # fmt: skip
-
     async def scenario() -> dict[str, Any]:
-        b: SyntheticHeadset | None = None
-        try:
-            await a.start()
-            await a.wait_frames(10, 30)
-            alone = await _wait_picture(a, lambda p: True, 10)
-            b = SyntheticHeadset(
-                HeadsetOptions(
-                    url, bob.username, DEFAULT_PASSWORD, session_id=a.session_id, seconds=0,
-                    fps=30, pose_at=_still((0.0, 1.6, -2.0)), keep_picture=True,
-                )
-            )  # fmt: skip
-            await b.start()
-            await b.wait_frames(10, 30)
-            together = await _wait_picture(a, lambda p: _region(p, AVATAR) > 180, 20)
+        async with _alice_then_bob(url, alice, bob) as (a, b, alone, together):
             b_sees = await _wait_picture(b, lambda p: _region(p, AVATAR) > 180, 20)
             nonlocal spare
             spare = await sync_to_async(_start_worker)(processes, url, "w3", max_streams=1)
@@ -255,11 +244,6 @@ def test_two_headsets_on_two_workers_see_each_other(processes: Processes, make_u
                 "b_again": b_again,
                 "moved_to": moved.worker_id,
             }
-        finally:
-            if b is not None:
-                await b.close()
-            await a.close()
-            await sync_to_async(connections.close_all)()
 
     outcome = asyncio.run(scenario())
 
