@@ -54,20 +54,6 @@ class StreamForecast:
     delay_slope_ms_per_s: float = 0.0
     overuse: bool = False
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "bandwidth_bps": None if self.bandwidth_bps is None else int(self.bandwidth_bps),
-            "delay_ms": None if self.delay_ms is None else round(self.delay_ms, 1),
-            "horizon_s": self.horizon_s,
-            "confidence": round(self.confidence, 3),
-            "recommended_rung": self.recommended_rung,
-            "reason": self.reason,
-            "rung": self.rung,
-            "needed_bps": int(self.needed_bps),
-            "delay_slope_ms_per_s": round(self.delay_slope_ms_per_s, 2),
-            "overuse": self.overuse,
-        }
-
 
 def _num(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
