@@ -33,12 +33,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import requests
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from apps.core.testing import free_port  # noqa: E402
+from apps.core.testing import free_port, http_ok, wait_until  # noqa: E402
 from workers.headset.client import HeadsetOptions, SyntheticHeadset  # noqa: E402
 
 PY = sys.executable
@@ -86,16 +84,7 @@ class Platform:
                 "vrplatform.asgi:application",
             ],
         )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("daphne did not start")
-            time.sleep(0.2)
+        wait_until(lambda: http_ok(f"{self.url}/healthz"), "daphne to start", 60)
 
     def spawn(self, name: str, args: list[str], **env: str) -> subprocess.Popen[bytes]:
         log = (self.tmp / f"{name}.log").open("wb")

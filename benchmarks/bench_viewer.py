@@ -58,7 +58,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from apps.core.testing import free_port  # noqa: E402
+from apps.core.testing import free_port, http_ok, wait_until  # noqa: E402
 from apps.core.testing_browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from workers.streaming.ssim import ssim  # noqa: E402
 
@@ -110,18 +110,14 @@ class MakeRunPlatform:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stopped as a whole below
         )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
+        proc = self.proc
+
+        def up() -> bool:
+            if proc.poll() is not None:
                 raise RuntimeError(f"run_platform exited; see {self.log}")
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the platform did not answer in {timeout} s; see {self.log}")
-            time.sleep(0.5)
+            return http_ok(f"{self.url}/healthz")
+
+        wait_until(up, f"the platform to answer (see {self.log})", timeout)
 
     def scene_file(self) -> Path | None:
         files = sorted((self.tmp / "media").rglob("*.glb"), key=lambda p: p.stat().st_mtime)
