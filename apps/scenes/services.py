@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.core.errors import Conflict, InvalidInput, PayloadTooLarge
+from apps.scenes import sandbox
 from apps.scenes.models import Container, Scene, SceneVersion, VersionStatus, Visibility
 from apps.scenes.processing import REPORT_NAME, THUMBNAIL_NAME
 from workers.rendering.gltf_package import GltfLimits
@@ -310,18 +310,30 @@ def _run_child(
         "--max-output-mb",
         str(config.max_output_mb),
     ]
+    try:
+        # Its own environment, read-only upload and code, a private writable out_dir, no
+        # network (apps.scenes.sandbox; SCENE_SANDBOX says what happens without bubblewrap).
+        child = sandbox.wrap(
+            cmd, read_only=[package.parent], writable=[out_dir], cwd=Path(settings.BASE_DIR)
+        )
+    except sandbox.SandboxUnavailable:
+        return _ChildResult(
+            None,
+            None,
+            "sandbox_unavailable",
+            "Scene processing is disabled on this server: its sandbox (bubblewrap) cannot run "
+            "here. An operator must fix it (see deploy/README.md), then reprocess the version.",
+        )
     stderr_path = out_dir / "stderr.txt"
     timed_out = threading.Event()
     with stderr_path.open("wb") as stderr:
         proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            cmd,
+            child.argv,
             cwd=str(settings.BASE_DIR),
             stdout=subprocess.PIPE,
             stderr=stderr,
             stdin=subprocess.DEVNULL,
-            # One BLAS thread: the child does no linear algebra worth the per-thread buffers,
-            # which would otherwise count against its address-space limit.
-            env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
+            env=child.env,
         )
 
         def kill() -> None:

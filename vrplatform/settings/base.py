@@ -325,6 +325,12 @@ SCENE_THUMBNAIL_SIZE = tuple(env.list("SCENE_THUMBNAIL_SIZE", cast=int, default=
 SCENE_WORK_DIR = env.str("SCENE_WORK_DIR", default="") or None  # None: the system temp dir
 # Validator limit overrides: a JSON object of apps.scenes.validation GltfLimits fields.
 SCENE_GLTF_LIMITS = env.json("SCENE_GLTF_LIMITS", default={})
+# The processing child runs in a bubblewrap sandbox (apps/scenes/sandbox.py). Without one:
+# required (refuse to process), best_effort (log an error, run with limits only), off.
+SCENE_SANDBOX = env.str("SCENE_SANDBOX", default="required")
+SCENE_SANDBOX_BWRAP = env.str("SCENE_SANDBOX_BWRAP", default="bwrap")
+# Directories of processing tools installed outside /usr (first on the child's PATH).
+SCENE_TOOL_PATH = env.list("SCENE_TOOL_PATH", default=[])
 
 # --- Static, media, i18n --------------------------------------------------------------------
 STATIC_URL = "/static/"

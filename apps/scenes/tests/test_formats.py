@@ -4,7 +4,6 @@ render-ready GLB that workers load, and rendered into the same picture as the or
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +185,6 @@ def test_an_fbx_the_converter_cannot_read_is_rejected(
 
 def test_a_hanging_converter_is_stopped(
     settings: Any,
-    monkeypatch: pytest.MonkeyPatch,
     make_user: Any,
     bearer_client: Any,
     upload: Any,
@@ -197,7 +195,7 @@ def test_a_hanging_converter_is_stopped(
     fake.mkdir()
     (fake / "assimp").write_text("#!/bin/sh\nexec sleep 60\n")  # a converter that hangs
     (fake / "assimp").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    settings.SCENE_TOOL_PATH = [str(fake)]  # the child's PATH is its own (apps/scenes/sandbox)
     settings.SCENE_TOOL_TIMEOUT_S = 2
     code, _ = _rejected(bearer_client(make_user("creator")), upload, obj)
     assert code == "conversion_timeout"
