@@ -45,6 +45,7 @@ from apps.accounts.authentication import TokenIdentity, authenticate_bearer
 from apps.accounts.selectors import user_roles
 from apps.accounts.services import user_group_name
 from apps.core.errors import Conflict, NotFound, PermissionDenied, PlatformError
+from apps.core.parsers import UNENCODABLE, unencodable
 from apps.monitoring.metrics import ws_connected, ws_disconnected, ws_message
 from apps.sessions import selectors, services
 from apps.sessions.extensions import (
@@ -293,6 +294,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
         if message is None:
             await self.error("bad_json", "The message is not valid JSON.")
+            return
+        if "\\u" in text and unencodable(message):  # only an escape spells a lone surrogate
+            await self.error("bad_json", UNENCODABLE)
             return
         if not isinstance(event, str) or not isinstance(data, dict):
             await self.error("bad_envelope", 'Send {"event": str, "data": {...}}.')
