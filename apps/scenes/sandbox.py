@@ -73,7 +73,7 @@ def child_env() -> dict[str, str]:
     """The whole environment of the processing child (with or without bubblewrap)."""
     env = {
         "PATH": ":".join([*map(str, tool_dirs()), "/usr/local/bin:/usr/bin:/bin"]),
-        "HOME": "/tmp",  # noqa: S108 - the sandbox's own private tmpfs
+        "HOME": "/tmp",  # noqa: S108 (the sandbox's own private tmpfs)
         "LANG": "C.UTF-8",
         # One BLAS thread: the child does no linear algebra worth the per-thread buffers,
         # which would otherwise count against its address-space limit.
@@ -111,7 +111,7 @@ def bwrap_args(*, read_only: list[Path], writable: list[Path], cwd: Path) -> lis
         "--dev",
         "/dev",
         "--tmpfs",
-        "/tmp",  # noqa: S108 - a fresh tmpfs inside the sandbox
+        "/tmp",  # noqa: S108 (a fresh tmpfs inside the sandbox)
     ]
     for name in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "opt"):
         top = Path("/") / name
@@ -146,7 +146,7 @@ def _probe(bwrap: str) -> str | None:
             return None
         argv = [bwrap, *bwrap_args(read_only=[], writable=[], cwd=Path("/")), "--", "true"]
         try:
-            proc = subprocess.run(  # noqa: S603 - fixed argv
+            proc = subprocess.run(  # noqa: S603 (fixed argv)
                 argv, capture_output=True, timeout=30, env=child_env(), check=False
             )
         except (OSError, subprocess.TimeoutExpired) as exc:

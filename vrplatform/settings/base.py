@@ -328,6 +328,8 @@ SCENE_GLTF_LIMITS = env.json("SCENE_GLTF_LIMITS", default={})
 # The processing child runs in a bubblewrap sandbox (apps/scenes/sandbox.py). Without one:
 # required (refuse to process), best_effort (log an error, run with limits only), off.
 SCENE_SANDBOX = env.str("SCENE_SANDBOX", default="required")
+if SCENE_SANDBOX not in ("required", "best_effort", "off"):
+    raise ValueError(f"SCENE_SANDBOX must be required, best_effort or off, not {SCENE_SANDBOX!r}")
 SCENE_SANDBOX_BWRAP = env.str("SCENE_SANDBOX_BWRAP", default="bwrap")
 # Directories of processing tools installed outside /usr (first on the child's PATH).
 SCENE_TOOL_PATH = env.list("SCENE_TOOL_PATH", default=[])
