@@ -33,6 +33,7 @@ _PROBE = textwrap.dedent(
             result[name] = "denied: " + type(exc).__name__
 
     attempt("planted", lambda: open(planted).read())
+    attempt("settings", lambda: open("vrplatform/settings/base.py").read()[:10])
     attempt("upload", lambda: open(upload).read())
     attempt("write_upload", lambda: open(upload, "a").write("x"))
     attempt("write_out", lambda: open(os.path.join(out_dir, "o.txt"), "w").write("ok"))
@@ -85,6 +86,7 @@ def test_sandboxed_child_sees_only_its_upload_env_and_no_network(
     assert (tmp_path / "out" / "o.txt").read_text() == "ok"
     # What it must not do: read other files, write the upload, reach a port, see secrets.
     assert result["planted"].startswith("denied")
+    assert result["settings"].startswith("denied")  # of the checkout: apps/ and workers/ only
     assert result["write_upload"].startswith("denied")
     assert result["connect"].startswith("denied")
     assert accepted is None
