@@ -104,3 +104,38 @@ def make_skinned(root: Path) -> Path:
     doc["nodes"][0]["skin"] = 0
     doc["animations"] = [_animation("rotation", 2, times, rot_acc)]
     return _write(root, "skinned", doc, bin_chunk)
+
+
+TWO_CLIPS = {"Slide": 2.0, "Bob": 0.5}  # name -> duration, in file order
+
+
+def make_two_clips(root: Path) -> Path:
+    """Fox-like: two clips of different lengths moving different nodes. "Slide" (2 s) moves a
+    red box (node 0, rest x = 0) along x as :func:`make_slider` does; "Bob" (0.5 s) lifts a blue
+    box (node 1, rest (1.5, 0, 0)) to y = 1 at t = 0.25 and back."""
+    b = GltfBuilder()
+    red = b.add_material(base_color_factor=(0.9, 0.1, 0.1, 1.0))
+    blue = b.add_material(base_color_factor=(0.1, 0.2, 0.9, 1.0))
+    pos, nrm, uv, idx = box((0.5, 0.5, 0.5))
+    slider = b.add_mesh(pos, normals=nrm, uvs=uv, indices=idx, material=red)
+    bobber = b.add_mesh(pos, normals=nrm, uvs=uv, indices=idx, material=blue)
+    b.add_node(mesh=slider, name="slider")
+    b.add_node(mesh=bobber, translation=(1.5, 0.0, 0.0), name="bobber")
+    slide_t = b.add_accessor(np.array([0.0, 1.0, 2.0]), target=None)
+    slide_v = b.add_accessor(
+        np.array([[-0.6, 0, 0], [0.6, 0, 0], [-0.6, 0, 0]], np.float32),
+        target=None,
+        with_bounds=False,
+    )
+    bob_t = b.add_accessor(np.array([0.0, 0.25, 0.5]), target=None)
+    bob_v = b.add_accessor(
+        np.array([[1.5, 0, 0], [1.5, 1, 0], [1.5, 0, 0]], np.float32),
+        target=None,
+        with_bounds=False,
+    )
+    doc, bin_chunk = b.to_document_and_bin()
+    doc["animations"] = [
+        {**_animation("translation", 0, slide_t, slide_v), "name": "Slide"},
+        {**_animation("translation", 1, bob_t, bob_v), "name": "Bob"},
+    ]
+    return _write(root, "two_clips", doc, bin_chunk)
