@@ -43,6 +43,7 @@ from workers.protocol import (
     RUNGS,
     SUBPROTOCOL,
     SUPPORTED_VERSIONS,
+    ClipChange,
     ErrorMessage,
     FrameMeta,
     Heartbeat,
@@ -410,6 +411,10 @@ class WorkerAgent:
                 # Kept even before the session's first stream here: a mute must not be lost.
                 poses = self._sessions.setdefault(message.session_id, SessionPoses())
                 poses.voice.set_muted(message.participant_id, message.muted)
+            elif isinstance(message, ClipChange):
+                session = self._sessions.get(message.session_id)
+                if session is not None:  # no stream of it here yet: its stream_start says
+                    session.set_clip(message.clip)
             else:
                 logger.warning("unexpected message %s from the platform", message.type)
         except Exception:
@@ -472,8 +477,10 @@ class WorkerAgent:
             )
         for participant_id in message.voice_muted:  # the operator's mutes, kept by the platform
             poses.voice.set_muted(participant_id, True)
+        poses.set_clip(message.clip)  # the platform's record of the session's clip
         if isinstance(source, RendererSource):
-            source.clock = poses.scene_time  # one animation clock per session
+            source.clock = poses.scene_time  # one animation clock and clip per session
+            source.clip = poses.current_clip
         peer = StreamPeer(config, source, encoder_choice=self.encoder, session_poses=poses)
         self._stopped_by_platform.discard(sid)
         self._streams.add(sid)

@@ -132,6 +132,8 @@ class RendererSource:
         # session's clock (SessionPoses.scene_time) so all viewers of a session agree.
         started = time.monotonic()
         self.clock: Callable[[], float] = lambda: time.monotonic() - started
+        # And its clip ("": the scene's first), from the same session (SessionPoses.clip).
+        self.clip: Callable[[], str] = lambda: ""
         self._animation: Any = None
 
     def _avatars(self, avatars: Mapping[str, Pose] | None) -> list[Any]:
@@ -173,7 +175,7 @@ class RendererSource:
         if self._renderer is None:
             self._renderer = self._load(2 * eye_width, height)
         if self._animation is not None:
-            self._renderer.update_scene_vertices(self._animation.pose(self.clock()))
+            self._renderer.update_scene_vertices(self._animation.pose(self.clock(), self.clip()))
         if self._size != size:
             self._renderer.resize(eye_width, height)
             self._buffers = [np.empty(width * height * 3 // 2, np.uint8) for _ in range(2)]
@@ -216,7 +218,7 @@ class RendererSource:
             renderer.load_scene(package)
         else:
             renderer = Renderer(width // 2, height, lod=False)
-            renderer.load_scene(self._animation.scene_at(self.clock()))
+            renderer.load_scene(self._animation.scene_at(self.clock(), self.clip()))
         return renderer
 
     def close(self) -> None:

@@ -103,6 +103,41 @@ def test_viewers_of_one_session_see_the_same_animation_pose(tmp_path: Path) -> N
             viewer.close()
 
 
+def test_a_clip_change_reaches_every_viewer_of_the_session_from_its_start(
+    tmp_path: Path,
+) -> None:
+    """The host's clip change (SessionPoses.set_clip, from the platform's clip_change): both
+    viewers of the session render the new clip, from its first frame, at the same time."""
+    from workers.rendering.tests.animated import make_two_clips
+    from workers.streaming.session import SessionPoses
+
+    path = make_two_clips(tmp_path)
+    clock = _Clock()
+    session = SessionPoses(clock=clock)
+    viewers = [RendererSource(path, cpu_convert=True) for _ in range(2)]
+    for viewer in viewers:
+        viewer.clock, viewer.clip = session.scene_time, session.current_clip
+    # A reference that always plays Bob at a fixed time, to compare pictures with.
+    reference = RendererSource(path, cpu_convert=True)
+    reference.clip = lambda: "Bob"
+    pose = Pose(p=(0.75, 0.5, 4.0))
+    try:
+        clock.now += 1.25
+        slide = viewers[0].render(pose, 0, SIZE).copy()  # Slide at 1.25 s: the default
+        session.set_clip("Bob")
+        clock.now += 0.25  # Bob's highest point, 0.25 s after the switch
+        a, b = (v.render(pose, 1, SIZE).copy() for v in viewers)
+        reference.clock = lambda: 0.25
+        assert np.array_equal(a, b)
+        assert np.array_equal(a, reference.render(pose, 0, SIZE))
+        assert not np.array_equal(a, slide)
+        session.set_clip("Bob")  # the same clip again (a stream_start): no restart
+        assert session.scene_time() == pytest.approx(0.25)
+    finally:
+        for viewer in (*viewers, reference):
+            viewer.close()
+
+
 def test_controllers_and_hands_are_drawn_for_the_owner_and_on_others_avatars(
     scene: Path,
 ) -> None:
