@@ -108,12 +108,25 @@ def run(
         from workers.rendering.animation import SceneAnimation
         from workers.rendering.gltf_package import load_package
         from workers.rendering.renderer import thumbnail
+        from workers.rendering.scene import build_scene_data
+        from workers.rendering.spawn import compute_spawn
 
         try:
             loaded = load_package(render_path, limits=GltfLimits(**limits))
             animation = SceneAnimation.from_package(loaded)
-            # An animated scene's thumbnail is its first frame (t = 0), not the rest pose.
-            png = thumbnail(animation.scene_at(0.0) if animation else loaded, size=thumb_size)
+            # An animated scene's thumbnail is its first clip's first frame (t = 0), not the
+            # rest pose.
+            scene = animation.scene_at(0.0) if animation else build_scene_data(loaded)
+            png = thumbnail(scene, size=thumb_size)
+            # Where viewers start (the thumbnail's framing of the same bounds, or a camera)
+            # and the clips a creator and a session's host choose from.
+            result["stats"]["spawn"] = compute_spawn(
+                loaded.document, scene.bounds_min, scene.bounds_max
+            )
+            result["stats"]["clips"] = [
+                {"name": c.name, "duration": round(c.duration, 4)}
+                for c in (animation.clips if animation else [])
+            ]
         except Exception as exc:  # any renderer failure becomes a report entry
             result["ok"] = False
             result["issues"].append(

@@ -290,6 +290,7 @@ def _assign(stream: Stream, worker: StreamingWorker) -> None:
             max_quality=stream.max_quality or None,
             pinned_quality=stream.pinned_quality or None,
             voice_muted=_voice_muted(stream.session_id),
+            clip=_session_clip(stream),
         ),
     )
     if stream.max_bitrate_kbps:
@@ -498,6 +499,14 @@ def stream_quality_adjust(
     if stream.worker is not None:
         _to_worker(stream.worker, _quality_request(stream))
     return stream
+
+
+def _session_clip(stream: Stream) -> str:
+    """The animation clip the session plays now (apps/streaming/clips.py)."""
+    from apps.sessions.selectors import session_scene_playback
+
+    playback = session_scene_playback(session=stream.session)
+    return str(playback["clip"]) if playback else ""
 
 
 def _voice_muted(session_id: uuid.UUID) -> list[str]:
