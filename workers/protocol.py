@@ -592,6 +592,9 @@ class StreamStart:
     voice_muted: list[str] = field(default_factory=list)
     # The session's animation clip (ClipChange); "": the scene's default clip.
     clip: str = ""
+    # Scene units per metre of the viewer (workers/rendering/spawn.py): eye separation, near
+    # plane and avatar sizes grow with it, so a scene authored in centimetres is life-size.
+    world_scale: float = 1.0
     type: str = "stream_start"
 
 
@@ -945,6 +948,7 @@ def parse_worker_message(raw: str | bytes | dict[str, Any]) -> WorkerMessage:
             ice_servers=ice,
             voice_muted=[_str(p, "voice_muted[]") for p in muted],
             clip=_str(obj.get("clip", ""), "clip", allow_empty=True),
+            world_scale=_number(obj.get("world_scale", 1.0), "world_scale", lo=1e-3, hi=1e4),
         )
     if kind in ("stream_stop", "stream_stopped"):
         cls = StreamStop if kind == "stream_stop" else StreamStopped

@@ -290,7 +290,7 @@ def _assign(stream: Stream, worker: StreamingWorker) -> None:
             max_quality=stream.max_quality or None,
             pinned_quality=stream.pinned_quality or None,
             voice_muted=_voice_muted(stream.session_id),
-            clip=_session_clip(stream),
+            **_playback(stream),
         ),
     )
     if stream.max_bitrate_kbps:
@@ -501,12 +501,15 @@ def stream_quality_adjust(
     return stream
 
 
-def _session_clip(stream: Stream) -> str:
-    """The animation clip the session plays now (apps/streaming/clips.py)."""
+def _playback(stream: Stream) -> dict[str, Any]:
+    """The session's animation clip now (apps/streaming/clips.py) and its scene's scale."""
     from apps.sessions.selectors import session_scene_playback
 
     playback = session_scene_playback(session=stream.session)
-    return str(playback["clip"]) if playback else ""
+    if not playback:
+        return {}
+    spawn = playback.get("spawn") or {}
+    return {"clip": str(playback["clip"]), "world_scale": float(spawn.get("scale") or 1.0)}
 
 
 def _voice_muted(session_id: uuid.UUID) -> list[str]:

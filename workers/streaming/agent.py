@@ -453,7 +453,7 @@ class WorkerAgent:
             await self.send(StreamStopped(sid, "failed: worker at capacity"))
             return
         try:
-            source = await self._source(message.scene_url)
+            source = await self._source(message.scene_url, world_scale=message.world_scale)
         except Exception as exc:
             logger.exception("stream %s: scene unavailable", sid)
             await self.send(StreamStopped(sid, f"failed: scene unavailable ({exc})"[:256]))
@@ -537,11 +537,11 @@ class WorkerAgent:
 
     # ------------------------------------------------------------------ scenes
 
-    async def _source(self, scene_url: str) -> FrameSource:
+    async def _source(self, scene_url: str, *, world_scale: float = 1.0) -> FrameSource:
         if scene_url == PATTERN_SCENE:
             return PatternSource()
         path = await asyncio.to_thread(self.fetch_scene, scene_url)
-        return RendererSource(path)
+        return RendererSource(path, world_scale=world_scale)
 
     def fetch_scene(self, scene_url: str) -> Path:
         """Download a scene once per checksum into the cache dir; returns the local path."""

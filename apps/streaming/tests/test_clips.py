@@ -68,6 +68,7 @@ async def test_the_host_switches_the_clip_for_everyone_and_others_may_not(
     await db(services.stream_start)(user=host, session_id=session.id)
     start = (await db(worker_messages)(worker))[0]
     assert (start["type"], start["clip"]) == ("stream_start", "Walk")  # the creator's default
+    assert start["world_scale"] == 100.0  # the scene's scale: the worker's eyes grow with it
 
     host_ws, established = await joined_socket(session.id, await db(_token)(host))
     guest_ws, _ = await joined_socket(session.id, await db(_token)(guest))

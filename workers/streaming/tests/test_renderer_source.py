@@ -190,3 +190,33 @@ def test_one_view_is_the_centre_eye_at_the_full_picture_size(scene: Path) -> Non
     # Between the two eyes: closer to each eye than the eyes are to each other.
     assert ssim(mono[:height], left) > ssim(left, right)
     assert ssim(mono[:height], right) > ssim(left, right)
+
+
+def test_a_centimetre_scene_at_its_world_scale_looks_like_the_metre_scene(tmp_path: Path) -> None:
+    """stream_start.world_scale (spawn.py): the same boxes authored 100 times larger, seen from
+    100 times farther with world_scale 100, give the same stereo picture as the metre scene at
+    scale 1: eye separation and near plane grow with the scene, so it is not a giant."""
+    from workers.rendering.gltf_builder import GltfBuilder, box
+
+    def write(name: str, k: float) -> Path:
+        b = GltfBuilder()
+        red = b.add_material(base_color_factor=(0.9, 0.2, 0.1, 1.0))
+        pos, nrm, uv, idx = box((0.4, 0.4, 0.4))
+        mesh = b.add_mesh(pos, normals=nrm, uvs=uv, indices=idx, material=red)
+        for x, z in ((-0.3, 0.0), (0.3, -0.6)):  # two depths: stereo disparity differs
+            b.add_node(mesh=mesh, translation=(x * k, 0.0, z * k), scale=(k, k, k))
+        b.write_glb(tmp_path / name)
+        return tmp_path / name
+
+    metres = RendererSource(write("m.glb", 1.0), cpu_convert=True)
+    centimetres = RendererSource(write("cm.glb", 100.0), cpu_convert=True, world_scale=100.0)
+    plain = RendererSource(tmp_path / "cm.glb", cpu_convert=True)  # the old, unscaled viewer
+    try:
+        a = metres.render(Pose(p=(0, 0.2, 1.2)), 0, SIZE).astype(int)
+        b = centimetres.render(Pose(p=(0, 20, 120)), 0, SIZE).astype(int)
+        c = plain.render(Pose(p=(0, 20, 120)), 0, SIZE).astype(int)
+        assert (np.abs(a - b).max(axis=-1) > 40).sum() < 30  # the same, but for rounding
+        assert (np.abs(a - c).max(axis=-1) > 40).sum() > 100  # a giant's eyes see less depth
+    finally:
+        for source in (metres, centimetres, plain):
+            source.close()
