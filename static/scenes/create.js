@@ -230,6 +230,7 @@
       tr.insertCell().textContent = String(val);
     }
     showReport(sceneId, v).catch(() => {});
+    showPlayback(sceneId, v);
     if (v.thumbnail_url) {
       // The thumbnail needs the bearer token, which an <img src> cannot send.
       const r = await api(v.thumbnail_url);
@@ -251,6 +252,47 @@
         $("publish-state").textContent = e.message;
       }
     };
+  }
+
+  // The creator's playback choices (PATCH the version): the animation clip sessions play
+  // until their host switches, where viewers start (the scene's camera, outside framing it as
+  // the thumbnail does, or another camera), and the scene's units when the guess is wrong.
+  function showPlayback(sceneId, v) {
+    const clips = v.stats.clips || [];
+    const spawn = v.stats.spawn || {};
+    const choice = v.spawn_choice || {};
+    const option = (value, text) => Object.assign(document.createElement("option"), { value, textContent: text });
+    show("clip-choice", clips.length > 0);
+    $("default-clip").replaceChildren(
+      ...clips.map((c, i) => option(i === 0 ? "" : c.name, `${c.name} (${Number(c.duration).toFixed(2)} s)${i === 0 ? ", the first" : ""}`)),
+    );
+    $("default-clip").value = clips.length && v.default_clip !== clips[0].name ? v.default_clip : "";
+    const cameras = spawn.cameras || [];
+    $("spawn-start").replaceChildren(
+      option("default", cameras.length ? `the scene's camera "${cameras[0].name}"` : "outside, framing the scene as its thumbnail"),
+      ...(cameras.length ? [option("framing", "outside, framing the scene as its thumbnail")] : []),
+      ...cameras.slice(1).map((c, i) => option(`camera:${i + 1}`, `camera "${c.name}"`)),
+    );
+    $("spawn-start").value = choice.framing ? "framing" : choice.camera ? `camera:${choice.camera}` : "default";
+    $("spawn-scale").options[0].textContent = `automatic (${spawn.scale === 100 ? "centimetres" : "metres"})`;
+    $("spawn-scale").value = choice.scale ? String(choice.scale) : "";
+    $("playback-state").textContent = "";
+    const save = async () => {
+      const start = $("spawn-start").value;
+      const spawnChoice = start === "framing" ? { framing: true } : start.startsWith("camera:") ? { camera: Number(start.slice(7)) } : {};
+      if ($("spawn-scale").value) spawnChoice.scale = Number($("spawn-scale").value);
+      try {
+        await apiJson(`${API}/scenes/${sceneId}/versions/${v.id}`, {
+          method: "PATCH",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ default_clip: $("default-clip").value, spawn: spawnChoice }),
+        });
+        $("playback-state").textContent = "saved";
+      } catch (e) {
+        $("playback-state").textContent = e.message;
+      }
+    };
+    for (const id of ["default-clip", "spawn-start", "spawn-scale"]) $(id).onchange = save;
   }
 
   // What processing did (converted from FBX/OBJ, decoded compression) and the official

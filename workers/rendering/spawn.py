@@ -9,8 +9,10 @@ The rule, in order:
    pitch; roll is dropped, a headset cannot roll the world).
 2. **A spawn point the creator sets** (position, yaw, pitch): resolved by the platform, not here.
 3. **Otherwise, outside the bounds**, framed as the thumbnail frames them: the same
-   :func:`workers.rendering.renderer.frame_bounds_pose` with the thumbnail's field of view, so
-   the first picture shows what the scene page's thumbnail shows.
+   :func:`workers.rendering.renderer.frame_bounds_pose` (same direction, front-upper-right,
+   looking at the centre), fitted to a 60-degree view rather than the thumbnail's 45: the
+   viewer sees 90 degrees (desktop) or more (headsets), and at the thumbnail's distance the
+   scene would fill a quarter of it.
 
 **Scale** (``scale``: scene units per metre of the viewer). glTF units are metres, and a scene
 up to ``HUMAN_SCALE_DIAGONAL`` units across (an object, a room, a courtyard) is taken as
@@ -36,8 +38,8 @@ F64 = npt.NDArray[np.float64]
 HUMAN_SCALE_DIAGONAL = 50.0  # units: larger scenes are taken as authored in centimetres
 CENTIMETRES = 100.0
 EYE_HEIGHT_M = 1.6  # a standing viewer's eye above the floor, in metres
-THUMBNAIL_FOV_Y_DEG = 45.0  # as renderer.thumbnail, so the first view matches the thumbnail
-THUMBNAIL_ASPECT = 16 / 9
+FRAMING_FOV_Y_DEG = 60.0  # the scene fills about two thirds of a 90-degree view's height
+FRAMING_ASPECT = 16 / 9  # as the thumbnail (512x288)
 MAX_CAMERAS = 16
 
 
@@ -102,7 +104,7 @@ def compute_spawn(document: dict[str, Any], bounds_min: F64, bounds_max: F64) ->
     from workers.rendering.renderer import frame_bounds_pose  # the thumbnail's framing
 
     lo, hi = np.asarray(bounds_min, np.float64), np.asarray(bounds_max, np.float64)
-    pose, _, _ = frame_bounds_pose(lo, hi, THUMBNAIL_FOV_Y_DEG, THUMBNAIL_ASPECT)
+    pose, _, _ = frame_bounds_pose(lo, hi, FRAMING_FOV_Y_DEG, FRAMING_ASPECT)
     eye = np.asarray(pose.position, np.float64)
     yaw, pitch = yaw_pitch((lo + hi) / 2 - eye)
     framing = {

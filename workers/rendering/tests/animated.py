@@ -109,11 +109,12 @@ def make_skinned(root: Path) -> Path:
 TWO_CLIPS = {"Slide": 2.0, "Bob": 0.5}  # name -> duration, in file order
 
 
-def make_two_clips(root: Path, *, camera: bool = False) -> Path:
+def make_two_clips(root: Path, *, camera: bool = False, root_scale: float = 1.0) -> Path:
     """Fox-like: two clips of different lengths moving different nodes. "Slide" (2 s) moves a
     red box (node 0, rest x = 0) along x as :func:`make_slider` does; "Bob" (0.5 s) lifts a blue
     box (node 1, rest (1.5, 0, 0)) to y = 1 at t = 0.25 and back. With ``camera``, a third
-    node "Front" holds a camera at (0.75, 0.5, 6) looking down -Z."""
+    node "Front" holds a camera at (0.75, 0.5, 6) looking down -Z. With ``root_scale`` 100, all
+    of it hangs under a node scaled by 100: a scene authored in centimetres, as Fox is."""
     b = GltfBuilder()
     red = b.add_material(base_color_factor=(0.9, 0.1, 0.1, 1.0))
     blue = b.add_material(base_color_factor=(0.1, 0.2, 0.9, 1.0))
@@ -143,4 +144,8 @@ def make_two_clips(root: Path, *, camera: bool = False) -> Path:
         doc["cameras"] = [{"type": "perspective", "perspective": {"yfov": 1.0, "znear": 0.05}}]
         doc["nodes"].append({"name": "Front", "camera": 0, "translation": [0.75, 0.5, 6.0]})
         doc["scenes"][0]["nodes"].append(len(doc["nodes"]) - 1)
+    if root_scale != 1.0:
+        children = list(doc["scenes"][0]["nodes"])
+        doc["nodes"].append({"name": "units", "scale": [root_scale] * 3, "children": children})
+        doc["scenes"][0]["nodes"] = [len(doc["nodes"]) - 1]
     return _write(root, "two_clips", doc, bin_chunk)
