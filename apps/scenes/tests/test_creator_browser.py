@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from apps.core.testing_browser import PASSWORD, Server, orm
+from apps.core.testing_browser import ARTIFACTS, PASSWORD, Server, orm
 from apps.scenes.validation.tests import corpus
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -275,3 +275,44 @@ def test_creator_uploads_compressed_and_converted_scenes_and_sees_the_validators
     ]
     assert [case.code, case.pointer, "Khronos glTF-Validator"] in found, found
     page.screenshot(path=str(tmp_path / "rejected.png"))
+
+
+def test_creator_picks_the_default_clip_and_where_viewers_start(
+    live_platform: Server, user_factory: Any, pages: Any, tmp_path: Path
+) -> None:
+    """The page lists the clips processing found (names and durations) and the starts (the
+    scene's camera, outside framing it); a choice is saved on the version through the API."""
+    from workers.rendering.tests.animated import make_two_clips
+
+    user_factory("dora", "creator")
+    page = pages()
+    sign_in(page, live_platform, "dora")
+    upload_on_page(page, make_two_clips(tmp_path, camera=True), name="Two clips")
+    wait_status(page, "ready")
+    page.locator("#clip-choice").wait_for(state="visible")
+    assert page.locator("#default-clip option").all_inner_texts() == [
+        "Slide (2.00 s), the first",
+        "Bob (0.50 s)",
+    ]
+    starts = page.locator("#spawn-start option").all_inner_texts()
+    assert starts == ['the scene\'s camera "Front"', "outside, framing the scene as its thumbnail"]
+    assert page.inner_text("#spawn-scale option:checked") == "automatic (metres)"
+
+    page.select_option("#default-clip", "Bob")
+    page.wait_for_function("document.getElementById('playback-state').textContent === 'saved'")
+    page.evaluate("document.getElementById('playback-state').textContent = ''")
+    page.select_option("#spawn-start", "framing")
+    page.wait_for_function("document.getElementById('playback-state').textContent === 'saved'")
+    page.locator("#playback").screenshot(path=str(ARTIFACTS / "creator-playback.png"))
+
+    scenes = requests.get(f"{live_platform.url}{API}/scenes", headers=bearer("dora"), timeout=10)
+    scene = scenes.json()["results"][0]
+    versions = requests.get(
+        f"{live_platform.url}{API}/scenes/{scene['id']}/versions",
+        headers=bearer("dora"),
+        timeout=10,
+    ).json()
+    version = (versions["results"] if isinstance(versions, dict) else versions)[0]
+    assert version["default_clip"] == "Bob"
+    assert version["spawn_start"]["source"] == "bounds"
+    assert version["spawn_choice"] == {"framing": True}
