@@ -196,7 +196,6 @@ export async function runImmersive({
   const input = new XrInput(session);
   const origin = makeOrigin(spawn);
   const scale = origin.scale;
-  const scaledComfort = { ...comfort, moveSpeed: comfort.moveSpeed * scale };
   let lastTime = null;
   let vignette = 0;
   let pttHeld = false;
@@ -226,7 +225,10 @@ export async function runImmersive({
 
     // Locomotion: left stick moves, right stick turns (x) and aims a teleport (forward).
     let moved = 0, turned = 0, target = null;
-    if (hands.sticks.left) moved = smoothMove(origin, hands.sticks.left, head.q, dt, scaledComfort) / scale;
+    if (hands.sticks.left) {
+      // Walking speed grows with the viewer (comfort is read live: the settings may change).
+      moved = smoothMove(origin, hands.sticks.left, head.q, dt, { ...comfort, moveSpeed: comfort.moveSpeed * scale }) / scale;
+    }
     if (hands.sticks.right) {
       turned = turn(origin, hands.sticks.right.x, head.p, dt, comfort);
       const local = hands.rays.right;
