@@ -10,9 +10,9 @@ The rule, in order:
 2. **A spawn point the creator sets** (position, yaw, pitch): resolved by the platform, not here.
 3. **Otherwise, outside the bounds**, framed as the thumbnail frames them: the same
    :func:`workers.rendering.renderer.frame_bounds_pose` (same direction, front-upper-right,
-   looking at the centre), fitted to a 60-degree view rather than the thumbnail's 45: the
-   viewer sees 90 degrees (desktop) or more (headsets), and at the thumbnail's distance the
-   scene would fill a quarter of it.
+   looking at the centre), fitted to a 75-degree view rather than the thumbnail's 45: the
+   viewer sees 90 degrees (desktop) or about that (headsets), so the scene fills most of the
+   view as it fills the thumbnail, with a margin, and the eye stays outside its bounding sphere.
 
 **Scale** (``scale``: scene units per metre of the viewer). glTF units are metres, and a scene
 up to ``HUMAN_SCALE_DIAGONAL`` units across (an object, a room, a courtyard) is taken as
@@ -38,7 +38,7 @@ F64 = npt.NDArray[np.float64]
 HUMAN_SCALE_DIAGONAL = 50.0  # units: larger scenes are taken as authored in centimetres
 CENTIMETRES = 100.0
 EYE_HEIGHT_M = 1.6  # a standing viewer's eye above the floor, in metres
-FRAMING_FOV_Y_DEG = 60.0  # the scene fills about two thirds of a 90-degree view's height
+FRAMING_FOV_Y_DEG = 75.0  # the scene's sphere fills about 80% of a 90-degree view's height
 FRAMING_ASPECT = 16 / 9  # as the thumbnail (512x288)
 MAX_CAMERAS = 16
 
