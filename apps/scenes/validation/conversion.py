@@ -199,7 +199,7 @@ def _place_model(
                 Issue(
                     "material_library_missing",
                     "warning",
-                    f"The OBJ names the material library {name!r}, which {where}; its "
+                    f"The OBJ names the material library '{name}', which {where}; its "
                     "materials are plain grey. Upload a zip with the OBJ, its .mtl and textures.",
                 )
             )
@@ -294,7 +294,7 @@ def _run_assimp(binary: str, local: Path, out: Path, kind: str, timeout_s: float
         raise ConversionFailed(
             "conversion_failed",
             f"The {kind} file could not be converted to glTF"
-            + (f": {reason.strip()[:300]}" if reason else f" (exit {run.returncode}).")
+            + (f": {reason.strip()[:300]}." if reason else f" (exit {run.returncode}).")
             + " Check that it opens in your modelling tool, export it again and upload it.",
         )
     return out

@@ -174,7 +174,7 @@ def _embed_textures(
                 Issue(
                     "texture_missing",
                     "warning",
-                    f"The {kind} file uses the texture {shown!r}, which {where}; it is plain "
+                    f"The {kind} file uses the texture '{shown}', which {where}; it is plain "
                     f"white in the scene. To keep it, upload a zip with the {kind} file and its "
                     "textures.",
                     pointer,
@@ -190,7 +190,7 @@ def _embed_textures(
                     Issue(
                         "texture_unreadable",
                         "warning",
-                        f"The texture {name!r} could not be read as an image ({exc}); it is "
+                        f"The texture '{name}' could not be read as an image ({exc}); it is "
                         "plain white in the scene. Save it as PNG or JPEG and upload again.",
                         pointer,
                     )
@@ -198,12 +198,12 @@ def _embed_textures(
                 name = None
             else:
                 embedded[name] = (glb.add_view(data), mime)
-                note = "" if name == uri else f" (named {shown!r} in the {kind} file)"
+                note = "" if name == uri else f" (named '{shown}' in the {kind} file)"
                 issues.append(
                     Issue(
                         "texture_embedded",
                         "info",
-                        f"The texture {name!r} from the zip is embedded in the scene{note}.",
+                        f"The texture '{name}' from the zip is embedded in the scene{note}.",
                         pointer,
                     )
                 )
