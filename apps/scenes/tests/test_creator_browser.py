@@ -120,7 +120,7 @@ def test_creator_uploads_the_demo_scene_through_api_and_page_and_publishes_it(
     assert size[0] >= 64, size
     assert size[1] >= 32, size
     stats = stats_table(page)
-    assert stats["triangles"] == str(summary.triangles)
+    assert stats["triangles drawn"] == str(summary.triangles)
     assert stats["meshes"] == str(summary.meshes)
     assert stats["materials"] == str(summary.materials)
     assert stats["textures"] == str(summary.textures)
@@ -251,7 +251,7 @@ def test_creator_uploads_compressed_and_converted_scenes_and_sees_the_validators
     )
     assert "Khronos glTF-Validator 2." in page.inner_text("#validator-note")
     assert "roughnessFactor" in page.inner_text("#processing-note")  # what conversion adjusted
-    assert stats_table(page)["triangles"] == str(formats.REFERENCE_TRIANGLES)
+    assert stats_table(page)["triangles drawn"] == str(formats.REFERENCE_TRIANGLES)
     page.wait_for_function(
         "(() => { const i = document.getElementById('thumbnail');"
         " return i.complete && i.naturalWidth > 0; })()"

@@ -111,3 +111,79 @@ def test_a_zip_of_two_models_is_refused_in_plain_words(
     assert error["code"] == "zip_multiple_scenes"
     assert "a.obj" in error["message"]
     assert "its own zip" in error["message"]
+
+
+# ------------------------------------------------------------------ reports a creator can read
+
+
+def many_bad_bounds(root: Path, meshes: int = 40) -> Path:
+    """``meshes`` boxes whose POSITION max is wrong: the validator reports each accessor."""
+    from workers.rendering.gltf_builder import GltfBuilder, box, glb_bytes
+
+    b = GltfBuilder()
+    pos, nrm, _uv, idx = box()
+    for k in range(meshes):
+        b.add_node(mesh=b.add_mesh(pos, normals=nrm, indices=idx), translation=(k, 0, 0))
+    doc, bin_chunk = b.to_document_and_bin()
+    for accessor in doc["accessors"]:
+        if accessor.get("type") == "VEC3" and "max" in accessor:
+            accessor["max"] = [v * 0.5 for v in accessor["max"]]
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "bad-bounds.glb"
+    path.write_bytes(glb_bytes(doc, bin_chunk))
+    return path
+
+
+def test_repeated_issues_are_grouped_by_code_with_a_count_and_what_to_do(
+    make_user: Any, bearer_client: Any, upload: Any, tmp_path: Path
+) -> None:
+    from apps.scenes.validation.report import EXAMPLES_PER_CODE, KHRONOS_ERROR_HINT
+
+    version = _upload(bearer_client(make_user("creator")), upload, many_bad_bounds(tmp_path))
+    assert version.status == "rejected"
+    report = version.report
+    groups = {g["code"]: g for g in report["issue_groups"]}
+    group = groups["ACCESSOR_MAX_MISMATCH"]
+    assert group["count"] >= 40  # one per mesh's POSITION (and NORMAL) accessor
+    assert group["severity"] == "error"
+    assert group["hint"] == KHRONOS_ERROR_HINT
+    assert group["examples"][0] == "/accessors/0/max/0"
+    kept = [i for i in report["issues"] if i["code"] == "ACCESSOR_MAX_MISMATCH"]
+    assert len(kept) == EXAMPLES_PER_CODE  # the stored report is not 200 lines long
+    assert len(report["issues"]) <= EXAMPLES_PER_CODE * len(groups)
+
+
+def test_an_html_page_uploaded_as_glb_is_named_for_what_it_is(
+    make_user: Any, bearer_client: Any, upload: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "model.glb"
+    path.write_text("\n\n\n\n<!DOCTYPE html>\n<html><head><title>Download</title></head></html>\n")
+    version = _upload(bearer_client(make_user("creator")), upload, path)
+    assert version.status == "rejected"
+    error = version.report["issues"][0]
+    assert error["code"] == "glb_magic"
+    assert "not a GLB file" in error["message"]
+    assert "HTML web page" in error["message"]
+    assert "\\n" not in error["message"]  # no raw bytes
+    assert version.report["issue_groups"][0]["hint"]
+
+
+def test_the_two_triangle_counts_are_named(
+    make_user: Any, bearer_client: Any, upload: Any, tmp_path: Path
+) -> None:
+    from workers.rendering.gltf_builder import GltfBuilder, box
+
+    b = GltfBuilder()
+    pos, nrm, _uv, idx = box()
+    cube = b.add_mesh(pos, normals=nrm, indices=idx)
+    for k in range(5):  # one mesh, five instances
+        b.add_node(mesh=cube, translation=(2 * k, 0, 0))
+    (tmp_path / "src").mkdir()
+    b.write_glb(tmp_path / "src" / "five.glb")
+    version = _upload(bearer_client(make_user("creator")), upload, tmp_path / "src" / "five.glb")
+    assert version.status == "ready", version.report
+    stats = version.report["stats"]
+    assert (stats["triangles"], stats["unique_triangles"]) == (60, 12)
+    assert version.report["khronos"]["info"]["totalTriangleCount"] == 12
+    assert "drawn" in version.report["stat_labels"]["triangles"]
+    assert "unique" in version.report["stat_labels"]["unique_triangles"]
