@@ -266,7 +266,8 @@
     if (processing.converted_from) {
       const c = processing.converted_from;
       notes.push(`Converted from ${c.from} to glTF with ${c.tool}.`);
-      if ((c.normalised || []).length) notes.push(`Adjusted: ${c.normalised.join("; ")}.`);
+      const fixes = (c.normalised || []).length;
+      if (fixes) notes.push(`The converter fixed ${fixes} value(s) outside glTF's rules (listed below).`);
     }
     if ((processing.decoded || []).length) {
       notes.push(`Decoded ${processing.decoded.join(", ")} into a render-ready copy.`);

@@ -33,7 +33,7 @@ from workers.rendering.gltf_package import (
     ZipSource,
 )
 
-from .repair import ZipFiles, repair_converted
+from .repair import REPAIR_CODES, ZipFiles, repair_converted
 from .report import Issue
 from .tools import ToolMissing, run_tool
 
@@ -265,7 +265,7 @@ def convert_to_glb(
     info: dict[str, Any] = {"from": kind, "tool": "assimp", "tool_version": assimp_version()}
     if files is not None:
         info["zip_member"] = str(zip_model(src, limits))
-    fixes = [f"{i.pointer or '(the file)'}: {i.message}" for i in issues if i.severity != "info"]
+    fixes = [f"{i.pointer}: {i.message}" for i in issues if i.code in REPAIR_CODES]
     if fixes:
         info["normalised"] = fixes
     return out, info, issues

@@ -46,6 +46,9 @@ WHITE_PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC"
 )
 
+# The codes of fixes to values assimp wrote (``processing.converted_from.normalised`` lists them).
+REPAIR_CODES = ("skin_weights_normalised", "material_factor_clamped")
+
 _FLOAT = 5126
 _ARRAY_BUFFER = 34962
 
