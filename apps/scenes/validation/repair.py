@@ -9,7 +9,13 @@ sees the file, and returns one named :class:`Issue` per fix for the report:
 - ``texture_embedded`` (info): a texture the model names was found in the upload (a zip)
   and is now inside the GLB; ``texture_missing`` / ``texture_unreadable`` (warning): it was
   not, or could not be decoded, and is plain white in the scene.
+- ``texture_converted`` (info): a texture the model carries in another format (TGA, BMP) is
+  now PNG.
 - ``skin_weights_normalised`` (info): JOINTS/WEIGHTS rescaled so every vertex sums to 1.
+- ``normals_normalised`` (info): NORMAL vectors rescaled to length 1 (zero ones become +Y).
+- ``animation_times_fixed`` (info): repeated key times moved to strictly increase.
+- ``fbx_pivots_merged`` (info): assimp's ``$AssimpFbx$`` pivot helpers merged into animated
+  nodes (Mixamo characters flew apart otherwise).
 - ``material_factor_clamped`` (warning): a factor put back into its range.
 
 Texture lookups read only entries of the uploaded zip (:class:`ZipFiles`), never the disk:
@@ -47,7 +53,13 @@ WHITE_PNG = base64.b64decode(
 )
 
 # The codes of fixes to values assimp wrote (``processing.converted_from.normalised`` lists them).
-REPAIR_CODES = ("skin_weights_normalised", "material_factor_clamped")
+REPAIR_CODES = (
+    "skin_weights_normalised",
+    "material_factor_clamped",
+    "normals_normalised",
+    "animation_times_fixed",
+    "fbx_pivots_merged",
+)
 
 _FLOAT = 5126
 _ARRAY_BUFFER = 34962
@@ -413,6 +425,185 @@ def _show(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else repr(value)
 
 
+_PIVOT_MARK = "_$AssimpFbx$_"
+
+
+def _matrix_to_trs(m: npt.NDArray[np.float64]) -> dict[str, list[float]]:
+    """A 4x4 (math convention) as glTF TRS; any shear is lost, which pivot chains do not have."""
+    translation = m[:3, 3]
+    basis = m[:3, :3]
+    scale = np.linalg.norm(basis, axis=0)
+    scale[scale == 0] = 1.0
+    r = basis / scale
+    if np.linalg.det(r) < 0:  # a mirror: carry it in the scale
+        scale[0], r[:, 0] = -scale[0], -r[:, 0]
+    w = np.sqrt(max(0.0, 1.0 + r[0, 0] + r[1, 1] + r[2, 2])) / 2
+    x = np.sqrt(max(0.0, 1.0 + r[0, 0] - r[1, 1] - r[2, 2])) / 2
+    y = np.sqrt(max(0.0, 1.0 - r[0, 0] + r[1, 1] - r[2, 2])) / 2
+    z = np.sqrt(max(0.0, 1.0 - r[0, 0] - r[1, 1] + r[2, 2])) / 2
+    x = np.copysign(x, r[2, 1] - r[1, 2])
+    y = np.copysign(y, r[0, 2] - r[2, 0])
+    z = np.copysign(z, r[1, 0] - r[0, 1])
+    q = np.array([x, y, z, w])
+    q /= np.linalg.norm(q)
+    return {
+        "translation": [float(v) for v in translation],
+        "rotation": [float(v) for v in q],
+        "scale": [float(v) for v in scale],
+    }
+
+
+def _merge_fbx_pivot_helpers(document: dict[str, Any]) -> list[Issue]:
+    """assimp keeps an FBX node's pivots as helper parents (``Hips_$AssimpFbx$_PreRotation``,
+    ``..._Translation``) but writes the node's animation as its *whole* local transform, so the
+    helpers apply twice and an animated Mixamo character flies apart. For each animated node
+    whose helpers are not animated themselves, the helpers' transform moves into the node's
+    rest pose and the helpers become identity: the animation then means what assimp meant."""
+    from .transforms import local_matrix
+
+    nodes = document.get("nodes") or []
+    animated: set[int] = set()
+    for animation in document.get("animations") or []:
+        for channel in animation.get("channels") or []:
+            node = (channel.get("target") or {}).get("node")
+            if isinstance(node, int) and 0 <= node < len(nodes):
+                animated.add(node)
+    parent: dict[int, int] = {}
+    for i, node in enumerate(nodes):
+        for child in node.get("children") or []:
+            if isinstance(child, int):
+                parent[child] = i
+    merged = 0
+    for index in sorted(animated):
+        name = str(nodes[index].get("name") or "")
+        chain: list[int] = []
+        up = parent.get(index)
+        while up is not None and str(nodes[up].get("name") or "").startswith(name + _PIVOT_MARK):
+            chain.append(up)
+            up = parent.get(up)
+        if not name or not chain or any(h in animated for h in chain):
+            continue
+        if any("Geometric" in str(nodes[h].get("name")) for h in chain):
+            continue  # geometric transforms belong to the mesh, not to the pivot chain
+        combined = np.eye(4)
+        for helper in reversed(chain):  # outermost first
+            combined = combined @ local_matrix(nodes[helper])
+        full = combined @ local_matrix(nodes[index])
+        node = nodes[index]
+        node.pop("matrix", None)
+        node.update(_matrix_to_trs(full))
+        for helper in chain:
+            for key in ("matrix", "translation", "rotation", "scale"):
+                nodes[helper].pop(key, None)
+        merged += 1
+    if not merged:
+        return []
+    return [
+        Issue(
+            "fbx_pivots_merged",
+            "info",
+            f"The pivots of {merged} animated node(s) (assimp's $AssimpFbx$ helper nodes) were "
+            "merged into the nodes, so their animation plays as in your tool.",
+            "/nodes",
+        )
+    ]
+
+
+def _unit_normals(glb: _Glb) -> list[Issue]:
+    """NORMAL vectors of length 0 (degenerate faces, an OBJ without normals for them) or not
+    of length 1, which glTF requires: rescaled, and a zero normal becomes +Y."""
+    package = glb.package()
+    accessors = glb.document.get("accessors") or []
+    fixed: dict[int, int] = {}
+    issues: list[Issue] = []
+    for m, mesh in enumerate(glb.document.get("meshes") or []):
+        for p, prim in enumerate(mesh.get("primitives") or []):
+            attrs = prim.get("attributes") or {}
+            index = attrs.get("NORMAL")
+            if not isinstance(index, int) or index in fixed.values():
+                continue
+            if index in fixed:
+                attrs["NORMAL"] = fixed[index]
+                continue
+            normals = package.read_accessor(index).astype(np.float64)
+            if normals.ndim != 2 or normals.shape[1] != 3:
+                continue
+            length = np.linalg.norm(normals, axis=1)
+            wrong = ~np.isfinite(length) | (np.abs(length - 1.0) > 5e-4)
+            if not wrong.any():
+                continue
+            good = np.isfinite(length) & (length > 1e-12)
+            out = np.where(good[:, None], normals / np.where(good, length, 1.0)[:, None], 0.0)
+            out[~good] = (0.0, 1.0, 0.0)
+            values = out.astype(np.float32)
+            view = glb.add_view(values.tobytes(), target=_ARRAY_BUFFER)
+            accessors.append(
+                {"bufferView": view, "componentType": _FLOAT, "count": len(values), "type": "VEC3"}
+            )
+            fixed[index] = attrs["NORMAL"] = len(accessors) - 1
+            issues.append(
+                Issue(
+                    "normals_normalised",
+                    "info",
+                    f"{int(wrong.sum())} of {len(values)} normals were not of length 1 "
+                    f"({int((~good).sum())} of length 0); the converter rescaled them.",
+                    f"/meshes/{m}/primitives/{p}/attributes/NORMAL",
+                )
+            )
+    return issues
+
+
+def _increasing_key_times(glb: _Glb) -> list[Issue]:
+    """Animation key times must strictly increase; assimp repeats a time when an FBX has two
+    keys on one frame (Mixamo files do). A repeated or smaller time moves to just after the
+    previous one (a float32 step: nothing a viewer can see)."""
+    package = glb.package()
+    accessors = glb.document.get("accessors") or []
+    replaced: dict[int, int] = {}
+    issues: list[Issue] = []
+    for a, animation in enumerate(glb.document.get("animations") or []):
+        for sampler in animation.get("samplers") or []:
+            index = sampler.get("input")
+            if not isinstance(index, int):
+                continue
+            if index in replaced:
+                sampler["input"] = replaced[index]
+                continue
+            if index in replaced.values():
+                continue
+            times = package.read_accessor(index).reshape(-1)
+            if times.dtype != np.float32 or len(times) < 2 or np.all(np.diff(times) > 0):
+                continue
+            fixed = times.copy()
+            moved = 0
+            for k in range(1, len(fixed)):
+                if not fixed[k] > fixed[k - 1]:
+                    fixed[k] = np.nextafter(fixed[k - 1], np.float32(np.inf))
+                    moved += 1
+            view = glb.add_view(fixed.tobytes())
+            accessors.append(
+                {
+                    "bufferView": view,
+                    "componentType": _FLOAT,
+                    "count": len(fixed),
+                    "type": "SCALAR",
+                    "min": [float(fixed[0])],
+                    "max": [float(fixed[-1])],
+                }
+            )
+            replaced[index] = sampler["input"] = len(accessors) - 1
+            issues.append(
+                Issue(
+                    "animation_times_fixed",
+                    "info",
+                    f"{moved} key time(s) of an animation repeated the previous one; the "
+                    "converter moved each just after it, as glTF needs.",
+                    f"/animations/{a}",
+                )
+            )
+    return issues
+
+
 def repair_converted(
     path: Path,
     *,
@@ -426,6 +617,9 @@ def repair_converted(
     glb = _Glb(document, bin_chunk)
     issues = _embed_textures(glb, files, kind, limits)
     issues += _normalise_skin_weights(glb)
+    issues += _unit_normals(glb)
+    issues += _increasing_key_times(glb)
+    issues += _merge_fbx_pivot_helpers(document)
     issues += _clamp_material_factors(document)
     if glb.changed or issues:
         path.write_bytes(glb_bytes(document, bytes(glb.bin) if glb.bin or bin_chunk else None))

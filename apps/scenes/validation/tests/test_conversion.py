@@ -176,3 +176,55 @@ def test_sanitised_obj_lines_are_the_lines_assimp_reads() -> None:
     assert b"f 1 2 3" in lines
     assert b"g x" in lines
     assert missing == []  # `MTLLIB` is no directive assimp knows: dropped without a note
+
+
+def _world(document: dict[str, Any], index: int) -> Any:
+    from apps.scenes.validation.transforms import local_matrix
+
+    parents = {c: i for i, n in enumerate(document["nodes"]) for c in n.get("children", [])}
+    m = np.eye(4)
+    while index is not None:
+        m = local_matrix(document["nodes"][index]) @ m
+        index = parents.get(index)  # type: ignore[assignment]
+    return m
+
+
+def test_what_assimp_writes_from_mixamo_and_obj_files_is_made_valid(tmp_path: Path) -> None:
+    """Zero normals (an OBJ's degenerate faces), repeated key times and $AssimpFbx$ pivot
+    helpers whose node's animation already holds them (Mixamo FBX): the validator's errors
+    go, each fix is named, and the rest pose stays where it was."""
+    b = GltfBuilder()
+    pos, nrm, _uv, idx = box()
+    nrm = np.array(nrm, np.float32)
+    nrm[:3] = 0.0
+    s = float(np.sqrt(0.5))
+    outer = b.add_node(name="Hips_$AssimpFbx$_Translation", translation=(0, 1, 0))
+    pre = b.add_node(name="Hips_$AssimpFbx$_PreRotation", parent=outer, rotation=(0, 0, s, s))
+    hips = b.add_node(name="Hips", parent=pre, translation=(0.5, 0, 0))
+    b.add_node(mesh=b.add_mesh(pos, normals=nrm, indices=idx), parent=hips)
+    times = b.add_accessor(np.array([0.0, 0.5, 0.5, 1.0]), target=None)
+    values = b.add_accessor(np.zeros((4, 3), np.float32), target=None, with_bounds=False)
+    doc, bin_chunk = b.to_document_and_bin()
+    doc["animations"] = [
+        {
+            "samplers": [{"input": times, "output": values}],
+            "channels": [{"sampler": 0, "target": {"node": hips, "path": "scale"}}],
+        }
+    ]
+    rest = _world(doc, hips)
+    path = tmp_path / "assimp.glb"
+    path.write_bytes(glb_bytes(doc, bin_chunk))
+    before = {m["code"] for m in run_khronos_validator(path)["issues"]["messages"]}
+    assert {"ACCESSOR_VECTOR3_NON_UNIT", "ACCESSOR_ANIMATION_INPUT_NON_INCREASING"} <= before
+
+    issues = repair_converted(path, kind="FBX")
+    assert {i.code for i in issues} == {
+        "normals_normalised",
+        "animation_times_fixed",
+        "fbx_pivots_merged",
+    }
+    assert run_khronos_validator(path)["issues"]["numErrors"] == 0
+    fixed = parse_glb(path.read_bytes(), GltfLimits())[0]
+    for helper in (outer, pre):
+        assert not {"translation", "rotation", "scale"} & set(fixed["nodes"][helper])
+    assert np.allclose(_world(fixed, hips), rest, atol=1e-6)  # the rest pose is unchanged
