@@ -16,7 +16,8 @@ sees the file, and returns one named :class:`Issue` per fix for the report:
 - ``animation_times_fixed`` (info): repeated key times moved to strictly increase.
 - ``fbx_pivots_merged`` (info): assimp's ``$AssimpFbx$`` pivot helpers merged into animated
   nodes (Mixamo characters flew apart otherwise).
-- ``material_factor_clamped`` (warning): a factor put back into its range.
+- ``material_factor_clamped`` (warning): a factor put back into its range (an emissive
+  factor over 1 keeps its brightness in ``KHR_materials_emissive_strength``).
 
 Texture lookups read only entries of the uploaded zip (:class:`ZipFiles`), never the disk:
 an absolute or ``..`` path in an FBX/MTL can at most name another file of the same zip.
@@ -390,11 +391,53 @@ def _clamp(value: Any, low: float, high: float) -> Any:
     return value
 
 
+_EMISSIVE_STRENGTH = "KHR_materials_emissive_strength"
+
+
+def _emissive_strength(document: dict[str, Any], m: int, material: dict[str, Any]) -> list[Issue]:
+    """An emissive factor over 1 (a 3ds Max PBR FBX: emission colour x luminance, e.g. π) is
+    brightness, which glTF carries in KHR_materials_emissive_strength: the factor is scaled
+    into 0..1 and the strength holds the rest (a renderer without the extension shows the
+    clamped colour)."""
+    factor = material.get("emissiveFactor")
+    if not (
+        isinstance(factor, list)
+        and len(factor) == 3
+        and all(isinstance(v, int | float) and v == v and v < float("inf") for v in factor)
+    ):
+        return []
+    peak = max(float(v) for v in factor)
+    if peak <= 1.0:
+        return []
+    scaled = [max(0.0, float(v) / peak) for v in factor]
+    extensions = material.setdefault("extensions", {})
+    holder = extensions.setdefault(_EMISSIVE_STRENGTH, {})
+    strength = holder.get("emissiveStrength", 1.0)
+    strength = float(strength) if isinstance(strength, int | float) and strength >= 0 else 1.0
+    holder["emissiveStrength"] = strength * peak
+    material["emissiveFactor"] = scaled
+    used = document.setdefault("extensionsUsed", [])
+    if _EMISSIVE_STRENGTH not in used:
+        used.append(_EMISSIVE_STRENGTH)
+    return [
+        Issue(
+            "material_factor_clamped",
+            "warning",
+            f"emissiveFactor was {_show(factor)}, over glTF's 0..1; the converter made it "
+            f"{_show(scaled)} with an emissive strength of {peak * strength:.4g} "
+            f"({_EMISSIVE_STRENGTH}), so it glows as bright as in your tool where the renderer "
+            "supports that extension.",
+            f"/materials/{m}/emissiveFactor",
+        )
+    ]
+
+
 def _clamp_material_factors(document: dict[str, Any]) -> list[Issue]:
     issues: list[Issue] = []
     for m, material in enumerate(document.get("materials") or []):
         if not isinstance(material, dict):
             continue
+        issues += _emissive_strength(document, m, material)
         for where, key, low, high in _FACTOR_RANGES:
             holder: Any = material
             for part in where.split("/") if where else ():

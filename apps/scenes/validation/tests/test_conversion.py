@@ -110,6 +110,9 @@ def test_out_of_range_factors_are_clamped_and_named(tmp_path: Path) -> None:
     }
     fixed = parse_glb(path.read_bytes(), GltfLimits())[0]["materials"][0]
     assert fixed["emissiveFactor"] == [1.0, 1.0, 0.0]
+    # Its brightness is kept where glTF keeps brightness.
+    strength = fixed["extensions"]["KHR_materials_emissive_strength"]["emissiveStrength"]
+    assert strength == pytest.approx(3.14159)
     assert fixed["pbrMetallicRoughness"]["roughnessFactor"] == 0.0
     assert run_khronos_validator(path)["issues"]["numErrors"] == 0
 
