@@ -318,7 +318,8 @@
     tr.insertCell().appendChild(document.createElement("code")).textContent =
       more > 0 ? `${where} … and ${more} more` : where;
     const what = tr.insertCell();
-    what.textContent = group.count > 1 ? `${group.count} times, e.g.: ${group.message}` : group.message;
+    const times = `${group.count}${group.at_least ? " or more" : ""} times`;
+    what.textContent = group.count > 1 ? `${times}, e.g.: ${group.message}` : group.message;
     if (group.hint) {
       const hint = what.appendChild(document.createElement("div"));
       hint.className = "hint";
