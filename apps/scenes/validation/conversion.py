@@ -264,7 +264,7 @@ def convert_to_glb(
             source.close()
     info: dict[str, Any] = {"from": kind, "tool": "assimp", "tool_version": assimp_version()}
     if files is not None:
-        info["zip_member"] = str(zip_model(src, limits))
+        info["zip_member"] = files.model_name
     fixes = [f"{i.pointer}: {i.message}" for i in issues if i.code in REPAIR_CODES]
     if fixes:
         info["normalised"] = fixes

@@ -78,6 +78,7 @@ class ZipFiles:
     def __init__(self, source: ZipSource, model_name: str, limits: GltfLimits) -> None:
         self.source = source
         self.limits = limits
+        self.model_name = model_name
         self.base = posixpath.dirname(model_name)
         self._by_lower: dict[str, str] = {}
         self._by_basename: dict[str, list[str]] = {}
@@ -111,16 +112,23 @@ class ZipFiles:
         return self.source.read(name, self.limits.max_file_bytes, "")
 
 
+# The formats creators' textures come in; Pillow tries no other decoder on upload data.
+_TEXTURE_FORMATS = ("TGA", "BMP", "TIFF", "GIF", "WEBP", "PPM", "DDS", "PNG", "JPEG")
+
+
 def _as_gltf_image(data: bytes, limits: GltfLimits) -> tuple[bytes, str]:
     """PNG/JPEG as they are; other formats creators' textures come in (TGA, BMP, TIFF, GIF,
     WebP, ...) decoded to PNG by Pillow, refused past the pixel limit before decoding."""
-    info = sniff_image(data)
+    try:
+        info = sniff_image(data)
+    except GltfPackageError as exc:  # a PNG/JPEG signature with a broken header
+        raise ValueError(exc.message) from None
     if info is not None and info.mime_type in ("image/png", "image/jpeg"):
         return data, info.mime_type
     from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = limits.max_image_pixels  # larger: DecompressionBombError
-    with Image.open(io.BytesIO(data)) as img:
+    with Image.open(io.BytesIO(data), formats=_TEXTURE_FORMATS) as img:
         if img.width * img.height > limits.max_image_pixels:
             raise ValueError(f"{img.width}x{img.height} is more pixels than allowed")
         out = io.BytesIO()
@@ -243,7 +251,10 @@ def _embedded_as_png(
         data = glb.view_bytes(image["bufferView"])
     except (KeyError, IndexError, TypeError, ValueError):
         return []  # a broken reference: the validator names it
-    info = sniff_image(data)
+    try:
+        info = sniff_image(data)
+    except GltfPackageError:
+        info = None  # a broken header: the decoder below says so
     if info is not None and info.mime_type in ("image/png", "image/jpeg"):
         if image.get("mimeType") != info.mime_type:
             image["mimeType"] = info.mime_type

@@ -231,3 +231,39 @@ def test_what_assimp_writes_from_mixamo_and_obj_files_is_made_valid(tmp_path: Pa
     for helper in (outer, pre):
         assert not {"translation", "rotation", "scale"} & set(fixed["nodes"][helper])
     assert np.allclose(_world(fixed, hips), rest, atol=1e-6)  # the rest pose is unchanged
+
+
+def test_zipped_textures_in_other_formats_become_png_and_broken_ones_are_named(
+    tmp_path: Path,
+) -> None:
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    tga = io.BytesIO()
+    Image.new("RGB", (4, 4), (200, 30, 30)).save(tga, "TGA")
+    obj = (
+        b"mtllib m.mtl\nv 0 0 0\nv 1 0 0\nv 0 1 0\nv 1 1 0\nvt 0 0\nvt 1 0\nvt 0 1\nvt 1 1\n"
+        b"usemtl red\nf 1/1 2/2 3/3\nusemtl broken\nf 2/2 4/4 3/3\n"
+    )
+    mtl = b"newmtl red\nmap_Kd textures\\Red.tga\nnewmtl broken\nmap_Kd C:\\art\\broken.png\n"
+    path = tmp_path / "model.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("model.obj", obj)
+        zf.writestr("m.mtl", mtl)
+        zf.writestr("textures/red.TGA", tga.getvalue())
+        zf.writestr("broken.png", b"\x89PNG\r\n\x1a\n this is no image")
+    report = _process(path, tmp_path / "out")
+    assert report["ok"], report["issues"]
+    codes = {i["code"]: i for i in report["issues"] if i["source"] == "platform"}
+    assert codes["texture_embedded"]["message"].startswith("The texture 'textures/red.TGA'")
+    assert codes["texture_unreadable"]["severity"] == "warning"
+    document, bin_chunk = parse_glb((tmp_path / "out" / "render.glb").read_bytes(), GltfLimits())
+    assert {image["mimeType"] for image in document["images"]} == {"image/png"}
+    package = GltfPackage(document, [bin_chunk or b""])
+    colours = {
+        Image.open(io.BytesIO(package.image_bytes(i))).convert("RGB").getpixel((0, 0))
+        for i in range(len(document["images"]))
+    }
+    assert colours == {(200, 30, 30), (255, 255, 255)}  # the TGA's red; white for the broken
