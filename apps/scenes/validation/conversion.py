@@ -19,6 +19,7 @@ issue in the report.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import posixpath
 import re
@@ -36,6 +37,8 @@ from workers.rendering.gltf_package import (
 from .repair import REPAIR_CODES, ZipFiles, repair_converted
 from .report import Issue
 from .tools import ToolMissing, run_tool
+
+logger = logging.getLogger(__name__)
 
 CONVERTIBLE = {".fbx": "FBX", ".obj": "OBJ"}
 DEFAULT_TIMEOUT_S = 120
@@ -258,6 +261,14 @@ def convert_to_glb(
                 raise ConversionFailed(exc.code, exc.message) from None
             raise ConversionFailed(
                 "conversion_failed", f"The converter wrote an unreadable glTF: {exc.message}"
+            ) from None
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            # assimp wrote something our repairs did not expect: a named rejection, not a crash.
+            logger.warning("repairing the converted %s failed: %r", kind, exc)
+            raise ConversionFailed(
+                "conversion_failed",
+                f"The {kind} file converted to a glTF the platform could not prepare ({exc}). "
+                "Export it again from your tool, or export glTF (.glb) directly.",
             ) from None
     finally:
         if source is not None:
