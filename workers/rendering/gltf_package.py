@@ -963,7 +963,9 @@ def load_package(
         try:
             scenes = zsource.scene_files()
             if not scenes:
-                raise GltfPackageError("zip_no_scene", "the zip contains no .gltf or .glb file")
+                raise GltfPackageError(
+                    "zip_no_scene", "the zip holds no scene file (.glb, .gltf, .obj or .fbx)"
+                )
             if len(scenes) > 1:
                 raise GltfPackageError(
                     "zip_multiple_scenes",
