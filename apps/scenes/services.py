@@ -34,6 +34,7 @@ from django.utils import timezone
 from apps.core.errors import Conflict, InvalidInput, PayloadTooLarge
 from apps.scenes.models import Container, Scene, SceneVersion, VersionStatus, Visibility
 from apps.scenes.processing import REPORT_NAME, THUMBNAIL_NAME
+from apps.scenes.validation.report import grouped_report
 from workers.rendering.gltf_package import GltfLimits
 
 logger = logging.getLogger(__name__)
@@ -517,6 +518,7 @@ def _finish(
     report = dict(report)
     report["issues"] = list(report.get("issues") or []) + list(extra or [])
     ok = bool(report.get("ok")) and not extra and thumbnail is not None
+    report = grouped_report(report)  # a few issues of each code, counted by code
     report["ok"] = ok
     stats = report.get("stats") or {}
     for name in _STAT_FIELDS:

@@ -218,8 +218,11 @@
     show("ready-view", true);
     const stats = $("stats");
     stats.replaceChildren();
+    // "Triangles drawn" counts every instance of a mesh (what the renderer draws); the
+    // report's "unique triangles" (added by showReport) counts each mesh once, as the Khronos
+    // validator does: two different figures, so each is named.
     const rows = [
-      ["triangles", v.stats.triangles], ["vertices", v.stats.vertices], ["meshes", v.stats.meshes],
+      ["triangles drawn", v.stats.triangles], ["vertices", v.stats.vertices], ["meshes", v.stats.meshes],
       ["materials", v.stats.materials], ["textures", v.stats.textures],
       ["texture pixels", v.stats.texture_pixels], ["size", `${(v.size_bytes / 1048576).toFixed(2)} MiB`],
       ["bounds", v.stats.bounds_min ? `${fmt(v.stats.bounds_min)} … ${fmt(v.stats.bounds_max)}` : "—"],
@@ -305,7 +308,8 @@
     if (processing.converted_from) {
       const c = processing.converted_from;
       notes.push(`Converted from ${c.from} to glTF with ${c.tool}.`);
-      if ((c.normalised || []).length) notes.push(`Adjusted: ${c.normalised.join("; ")}.`);
+      const fixes = (c.normalised || []).length;
+      if (fixes) notes.push(`The converter fixed ${fixes} value(s) outside glTF's rules (listed below).`);
     }
     if ((processing.decoded || []).length) {
       notes.push(`Decoded ${processing.decoded.join(", ")} into a render-ready copy.`);
@@ -315,17 +319,55 @@
     $("validator-note").textContent = k
       ? `Khronos glTF-Validator ${k.version}: ${k.errors} errors, ${k.warnings} warnings, ${k.infos} infos.`
       : "";
-    const rest = (report.issues || []).filter((i) => i.severity !== "error");
+    const unique = (report.stats || {}).unique_triangles;
+    if (unique !== undefined && !$("stats").querySelector("tr[data-stat=unique]")) {
+      const tr = $("stats").insertRow(1);
+      tr.dataset.stat = "unique";
+      tr.insertCell().textContent = "unique triangles";
+      tr.insertCell().textContent = String(unique);
+    }
+    const rest = groupIssues(report).filter((g) => g.severity !== "error");
     const tbody = $("notes").querySelector("tbody");
     tbody.replaceChildren();
-    for (const issue of rest) {
-      const tr = tbody.insertRow();
-      tr.insertCell().textContent = issue.code;
-      tr.insertCell().appendChild(document.createElement("code")).textContent = issue.pointer || "(the file)";
-      tr.insertCell().textContent = issue.message;
-      tr.insertCell().textContent = issue.severity;
-    }
+    for (const group of rest) issueRow(tbody, group, group.severity);
     $("notes").hidden = rest.length === 0;
+  }
+
+  // Issues by code: the stored report counts every issue in issue_groups and keeps only a few
+  // of each code, so 200 bad accessors are one row ("200 times, e.g. ..."), not 200 rows.
+  // Reports stored before grouping existed are grouped here the same way.
+  function groupIssues(report) {
+    if (report.issue_groups) return report.issue_groups;
+    const groups = new Map();
+    for (const i of report.issues || []) {
+      const key = `${i.severity}|${i.code}`;
+      const g = groups.get(key) || {
+        code: i.code, severity: i.severity, source: i.source, count: 0,
+        message: i.message, examples: [], hint: "",
+      };
+      g.count += 1;
+      if (g.examples.length < 3) g.examples.push(i.pointer || "");
+      groups.set(key, g);
+    }
+    return [...groups.values()];
+  }
+
+  function issueRow(tbody, group, last) {
+    const tr = tbody.insertRow();
+    tr.insertCell().textContent = group.code;
+    const where = group.examples.map((p) => p || "(the file)").join(", ");
+    const more = group.count - group.examples.length;
+    tr.insertCell().appendChild(document.createElement("code")).textContent =
+      more > 0 ? `${where} … and ${more} more` : where;
+    const what = tr.insertCell();
+    const times = `${group.count}${group.at_least ? " or more" : ""} times`;
+    what.textContent = group.count > 1 ? `${times}, e.g.: ${group.message}` : group.message;
+    if (group.hint) {
+      const hint = what.appendChild(document.createElement("div"));
+      hint.className = "hint";
+      hint.textContent = `What to do: ${group.hint}`;
+    }
+    tr.insertCell().textContent = last;
   }
 
   function fmt(xyz) { return `(${xyz.map((n) => n.toFixed(2)).join(", ")})`; }
@@ -335,13 +377,8 @@
     const tbody = $("issues").querySelector("tbody");
     tbody.replaceChildren();
     const body = await apiJson(`${API}/scenes/${sceneId}/versions/${v.id}/report`);
-    for (const issue of (body.report.issues || []).filter((i) => i.severity === "error")) {
-      const tr = tbody.insertRow();
-      tr.insertCell().textContent = issue.code;
-      const where = tr.insertCell().appendChild(document.createElement("code"));
-      where.textContent = issue.pointer || "(the file)";
-      tr.insertCell().textContent = issue.message;
-      tr.insertCell().textContent = issue.source === "khronos" ? "Khronos glTF-Validator" : "platform";
+    for (const group of groupIssues(body.report || {}).filter((g) => g.severity === "error")) {
+      issueRow(tbody, group, group.source === "khronos" ? "Khronos glTF-Validator" : "platform");
     }
   }
 

@@ -170,5 +170,10 @@ class SceneReportOutput(serializers.Serializer):
     status = serializers.CharField()
     error = serializers.CharField(allow_blank=True)
     report = serializers.JSONField(
-        help_text='{"ok", "issues": [{"code", "severity", "message", "pointer"}], "stats", ...}'
+        help_text=(
+            '{"ok", "issues": [{"code", "severity", "message", "pointer", "source"}] (at most 3 '
+            'of each code), "issue_groups": [{"code", "severity", "source", "count", "message", '
+            '"examples": [pointer], "hint", "at_least"?}], "stats" (triangles drawn, '
+            'unique_triangles, ...), "stat_labels", "khronos", "processing"}'
+        )
     )

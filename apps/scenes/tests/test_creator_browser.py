@@ -120,7 +120,7 @@ def test_creator_uploads_the_demo_scene_through_api_and_page_and_publishes_it(
     assert size[0] >= 64, size
     assert size[1] >= 32, size
     stats = stats_table(page)
-    assert stats["triangles"] == str(summary.triangles)
+    assert stats["triangles drawn"] == str(summary.triangles)
     assert stats["meshes"] == str(summary.meshes)
     assert stats["materials"] == str(summary.materials)
     assert stats["textures"] == str(summary.textures)
@@ -250,8 +250,11 @@ def test_creator_uploads_compressed_and_converted_scenes_and_sees_the_validators
         "document.getElementById('processing-note').textContent.includes('Converted from FBX')"
     )
     assert "Khronos glTF-Validator 2." in page.inner_text("#validator-note")
-    assert "roughnessFactor" in page.inner_text("#processing-note")  # what conversion adjusted
-    assert stats_table(page)["triangles"] == str(formats.REFERENCE_TRIANGLES)
+    assert "The converter fixed 2 value(s)" in page.inner_text("#processing-note")
+    assert "roughnessFactor" in page.inner_text("#notes")  # what conversion adjusted, named
+    assert stats_table(page)["triangles drawn"] == str(formats.REFERENCE_TRIANGLES)
+    page.wait_for_selector("#stats tr[data-stat=unique]")
+    assert stats_table(page)["unique triangles"] == str(formats.REFERENCE_TRIANGLES)
     page.wait_for_function(
         "(() => { const i = document.getElementById('thumbnail');"
         " return i.complete && i.naturalWidth > 0; })()"
@@ -275,6 +278,23 @@ def test_creator_uploads_compressed_and_converted_scenes_and_sees_the_validators
     ]
     assert [case.code, case.pointer, "Khronos glTF-Validator"] in found, found
     page.screenshot(path=str(tmp_path / "rejected.png"))
+
+    # Forty of the same error are one row: a count, three places, and what to do.
+    from apps.scenes.tests.test_creator_files import many_bad_bounds
+
+    upload_on_page(page, many_bad_bounds(tmp_path / "many"), name="many bad bounds")
+    page.wait_for_function(
+        "document.getElementById('version-title').textContent.includes('bad-bounds')"
+    )
+    wait_status(page, "rejected")
+    page.locator("#issues tbody tr").first.wait_for()
+    rows = issues_table(page)
+    same = [row for row in rows if row[0] == "ACCESSOR_MAX_MISMATCH"]
+    assert len(same) == 1, rows
+    assert "more" in same[0][1]
+    assert " times, e.g.: " in same[0][2]
+    assert "What to do:" in same[0][2]
+    page.screenshot(path=str(tmp_path / "grouped.png"), full_page=True)
 
 
 def test_creator_picks_the_default_clip_and_where_viewers_start(
