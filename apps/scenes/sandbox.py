@@ -22,16 +22,19 @@ limits only; ``off`` never uses bubblewrap (still the clean environment). See de
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -188,3 +191,23 @@ def wrap(argv: list[str], *, read_only: list[Path], writable: list[Path], cwd: P
         problem,
     )
     return Wrapped(argv, env, sandboxed=False)
+
+
+def kill(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a child started with :func:`wrap`, sandbox and all.
+
+    Killing ``bwrap`` alone can leave the sandbox running (and holding the output pipe open):
+    its processes are in a session and PID namespace of their own. So ``bwrap`` is stopped
+    first (it can start nothing more), then its direct children (the namespace's init, whose
+    death ends every process in the namespace), then ``bwrap`` itself.
+    """
+    try:
+        outer = psutil.Process(proc.pid)
+        outer.send_signal(signal.SIGSTOP)
+        inner = outer.children()
+    except psutil.NoSuchProcess:
+        inner = []
+    for child in inner:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+    proc.kill()

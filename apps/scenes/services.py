@@ -425,7 +425,7 @@ def _run_child(
 
         def kill() -> None:
             timed_out.set()
-            proc.kill()
+            sandbox.kill(proc)
 
         timer = threading.Timer(config.timeout_s, kill)
         timer.start()
@@ -441,7 +441,7 @@ def _run_child(
         finally:
             timer.cancel()
             if proc.poll() is None:
-                proc.kill()
+                sandbox.kill(proc)
                 proc.wait()
     err_tail = stderr_path.read_bytes()[-4000:].decode("utf-8", "replace")
     report_path = out_dir / REPORT_NAME
