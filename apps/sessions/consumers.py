@@ -485,7 +485,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
         self.joined = False
         try:
-            gone = await disconnect_participant(participant_id=self.participant_id)
+            gone = await disconnect_participant(
+                participant_id=self.participant_id, leaving=reason == "left"
+            )
         except Exception:
             logger.exception("could not record that participant %s left", self.participant_id)
             gone = False
@@ -564,6 +566,20 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 self.session_id, self.channel_name, self.participant_id, gone=False
             )
         await self.shut(CLOSE_SESSION_ENDED, "session_ended")
+
+    async def hermes_member_left(self, message: dict[str, Any]) -> None:
+        """The user left through the API (``services.participant_leave``): the membership is
+        over, so this socket leaves the session's groups and gets none of its events; it
+        stays open and may join again."""
+        if self.closing or not self.joined:
+            return
+        self.joined = False
+        if self.hub is not None:
+            await self.hub.leave(
+                self.session_id, self.channel_name, self.participant_id, gone=False
+            )
+        await self.group_leave(session_group(self.session_id))
+        await self.group_leave(member_group(self.session_id, self.user_id))
 
     async def wisdom_updated(self, message: dict[str, Any]) -> None:
         if self.closing or self.identity is None:
