@@ -234,6 +234,8 @@ REST_FRAMEWORK = {
         "anon": env.str("THROTTLE_ANON", default="60/min"),
         "user": env.str("THROTTLE_USER", default="1200/min"),
         "authenticate": env.str("THROTTLE_AUTHENTICATE", default="30/min"),
+        # /o/device/ and the device-confirm pages: user codes entered, per user and per address
+        "device_user_code": env.str("THROTTLE_DEVICE_USER_CODE", default="20/min"),
     },
     "EXCEPTION_HANDLER": "apps.core.handlers.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "apps.core.schema.PlatformAutoSchema",
