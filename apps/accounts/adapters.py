@@ -1,6 +1,6 @@
 """django-allauth adapters: the platform's rules for the sign-in pages and external providers.
 
-- Sign-in through the pages counts failures in the same per-(username, client address)
+- Sign-in through the pages counts failures in the same per-(account, client address)
   lockout as ``POST /api/athena/authenticate``, so neither door is a way around the other.
 - The client address is ``REMOTE_ADDR``, which ``TrustedProxyMiddleware`` has already resolved.
 - Self sign-up is open only when operators say so (``ACCOUNT_SIGNUP_OPEN``); external providers

@@ -167,10 +167,12 @@ JWT_ISSUER = env.str("JWT_ISSUER", default="vrplatform")
 JWT_ACCESS_TTL = timedelta(seconds=env.int("JWT_ACCESS_TTL_SECONDS", default=900))
 JWT_REFRESH_TTL = timedelta(days=env.int("JWT_REFRESH_TTL_DAYS", default=14))
 
-# Login lockout per (username, client IP): after this many failures inside the window,
+# Login lockout per (account, client IP): after this many failures inside the window,
 # further attempts get 429 with Retry-After until the window passes.
 LOGIN_LOCKOUT_THRESHOLD = env.int("LOGIN_LOCKOUT_THRESHOLD", default=5)
 LOGIN_LOCKOUT_WINDOW_SECONDS = env.int("LOGIN_LOCKOUT_WINDOW_SECONDS", default=900)
+# Failures from one client address over every account (password spraying), same window.
+LOGIN_LOCKOUT_CLIENT_THRESHOLD = env.int("LOGIN_LOCKOUT_CLIENT_THRESHOLD", default=50)
 
 # Where people reach the platform (the gateway in production); used in links we hand out.
 PUBLIC_URL = env.str("PUBLIC_URL", default="http://localhost:8000").rstrip("/")
