@@ -3,8 +3,10 @@
 - Sign-in through the pages counts failures in the same per-(account, client address)
   lockout as ``POST /api/athena/authenticate``, so neither door is a way around the other.
 - The client address is ``REMOTE_ADDR``, which ``TrustedProxyMiddleware`` has already resolved.
-- Self sign-up is open only when operators say so (``ACCOUNT_SIGNUP_OPEN``); external providers
-  have their own switch (``SOCIAL_SIGNUP_OPEN``). Every new account is a participant.
+- Self sign-up is open only when operators say so (``ACCOUNT_SIGNUP_OPEN``) and e-mail
+  verification is mandatory (else the sign-up page would tell who has an account, and an
+  account could claim an address it does not own); external providers have their own switch
+  (``SOCIAL_SIGNUP_OPEN``). Every new account is a participant.
 - An external account links to an existing one only by an e-mail address the provider says is
   verified, and never to an address a self sign-up claimed without confirming it (that would
   let someone register a victim's address first and inherit their later SSO sign-in).
@@ -30,9 +32,15 @@ from apps.accounts.services import user_set_roles
 from apps.core.errors import RateLimited
 
 
+def self_signup_open() -> bool:
+    return bool(getattr(settings, "ACCOUNT_SIGNUP_OPEN", False)) and (
+        getattr(settings, "ACCOUNT_EMAIL_VERIFICATION", "") == "mandatory"
+    )
+
+
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest) -> bool:
-        return bool(getattr(settings, "ACCOUNT_SIGNUP_OPEN", False))
+        return self_signup_open()
 
     def get_client_ip(self, request: HttpRequest) -> str:
         return str(request.META.get("REMOTE_ADDR") or "unknown")

@@ -426,10 +426,17 @@ ACCOUNT_ADAPTER = "apps.accounts.adapters.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "apps.accounts.adapters.SocialAccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_SIGNUP_OPEN = env.bool("ACCOUNT_SIGNUP_OPEN", default=False)  # self sign-up
+# Open self sign-up verifies e-mail ("mandatory"): the address is proven before the account is
+# usable, and the sign-up page answers the same for a taken address as for a new one (the
+# owner gets an e-mail instead), so it cannot tell who has an account. Sign-up stays closed
+# unless verification is mandatory (apps/accounts/adapters.py, and a system check).
+ACCOUNT_EMAIL_VERIFICATION = env.str(
+    "ACCOUNT_EMAIL_VERIFICATION", default="mandatory" if ACCOUNT_SIGNUP_OPEN else "optional"
+)
+ACCOUNT_PREVENT_ENUMERATION = True
 SOCIAL_SIGNUP_OPEN = env.bool("SOCIAL_SIGNUP_OPEN", default=True)  # first sign-in via a provider
 SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_LOGIN_ON_GET = False  # a POST (CSRF-checked) starts an external sign-in
