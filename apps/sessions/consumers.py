@@ -92,9 +92,6 @@ def _db(func: Any) -> Any:
     return database_sync_to_async(func, thread_sensitive=False)
 
 
-authenticate = _db(authenticate_bearer)
-
-
 @_db
 def authenticate_for_session(token: str, session_id: uuid.UUID) -> tuple[TokenIdentity, bool]:
     """Who the token is and whether they may open this session's socket: one thread hop."""
@@ -397,7 +394,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.error("bad_type", "token must be a string.")
             return
         try:
-            identity = await authenticate(token)
+            # The checks of a connecting token (scope, revocation, this session's access),
+            # not just "same user": else a profile-only token would keep a sessions socket.
+            identity, privileged = await authenticate_for_session(token, self.session_id)
         except PlatformError as exc:
             await self.error(exc.code, exc.message)
             if exc.code in ("token_revoked", "user_inactive"):
@@ -408,6 +407,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.error("token_invalid", "The token belongs to another account.")
             return
         self.identity = identity
+        self.privileged = privileged
         self.expires_at = identity.expires_at
         roles = await roles_of(identity.user)
         await self.send_event(
