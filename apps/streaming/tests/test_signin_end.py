@@ -224,3 +224,46 @@ def test_leaving_over_the_socket_stops_the_stream_a_dropped_connection_does_not(
     with django_capture_on_commit_callbacks(execute=True):
         assert participant_disconnect(participant_id=mine.participant_id, leaving=True)
     assert_only_mine_stopped(setup.worker, mine, theirs, "left")
+
+
+@pytest.fixture
+def fresh_channel_layer() -> Any:
+    """Each async test runs on its own event loop; channels_redis keeps loop-bound state."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_hermes_session_leave_over_the_socket_stops_the_stream(
+    make_user: Any, make_session: Any, online_worker: Any, fresh_channel_layer: Any
+) -> None:
+    """The socket path for real (committed transactions, so the after-commit signal runs)."""
+    import asyncio
+
+    from apps.accounts.services import roles_sync, token_pair_issue
+    from apps.sessions.tests.conftest import expect, joined_socket, send
+    from apps.streaming import services
+
+    roles_sync()  # transaction=True flushed the role groups
+    online_worker("w", max_streams=4)
+    host = make_user()
+    session = make_session(host)
+    token = token_pair_issue(user=host).access
+    stream, _ = services.stream_start(user=host, session_id=session.id)
+
+    async def leave() -> None:
+        comm, _ = await joined_socket(session.id, token)
+        await send(comm, "hermes:session_leave")
+        # A leave has no reply; the consumer handles messages in order, so the heartbeat's
+        # answer means the leave (and its commit) is done.
+        await send(comm, "athena:heartbeat", {"t": 1})
+        await expect(comm, "athena:heartbeat")
+        await comm.disconnect()
+
+    asyncio.run(leave())
+    stream.refresh_from_db()
+    assert stream.status == Stream.Status.STOPPED
+    assert stream.stop_reason == "left"
