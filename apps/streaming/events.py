@@ -54,3 +54,15 @@ def on_session_ended(sender: Any, session_id: Any, **kwargs: Any) -> None:
     stopped = services.streams_stop_for_session(session_id=session_id)
     if stopped:
         logger.info("session %s ended: %d streams stopped", session_id, stopped)
+
+
+def on_signin_ended(sender: Any, keys: list[str], reason: str, **kwargs: Any) -> None:
+    """A sign-in ended (``apps.accounts.signins.signin_ended``): its streams stop too."""
+    stopped = services.streams_stop_for_signins(signins=keys, reason=reason)
+    if stopped:
+        logger.info("sign-in ended (%s): %d streams stopped", reason, stopped)
+
+
+def on_participant_left(sender: Any, participant_id: int, **kwargs: Any) -> None:
+    """A participant left their session on purpose: their stream stops."""
+    services.streams_stop_for_participant(participant_id=participant_id, reason="left")

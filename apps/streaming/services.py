@@ -351,15 +351,23 @@ def _validate_quality(quality: str | None) -> str | None:
 
 
 def stream_start(
-    *, user: Any, session_id: uuid.UUID, quality: str | None = None, codec: str | None = None
+    *,
+    user: Any,
+    session_id: uuid.UUID,
+    quality: str | None = None,
+    codec: str | None = None,
+    signin: str = "",
 ) -> tuple[Stream, bool]:
     """Start (or return the running) stream of ``user`` in a session; True if created.
+    ``signin`` (``apps.accounts.signins``) is the sign-in asking: the stream ends with it.
 
     Raises ``NotFound`` when the user is not a current participant, and ``ServiceUnavailable``
     (``no_capacity``, with the queue position) when no worker has room: the stream stays
     queued (committed) and starts (``morpheus:render_started``) as soon as capacity frees up.
     """
-    stream, created = _stream_start(user=user, session_id=session_id, quality=quality, codec=codec)
+    stream, created = _stream_start(
+        user=user, session_id=session_id, quality=quality, codec=codec, signin=signin
+    )
     if stream.worker_id is None:
         raise _NoCapacity(stream, queue_position(stream))
     return stream, created
@@ -367,7 +375,7 @@ def stream_start(
 
 @transaction.atomic
 def _stream_start(
-    *, user: Any, session_id: uuid.UUID, quality: str | None, codec: str | None
+    *, user: Any, session_id: uuid.UUID, quality: str | None, codec: str | None, signin: str
 ) -> tuple[Stream, bool]:
     from apps.sessions.selectors import participant_get, session_get_for_member
 
@@ -384,11 +392,15 @@ def _stream_start(
     )
     if existing is not None:
         created, stream = False, existing
+        if signin and stream.signin != signin:  # now held by the sign-in that asked last
+            stream.signin = signin
+            stream.save(update_fields=["signin", "updated_at"])
     else:
         stream = Stream.objects.create(
             participant=participant,
             session=session,
             user=user,
+            signin=signin,
             codec=codec,
             pinned_quality=quality if quality in RUNGS else "",
         )
@@ -459,6 +471,17 @@ def streams_stop_for_user(*, user_id: int, reason: str) -> int:
     """Stop every stream of a user whose access is gone (a disabled account): closing their
     sockets is not enough, their headset would keep streaming and sending poses over WebRTC."""
     return _streams_stop(reason, user_id=user_id)
+
+
+def streams_stop_for_signins(*, signins: list[str], reason: str) -> int:
+    """Stop the streams the ended sign-ins started (``apps.accounts.signins.signin_ended``):
+    the sign-out closed their sockets, but a headset would keep streaming over WebRTC."""
+    return _streams_stop(reason, signin__in=[s for s in signins if s])
+
+
+def streams_stop_for_participant(*, participant_id: int, reason: str = "left") -> int:
+    """Stop a participant's streams once they left the session (the API or their socket)."""
+    return _streams_stop(reason, participant_id=participant_id)
 
 
 def streams_stop_unless_allowed(*, user_id: int, reason: str = "permission_revoked") -> int:
