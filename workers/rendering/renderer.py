@@ -90,7 +90,7 @@ _VariantKey = tuple[tuple[str | None, ...], bool, bool]
 _BASE: _VariantKey = ((None, None, None, None, None), False, False)
 _LightCounts = tuple[int, int, int]
 # Texture units: material maps 0-4 (shaders.TEXTURE_SLOTS order), then the environment.
-_UNIT_SPEC_ENV, _UNIT_IRR_ENV, _UNIT_BRDF_LUT = 5, 6, 7
+_UNIT_SPEC_ENV, _UNIT_BRDF_LUT = 5, 6
 _GL_TEXTURE_CUBE_MAP_SEAMLESS = 0x884F
 _GL_SRGB8_ALPHA8 = 0x8C43
 _IDENTITY4 = np.eye(4, dtype="f4").tobytes()
@@ -442,7 +442,6 @@ class _Program:
         for unit, (_define, prefix) in enumerate(shaders.TEXTURE_SLOTS):
             self.u[f"u_{prefix}_tex"].value = unit
         self.u["u_spec_env"].value = _UNIT_SPEC_ENV
-        self.u["u_irr_env"].value = _UNIT_IRR_ENV
         self.u["u_brdf_lut"].value = _UNIT_BRDF_LUT
 
 
@@ -509,7 +508,7 @@ class Renderer:
                 yield self.ctx
 
     def _upload_environment(self, env: PreparedEnvironment) -> list[Any]:
-        """The IBL textures: specular cube (one mip per roughness step), irradiance cube, LUT."""
+        """The IBL textures (specular cube, one mip per roughness step; LUT) and SH irradiance."""
         ctx = self.ctx
         ctx.enable_direct(_GL_TEXTURE_CUBE_MAP_SEAMLESS)  # no seams between cube faces
         base = env.specular[0]
@@ -524,18 +523,14 @@ class Renderer:
         for level, faces in enumerate(levels):
             _write_cube_level(spec, level, faces)
         spec.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
-        irr_faces = env.irradiance
-        isize = irr_faces.shape[1]
-        irr = ctx.texture_cube((isize, isize), 3, dtype="f2")
-        _write_cube_level(irr, 0, irr_faces)
-        irr.filter = (moderngl.LINEAR, moderngl.LINEAR)
         lut_size = env.lut.shape[0]
         lut = ctx.texture(
             (lut_size, lut_size), 2, np.ascontiguousarray(env.lut).tobytes(), dtype="f4"
         )
         lut.repeat_x = lut.repeat_y = False
         lut.filter = (moderngl.LINEAR, moderngl.LINEAR)
-        return [spec, irr, lut]
+        self._irradiance_sh = np.ascontiguousarray(env.irradiance, dtype="f4").tobytes()
+        return [spec, lut]
 
     def _program(self, key: _VariantKey) -> _Program:
         counts = _light_counts(self._lights)
@@ -550,6 +545,7 @@ class Renderer:
         u = program.u
         u["u_env_intensity"].value = float(self.lighting.environment_intensity)
         u["u_exposure"].value = float(self.lighting.exposure)
+        u["u_sh"].write(self._irradiance_sh)
         by_kind: dict[str, list[PunctualLight]] = {"directional": [], "point": [], "spot": []}
         for light in self._lights:
             by_kind[light.kind].append(light)
@@ -770,9 +766,7 @@ class Renderer:
         ctx.enable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         ctx.disable(moderngl.BLEND)
         ctx.front_face = "cw"  # the Y flip mirrors the winding
-        for unit, tex in zip(
-            (_UNIT_SPEC_ENV, _UNIT_IRR_ENV, _UNIT_BRDF_LUT), self._env_textures, strict=True
-        ):
+        for unit, tex in zip((_UNIT_SPEC_ENV, _UNIT_BRDF_LUT), self._env_textures, strict=True):
             tex.use(location=unit)
         programs = list(self._programs.values())
         for eye, orientation, proj, viewport in views:

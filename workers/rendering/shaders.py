@@ -28,8 +28,9 @@ void main() {
 
 # The glTF 2.0 metallic-roughness model (spec appendix B): Lambert diffuse c_diff / pi, GGX
 # distribution, Smith height-correlated visibility, Schlick Fresnel; KHR_lights_punctual
-# lights; image-based lighting by the split sum (ibl.py: prefiltered specular cube mips, an
-# irradiance cube, the BRDF LUT); Khronos PBR Neutral tone mapping, then the sRGB curve.
+# lights; image-based lighting by the split sum (ibl.py: prefiltered specular cube mips,
+# irradiance as spherical harmonics, the BRDF LUT); Khronos PBR Neutral tone mapping, then
+# the sRGB curve.
 #
 # Everything a material may or may not have is a compile-time variant (see ``scene_fs``), not
 # a uniform branch: llvmpipe, where the fragment shader is the frame time, runs both sides of
@@ -50,7 +51,7 @@ uniform vec3 u_cam_pos;
 uniform float u_env_intensity;
 uniform float u_exposure;
 uniform samplerCube u_spec_env;
-uniform samplerCube u_irr_env;
+uniform vec3 u_sh[9];  // irradiance / pi as order-2 spherical harmonics (ibl.irradiance_sh)
 uniform sampler2D u_brdf_lut;
 uniform sampler2D u_base_tex;
 uniform sampler2D u_mr_tex;
@@ -212,7 +213,10 @@ void main() {
     vec3 k_s = f0 + (max(vec3(1.0 - rough), f0) - f0) * (y2 * y2 * y);
     vec3 R = reflect(-V, N);
     vec3 spec = textureLod(u_spec_env, R, rough * SPEC_LOD_MAX).rgb * (k_s * ab.x + ab.y);
-    vec3 diff = texture(u_irr_env, N).rgb * c_diff;
+    vec3 irr = u_sh[0] + u_sh[1] * N.y + u_sh[2] * N.z + u_sh[3] * N.x
+             + u_sh[4] * (N.x * N.y) + u_sh[5] * (N.y * N.z) + u_sh[6] * (3.0 * N.z * N.z - 1.0)
+             + u_sh[7] * (N.x * N.z) + u_sh[8] * (N.x * N.x - N.y * N.y);
+    vec3 diff = max(irr, 0.0) * c_diff;
     vec3 ibl = (diff + spec) * u_env_intensity;
 #ifdef OCC_TEX
     ibl *= 1.0 + u_occlusion_strength * (texture(u_occ_tex, UV_OCC).r - 1.0);

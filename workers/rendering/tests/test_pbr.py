@@ -20,7 +20,14 @@ from workers.rendering.environment import (
     equirect_directions,
 )
 from workers.rendering.gltf_builder import GltfBuilder, uv_sphere, write_glb
-from workers.rendering.ibl import brdf_lut, cube_directions, sample_equirect
+from workers.rendering.ibl import (
+    brdf_lut,
+    cube_directions,
+    eval_irradiance_sh,
+    irradiance_cube,
+    irradiance_sh,
+    sample_equirect,
+)
 from workers.rendering.renderer import Lighting, Pose, Renderer
 
 W, H = 48, 32
@@ -126,6 +133,14 @@ def test_cube_faces_and_brdf_lut_are_consistent() -> None:
     lut = brdf_lut()
     assert lut[0, -1, 0] > 0.95  # smooth, head on: all energy in the scale term
     assert (lut.sum(axis=-1) <= 1.01).all()  # never more than it receives
+
+
+def test_sh_irradiance_matches_the_exact_convolution() -> None:
+    env = default_environment(64)
+    exact = irradiance_cube(env)
+    approx = eval_irradiance_sh(irradiance_sh(env), cube_directions(exact.shape[1]))
+    assert (np.abs(approx - exact) / exact).max() < 0.06  # order-2 SH: within about 3%
+    assert exact[2].mean() > 2 * exact[3].mean()  # lit from above more than from the ground
 
 
 # -- materials -------------------------------------------------------------------------------
