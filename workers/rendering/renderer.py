@@ -86,8 +86,8 @@ _FLIP_Y: F64 = np.diag([1.0, -1.0, 1.0, 1.0])
 _SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "lavapipe")
 # Shader variants: (UV code per texture slot, alpha mask, unlit); see shaders.scene_fs. The
 # scene's light counts are compiled in too (the program cache key adds them).
-_VariantKey = tuple[tuple[str | None, ...], bool, bool]
-_BASE: _VariantKey = ((None, None, None, None, None), False, False)
+_VariantKey = tuple[tuple[str | None, ...], bool, bool, bool]
+_BASE: _VariantKey = ((None, None, None, None, None), False, False, True)
 _LightCounts = tuple[int, int, int]
 # Texture units: material maps 0-4 (shaders.TEXTURE_SLOTS order), then the environment.
 _UNIT_SPEC_ENV, _UNIT_BRDF_LUT = 5, 6
@@ -136,7 +136,7 @@ def material_variant(m: MaterialData) -> _VariantKey:
         return ("t" if ref.transform is not None else "") + str(ref.texcoord)
 
     if m.unlit:  # base colour only (KHR_materials_unlit)
-        return ((code(m.base_texture), None, None, None, None), m.alpha_mode == "MASK", True)
+        return ((code(m.base_texture), None, None, None, None), m.alpha_mode == "MASK", True, False)
     uvs = (
         code(m.base_texture),
         code(m.metallic_roughness_texture),
@@ -144,7 +144,9 @@ def material_variant(m: MaterialData) -> _VariantKey:
         code(m.occlusion_texture),
         code(m.emissive_texture),
     )
-    return (uvs, m.alpha_mode == "MASK", False)
+    # Diffuse IBL per vertex unless the shading normal is not the interpolated vertex normal.
+    sh_per_vertex = m.normal_texture is None and not m.double_sided
+    return (uvs, m.alpha_mode == "MASK", False, sh_per_vertex)
 
 
 def _light_counts(lights: Sequence[PunctualLight]) -> _LightCounts:
@@ -427,15 +429,16 @@ class _Program:
     """One compiled scene-shader variant and its uniforms."""
 
     def __init__(self, ctx: moderngl.Context, key: _VariantKey, lights: _LightCounts) -> None:
-        uvs, alpha_mask, unlit = key
+        uvs, alpha_mask, unlit, sh_per_vertex = key
         self.prog = ctx.program(
-            vertex_shader=shaders.SCENE_VS,
+            vertex_shader=shaders.scene_vs(sh_per_vertex=sh_per_vertex),
             fragment_shader=shaders.scene_fs(
                 uvs=uvs,
                 alpha_mask=alpha_mask,
                 unlit=unlit,
                 lights=lights,
                 spec_lod_max=SPECULAR_LEVELS - 1,
+                sh_per_vertex=sh_per_vertex,
             ),
         )
         self.u = _Uniforms(self.prog)

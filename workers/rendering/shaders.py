@@ -1,7 +1,6 @@
 """GLSL 3.30 sources for the scene pass and the RGB -> I420 pass."""
 
 SCENE_VS = """
-#version 330
 uniform mat4 u_view_proj;
 uniform mat4 u_model;
 uniform mat3 u_normal_mat;
@@ -15,6 +14,10 @@ out vec3 v_normal;
 out vec2 v_uv0;
 out vec2 v_uv1;
 out vec4 v_color;
+#ifdef SH_VERTEX
+uniform vec3 u_sh[9];
+out vec3 v_irr;
+#endif
 void main() {
     vec4 w = u_model * vec4(in_pos, 1.0);
     v_world = w.xyz;
@@ -22,9 +25,28 @@ void main() {
     v_uv0 = in_uv;
     v_uv1 = in_uv1;
     v_color = in_color;
+#ifdef SH_VERTEX
+    vec3 N = normalize(v_normal);
+    v_irr = max(SH_IRRADIANCE, 0.0);
+#endif
     gl_Position = u_view_proj * w;
 }
 """
+
+# Diffuse image-based light: irradiance / pi from nine SH coefficients at the normal N.
+SH_IRRADIANCE = (
+    "(u_sh[0] + u_sh[1] * N.y + u_sh[2] * N.z + u_sh[3] * N.x + u_sh[4] * (N.x * N.y)"
+    " + u_sh[5] * (N.y * N.z) + u_sh[6] * (3.0 * N.z * N.z - 1.0) + u_sh[7] * (N.x * N.z)"
+    " + u_sh[8] * (N.x * N.x - N.y * N.y))"
+)
+
+
+def scene_vs(*, sh_per_vertex: bool = False) -> str:
+    """The scene vertex shader; ``sh_per_vertex`` evaluates the diffuse IBL here (see
+    ``scene_fs``)."""
+    defines = f"#define SH_VERTEX\n#define SH_IRRADIANCE {SH_IRRADIANCE}\n" if sh_per_vertex else ""
+    return "#version 330\n" + defines + SCENE_VS
+
 
 # The glTF 2.0 metallic-roughness model (spec appendix B): Lambert diffuse c_diff / pi, GGX
 # distribution, Smith height-correlated visibility, Schlick Fresnel; KHR_lights_punctual
@@ -51,7 +73,11 @@ uniform vec3 u_cam_pos;
 uniform float u_env_intensity;
 uniform float u_exposure;
 uniform samplerCube u_spec_env;
+#ifdef SH_VERTEX
+in vec3 v_irr;  // irradiance / pi, evaluated per vertex
+#else
 uniform vec3 u_sh[9];  // irradiance / pi as order-2 spherical harmonics (ibl.irradiance_sh)
+#endif
 uniform sampler2D u_brdf_lut;
 uniform sampler2D u_base_tex;
 uniform sampler2D u_mr_tex;
@@ -213,10 +239,11 @@ void main() {
     vec3 k_s = f0 + (max(vec3(1.0 - rough), f0) - f0) * (y2 * y2 * y);
     vec3 R = reflect(-V, N);
     vec3 spec = textureLod(u_spec_env, R, rough * SPEC_LOD_MAX).rgb * (k_s * ab.x + ab.y);
-    vec3 irr = u_sh[0] + u_sh[1] * N.y + u_sh[2] * N.z + u_sh[3] * N.x
-             + u_sh[4] * (N.x * N.y) + u_sh[5] * (N.y * N.z) + u_sh[6] * (3.0 * N.z * N.z - 1.0)
-             + u_sh[7] * (N.x * N.z) + u_sh[8] * (N.x * N.x - N.y * N.y);
-    vec3 diff = max(irr, 0.0) * c_diff;
+#ifdef SH_VERTEX
+    vec3 diff = v_irr * c_diff;
+#else
+    vec3 diff = max(SH_IRRADIANCE, 0.0) * c_diff;
+#endif
     vec3 ibl = (diff + spec) * u_env_intensity;
 #ifdef OCC_TEX
     ibl *= 1.0 + u_occlusion_strength * (texture(u_occ_tex, UV_OCC).r - 1.0);
@@ -258,16 +285,21 @@ def scene_fs(
     lights: tuple[int, int, int] = (0, 0, 0),
     spec_lod_max: int = 4,
     normal_map: bool | None = None,
+    sh_per_vertex: bool = False,
 ) -> str:
     """The scene fragment shader specialised for one material variant.
 
     ``uvs`` holds, per TEXTURE_SLOTS entry, None (no texture) or its UV expression code;
-    ``lights`` the (directional, point, spot) counts. ``normal_map`` is a shorthand for a
-    normal texture on UV set 0 (older callers).
+    ``lights`` the (directional, point, spot) counts. ``sh_per_vertex`` takes the diffuse IBL
+    from the vertex shader: irradiance is smooth, and per fragment its nine SH terms cost
+    about a sixth of the frame on llvmpipe; per-fragment is kept where the shading normal is
+    not the vertex normal's interpolation (normal maps, back faces of double-sided surfaces).
+    ``normal_map`` is a shorthand for a normal texture on UV set 0 (older callers).
     """
     if normal_map:
         uvs = (uvs[0], uvs[1], "0", uvs[3], uvs[4])
     lines = [
+        "#define SH_VERTEX" if sh_per_vertex else f"#define SH_IRRADIANCE {SH_IRRADIANCE}",
         f"#define N_DIR {lights[0]}",
         f"#define N_POINT {lights[1]}",
         f"#define N_SPOT {lights[2]}",
