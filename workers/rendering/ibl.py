@@ -122,24 +122,35 @@ def _texels(env: F32) -> tuple[F64, F64, F64]:
 
 
 def _convolve(dirs: F64, env: F32, lobe: str, roughness: float = 1.0) -> F32:
-    """Each output direction's weighted mean of the environment over a lobe around it."""
-    src_dirs, solid, radiance = _texels(env)
-    flat = dirs.reshape(-1, 3)
-    out = np.empty((flat.shape[0], 3))
+    """Each output direction's weighted mean of the environment over a lobe around it.
+
+    float32 and in place: the finest level is a (6 * 32 * 32) x 8192 weight matrix.
+    """
+    src_dirs, solid64, radiance64 = _texels(env)
+    src = src_dirs.astype(np.float32)
+    solid = solid64.astype(np.float32)
+    radiance = radiance64.astype(np.float32)
+    flat = dirs.reshape(-1, 3).astype(np.float32)
+    out = np.empty((flat.shape[0], 3), np.float32)
     a2 = max(roughness, 1e-3) ** 4
+    # GGX with N = V = R: NdotH^2 = (1 + cos) / 2, so D's denominator is linear in cos.
+    c0, c1 = 1 + (a2 - 1) / 2, (a2 - 1) / 2
     for start in range(0, flat.shape[0], 1024):
-        cos = np.clip(flat[start : start + 1024] @ src_dirs.T, -1.0, 1.0)
-        weight = np.maximum(cos, 0.0) * solid[None, :]
+        cos = flat[start : start + 1024] @ src.T
         if lobe == "ggx":
-            # N = V = R: NdotH = cos(half the angle to L); pdf-weighted GGX as in Karis 2013.
-            ndh2 = (1 + cos) / 2
-            weight = weight * (a2 / (math.pi * (ndh2 * (a2 - 1) + 1) ** 2))
-            out[start : start + 1024] = (weight @ radiance) / np.maximum(
-                weight.sum(axis=1, keepdims=True), 1e-12
-            )
+            t = cos * np.float32(c1)
+            t += np.float32(c0)
+            t *= t
+            np.maximum(cos, 0.0, out=cos)
+            cos /= t  # D up to the constant a2 / pi, which the normalisation cancels
+            cos *= solid[None, :]
+            total = cos.sum(axis=1, keepdims=True)
+            out[start : start + 1024] = (cos @ radiance) / np.maximum(total, 1e-12)
         else:  # cosine: irradiance / pi
-            out[start : start + 1024] = (weight @ radiance) / math.pi
-    return out.reshape(dirs.shape).astype(np.float32)
+            np.maximum(cos, 0.0, out=cos)
+            cos *= solid[None, :]
+            out[start : start + 1024] = (cos @ radiance) / np.float32(math.pi)
+    return out.reshape(dirs.shape)
 
 
 def specular_cube(env: F32) -> list[F32]:
