@@ -160,6 +160,17 @@ def _xf_bytes(rows: tuple[float, float, float, float, float, float]) -> bytes:
     return np.array([a, d, 0.0, b, e, 0.0, c, f, 1.0], dtype="f4").tobytes()
 
 
+def _mirrored_repeat(tex: moderngl.Texture, x: bool, y: bool) -> None:
+    """MIRRORED_REPEAT wrapping, which moderngl's repeat_x/repeat_y cannot say."""
+    gl = _GL_LIB
+    if gl is None:
+        raise RuntimeError("libOpenGL not found for MIRRORED_REPEAT")
+    tex.use(location=0)
+    for on, pname in ((x, 0x2802), (y, 0x2803)):  # GL_TEXTURE_WRAP_S, GL_TEXTURE_WRAP_T
+        if on:
+            gl.glTexParameteri(0x0DE1, pname, 0x8370)  # GL_TEXTURE_2D, GL_MIRRORED_REPEAT
+
+
 def _write_cube_level(tex: moderngl.TextureCube, level: int, faces: npt.NDArray[Any]) -> None:
     """Fill one mip level of a cube texture (moderngl writes level 0 only): glTexSubImage2D."""
     gl = _GL_LIB
@@ -640,6 +651,8 @@ class Renderer:
             )
             s = tex.sampler
             gl_tex.repeat_x, gl_tex.repeat_y = s.repeat_x, s.repeat_y
+            if s.mirror_x or s.mirror_y:
+                _mirrored_repeat(gl_tex, s.mirror_x, s.mirror_y)
             mag = moderngl.LINEAR if s.mag_linear else moderngl.NEAREST
             if s.mipmaps:
                 gl_tex.build_mipmaps()

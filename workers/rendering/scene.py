@@ -76,6 +76,8 @@ class SamplerInfo:
     mag_linear: bool = True
     min_linear: bool = True
     mipmaps: bool = True
+    mirror_x: bool = False  # MIRRORED_REPEAT (wins over repeat_x)
+    mirror_y: bool = False
 
 
 @dataclass(frozen=True)
@@ -382,16 +384,12 @@ class _Loader:
 
     def _parse_sampler(self, s: dict[str, Any]) -> SamplerInfo:
         wrap_s, wrap_t = int(s.get("wrapS", 10497)), int(s.get("wrapT", 10497))
-        if 33648 in (wrap_s, wrap_t):
-            self.warn(
-                "render_approximated",
-                "MIRRORED_REPEAT",
-                "texture wrap MIRRORED_REPEAT drawn as REPEAT",
-            )
         min_f = int(s.get("minFilter", 9987))
         return SamplerInfo(
             repeat_x=wrap_s != 33071,
             repeat_y=wrap_t != 33071,
+            mirror_x=wrap_s == 33648,
+            mirror_y=wrap_t == 33648,
             mag_linear=int(s.get("magFilter", 9729)) != 9728,
             min_linear=min_f not in (9728, 9984, 9986),
             mipmaps=min_f not in (9728, 9729),

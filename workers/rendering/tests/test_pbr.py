@@ -19,7 +19,13 @@ from workers.rendering.environment import (
     default_environment,
     equirect_directions,
 )
-from workers.rendering.gltf_builder import GltfBuilder, uv_sphere, write_glb
+from workers.rendering.gltf_builder import (
+    MIRRORED_REPEAT,
+    REPEAT,
+    GltfBuilder,
+    uv_sphere,
+    write_glb,
+)
 from workers.rendering.ibl import (
     brdf_lut,
     cube_directions,
@@ -237,6 +243,27 @@ def test_texture_transform_moves_the_pattern(renderer: Renderer, tmp_path: Path)
     moved = render(renderer, tmp_path, lambda b: textured_quad(b, red_green), offset)
     assert plain[LEFT][0] > 150 > plain[LEFT][1]  # red on the left as authored
     assert moved[LEFT][1] > 150 > moved[LEFT][0]  # shifted by half: green on the left
+
+
+def test_mirrored_repeat_mirrors(renderer: Renderer, tmp_path: Path) -> None:
+    def build(mirror: bool) -> Callable[[GltfBuilder], None]:
+        def inner(b: GltfBuilder) -> None:
+            sampler = b.add_sampler(wrap_s=MIRRORED_REPEAT if mirror else REPEAT)
+            tex = b.add_texture(halves((255, 0, 0, 255), (0, 255, 0, 255)), sampler=sampler)
+            mat = b.add_material(base_color_texture=tex)
+            pos, nrm, uv, idx = quad()
+            uv2 = uv * np.array([2.0, 1.0], np.float32)  # u from 0 to 2 across the quad
+            b.add_node(mesh=b.add_mesh(pos, normals=nrm, uvs=uv2, indices=idx, material=mat))
+
+        return inner
+
+    at = (H // 2, 28)  # u about 1.4: REPEAT samples 0.4 (red), MIRRORED_REPEAT 0.6 (green)
+    repeat = render(renderer, tmp_path, build(False))[at]
+    mirrored = render(renderer, tmp_path, build(True))[at]
+    assert repeat[0] > repeat[1] + 60, repeat
+    assert mirrored[1] > mirrored[0] + 60, mirrored
+    assert renderer.scene is not None
+    assert renderer.scene.warnings == []
 
 
 def test_texcoord_1_is_used(renderer: Renderer, tmp_path: Path) -> None:
