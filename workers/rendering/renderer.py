@@ -86,8 +86,9 @@ _FLIP_Y: F64 = np.diag([1.0, -1.0, 1.0, 1.0])
 _SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "lavapipe")
 # Shader variants: (UV code per texture slot, alpha mask, unlit); see shaders.scene_fs. The
 # scene's light counts are compiled in too (the program cache key adds them).
-_VariantKey = tuple[tuple[str | None, ...], bool, bool, bool]
-_BASE: _VariantKey = ((None, None, None, None, None), False, False, True)
+# (UV codes, alpha mask, unlit, SH per vertex, clearcoat)
+_VariantKey = tuple[tuple[str | None, ...], bool, bool, bool, bool]
+_BASE: _VariantKey = ((None, None, None, None, None), False, False, True, False)
 _LightCounts = tuple[int, int, int]
 # Texture units: material maps 0-4 (shaders.TEXTURE_SLOTS order), then the environment.
 _UNIT_SPEC_ENV, _UNIT_BRDF_LUT = 5, 6
@@ -136,7 +137,8 @@ def material_variant(m: MaterialData) -> _VariantKey:
         return ("t" if ref.transform is not None else "") + str(ref.texcoord)
 
     if m.unlit:  # base colour only (KHR_materials_unlit)
-        return ((code(m.base_texture), None, None, None, None), m.alpha_mode == "MASK", True, False)
+        uvs0 = (code(m.base_texture), None, None, None, None)
+        return (uvs0, m.alpha_mode == "MASK", True, False, False)
     uvs = (
         code(m.base_texture),
         code(m.metallic_roughness_texture),
@@ -146,7 +148,7 @@ def material_variant(m: MaterialData) -> _VariantKey:
     )
     # Diffuse IBL per vertex unless the shading normal is not the interpolated vertex normal.
     sh_per_vertex = m.normal_texture is None and not m.double_sided
-    return (uvs, m.alpha_mode == "MASK", False, sh_per_vertex)
+    return (uvs, m.alpha_mode == "MASK", False, sh_per_vertex, m.clearcoat > 0)
 
 
 def _light_counts(lights: Sequence[PunctualLight]) -> _LightCounts:
@@ -440,13 +442,14 @@ class _Program:
     """One compiled scene-shader variant and its uniforms."""
 
     def __init__(self, ctx: moderngl.Context, key: _VariantKey, lights: _LightCounts) -> None:
-        uvs, alpha_mask, unlit, sh_per_vertex = key
+        uvs, alpha_mask, unlit, sh_per_vertex, clearcoat = key
         self.prog = ctx.program(
             vertex_shader=shaders.scene_vs(sh_per_vertex=sh_per_vertex),
             fragment_shader=shaders.scene_fs(
                 uvs=uvs,
                 alpha_mask=alpha_mask,
                 unlit=unlit,
+                clearcoat=clearcoat,
                 lights=lights,
                 spec_lod_max=SPECULAR_LEVELS - 1,
                 sh_per_vertex=sh_per_vertex,
@@ -840,6 +843,8 @@ class Renderer:
             u["u_f0"].value = m.f0
             u["u_normal_scale"].value = m.normal_scale
             u["u_occlusion_strength"].value = m.occlusion_strength
+            u["u_clearcoat"].value = m.clearcoat
+            u["u_clearcoat_roughness"].value = m.clearcoat_roughness
         refs = (
             m.base_texture,
             m.metallic_roughness_texture,

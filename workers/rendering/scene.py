@@ -136,6 +136,8 @@ class MaterialData:
     double_sided: bool = False
     unlit: bool = False
     f0: float = 0.04  # dielectric reflectance at normal incidence, ((ior - 1) / (ior + 1))^2
+    clearcoat: float = 0.0  # KHR_materials_clearcoat factors (its textures are not drawn)
+    clearcoat_roughness: float = 0.0
 
 
 @dataclass
@@ -197,7 +199,6 @@ def node_local_matrix(node: dict[str, Any]) -> F64:
 
 
 _MATERIAL_EXTENSION_NOTES = {
-    "KHR_materials_clearcoat": "clearcoat layer not drawn (base layer only)",
     "KHR_materials_sheen": "sheen not drawn",
     "KHR_materials_transmission": "transmission not drawn (surface drawn opaque)",
     "KHR_materials_volume": "volume absorption not drawn",
@@ -215,8 +216,14 @@ _DOCUMENT_EXTENSION_NOTES = {
     "KHR_animation_pointer": "animations of material, light and camera properties not played",
 }
 _MAT_EXT_DONE = frozenset(
-    {"KHR_materials_emissive_strength", "KHR_materials_unlit", "KHR_materials_ior"}
+    {
+        "KHR_materials_emissive_strength",
+        "KHR_materials_unlit",
+        "KHR_materials_ior",
+        "KHR_materials_clearcoat",
+    }
 )
+_CLEARCOAT_TEXTURES = ("clearcoatTexture", "clearcoatRoughnessTexture", "clearcoatNormalTexture")
 
 
 class _Loader:
@@ -293,6 +300,17 @@ class _Loader:
         if "KHR_materials_ior" in ext:
             ior = float((ext["KHR_materials_ior"] or {}).get("ior", 1.5))
             mat.f0 = ((ior - 1) / (ior + 1)) ** 2 if ior >= 1 else 1.0
+        cc = ext.get("KHR_materials_clearcoat")
+        if isinstance(cc, dict):
+            mat.clearcoat = min(max(float(cc.get("clearcoatFactor", 0.0)), 0.0), 1.0)
+            mat.clearcoat_roughness = float(cc.get("clearcoatRoughnessFactor", 0.0))
+            maps = [k for k in _CLEARCOAT_TEXTURES if k in cc]
+            if maps and mat.clearcoat > 0:
+                self.warn(
+                    "render_approximated",
+                    "KHR_materials_clearcoat",
+                    f"clearcoat drawn from its factors; {', '.join(maps)} not applied",
+                )
         if mat.alpha_mode not in ("OPAQUE", "MASK", "BLEND"):
             self.warn("render_invalid_value", "alphaMode", f"{mat.alpha_mode!r} drawn as OPAQUE")
             mat.alpha_mode = "OPAQUE"

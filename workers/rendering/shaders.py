@@ -69,6 +69,8 @@ uniform float u_f0;
 uniform float u_normal_scale;
 uniform float u_occlusion_strength;
 uniform float u_alpha_cutoff;
+uniform float u_clearcoat;
+uniform float u_clearcoat_roughness;
 uniform vec3 u_cam_pos;
 uniform float u_env_intensity;
 uniform float u_exposure;
@@ -208,9 +210,25 @@ void main() {
     float a = max(rough * rough, 0.002);
     float a2 = a * a;
     vec3 color = vec3(0.0);
+#ifdef CLEARCOAT
+    // KHR_materials_clearcoat (factors): a dielectric GGX layer on the geometric normal over
+    // the base, which it dims by its Fresnel (spec's layering: base * (1 - cc * Fc) + cc).
+    vec3 Ncc = normalize(v_normal);
+    if (!gl_FrontFacing) Ncc = -Ncc;
+    float cc_NdotV = clamp(abs(dot(Ncc, V)), 0.001, 1.0);
+    float cc_rough = clamp(u_clearcoat_roughness, 0.0, 1.0);
+    float cc_a = max(cc_rough * cc_rough, 0.002);
+    float cc_a2 = cc_a * cc_a;
+    vec3 cc_color = vec3(0.0);
+#define LIGHT(L, rad) { vec3 l_ = L; vec3 r_ = rad; \
+    color += shade(l_, r_, N, V, NdotV, f0, c_diff, a2); \
+    cc_color += shade(l_, r_, Ncc, V, cc_NdotV, vec3(0.04), vec3(0.0), cc_a2); }
+#else
+#define LIGHT(L, rad) color += shade(L, rad, N, V, NdotV, f0, c_diff, a2)
+#endif
 #if N_DIR > 0
     for (int i = 0; i < N_DIR; i++)
-        color += shade(u_dir_dir[i], u_dir_color[i], N, V, NdotV, f0, c_diff, a2);
+        LIGHT(u_dir_dir[i], u_dir_color[i]);
 #endif
 #if N_POINT > 0
     for (int i = 0; i < N_POINT; i++) {
@@ -218,7 +236,7 @@ void main() {
         float dist2 = max(dot(Lv, Lv), 1e-8);
         float r = dist2 * u_pt_inv_range[i] * u_pt_inv_range[i];
         float att = clamp(1.0 - r * r, 0.0, 1.0) / dist2;
-        color += shade(Lv * inversesqrt(dist2), u_pt_color[i] * att, N, V, NdotV, f0, c_diff, a2);
+        LIGHT(Lv * inversesqrt(dist2), u_pt_color[i] * att);
     }
 #endif
 #if N_SPOT > 0
@@ -229,7 +247,7 @@ void main() {
         float r = dist2 * u_sp_inv_range[i] * u_sp_inv_range[i];
         float att = clamp(1.0 - r * r, 0.0, 1.0) / dist2;
         float cone = clamp(dot(u_sp_dir[i], -L) * u_sp_cone[i].x + u_sp_cone[i].y, 0.0, 1.0);
-        color += shade(L, u_sp_color[i] * (att * cone * cone), N, V, NdotV, f0, c_diff, a2);
+        LIGHT(L, u_sp_color[i] * (att * cone * cone));
     }
 #endif
     // Image-based lighting (split sum).
@@ -253,6 +271,16 @@ void main() {
     color += u_emissive * texture(u_emis_tex, UV_EMIS).rgb;
 #else
     color += u_emissive;
+#endif
+#ifdef CLEARCOAT
+    vec2 cc_ab = texture(u_brdf_lut, vec2(cc_NdotV, cc_rough)).rg;
+    vec3 cc_R = reflect(-V, Ncc);
+    cc_color += textureLod(u_spec_env, cc_R, cc_rough * SPEC_LOD_MAX).rgb
+              * ((0.04 * cc_ab.x + cc_ab.y) * u_env_intensity);
+    float cc_y = 1.0 - cc_NdotV;
+    float cc_y2 = cc_y * cc_y;
+    float cc_F = 0.04 + 0.96 * (cc_y2 * cc_y2 * cc_y);
+    color = color * (1.0 - u_clearcoat * cc_F) + u_clearcoat * cc_color;
 #endif
 #endif
     f_color = vec4(srgb_encode(pbr_neutral(color * u_exposure)), base.a);
@@ -282,6 +310,7 @@ def scene_fs(
     uvs: tuple[str | None, ...] = (None, None, None, None, None),
     alpha_mask: bool = False,
     unlit: bool = False,
+    clearcoat: bool = False,
     lights: tuple[int, int, int] = (0, 0, 0),
     spec_lod_max: int = 4,
     normal_map: bool | None = None,
@@ -313,6 +342,8 @@ def scene_fs(
         lines.append("#define ALPHA_MASK")
     if unlit:
         lines.append("#define UNLIT")
+    if clearcoat:
+        lines.append("#define CLEARCOAT")
     return "#version 330\n" + "\n".join(lines) + "\n" + SCENE_FS
 
 

@@ -374,6 +374,32 @@ def test_metal_sphere_reflects_the_environment(renderer: Renderer, tmp_path: Pat
     assert top.sum() > bottom.sum() + 60, (top, bottom)  # the dark ground below
 
 
+def test_clearcoat_adds_a_sharp_reflection_over_a_rough_base(
+    renderer: Renderer, tmp_path: Path
+) -> None:
+    def build(b: GltfBuilder) -> None:
+        mat = b.add_material(base_color_factor=(0.5, 0.05, 0.05, 1), roughness_factor=1.0)
+        pos, nrm, uv, idx = uv_sphere(0.8, 32, 16)
+        b.add_node(
+            mesh=b.add_mesh(pos, normals=nrm, uvs=uv, indices=idx, material=mat),
+            translation=(0, 0, -2.2),
+        )
+
+    def coat(doc: Doc) -> None:
+        doc["extensionsUsed"] = ["KHR_materials_clearcoat"]
+        doc["materials"][0]["extensions"] = {
+            "KHR_materials_clearcoat": {"clearcoatFactor": 1.0, "clearcoatRoughnessFactor": 0.0}
+        }
+
+    plain = render(renderer, tmp_path, build)
+    coated = render(renderer, tmp_path, build, coat)
+    assert renderer.scene is not None
+    assert renderer.scene.warnings == []
+    diff = np.abs(coated - plain).sum(axis=-1)
+    assert diff.max() > 40  # the rim reflects the studio
+    assert (coated.sum(axis=-1) >= plain.sum(axis=-1) - 6).mean() > 0.9
+
+
 def point_light(doc: Doc, position: tuple[float, float, float], intensity: float) -> None:
     doc.setdefault("extensions", {})["KHR_lights_punctual"] = {
         "lights": [{"type": "point", "intensity": intensity, "color": [1, 1, 1]}]
@@ -429,8 +455,8 @@ def test_unsupported_extensions_and_undecoded_textures_are_named(
         b.add_image(header + bytes(20), mime_type="image/ktx2")
 
     def edit(doc: Doc) -> None:
-        doc["extensionsUsed"] = ["KHR_materials_clearcoat", "KHR_texture_basisu"]
-        doc["materials"][0]["extensions"] = {"KHR_materials_clearcoat": {"clearcoatFactor": 1}}
+        doc["extensionsUsed"] = ["KHR_materials_sheen", "KHR_texture_basisu"]
+        doc["materials"][0]["extensions"] = {"KHR_materials_sheen": {"sheenColorFactor": [1, 1, 1]}}
         doc["textures"] = [{"extensions": {"KHR_texture_basisu": {"source": 0}}}]
         doc["materials"][0]["emissiveTexture"] = {"index": 0}
 
@@ -438,7 +464,7 @@ def test_unsupported_extensions_and_undecoded_textures_are_named(
     scene = renderer.scene
     assert scene is not None
     named = {(w.code, w.feature) for w in scene.warnings}
-    assert ("render_unsupported_extension", "KHR_materials_clearcoat") in named
+    assert ("render_unsupported_extension", "KHR_materials_sheen") in named
     assert ("render_texture_not_decoded", "texture 0") in named
     # The emissive factor without its texture is not painted over the whole surface.
     assert img[H // 2, W // 2].sum() < 200
