@@ -88,6 +88,7 @@ class RenderWarning:
     code: str
     feature: str
     message: str
+    pointer: str = ""  # JSON pointer to where it is first used ("" = the file)
 
     def as_issue(self) -> dict[str, str]:
         """The scene version's report entry (apps/scenes/validation/report.Issue's fields)."""
@@ -95,7 +96,7 @@ class RenderWarning:
             "code": self.code,
             "severity": "warning",
             "message": f"{self.feature}: {self.message}",
-            "pointer": "",
+            "pointer": self.pointer,
             "source": "renderer",
             "feature": self.feature,
         }
@@ -234,6 +235,7 @@ class _Loader:
         self.warnings: list[RenderWarning] = []
         self._skip_once: set[str] = set()
         self._warn_once: set[tuple[str, str]] = set()
+        self._material_pointer = ""  # "/materials/<i>" while one is parsed
         self.materials: list[MaterialData] = []
         self.textures: list[TextureData] = []
         self.lights: list[PunctualLight] = []
@@ -248,11 +250,13 @@ class _Loader:
             self.skipped.append(what)
             log.info("glTF: skipped %s", what)
 
-    def warn(self, code: str, feature: str, message: str) -> None:
-        """A named report entry (once per code and feature) and a skipped line."""
+    def warn(self, code: str, feature: str, message: str, pointer: str | None = None) -> None:
+        """A named report entry (once per code and feature) and a skipped line. ``pointer``
+        defaults to the material being read, if any."""
         if (code, feature) not in self._warn_once:
             self._warn_once.add((code, feature))
-            self.warnings.append(RenderWarning(code=code, feature=feature, message=message))
+            where = self._material_pointer if pointer is None else pointer
+            self.warnings.append(RenderWarning(code, feature, message, where))
         self.skip(f"{feature}: {message}")
 
     # -- materials & textures ---------------------------------------------------------------
@@ -262,6 +266,7 @@ class _Loader:
             return self._material_map[key]
         mat = MaterialData()
         if index is not None:
+            self._material_pointer = f"/materials/{index}"
             try:
                 mat = self._parse_material(self.doc["materials"][index])
             except (KeyError, IndexError, TypeError, ValueError) as exc:
@@ -271,6 +276,8 @@ class _Loader:
                     f"could not be read ({exc}); drawn with the default material",
                 )
                 mat = MaterialData()
+            finally:
+                self._material_pointer = ""
         self.materials.append(mat)
         self._material_map[key] = len(self.materials) - 1
         return len(self.materials) - 1
@@ -337,7 +344,12 @@ class _Loader:
             if name in _MAT_EXT_DONE:
                 continue
             note = _MATERIAL_EXTENSION_NOTES.get(name, "material extension not drawn")
-            self.warn("render_unsupported_extension", name, note)
+            self.warn(
+                "render_unsupported_extension",
+                name,
+                note,
+                f"{self._material_pointer}/extensions/{name}",
+            )
         return mat
 
     def _texture_ref(self, ref: dict[str, Any], what: str, srgb: bool) -> TextureRef | None:
@@ -372,6 +384,7 @@ class _Loader:
                     "render_texture_not_decoded",
                     f"texture {index}",
                     f"image not decoded ({exts}); drawn without this texture",
+                    f"/textures/{index}",
                 )
             else:
                 rgba = self._decode_image(int(tex["source"]))
@@ -385,6 +398,7 @@ class _Loader:
                 "render_texture_not_decoded",
                 f"texture {index}",
                 f"could not be decoded ({type(exc).__name__}: {exc}); drawn without it",
+                f"/textures/{index}",
             )
         self._texture_map[key] = slot
         return slot
@@ -419,13 +433,15 @@ class _Loader:
             spec = self.doc["extensions"]["KHR_lights_punctual"]["lights"][index]
             light = punctual_light(spec, world)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
-            self.warn("render_light_invalid", f"light {index}", f"could not be read ({exc})")
+            where = f"/extensions/KHR_lights_punctual/lights/{index}"
+            self.warn("render_light_invalid", f"light {index}", f"could not be read ({exc})", where)
             return
         if len(self.lights) >= MAX_LIGHTS:
             self.warn(
                 "render_too_many_lights",
                 "KHR_lights_punctual",
                 f"only the first {MAX_LIGHTS} lights are drawn",
+                "/extensions/KHR_lights_punctual/lights",
             )
             return
         self.lights.append(light)
@@ -440,7 +456,7 @@ class _Loader:
         else:  # no scene: every node that is nobody's child is a root
             children = {c for n in nodes for c in n.get("children", [])}
             roots = [i for i in range(len(nodes)) if i not in children]
-        for ext in self.doc.get("extensionsUsed", []) or []:
+        for i, ext in enumerate(self.doc.get("extensionsUsed", []) or []):
             if ext in RENDERED_EXTENSIONS or ext in _MAT_EXT_DONE:
                 continue
             if ext in IGNORED_EXTENSIONS:
@@ -449,12 +465,13 @@ class _Loader:
                 note = _MATERIAL_EXTENSION_NOTES.get(
                     str(ext), _DOCUMENT_EXTENSION_NOTES.get(str(ext), "extension not drawn")
                 )
-                self.warn("render_unsupported_extension", str(ext), note)
+                self.warn("render_unsupported_extension", str(ext), note, f"/extensionsUsed/{i}")
         if self.doc.get("cameras"):
             self.warn(
                 "render_approximated",
                 "cameras",
                 "the scene's cameras are not used for the thumbnail (framed from the bounds)",
+                "/cameras",
             )
         if self.doc.get("animations"):
             self.skip("animations (static pose drawn)")

@@ -41,7 +41,7 @@ def test_version_report_names_an_extension_the_renderer_does_not_draw(
     version.refresh_from_db()
     assert version.status == VersionStatus.READY
     renderer_issues = [i for i in version.report["issues"] if i.get("source") == "renderer"]
-    assert [(i["code"], i["feature"], i["severity"]) for i in renderer_issues] == [
-        ("render_unsupported_extension", "KHR_materials_sheen", "warning")
+    assert [(i["code"], i["feature"], i["severity"], i["pointer"]) for i in renderer_issues] == [
+        ("render_unsupported_extension", "KHR_materials_sheen", "warning", "/extensionsUsed/0")
     ]
     assert "sheen" in renderer_issues[0]["message"]

@@ -464,6 +464,8 @@ def test_unsupported_extensions_and_undecoded_textures_are_named(
     scene = renderer.scene
     assert scene is not None
     named = {(w.code, w.feature) for w in scene.warnings}
+    pointers = {w.feature: w.pointer for w in scene.warnings}
+    assert pointers == {"KHR_materials_sheen": "/extensionsUsed/0", "texture 0": "/textures/0"}
     assert ("render_unsupported_extension", "KHR_materials_sheen") in named
     assert ("render_texture_not_decoded", "texture 0") in named
     # The emissive factor without its texture is not painted over the whole surface.
