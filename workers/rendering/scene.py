@@ -201,7 +201,6 @@ def node_local_matrix(node: dict[str, Any]) -> F64:
 
 _MATERIAL_EXTENSION_NOTES = {
     "KHR_materials_sheen": "sheen not drawn",
-    "KHR_materials_transmission": "transmission not drawn (surface drawn opaque)",
     "KHR_materials_volume": "volume absorption not drawn",
     "KHR_materials_specular": "specular strength/colour not applied (default F0 used)",
     "KHR_materials_iridescence": "iridescence not drawn",
@@ -222,6 +221,7 @@ _MAT_EXT_DONE = frozenset(
         "KHR_materials_unlit",
         "KHR_materials_ior",
         "KHR_materials_clearcoat",
+        "KHR_materials_transmission",  # approximated, named per material
     }
 )
 _CLEARCOAT_TEXTURES = ("clearcoatTexture", "clearcoatRoughnessTexture", "clearcoatNormalTexture")
@@ -318,6 +318,22 @@ class _Loader:
                     "KHR_materials_clearcoat",
                     f"clearcoat drawn from its factors; {', '.join(maps)} not applied",
                 )
+        tr = ext.get("KHR_materials_transmission")
+        transmission = float(tr.get("transmissionFactor", 0.0)) if isinstance(tr, dict) else 0.0
+        if transmission > 0:
+            # No refraction here: see-through as alpha blending, which keeps glass readable
+            # (an opaque pane hides what is behind it, the larger error).
+            see_through = min(transmission, 1.0) * (1.0 - min(max(mat.metallic, 0.0), 1.0))
+            r, g, b, a = mat.base_color
+            mat.base_color = (r, g, b, a * (1.0 - 0.9 * see_through))
+            if mat.alpha_mode == "OPAQUE":
+                mat.alpha_mode = "BLEND"
+            self.warn(
+                "render_approximated",
+                "KHR_materials_transmission",
+                "transmission drawn as alpha blending (no refraction, no transmission texture)",
+                f"{self._material_pointer}/extensions/KHR_materials_transmission",
+            )
         if mat.alpha_mode not in ("OPAQUE", "MASK", "BLEND"):
             self.warn("render_invalid_value", "alphaMode", f"{mat.alpha_mode!r} drawn as OPAQUE")
             mat.alpha_mode = "OPAQUE"

@@ -400,6 +400,33 @@ def test_clearcoat_adds_a_sharp_reflection_over_a_rough_base(
     assert (coated.sum(axis=-1) >= plain.sum(axis=-1) - 6).mean() > 0.9
 
 
+def test_transmission_is_see_through_and_named_approximated(
+    renderer: Renderer, tmp_path: Path
+) -> None:
+    def build(b: GltfBuilder) -> None:
+        back = b.add_material(base_color_factor=(1, 0, 0, 1))
+        glass = b.add_material(base_color_factor=(1, 1, 1, 1), roughness_factor=0.1)
+        pos, nrm, uv, idx = quad(z=-3.0, size=3.0)
+        b.add_node(mesh=b.add_mesh(pos, normals=nrm, uvs=uv, indices=idx, material=back))
+        pos, nrm, uv, idx = quad(z=-2.0)
+        b.add_node(mesh=b.add_mesh(pos, normals=nrm, uvs=uv, indices=idx, material=glass))
+
+    def glass(doc: Doc) -> None:
+        doc["extensionsUsed"] = ["KHR_materials_transmission"]
+        doc["materials"][1]["extensions"] = {
+            "KHR_materials_transmission": {"transmissionFactor": 1.0}
+        }
+
+    opaque = render(renderer, tmp_path, build)[H // 2, W // 2]
+    px = render(renderer, tmp_path, build, glass)[H // 2, W // 2]
+    assert opaque[0] - opaque[1] < 30, opaque  # the white pane hides the red
+    assert px[0] > px[1] + 60, px  # the red wall shows through the glass
+    assert renderer.scene is not None
+    assert [(w.code, w.feature) for w in renderer.scene.warnings] == [
+        ("render_approximated", "KHR_materials_transmission")
+    ]
+
+
 def point_light(doc: Doc, position: tuple[float, float, float], intensity: float) -> None:
     doc.setdefault("extensions", {})["KHR_lights_punctual"] = {
         "lights": [{"type": "point", "intensity": intensity, "color": [1, 1, 1]}]
