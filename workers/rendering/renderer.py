@@ -638,6 +638,10 @@ class Renderer:
         self._release_scene()
         self._scene = scene
         self._lights = tuple(scene.lights) if scene.lights else tuple(self.lighting.lights)
+        counts = _light_counts(self._lights)
+        for (_key, program_counts), program in self._programs.items():
+            if program_counts == counts:  # cached from an earlier scene: its lights, not ours
+                self._set_light_uniforms(program)
         if not scene.empty:
             self._scene_mesh = _GpuMesh(self.ctx, scene.vertices, scene.indices)
         self._culling = ChunkTable(scene, max_error_px=LOD_PIXEL_ERROR)

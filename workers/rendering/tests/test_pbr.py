@@ -451,6 +451,18 @@ def test_point_light_lights_the_near_side(tmp_path: Path) -> None:
     assert img[LEFT].sum() > img[RIGHT].sum() + 60, (img[LEFT], img[RIGHT])
 
 
+def test_the_next_scene_gets_its_own_lights_not_the_previous_ones(tmp_path: Path) -> None:
+    def grey(b: GltfBuilder) -> None:
+        textured_quad(b, base_color_factor=(0.8, 0.8, 0.8, 1))
+
+    with Renderer(W, H, lighting=Lighting(environment_intensity=0.0)) as dark:
+        render(dark, tmp_path, grey, lambda doc: point_light(doc, (-0.7, 0.0, -1.7), 1.0))
+        img = render(
+            dark, tmp_path, grey, lambda doc: point_light(doc, (0.7, 0.0, -1.7), 1.0), name="b.glb"
+        )
+    assert img[RIGHT].sum() > img[LEFT].sum() + 60, (img[LEFT], img[RIGHT])
+
+
 def test_spot_light_cone_cuts_off(tmp_path: Path) -> None:
     def spot(doc: Doc) -> None:
         doc["extensions"] = {
