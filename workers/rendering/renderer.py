@@ -504,6 +504,7 @@ class Renderer:
                 "box": _GpuMesh(ctx, *_shape_vertices(box((1.0, 1.0, 1.0)))),
                 "sphere": _GpuMesh(ctx, *_shape_vertices(uv_sphere(0.5, 24, 12))),
             }
+            self._program(_BASE)  # avatars, also before any scene is loaded
         self._scene: SceneData | None = None
         self._scene_mesh: _GpuMesh | None = None
         self._culling: ChunkTable | None = None

@@ -509,3 +509,13 @@ def test_unsupported_extensions_and_undecoded_textures_are_named(
     assert ("render_texture_not_decoded", "texture 0") in named
     # The emissive factor without its texture is not painted over the whole surface.
     assert img[H // 2, W // 2].sum() < 200
+
+
+def test_avatars_are_drawn_before_any_scene_is_loaded() -> None:
+    from workers.rendering.renderer import Avatar
+
+    with Renderer(W, H) as fresh:
+        img = fresh.render_view(
+            ORIGIN, fov_y_deg=60, avatars=[Avatar((0, 0, -2), color=(0, 1, 0), kind="box")]
+        ).rgb()
+    assert img[H // 2, W // 2, 1] > 120
