@@ -846,6 +846,8 @@ class Renderer:
             u["u_metallic"].value = m.metallic
             u["u_roughness"].value = m.roughness
             u["u_f0"].value = m.f0
+            u["u_spec_color"].value = m.specular_color
+            u["u_spec_weight"].value = m.specular
             u["u_normal_scale"].value = m.normal_scale
             u["u_occlusion_strength"].value = m.occlusion_strength
             u["u_clearcoat"].value = m.clearcoat
@@ -888,6 +890,8 @@ class Renderer:
         u["u_metallic"].value = 0.0
         u["u_roughness"].value = 0.6
         u["u_f0"].value = 0.04
+        u["u_spec_color"].value = (1.0, 1.0, 1.0)
+        u["u_spec_weight"].value = 1.0
         for av in avatars:
             mesh = self._avatar_meshes.get(av.kind)
             if mesh is None:

@@ -137,6 +137,8 @@ class MaterialData:
     double_sided: bool = False
     unlit: bool = False
     f0: float = 0.04  # dielectric reflectance at normal incidence, ((ior - 1) / (ior + 1))^2
+    specular: float = 1.0  # KHR_materials_specular factor (its textures are not drawn)
+    specular_color: tuple[float, float, float] = (1.0, 1.0, 1.0)
     clearcoat: float = 0.0  # KHR_materials_clearcoat factors (its textures are not drawn)
     clearcoat_roughness: float = 0.0
 
@@ -202,7 +204,6 @@ def node_local_matrix(node: dict[str, Any]) -> F64:
 _MATERIAL_EXTENSION_NOTES = {
     "KHR_materials_sheen": "sheen not drawn",
     "KHR_materials_volume": "volume absorption not drawn",
-    "KHR_materials_specular": "specular strength/colour not applied (default F0 used)",
     "KHR_materials_iridescence": "iridescence not drawn",
     "KHR_materials_anisotropy": "anisotropy not drawn (isotropic GGX)",
     "KHR_materials_dispersion": "dispersion not drawn",
@@ -222,6 +223,7 @@ _MAT_EXT_DONE = frozenset(
         "KHR_materials_ior",
         "KHR_materials_clearcoat",
         "KHR_materials_transmission",  # approximated, named per material
+        "KHR_materials_specular",
     }
 )
 _CLEARCOAT_TEXTURES = ("clearcoatTexture", "clearcoatRoughnessTexture", "clearcoatNormalTexture")
@@ -317,6 +319,20 @@ class _Loader:
                     "render_approximated",
                     "KHR_materials_clearcoat",
                     f"clearcoat drawn from its factors; {', '.join(maps)} not applied",
+                )
+        sp = ext.get("KHR_materials_specular")
+        if isinstance(sp, dict):
+            mat.specular = float(sp.get("specularFactor", 1.0))
+            col = [float(v) for v in sp.get("specularColorFactor", (1.0, 1.0, 1.0))]
+            if len(col) != 3:
+                raise ValueError("specularColorFactor needs 3 numbers")
+            mat.specular_color = (col[0], col[1], col[2])
+            maps = [k for k in ("specularTexture", "specularColorTexture") if k in sp]
+            if maps:
+                self.warn(
+                    "render_approximated",
+                    "KHR_materials_specular",
+                    f"specular drawn from its factors; {', '.join(maps)} not applied",
                 )
         tr = ext.get("KHR_materials_transmission")
         transmission = float(tr.get("transmissionFactor", 0.0)) if isinstance(tr, dict) else 0.0

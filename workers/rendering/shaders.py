@@ -66,6 +66,8 @@ uniform vec3 u_emissive;
 uniform float u_metallic;
 uniform float u_roughness;
 uniform float u_f0;
+uniform vec3 u_spec_color;   // KHR_materials_specular colour (dielectric F0 tint)
+uniform float u_spec_weight; // KHR_materials_specular factor (dielectric F0 and F90)
 uniform float u_normal_scale;
 uniform float u_occlusion_strength;
 uniform float u_alpha_cutoff;
@@ -140,14 +142,15 @@ vec3 perturb(vec3 N, vec2 uv) {
 
 #ifndef UNLIT
 // One light's contribution: radiance * NdotL * (f_diffuse + f_specular), spec appendix B.
-vec3 shade(vec3 L, vec3 radiance, vec3 N, vec3 V, float NdotV, vec3 f0, vec3 c_diff, float a2) {
+vec3 shade(vec3 L, vec3 radiance, vec3 N, vec3 V, float NdotV, vec3 f0, vec3 f90, vec3 c_diff,
+           float a2) {
     vec3 H = normalize(L + V);
     float NdotL = clamp(dot(N, L), 0.0, 1.0);
     float NdotH = clamp(dot(N, H), 0.0, 1.0);
     float VdotH = clamp(dot(V, H), 0.0, 1.0);
     float x = 1.0 - VdotH;
     float x2 = x * x;
-    vec3 F = f0 + (1.0 - f0) * (x2 * x2 * x);
+    vec3 F = f0 + (f90 - f0) * (x2 * x2 * x);
     float den = NdotL * sqrt(NdotV * NdotV * (1.0 - a2) + a2)
               + NdotV * sqrt(NdotL * NdotL * (1.0 - a2) + a2);
     float vis = den > 0.0 ? 0.5 / den : 0.0;
@@ -205,7 +208,8 @@ void main() {
     metal = clamp(metal, 0.0, 1.0);
     vec3 V = normalize(u_cam_pos - v_world);
     float NdotV = clamp(abs(dot(N, V)), 0.001, 1.0);
-    vec3 f0 = mix(vec3(u_f0), base.rgb, metal);
+    vec3 f0 = mix(min(u_f0 * u_spec_color, vec3(1.0)) * u_spec_weight, base.rgb, metal);
+    vec3 f90 = vec3(mix(u_spec_weight, 1.0, metal));
     vec3 c_diff = base.rgb * (1.0 - metal);
     float a = max(rough * rough, 0.002);
     float a2 = a * a;
@@ -221,10 +225,10 @@ void main() {
     float cc_a2 = cc_a * cc_a;
     vec3 cc_color = vec3(0.0);
 #define LIGHT(L, rad) { vec3 l_ = L; vec3 r_ = rad; \
-    color += shade(l_, r_, N, V, NdotV, f0, c_diff, a2); \
-    cc_color += shade(l_, r_, Ncc, V, cc_NdotV, vec3(0.04), vec3(0.0), cc_a2); }
+    color += shade(l_, r_, N, V, NdotV, f0, f90, c_diff, a2); \
+    cc_color += shade(l_, r_, Ncc, V, cc_NdotV, vec3(0.04), vec3(1.0), vec3(0.0), cc_a2); }
 #else
-#define LIGHT(L, rad) color += shade(L, rad, N, V, NdotV, f0, c_diff, a2)
+#define LIGHT(L, rad) color += shade(L, rad, N, V, NdotV, f0, f90, c_diff, a2)
 #endif
 #if N_DIR > 0
     for (int i = 0; i < N_DIR; i++)
@@ -254,9 +258,9 @@ void main() {
     vec2 ab = texture(u_brdf_lut, vec2(NdotV, rough)).rg;
     float y = 1.0 - NdotV;
     float y2 = y * y;
-    vec3 k_s = f0 + (max(vec3(1.0 - rough), f0) - f0) * (y2 * y2 * y);
+    vec3 k_s = f0 + (max(f90 * (1.0 - rough), f0) - f0) * (y2 * y2 * y);
     vec3 R = reflect(-V, N);
-    vec3 spec = textureLod(u_spec_env, R, rough * SPEC_LOD_MAX).rgb * (k_s * ab.x + ab.y);
+    vec3 spec = textureLod(u_spec_env, R, rough * SPEC_LOD_MAX).rgb * (k_s * ab.x + f90 * ab.y);
 #ifdef SH_VERTEX
     vec3 diff = v_irr * c_diff;
 #else

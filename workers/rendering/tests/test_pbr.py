@@ -200,6 +200,30 @@ def test_emissive_strength_scales_the_emission(renderer: Renderer, tmp_path: Pat
     assert renderer.scene.warnings == []
 
 
+def test_specular_factor_zero_removes_the_dielectric_highlight(
+    renderer: Renderer, tmp_path: Path
+) -> None:
+    def build(b: GltfBuilder) -> None:
+        mat = b.add_material(base_color_factor=(0.0, 0.0, 0.0, 1), roughness_factor=0.05)
+        pos, nrm, uv, idx = uv_sphere(0.8, 32, 16)
+        b.add_node(
+            mesh=b.add_mesh(pos, normals=nrm, uvs=uv, indices=idx, material=mat),
+            translation=(0, 0, -2.2),
+        )
+
+    def no_specular(doc: Doc) -> None:
+        doc["extensionsUsed"] = ["KHR_materials_specular"]
+        doc["materials"][0]["extensions"] = {"KHR_materials_specular": {"specularFactor": 0.0}}
+
+    glossy = render(renderer, tmp_path, build)
+    matte = render(renderer, tmp_path, build, no_specular)
+    assert renderer.scene is not None
+    assert renderer.scene.warnings == []
+    sphere = np.abs(glossy - np.array([15, 18, 26])).sum(axis=-1) > 6  # where the sphere is
+    assert glossy[sphere].sum(axis=-1).max() > 150  # a black glossy ball still reflects
+    assert matte[sphere].sum(axis=-1).max() < 30  # with specular 0 it is black
+
+
 def test_metallic_roughness_texture_changes_the_look(renderer: Renderer, tmp_path: Path) -> None:
     def build(b: GltfBuilder) -> None:
         textured_quad(b, base_color_factor=(0.8, 0.1, 0.1, 1), metallic_factor=1.0)
