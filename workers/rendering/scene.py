@@ -460,11 +460,11 @@ class _Loader:
         )
 
     # -- lights -------------------------------------------------------------------------------
-    def add_light(self, index: int, world: F64) -> None:
+    def add_light(self, index: Any, world: F64) -> None:
         try:
-            spec = self.doc["extensions"]["KHR_lights_punctual"]["lights"][index]
+            spec = self.doc["extensions"]["KHR_lights_punctual"]["lights"][int(index)]
             light = punctual_light(spec, world)
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
+        except Exception as exc:  # a broken light must never fail the scene
             where = f"/extensions/KHR_lights_punctual/lights/{index}"
             self.warn("render_light_invalid", f"light {index}", f"could not be read ({exc})", where)
             return
@@ -525,9 +525,10 @@ class _Loader:
                 self.skip("skins (bind pose drawn)")
             if "mesh" in node:
                 self.add_mesh(int(node["mesh"]), world)
-            light = ((node.get("extensions") or {}).get("KHR_lights_punctual") or {}).get("light")
-            if light is not None:
-                self.add_light(int(light), world)
+            node_ext = node.get("extensions")
+            light = node_ext.get("KHR_lights_punctual") if isinstance(node_ext, dict) else None
+            if isinstance(light, dict) and "light" in light:
+                self.add_light(light["light"], world)
             for child in reversed(node.get("children", [])):
                 stack.append((int(child), world, depth + 1, seen | {index}))
 

@@ -487,6 +487,26 @@ def test_the_next_scene_gets_its_own_lights_not_the_previous_ones(tmp_path: Path
     assert img[RIGHT].sum() > img[LEFT].sum() + 60, (img[LEFT], img[RIGHT])
 
 
+@pytest.mark.parametrize(
+    "light",
+    [{"type": "laser"}, {"type": "spot", "spot": "wide"}, {"type": "point", "color": [1, 2]}],
+)
+def test_broken_lights_are_named_not_fatal(
+    renderer: Renderer, tmp_path: Path, light: dict[str, Any]
+) -> None:
+    def edit(doc: Doc) -> None:
+        point_light(doc, (0.0, 0.0, -1.0), 1.0)
+        doc["extensions"]["KHR_lights_punctual"]["lights"][0] = light
+        doc["nodes"].append({"extensions": {"KHR_lights_punctual": {"light": "x"}}})
+        doc["scenes"][0]["nodes"].append(len(doc["nodes"]) - 1)
+
+    img = render(renderer, tmp_path, lambda b: textured_quad(b), edit)
+    assert renderer.scene is not None
+    assert {w.code for w in renderer.scene.warnings} == {"render_light_invalid"}
+    assert renderer.scene.lights is None  # the default lights, then
+    assert img[H // 2, W // 2].sum() > 300
+
+
 def test_spot_light_cone_cuts_off(tmp_path: Path) -> None:
     def spot(doc: Doc) -> None:
         doc["extensions"] = {
