@@ -271,7 +271,7 @@ class _Loader:
             self._material_pointer = f"/materials/{index}"
             try:
                 mat = self._parse_material(self.doc["materials"][index])
-            except (KeyError, IndexError, TypeError, ValueError) as exc:
+            except Exception as exc:  # a broken material must never fail the scene
                 self.warn(
                     "render_material_invalid",
                     f"material {index}",
