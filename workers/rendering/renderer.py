@@ -21,6 +21,12 @@ The arrays returned by ``rgb()``/``i420()`` are views of persistent per-size buf
 overwritten by the next readback of the same kind: copy them (or pass ``out=``) to keep them.
 A frame can be read back until the next render into the same target; then it is stale.
 
+Shading is glTF 2.0's metallic-roughness model (shaders.py) lit by the scene's
+KHR_lights_punctual lights (else ``Lighting.lights``, environment.DEFAULT_LIGHTS) and by the
+default environment's image-based light (ibl.py, prepared once per process), tone mapped with
+Khronos PBR Neutral. Each material compiles to the shader variant it needs (its maps, their UV
+sets and transforms, mask, unlit, clearcoat, the scene's light counts) when the scene loads.
+
 Speed notes: the scene is baked to world space and batched per material at load time (one
 draw call per material per eye); the image is rendered upside down (projection Y flip) so that
 ``glReadPixels`` returns the top row first and no CPU flip is needed; the I420 conversion runs
