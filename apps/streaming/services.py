@@ -290,6 +290,7 @@ def _assign(stream: Stream, worker: StreamingWorker) -> None:
             max_quality=stream.max_quality or None,
             pinned_quality=stream.pinned_quality or None,
             voice_muted=_voice_muted(stream.session_id),
+            **_playback(stream),
         ),
     )
     if stream.max_bitrate_kbps:
@@ -498,6 +499,17 @@ def stream_quality_adjust(
     if stream.worker is not None:
         _to_worker(stream.worker, _quality_request(stream))
     return stream
+
+
+def _playback(stream: Stream) -> dict[str, Any]:
+    """The session's animation clip now (apps/streaming/clips.py) and its scene's scale."""
+    from apps.sessions.selectors import session_scene_playback
+
+    playback = session_scene_playback(session=stream.session)
+    if not playback:
+        return {}
+    spawn = playback.get("spawn") or {}
+    return {"clip": str(playback["clip"]), "world_scale": float(spawn.get("scale") or 1.0)}
 
 
 def _voice_muted(session_id: uuid.UUID) -> list[str]:
