@@ -498,13 +498,6 @@ class _Loader:
                     str(ext), _DOCUMENT_EXTENSION_NOTES.get(str(ext), "extension not drawn")
                 )
                 self.warn("render_unsupported_extension", str(ext), note, f"/extensionsUsed/{i}")
-        if self.doc.get("cameras"):
-            self.warn(
-                "render_approximated",
-                "cameras",
-                "the scene's cameras are not used for the thumbnail (framed from the bounds)",
-                "/cameras",
-            )
         if self.doc.get("animations"):
             self.skip("animations (static pose drawn)")
         stack: list[tuple[int, F64, int, frozenset[int]]] = [
