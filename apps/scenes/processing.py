@@ -151,6 +151,9 @@ def run(
             )
         else:
             (out_dir / THUMBNAIL_NAME).write_bytes(png)
+            # What the renderer (stream and thumbnail alike) will not draw as authored: named
+            # warnings on the version, shown on the creator's page before publishing.
+            result["issues"].extend(w.as_issue() for w in scene.warnings)
     (out_dir / REPORT_NAME).write_text(json.dumps(result))
     _emit("finishing", 90)
     return result

@@ -340,7 +340,7 @@
     if (report.issue_groups) return report.issue_groups;
     const groups = new Map();
     for (const i of report.issues || []) {
-      const key = `${i.severity}|${i.code}`;
+      const key = `${i.severity}|${i.code}|${i.feature || ""}`;
       const g = groups.get(key) || {
         code: i.code, severity: i.severity, source: i.source, count: 0,
         message: i.message, examples: [], hint: "",

@@ -30,7 +30,8 @@ ID_MODULO = 1 << ID_BITS
 DEFAULT_BLOCK = 16
 STAMP_WIDTH = STAMP_BLOCKS * DEFAULT_BLOCK  # pixels a picture needs across for the stamp
 _WHITE, _BLACK, _NEUTRAL = 235, 16, 128
-OWN_HANDS_COLOR = (0.85, 0.85, 0.9)
+# Slate (linear base colour): under the PBR lighting a light grey vanished against white floors.
+OWN_HANDS_COLOR = (0.3, 0.35, 0.45)
 
 
 class FrameSource(Protocol):

@@ -60,6 +60,8 @@ def test_compressed_scene_renders_like_its_original(
     version = _process(client, upload, path)
 
     assert version.report["processing"]["decoded"] == [extension]
+    # The renderer gets plain images and geometry: nothing it would have to skip (issue 20).
+    assert [i for i in version.report["issues"] if i.get("source") == "renderer"] == []
     assert version.triangles == original.triangles
     # Workers get the plain derivative, not the upload, under its own checksum.
     served = selectors.scene_version_file_path(version)

@@ -103,17 +103,20 @@ class ValidationReport:
 def issue_groups(issues: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Issues grouped by (code, severity): count, the first message, a few example pointers and
     what to do; errors first. A file with 200 bad accessors is one line, not 200."""
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
     for issue in issues:
         code = str(issue.get("code", ""))
         severity = str(issue.get("severity", "error"))
-        group = groups.get((code, severity))
+        # The renderer's warnings name a feature each (issue 20): one group per feature, so
+        # every extension that will not render is named, not "2 times, e.g. the first".
+        feature = str(issue.get("feature", ""))
+        group = groups.get((code, severity, feature))
         if group is None:
             source = str(issue.get("source", "platform"))
             hint = HINTS.get(code) or (
                 KHRONOS_ERROR_HINT if source == "khronos" and severity == "error" else ""
             )
-            group = groups[(code, severity)] = {
+            group = groups[(code, severity, feature)] = {
                 "code": code,
                 "severity": severity,
                 "source": source,
@@ -133,9 +136,9 @@ def grouped_report(report: dict[str, Any]) -> dict[str, Any]:
     only the first :data:`EXAMPLES_PER_CODE` of each code (the groups keep the counts)."""
     issues = list(report.get("issues") or [])
     kept: list[dict[str, Any]] = []
-    seen: Counter[tuple[Any, Any]] = Counter()
+    seen: Counter[tuple[Any, Any, Any]] = Counter()
     for issue in issues:
-        key = (issue.get("code"), issue.get("severity"))
+        key = (issue.get("code"), issue.get("severity"), issue.get("feature", ""))
         seen[key] += 1
         if seen[key] <= EXAMPLES_PER_CODE:
             kept.append(issue)

@@ -251,12 +251,12 @@ def test_unsupported_features_are_skipped_not_fatal(renderer: Renderer, tmp_path
     doc, bin_chunk = b.to_document_and_bin()
     doc["meshes"][lines]["primitives"][0]["mode"] = 1  # LINES
     doc["materials"][0]["occlusionTexture"] = {"index": 0}
-    doc["extensionsUsed"] = ["KHR_materials_clearcoat"]
+    doc["extensionsUsed"] = ["KHR_materials_sheen"]
     write_glb(doc, bin_chunk, tmp_path / "odd.glb")
     scene = renderer.load_scene(tmp_path / "odd.glb")
     assert scene.triangles == 12
     assert any("mode 1" in s for s in scene.skipped)
-    assert any("KHR_materials_clearcoat" in s for s in scene.skipped)
+    assert any("KHR_materials_sheen" in s for s in scene.skipped)
     assert is_red(renderer.render_view(ORIGIN, fov_y_deg=60).rgb()[H // 2, W // 2])
 
 
