@@ -1,0 +1,535 @@
+"""Fidelity of the platform's glTF renderer against a reference renderer (three.js), per model.
+
+Run::
+
+    .venv/bin/python benchmarks/bench_fidelity.py --models /tmp/fidelity_models \
+        [--size 512] [--fov 45] [--frames 5] [--out fidelity-out] [--only DamagedHelmet,Fox]
+
+``--models`` is a folder of glTF models: ``.glb``/``.gltf`` files, or one folder per model
+holding its ``.gltf`` with its resources (the Khronos layout ``Model/glTF/Model.gltf`` works).
+
+For each model:
+
+- **ours**: the file is read with the platform's strict reader (``gltf_package.load_package``),
+  posed at t = 0 when it is animated (``SceneAnimation.scene_at(0)``, as the thumbnail does),
+  loaded into ``workers.rendering.renderer.Renderer`` and rendered as one square view framed
+  from its bounds exactly as the thumbnail is (``frame_bounds_pose``: same eye, orientation,
+  vertical FOV, near and far). The median render time of ``--frames`` frames is the cost per
+  frame on this machine's GL (llvmpipe here).
+- **reference**: the same file in Debian's Chromium (headless, WebGL 2 on SwiftShader, launched
+  as the browser tests launch it) with three.js's ``GLTFLoader`` and ``WebGLRenderer``, served
+  from ``node_modules/three`` on a loopback HTTP server (no CDN). Same camera; the same
+  lighting contract as ours (``workers/rendering/environment.py``): the default environment
+  array as a float ``DataTexture`` (equirect, prefiltered by ``PMREMGenerator``) scaled by
+  ``ENVIRONMENT_INTENSITY``; ``DEFAULT_LIGHTS`` as three.js lights when the scene brings no
+  ``KHR_lights_punctual`` light (three.js lights are physical since r155: lux and candela as in
+  glTF); Khronos PBR Neutral tone mapping (``NeutralToneMapping``) at ``EXPOSURE``; sRGB output;
+  ``BACKGROUND_SRGB`` as the clear colour; no other light. An animated model plays its first
+  clip at t = 0.
+
+SSIM (``workers/streaming/ssim.py``, on BT.601 luma) and RGB PSNR are computed per model; a
+markdown table is printed and written to ``OUT/fidelity.md``, and ``OUT/<model>.png`` shows
+ours | three.js | |difference| x 4 side by side, so a person can look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.server
+import io
+import math
+import statistics
+import sys
+import threading
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from workers.rendering import environment  # noqa: E402
+from workers.rendering.animation import SceneAnimation  # noqa: E402
+from workers.rendering.gltf_package import load_package  # noqa: E402
+from workers.rendering.renderer import Pose, Renderer, frame_bounds_pose  # noqa: E402
+from workers.streaming.ssim import ssim  # noqa: E402
+
+THREE_DIR = ROOT / "node_modules" / "three"
+MODEL_SUFFIXES = (".glb", ".gltf")
+U8 = npt.NDArray[np.uint8]
+
+# The reference page. Everything it loads comes from the loopback server: three.js from
+# node_modules, the model from its own folder (so a .gltf's relative URIs resolve), the
+# environment as raw float32 RGBA.
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>fidelity reference</title>
+<script type="importmap">
+{"imports": {"three": "/three/build/three.module.js", "three/addons/": "/three/examples/jsm/"}}
+</script></head>
+<body style="margin:0;background:#000">
+<script type="module">
+import * as THREE from 'three';
+import { GLTFLoader } from 'three/addons/loaders/GLTFLoader.js';
+
+function linear(c) {
+  return new THREE.Color().setRGB(c[0], c[1], c[2], THREE.LinearSRGBColorSpace);
+}
+
+function addLight(scene, l) {
+  const range = l.range === null ? 0 : l.range;  // three.js: distance 0 is infinite
+  let light;
+  if (l.kind === 'directional') {
+    light = new THREE.DirectionalLight(linear(l.color), l.intensity);
+  } else if (l.kind === 'point') {
+    light = new THREE.PointLight(linear(l.color), l.intensity, range, 2);
+  } else {
+    // Same mapping as GLTFLoader's KHR_lights_punctual spot.
+    light = new THREE.SpotLight(linear(l.color), l.intensity, range, l.outer_cone_angle,
+                                1 - l.inner_cone_angle / l.outer_cone_angle, 2);
+  }
+  const d = l.direction;
+  if (l.kind === 'directional') {
+    // A directional light shines from position towards target.
+    light.position.set(-d[0], -d[1], -d[2]);
+    light.target.position.set(0, 0, 0);
+  } else {
+    light.position.set(l.position[0], l.position[1], l.position[2]);
+    light.target.position.set(l.position[0] + d[0], l.position[1] + d[1], l.position[2] + d[2]);
+  }
+  scene.add(light);
+  if (light.target) scene.add(light.target);
+}
+
+async function environment(renderer, p) {
+  const buf = await (await fetch('/env.bin')).arrayBuffer();
+  const tex = new THREE.DataTexture(new Float32Array(buf), p.env_width, p.env_height,
+                                    THREE.RGBAFormat, THREE.FloatType);
+  tex.mapping = THREE.EquirectangularReflectionMapping;
+  tex.colorSpace = THREE.LinearSRGBColorSpace;
+  tex.magFilter = THREE.LinearFilter;
+  tex.minFilter = THREE.LinearFilter;
+  tex.generateMipmaps = false;
+  tex.flipY = false;  // row 0 of the array is v = 0 (straight down), as equirectUv reads it
+  tex.needsUpdate = true;
+  const pmrem = new THREE.PMREMGenerator(renderer);
+  const target = pmrem.fromEquirectangular(tex);
+  pmrem.dispose();
+  tex.dispose();
+  return target.texture;
+}
+
+window.renderReference = async (p) => {
+  const canvas = document.createElement('canvas');
+  document.body.appendChild(canvas);
+  const renderer = new THREE.WebGLRenderer({
+    canvas, antialias: p.antialias, alpha: false, preserveDrawingBuffer: true,
+  });
+  renderer.setPixelRatio(1);
+  renderer.setSize(p.width, p.height, false);
+  renderer.outputColorSpace = THREE.SRGBColorSpace;
+  renderer.toneMapping = THREE[p.tone_mapping];
+  renderer.toneMappingExposure = p.exposure;
+  const scene = new THREE.Scene();
+  scene.background = new THREE.Color().setRGB(p.background[0], p.background[1],
+                                               p.background[2], THREE.SRGBColorSpace);
+  scene.environment = await environment(renderer, p);
+  scene.environmentIntensity = p.environment_intensity;
+  for (const l of p.lights) addLight(scene, l);
+  const gltf = await new GLTFLoader().loadAsync(p.model_url);
+  scene.add(gltf.scene);
+  if (gltf.animations.length) {
+    const mixer = new THREE.AnimationMixer(gltf.scene);
+    mixer.clipAction(gltf.animations[0]).play();
+    mixer.update(0);
+  }
+  const camera = new THREE.PerspectiveCamera(p.fov_y_deg, p.width / p.height, p.near, p.far);
+  camera.position.set(...p.position);
+  camera.quaternion.set(...p.orientation);
+  scene.updateMatrixWorld(true);
+  camera.updateMatrixWorld(true);
+  renderer.render(scene, camera);
+  const url = canvas.toDataURL('image/png');
+  const gl = renderer.getContext();
+  const info = gl.getExtension('WEBGL_debug_renderer_info');
+  const glName = gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER);
+  renderer.dispose();
+  canvas.remove();
+  return { png: url.split(',')[1], three: THREE.REVISION, gl: glName };
+};
+window.referenceReady = true;
+</script></body></html>
+"""
+
+TONE_MAPPINGS = {"khronos_pbr_neutral": "NeutralToneMapping", "none": "NoToneMapping"}
+
+
+@dataclass(frozen=True)
+class View:
+    """One camera, in the renderer's terms (camera-to-world pose, looking down -Z)."""
+
+    pose: Pose
+    fov_y_deg: float
+    near: float
+    far: float
+    width: int
+    height: int
+
+
+@dataclass
+class OurRender:
+    rgb: U8
+    view: View
+    frame_ms: list[float]
+    triangles: int
+    skipped: list[str]
+    gl: str
+    has_lights: bool  # the scene brings KHR_lights_punctual lights: no default lights
+
+
+@dataclass
+class Result:
+    name: str
+    ours: OurRender
+    reference: U8
+    ssim: float  # whole frame
+    ssim_crop: float  # the model's screen rectangle only (see model_crop)
+    psnr_db: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def frame_ms(self) -> float:
+        return statistics.median(self.ours.frame_ms)
+
+
+def find_models(folder: Path) -> list[Path]:
+    """The models of a folder: its .glb/.gltf files, and for each sub-folder the shallowest
+    .gltf/.glb inside it (the Khronos layout ``Model/glTF/Model.gltf``)."""
+    models: list[Path] = []
+    for entry in sorted(folder.iterdir()):
+        if entry.is_file() and entry.suffix.lower() in MODEL_SUFFIXES:
+            models.append(entry)
+        elif entry.is_dir():
+            found = [p for p in entry.rglob("*") if p.suffix.lower() in MODEL_SUFFIXES]
+            if found:
+                models.append(min(found, key=lambda p: (len(p.parts), p.suffix != ".gltf", p)))
+    return models
+
+
+def model_name(path: Path, root: Path) -> str:
+    return path.relative_to(root).parts[0].removesuffix(path.suffix) if path != root else path.stem
+
+
+def has_punctual_lights(document: dict[str, Any]) -> bool:
+    """Whether a node of the document carries a KHR_lights_punctual light (then the default
+    lights stay off, in both renderers)."""
+    return any(
+        "KHR_lights_punctual" in (node.get("extensions") or {})
+        for node in document.get("nodes", [])
+    )
+
+
+def render_ours(
+    path: Path, *, size: int, fov_y_deg: float, frames: int, warmup: int = 1
+) -> OurRender:
+    """Render the model as the thumbnail does (framed from its bounds), at ``size`` x ``size``."""
+    package = load_package(path)
+    animation = SceneAnimation.from_package(package)
+    source: Any = animation.scene_at(0.0) if animation else package
+    with Renderer(size, size) as r:
+        scene = r.load_scene(source)
+        pose, near, far = frame_bounds_pose(scene.bounds_min, scene.bounds_max, fov_y_deg, 1.0)
+        times: list[float] = []
+        frame = None
+        for i in range(warmup + max(frames, 1)):
+            frame = r.render_view(
+                pose, fov_y_deg=fov_y_deg, width=size, height=size, near=near, far=far
+            )
+            if i >= warmup:
+                times.append(frame.render_ms)
+        assert frame is not None
+        rgb = frame.rgb().copy()
+        view = View(pose, fov_y_deg, near, far, size, size)
+        lights = has_punctual_lights(package.document)
+        return OurRender(rgb, view, times, scene.triangles, list(scene.skipped), r.info, lights)
+
+
+def reference_params(
+    view: View, *, model_url: str, lights: bool, antialias: bool
+) -> dict[str, Any]:
+    """What the page needs: the camera, and the lighting contract of environment.py."""
+    env = environment.default_environment()
+    return {
+        "model_url": model_url,
+        "width": view.width,
+        "height": view.height,
+        "position": [float(v) for v in view.pose.position],
+        "orientation": [float(v) for v in view.pose.orientation],
+        "fov_y_deg": view.fov_y_deg,
+        "near": view.near,
+        "far": view.far,
+        "antialias": antialias,
+        "tone_mapping": TONE_MAPPINGS[environment.TONE_MAPPING],
+        "exposure": environment.EXPOSURE,
+        "background": list(environment.BACKGROUND_SRGB),
+        "environment_intensity": environment.ENVIRONMENT_INTENSITY,
+        "env_width": int(env.shape[1]),
+        "env_height": int(env.shape[0]),
+        "lights": [
+            {
+                "kind": light.kind,
+                "color": list(light.color),
+                "intensity": light.intensity,
+                "direction": list(light.direction),
+                "position": list(light.position),
+                "range": light.range,
+                "inner_cone_angle": light.inner_cone_angle,
+                "outer_cone_angle": light.outer_cone_angle,
+            }
+            for light in (environment.DEFAULT_LIGHTS if lights else ())
+        ],
+    }
+
+
+def environment_bytes() -> bytes:
+    """The default environment as float32 RGBA rows, row 0 first (three.js wants 4 channels)."""
+    env = environment.default_environment()
+    rgba = np.concatenate([env, np.ones((*env.shape[:2], 1), np.float32)], axis=2)
+    return np.ascontiguousarray(rgba, dtype="<f4").tobytes()
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """/ the page, /env.bin the environment, /three/... node_modules/three, /model/... the
+    current model's folder. Nothing else."""
+
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def translate_path(self, path: str) -> str:
+        path = urllib.parse.unquote(path.split("?", 1)[0].split("#", 1)[0])
+        for prefix, base in (("/three/", THREE_DIR), ("/model/", self.server.model_dir)):
+            if path.startswith(prefix):
+                parts = [p for p in path[len(prefix) :].split("/") if p not in ("", ".")]
+                if ".." not in parts:
+                    return str(base.joinpath(*parts))
+        return "/nonexistent"
+
+    def do_GET(self) -> None:
+        if self.path in ("/", "/index.html"):
+            self._send(PAGE.encode(), "text/html; charset=utf-8")
+        elif self.path == "/env.bin":
+            self._send(self.server.env_bytes, "application/octet-stream")
+        else:
+            super().do_GET()
+
+    def _send(self, body: bytes, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    model_dir: Path = Path("/nonexistent")
+    env_bytes: bytes = b""
+
+
+_Handler.extensions_map = {
+    **http.server.SimpleHTTPRequestHandler.extensions_map,
+    ".js": "text/javascript",
+    ".gltf": "model/gltf+json",
+    ".glb": "model/gltf-binary",
+}
+
+
+class ReferenceRenderer:
+    """three.js in headless Chromium behind a loopback server; one page, many models."""
+
+    def __init__(self, *, antialias: bool = False) -> None:
+        self.antialias = antialias
+        self.three_revision = ""
+        self.gl = ""
+
+    @contextmanager
+    def running(self) -> Iterator[ReferenceRenderer]:
+        from playwright.sync_api import sync_playwright
+
+        from apps.core.testing_browser import CHROMIUM, CHROMIUM_ARGS
+
+        if not (THREE_DIR / "build" / "three.module.js").exists():
+            raise SystemExit("node_modules/three is missing: npm ci (package.json devDependencies)")
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.env_bytes = environment_bytes()
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        self._server = server
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                try:
+                    self._page = browser.new_page()
+                    self._page.set_default_timeout(120_000)
+                    self._page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+                    self._page.wait_for_function("window.referenceReady === true")
+                    yield self
+                finally:
+                    browser.close()
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    def render(self, path: Path, view: View, *, lights: bool) -> U8:
+        from PIL import Image
+
+        self._server.model_dir = path.parent
+        params = reference_params(
+            view, model_url=f"/model/{path.name}", lights=lights, antialias=self.antialias
+        )
+        out = self._page.evaluate("p => window.renderReference(p)", params)
+        self.three_revision, self.gl = out["three"], out["gl"]
+        img = Image.open(io.BytesIO(base64.b64decode(out["png"]))).convert("RGB")
+        return np.asarray(img, dtype=np.uint8)
+
+
+def luma(rgb: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    return np.asarray(rgb, dtype=np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
+def model_crop(ours: U8, reference: U8, pad: int = 8) -> tuple[slice, slice]:
+    """The rectangle where either image is not the background colour, padded. The whole-frame
+    SSIM counts the background, which both get right; this one shows the model alone."""
+    bg = np.round(np.asarray(environment.BACKGROUND_SRGB) * 255)
+    mask = (np.abs(ours.astype(np.float64) - bg).max(axis=2) > 2) | (
+        np.abs(reference.astype(np.float64) - bg).max(axis=2) > 2
+    )
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    h, w = mask.shape
+    if rows.size == 0:
+        return slice(0, h), slice(0, w)
+    # SSIM's 11x11 window needs at least that much.
+    top, bottom = max(rows[0] - pad, 0), min(max(rows[-1] + pad + 1, rows[0] + 16), h)
+    left, right = max(cols[0] - pad, 0), min(max(cols[-1] + pad + 1, cols[0] + 16), w)
+    return slice(int(top), int(bottom)), slice(int(left), int(right))
+
+
+def psnr(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def side_by_side(ours: U8, reference: U8, labels: Sequence[str] = ("ours", "three.js")) -> Any:
+    """ours | reference | |difference| x 4, with a caption bar."""
+    from PIL import Image, ImageDraw
+
+    diff = np.clip(np.abs(ours.astype(np.int16) - reference.astype(np.int16)) * 4, 0, 255)
+    h, w = ours.shape[:2]
+    bar = 18
+    canvas = Image.new("RGB", (3 * w, h + bar), (0, 0, 0))
+    draw = ImageDraw.Draw(canvas)
+    for i, (img, label) in enumerate(
+        zip((ours, reference, diff.astype(np.uint8)), (*labels, "|diff| x 4"), strict=True)
+    ):
+        canvas.paste(Image.fromarray(img), (i * w, bar))
+        draw.text((i * w + 4, 3), label, fill=(255, 255, 255))
+    return canvas
+
+
+def compare(
+    paths: Sequence[tuple[str, Path]],
+    *,
+    size: int = 512,
+    fov_y_deg: float = 45.0,
+    frames: int = 5,
+    antialias: bool = False,
+    out: Path | None = None,
+) -> tuple[list[Result], ReferenceRenderer]:
+    """Render every (name, path) with both renderers and compare them."""
+    results: list[Result] = []
+    reference = ReferenceRenderer(antialias=antialias)
+    with reference.running():
+        for name, path in paths:
+            ours = render_ours(path, size=size, fov_y_deg=fov_y_deg, frames=frames)
+            ref = reference.render(path, ours.view, lights=not ours.has_lights)
+            result = Result(name, ours, ref, ssim(luma(ours.rgb), luma(ref)), psnr(ours.rgb, ref))
+            results.append(result)
+            if out is not None:
+                out.mkdir(parents=True, exist_ok=True)
+                side_by_side(ours.rgb, ref).save(out / f"{name}.png")
+            print(
+                f"{name}: SSIM {result.ssim:.3f} (model only {result.ssim_crop:.3f}), "
+                f"PSNR {result.psnr_db:.1f} dB, "
+                f"{result.frame_ms:.1f} ms/frame",
+                file=sys.stderr,
+                flush=True,
+            )
+    return results, reference
+
+
+def markdown(results: Sequence[Result], reference: ReferenceRenderer, *, size: int) -> str:
+    lines = [
+        f"| model | triangles | SSIM | SSIM, model only | PSNR (dB) | "
+        f"ours, ms/frame ({size}x{size}) | skipped by our reader |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        skipped = "; ".join(r.ours.skipped) if r.ours.skipped else ""
+        lines.append(
+            f"| {r.name} | {r.ours.triangles} | {r.ssim:.3f} | {r.ssim_crop:.3f} | "
+            f"{r.psnr_db:.1f} | "
+            f"{r.frame_ms:.1f} | {skipped} |"
+        )
+    if results:
+        lines.append("")
+        lines.append(
+            f"Ours on `{results[0].ours.gl}`; reference three.js r{reference.three_revision} "
+            f"on `{reference.gl}`. SSIM on BT.601 luma (workers/streaming/ssim.py), of the whole "
+            "frame and of the model's screen rectangle (where either image is not background); "
+            "ms/frame = median render time (draws until glFinish) over the timed frames."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=Path, required=True, help="folder of glTF models")
+    parser.add_argument("--size", type=int, default=512, help="square image edge (px)")
+    parser.add_argument("--fov", type=float, default=45.0, help="vertical FOV (the thumbnail's)")
+    parser.add_argument("--frames", type=int, default=5, help="timed frames per model (ours)")
+    parser.add_argument("--out", type=Path, default=None, help="folder for side-by-side PNGs")
+    parser.add_argument("--only", default="", help="comma-separated model names")
+    parser.add_argument("--antialias", action="store_true", help="MSAA in three.js (ours has none)")
+    args = parser.parse_args()
+    root = args.models.resolve()
+    paths = [(model_name(p, root), p) for p in find_models(root)]
+    if args.only:
+        wanted = set(args.only.split(","))
+        paths = [(n, p) for n, p in paths if n in wanted]
+    if not paths:
+        print(f"no .glb/.gltf models in {root}", file=sys.stderr)
+        return 2
+    results, reference = compare(
+        paths,
+        size=args.size,
+        fov_y_deg=args.fov,
+        frames=args.frames,
+        antialias=args.antialias,
+        out=args.out,
+    )
+    table = markdown(results, reference, size=args.size)
+    print(table)
+    if args.out is not None:
+        (args.out / "fidelity.md").write_text(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
