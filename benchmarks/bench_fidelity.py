@@ -125,21 +125,43 @@ async function environment(renderer, p) {
   return target.texture;
 }
 
-window.renderReference = async (p) => {
+// One WebGL renderer and one prefiltered environment for every model of a run (the PMREM
+// filtering is most of a frame's cost on SwiftShader).
+let shared = null;
+
+async function sharedRenderer(p) {
+  if (shared && shared.antialias === p.antialias) return shared;
+  if (shared) { shared.env.dispose(); shared.renderer.dispose(); shared.canvas.remove(); }
   const canvas = document.createElement('canvas');
   document.body.appendChild(canvas);
   const renderer = new THREE.WebGLRenderer({
     canvas, antialias: p.antialias, alpha: false, preserveDrawingBuffer: true,
   });
   renderer.setPixelRatio(1);
-  renderer.setSize(p.width, p.height, false);
   renderer.outputColorSpace = THREE.SRGBColorSpace;
+  shared = { canvas, renderer, antialias: p.antialias, env: await environment(renderer, p) };
+  return shared;
+}
+
+function dispose(root) {
+  root.traverse((o) => {
+    if (o.geometry) o.geometry.dispose();
+    for (const m of [].concat(o.material || [])) {
+      for (const v of Object.values(m)) if (v && v.isTexture) v.dispose();
+      m.dispose();
+    }
+  });
+}
+
+window.renderReference = async (p) => {
+  const { canvas, renderer, env } = await sharedRenderer(p);
+  renderer.setSize(p.width, p.height, false);
   renderer.toneMapping = THREE[p.tone_mapping];
   renderer.toneMappingExposure = p.exposure;
   const scene = new THREE.Scene();
   scene.background = new THREE.Color().setRGB(p.background[0], p.background[1],
                                                p.background[2], THREE.SRGBColorSpace);
-  scene.environment = await environment(renderer, p);
+  scene.environment = env;
   scene.environmentIntensity = p.environment_intensity;
   for (const l of p.lights) addLight(scene, l);
   const gltf = await new GLTFLoader().loadAsync(p.model_url);
@@ -156,11 +178,10 @@ window.renderReference = async (p) => {
   camera.updateMatrixWorld(true);
   renderer.render(scene, camera);
   const url = canvas.toDataURL('image/png');
+  dispose(gltf.scene);
   const gl = renderer.getContext();
   const info = gl.getExtension('WEBGL_debug_renderer_info');
   const glName = gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER);
-  renderer.dispose();
-  canvas.remove();
   return { png: url.split(',')[1], three: THREE.REVISION, gl: glName };
 };
 window.referenceReady = true;
@@ -459,7 +480,15 @@ def compare(
         for name, path in paths:
             ours = render_ours(path, size=size, fov_y_deg=fov_y_deg, frames=frames)
             ref = reference.render(path, ours.view, lights=not ours.has_lights)
-            result = Result(name, ours, ref, ssim(luma(ours.rgb), luma(ref)), psnr(ours.rgb, ref))
+            crop = model_crop(ours.rgb, ref)
+            result = Result(
+                name,
+                ours,
+                ref,
+                ssim(luma(ours.rgb), luma(ref)),
+                ssim(luma(ours.rgb[crop]), luma(ref[crop])),
+                psnr(ours.rgb, ref),
+            )
             results.append(result)
             if out is not None:
                 out.mkdir(parents=True, exist_ok=True)
