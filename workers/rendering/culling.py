@@ -37,6 +37,10 @@ class ChunkTable:
         n = len(chunks)
         levels = max((len(c.lods) for c in chunks), default=1)
         self.materials = np.array([c.material for c in chunks], dtype=np.int64)
+        # Alpha-blended chunks are drawn one by one, back to front (they come last).
+        self.blend = np.array(
+            [scene.materials[c.material].alpha_mode == "BLEND" for c in chunks], dtype=bool
+        )
         self.centers = np.array([c.center for c in chunks], dtype=np.float64).reshape(n, 3)
         self.radii = np.array([c.radius for c in chunks], dtype=np.float64)
         self.firsts = np.zeros((n, levels), dtype=np.int64)
@@ -67,18 +71,23 @@ class ChunkTable:
     def visible_ranges(
         self, view_proj: F64, eye: F64, px_per_radian: float
     ) -> list[tuple[int, list[Range]]]:
-        """Per material in draw order, the merged index ranges to draw for this eye."""
+        """Per material in draw order, the merged index ranges to draw for this eye; blended
+        chunks each on their own, sorted back to front from ``eye`` (their centres)."""
         if self.materials.size == 0:
             return []
         visible, level = self.select(view_proj, eye, px_per_radian)
-        rows = np.nonzero(visible)[0]
+        rows = np.nonzero(visible & ~self.blend)[0]
+        blend_rows = np.nonzero(visible & self.blend)[0]
+        if blend_rows.size:
+            dist = np.linalg.norm(self.centers[blend_rows] - np.asarray(eye, np.float64), axis=1)
+            rows = np.concatenate([rows, blend_rows[np.argsort(-dist, kind="stable")]])
         firsts = self.firsts[rows, level[rows]]
         counts = self.counts[rows, level[rows]]
         self.triangles_drawn = int(counts.sum()) // 3
         out: list[tuple[int, list[Range]]] = []
         for row, first, count in zip(rows.tolist(), firsts.tolist(), counts.tolist(), strict=True):
             material = int(self.materials[row])
-            if not out or out[-1][0] != material:
+            if not out or out[-1][0] != material or self.blend[row]:
                 out.append((material, [(first, count)]))
                 continue
             ranges = out[-1][1]

@@ -48,9 +48,24 @@ import numpy.typing as npt
 
 from workers.rendering import shaders
 from workers.rendering.culling import ChunkTable
+from workers.rendering.environment import (
+    BACKGROUND_SRGB,
+    DEFAULT_LIGHTS,
+    ENVIRONMENT_INTENSITY,
+    EXPOSURE,
+    PunctualLight,
+)
 from workers.rendering.gltf_builder import box, uv_sphere
+from workers.rendering.ibl import SPECULAR_LEVELS, PreparedEnvironment, prepared_environment
 from workers.rendering.lod import add_lods
-from workers.rendering.scene import PackageLike, SceneData, build_scene_data
+from workers.rendering.scene import (
+    VERTEX_FLOATS,
+    MaterialData,
+    PackageLike,
+    SceneData,
+    TextureRef,
+    build_scene_data,
+)
 from workers.rendering.transforms import (
     as_matrix4,
     perspective,
@@ -69,10 +84,15 @@ MatrixLike = Sequence[float] | npt.NDArray[Any]
 # Clip-space Y flip: the image lands in GL memory top row first (see the module docstring).
 _FLIP_Y: F64 = np.diag([1.0, -1.0, 1.0, 1.0])
 _SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "lavapipe")
-# Shader variants: (normal map, alpha mask). See shaders.scene_fs.
-_VariantKey = tuple[bool, bool]
-_VARIANTS: tuple[_VariantKey, ...] = ((False, False), (True, False), (False, True), (True, True))
-_BASE: _VariantKey = (False, False)
+# Shader variants: (UV code per texture slot, alpha mask, unlit); see shaders.scene_fs. The
+# scene's light counts are compiled in too (the program cache key adds them).
+_VariantKey = tuple[tuple[str | None, ...], bool, bool]
+_BASE: _VariantKey = ((None, None, None, None, None), False, False)
+_LightCounts = tuple[int, int, int]
+# Texture units: material maps 0-4 (shaders.TEXTURE_SLOTS order), then the environment.
+_UNIT_SPEC_ENV, _UNIT_IRR_ENV, _UNIT_BRDF_LUT = 5, 6, 7
+_GL_TEXTURE_CUBE_MAP_SEAMLESS = 0x884F
+_GL_SRGB8_ALPHA8 = 0x8C43
 _IDENTITY4 = np.eye(4, dtype="f4").tobytes()
 _IDENTITY3 = np.eye(3, dtype="f4").tobytes()
 # Level of detail: the coarsest level whose geometric error projects to at most this many
@@ -99,14 +119,69 @@ class Avatar:
 
 @dataclass(frozen=True)
 class Lighting:
-    direction: Vec3 = (0.4, 1.0, 0.6)  # towards the light, world space
-    color: Vec3 = (0.85, 0.85, 0.8)
-    ambient: Vec3 = (0.3, 0.3, 0.33)
-    background: Sequence[float] = (0.06, 0.07, 0.1)
+    """What lights a scene besides its own KHR_lights_punctual lights (environment.py)."""
+
+    lights: tuple[PunctualLight, ...] = DEFAULT_LIGHTS  # used when the scene has none
+    environment_intensity: float = ENVIRONMENT_INTENSITY
+    exposure: float = EXPOSURE
+    background: Sequence[float] = BACKGROUND_SRGB  # clear colour, as displayed
 
 
-def _load_gl_finish() -> Any:
-    """``glFinish`` through ctypes, which releases the GIL while it waits (None if absent).
+def material_variant(m: MaterialData) -> _VariantKey:
+    """The shader variant a material needs: only the maps it has, only the UV math they use."""
+
+    def code(ref: TextureRef | None) -> str | None:
+        if ref is None:
+            return None
+        return ("t" if ref.transform is not None else "") + str(ref.texcoord)
+
+    if m.unlit:  # base colour only (KHR_materials_unlit)
+        return ((code(m.base_texture), None, None, None, None), m.alpha_mode == "MASK", True)
+    uvs = (
+        code(m.base_texture),
+        code(m.metallic_roughness_texture),
+        code(m.normal_texture),
+        code(m.occlusion_texture),
+        code(m.emissive_texture),
+    )
+    return (uvs, m.alpha_mode == "MASK", False)
+
+
+def _light_counts(lights: Sequence[PunctualLight]) -> _LightCounts:
+    kinds = [light.kind for light in lights]
+    return (kinds.count("directional"), kinds.count("point"), kinds.count("spot"))
+
+
+def _xf_bytes(rows: tuple[float, float, float, float, float, float]) -> bytes:
+    """KHR_texture_transform rows as a GLSL mat3 (column-major)."""
+    a, b, c, d, e, f = rows
+    return np.array([a, d, 0.0, b, e, 0.0, c, f, 1.0], dtype="f4").tobytes()
+
+
+def _write_cube_level(tex: moderngl.TextureCube, level: int, faces: npt.NDArray[Any]) -> None:
+    """Fill one mip level of a cube texture (moderngl writes level 0 only): glTexSubImage2D."""
+    gl = _GL_LIB
+    if gl is None:
+        raise RuntimeError("libOpenGL not found for cube map mip levels")
+    tex.use(location=_UNIT_SPEC_ENV)
+    size = faces.shape[1]
+    for face in range(6):
+        data = np.ascontiguousarray(faces[face], dtype=np.float32)
+        gl.glTexSubImage2D(
+            0x8515 + face,  # GL_TEXTURE_CUBE_MAP_POSITIVE_X + face
+            level,
+            0,
+            0,
+            size,
+            size,
+            0x1907,  # GL_RGB
+            0x1406,  # GL_FLOAT
+            data.ctypes.data_as(ctypes.c_void_p),
+        )
+
+
+def _load_gl() -> Any:
+    """libOpenGL through ctypes (None if absent): ``glFinish`` and the cube mip uploads.
 
     moderngl holds the GIL for the whole of every GL call. A render waited for with its
     ``ctx.finish()`` froze every other Python thread for the frame's whole raster time (on
@@ -118,13 +193,16 @@ def _load_gl_finish() -> Any:
         if not name:
             continue
         try:
-            return ctypes.CDLL(name).glFinish
+            lib = ctypes.CDLL(name)
+            lib.glFinish  # noqa: B018 - probe: raises AttributeError if missing
+            return lib
         except (OSError, AttributeError):
             continue
     return None
 
 
-_GL_FINISH = _load_gl_finish()
+_GL_LIB = _load_gl()
+_GL_FINISH = None if _GL_LIB is None else _GL_LIB.glFinish
 
 
 def _finish(ctx: moderngl.Context) -> None:
@@ -296,41 +374,76 @@ class _Uniforms(dict[str, Any]):
 
 
 class _GpuMesh:
-    """Vertex and index buffers with one vertex array per shader variant (a moderngl VAO is
-    bound to one program)."""
+    """Vertex and index buffers with one vertex array per shader program, made on first use
+    (a moderngl VAO is bound to one program)."""
 
-    def __init__(
-        self,
-        ctx: moderngl.Context,
-        progs: dict[_VariantKey, moderngl.Program],
-        verts: Any,
-        idx: Any,
-    ):
+    def __init__(self, ctx: moderngl.Context, verts: Any, idx: Any):
+        self.ctx = ctx
         self.vbo = ctx.buffer(np.ascontiguousarray(verts, dtype=np.float32).tobytes())
         self.ibo = ctx.buffer(np.ascontiguousarray(idx, dtype=np.uint32).tobytes())
-        self.vaos = {
-            key: ctx.vertex_array(
+        self.vaos: dict[int, moderngl.VertexArray] = {}
+        self.count = int(np.asarray(idx).size)
+
+    def vao(self, prog: moderngl.Program) -> moderngl.VertexArray:
+        vao = self.vaos.get(prog.glo)
+        if vao is None:
+            vao = self.ctx.vertex_array(
                 prog,
-                [(self.vbo, "3f 3f 2f 4f", "in_pos", "in_normal", "in_uv", "in_color")],
+                [
+                    (
+                        self.vbo,
+                        "3f 3f 2f 4f 2f",
+                        "in_pos",
+                        "in_normal",
+                        "in_uv",
+                        "in_color",
+                        "in_uv1",
+                    )
+                ],
                 index_buffer=self.ibo,
                 index_element_size=4,
+                skip_errors=True,  # attributes a variant does not read are optimised out
             )
-            for key, prog in progs.items()
-        }
-        self.vao = self.vaos[_BASE]
-        self.count = int(np.asarray(idx).size)
+            self.vaos[prog.glo] = vao
+        return vao
 
     def release(self) -> None:
         for vao in self.vaos.values():
             vao.release()
+        self.vaos.clear()
         self.vbo.release()
         self.ibo.release()
 
 
 def _shape_vertices(arrays: tuple[Any, Any, Any, Any]) -> tuple[Any, Any]:
     pos, nrm, uv, idx = arrays
-    verts = np.hstack([pos, nrm, uv, np.ones((pos.shape[0], 4), np.float32)])
+    n = pos.shape[0]
+    verts = np.hstack([pos, nrm, uv, np.ones((n, 4), np.float32), np.zeros((n, 2), np.float32)])
+    assert verts.shape[1] == VERTEX_FLOATS
     return verts, idx
+
+
+class _Program:
+    """One compiled scene-shader variant and its uniforms."""
+
+    def __init__(self, ctx: moderngl.Context, key: _VariantKey, lights: _LightCounts) -> None:
+        uvs, alpha_mask, unlit = key
+        self.prog = ctx.program(
+            vertex_shader=shaders.SCENE_VS,
+            fragment_shader=shaders.scene_fs(
+                uvs=uvs,
+                alpha_mask=alpha_mask,
+                unlit=unlit,
+                lights=lights,
+                spec_lod_max=SPECULAR_LEVELS - 1,
+            ),
+        )
+        self.u = _Uniforms(self.prog)
+        for unit, (_define, prefix) in enumerate(shaders.TEXTURE_SLOTS):
+            self.u[f"u_{prefix}_tex"].value = unit
+        self.u["u_spec_env"].value = _UNIT_SPEC_ENV
+        self.u["u_irr_env"].value = _UNIT_IRR_ENV
+        self.u["u_brdf_lut"].value = _UNIT_BRDF_LUT
 
 
 class Renderer:
@@ -358,15 +471,8 @@ class Renderer:
             # On llvmpipe the I420 pass costs more than swscale on the CPU (see the benchmark):
             # callers can pick rgb() + CPU conversion when this is True.
             self.software = any(n in self.info.lower() for n in _SOFTWARE_RENDERERS)
-            self._progs = {
-                key: ctx.program(
-                    vertex_shader=shaders.SCENE_VS,
-                    fragment_shader=shaders.scene_fs(normal_map=key[0], alpha_mask=key[1]),
-                )
-                for key in _VARIANTS
-            }
-            self._uniforms = {key: _Uniforms(prog) for key, prog in self._progs.items()}
-            self._prog = self._progs[_BASE]
+            self._programs: dict[tuple[_VariantKey, _LightCounts], _Program] = {}
+            self._lights: tuple[PunctualLight, ...] = tuple(self.lighting.lights)
             self._yuv_progs = {
                 name: ctx.program(vertex_shader=shaders.FULLSCREEN_VS, fragment_shader=fs)
                 for name, fs in (
@@ -376,17 +482,11 @@ class Renderer:
                 )
             }
             self._yuv_vaos = {n: ctx.vertex_array(p, []) for n, p in self._yuv_progs.items()}
-            self._u = self._uniforms[_BASE]
-            for u in self._uniforms.values():
-                u["u_base_tex"].value = 0
-                u["u_normal_tex"].value = 1
             self._white = ctx.texture((1, 1), 4, bytes([255, 255, 255, 255]))
-            self._flat_normal = ctx.texture((1, 1), 4, bytes([128, 128, 255, 255]))
+            self._env_textures = self._upload_environment(prepared_environment())
             self._avatar_meshes = {
-                "box": _GpuMesh(ctx, {_BASE: self._prog}, *_shape_vertices(box((1.0, 1.0, 1.0)))),
-                "sphere": _GpuMesh(
-                    ctx, {_BASE: self._prog}, *_shape_vertices(uv_sphere(0.5, 24, 12))
-                ),
+                "box": _GpuMesh(ctx, *_shape_vertices(box((1.0, 1.0, 1.0)))),
+                "sphere": _GpuMesh(ctx, *_shape_vertices(uv_sphere(0.5, 24, 12))),
             }
         self._scene: SceneData | None = None
         self._scene_mesh: _GpuMesh | None = None
@@ -407,6 +507,83 @@ class Renderer:
                 raise RuntimeError("renderer is closed")
             with self.ctx:
                 yield self.ctx
+
+    def _upload_environment(self, env: PreparedEnvironment) -> list[Any]:
+        """The IBL textures: specular cube (one mip per roughness step), irradiance cube, LUT."""
+        ctx = self.ctx
+        ctx.enable_direct(_GL_TEXTURE_CUBE_MAP_SEAMLESS)  # no seams between cube faces
+        base = env.specular[0]
+        size = base.shape[1]
+        spec = ctx.texture_cube((size, size), 3, dtype="f2")
+        spec.build_mipmaps()  # allocates every level; each is overwritten below
+        levels = list(env.specular)
+        while levels[-1].shape[1] > 1:  # past the last roughness step: repeat it, smaller
+            last = levels[-1]
+            s2 = last.shape[1] // 2
+            levels.append(last.reshape(6, s2, 2, s2, 2, 3).mean(axis=(2, 4)))
+        for level, faces in enumerate(levels):
+            _write_cube_level(spec, level, faces)
+        spec.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
+        irr_faces = env.irradiance
+        isize = irr_faces.shape[1]
+        irr = ctx.texture_cube((isize, isize), 3, dtype="f2")
+        _write_cube_level(irr, 0, irr_faces)
+        irr.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        lut_size = env.lut.shape[0]
+        lut = ctx.texture(
+            (lut_size, lut_size), 2, np.ascontiguousarray(env.lut).tobytes(), dtype="f4"
+        )
+        lut.repeat_x = lut.repeat_y = False
+        lut.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        return [spec, irr, lut]
+
+    def _program(self, key: _VariantKey) -> _Program:
+        counts = _light_counts(self._lights)
+        program = self._programs.get((key, counts))
+        if program is None:
+            program = _Program(self.ctx, key, counts)
+            self._set_light_uniforms(program)
+            self._programs[(key, counts)] = program
+        return program
+
+    def _set_light_uniforms(self, program: _Program) -> None:
+        u = program.u
+        u["u_env_intensity"].value = float(self.lighting.environment_intensity)
+        u["u_exposure"].value = float(self.lighting.exposure)
+        by_kind: dict[str, list[PunctualLight]] = {"directional": [], "point": [], "spot": []}
+        for light in self._lights:
+            by_kind[light.kind].append(light)
+
+        def vec3s(values: Iterable[Sequence[float]]) -> bytes:
+            return np.asarray(list(values), dtype="f4").reshape(-1).tobytes()
+
+        def radiance(light: PunctualLight) -> tuple[float, ...]:
+            return tuple(c * light.intensity for c in light.color)
+
+        def inv_range(light: PunctualLight) -> float:
+            return 0.0 if light.range is None else 1.0 / light.range
+
+        if by_kind["directional"]:
+            lights = by_kind["directional"]
+            u["u_dir_dir"].write(vec3s(tuple(-c for c in li.direction) for li in lights))
+            u["u_dir_color"].write(vec3s(radiance(li) for li in lights))
+        if by_kind["point"]:
+            lights = by_kind["point"]
+            u["u_pt_pos"].write(vec3s(li.position for li in lights))
+            u["u_pt_color"].write(vec3s(radiance(li) for li in lights))
+            u["u_pt_inv_range"].write(np.array([inv_range(li) for li in lights], "f4").tobytes())
+        if by_kind["spot"]:
+            lights = by_kind["spot"]
+            u["u_sp_pos"].write(vec3s(li.position for li in lights))
+            u["u_sp_dir"].write(vec3s(li.direction for li in lights))
+            u["u_sp_color"].write(vec3s(radiance(li) for li in lights))
+            u["u_sp_inv_range"].write(np.array([inv_range(li) for li in lights], "f4").tobytes())
+            cones = []
+            for li in lights:
+                cos_outer = math.cos(li.outer_cone_angle)
+                scale = 1.0 / max(math.cos(li.inner_cone_angle) - cos_outer, 1e-3)
+                cones.append((scale, -cos_outer * scale))
+            u["u_sp_cone"].write(np.asarray(cones, "f4").tobytes())
 
     # -- setup --------------------------------------------------------------------------------
     def resize(self, width_per_eye: int, height: int) -> None:
@@ -447,12 +624,21 @@ class Renderer:
     def _upload_scene(self, scene: SceneData) -> None:
         self._release_scene()
         self._scene = scene
+        self._lights = tuple(scene.lights) if scene.lights else tuple(self.lighting.lights)
         if not scene.empty:
-            self._scene_mesh = _GpuMesh(self.ctx, self._progs, scene.vertices, scene.indices)
+            self._scene_mesh = _GpuMesh(self.ctx, scene.vertices, scene.indices)
         self._culling = ChunkTable(scene, max_error_px=LOD_PIXEL_ERROR)
+        # Compile every variant the scene needs now, not mid-stream on first sight.
+        self._material_programs = [self._program(material_variant(m)) for m in scene.materials]
+        self._program(_BASE)
         for tex in scene.textures:
             h, w = tex.rgba.shape[:2]
-            gl_tex = self.ctx.texture((w, h), 4, np.ascontiguousarray(tex.rgba).tobytes())
+            gl_tex = self.ctx.texture(
+                (w, h),
+                4,
+                np.ascontiguousarray(tex.rgba).tobytes(),
+                internal_format=_GL_SRGB8_ALPHA8 if tex.srgb else None,
+            )
             s = tex.sampler
             gl_tex.repeat_x, gl_tex.repeat_y = s.repeat_x, s.repeat_y
             mag = moderngl.LINEAR if s.mag_linear else moderngl.NEAREST
@@ -502,6 +688,12 @@ class Renderer:
                 self._targets.clear()
                 for mesh in self._avatar_meshes.values():
                     mesh.release()
+                for program in self._programs.values():
+                    program.prog.release()
+                self._programs.clear()
+                for tex in self._env_textures:
+                    tex.release()
+                self._white.release()
             self.ctx.release()
             self.ctx = None  # type: ignore[assignment]
 
@@ -570,27 +762,27 @@ class Renderer:
         avatars: list[Avatar],
     ) -> Frame:
         start = time.perf_counter()
-        ctx, light = self.ctx, self.lighting
+        ctx = self.ctx
         target.generation += 1
         target.fbo.use()
-        bg = light.background
+        bg = self.lighting.background
         target.fbo.clear(bg[0], bg[1], bg[2], bg[3] if len(bg) > 3 else 1.0, depth=1.0)
         ctx.enable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         ctx.disable(moderngl.BLEND)
         ctx.front_face = "cw"  # the Y flip mirrors the winding
-        ldir = np.asarray(light.direction, dtype=np.float64)
-        for u in self._uniforms.values():
-            u["u_light_dir"].value = tuple(ldir / np.linalg.norm(ldir))
-            u["u_light_color"].value = tuple(light.color)
-            u["u_ambient"].value = tuple(light.ambient)
+        for unit, tex in zip(
+            (_UNIT_SPEC_ENV, _UNIT_IRR_ENV, _UNIT_BRDF_LUT), self._env_textures, strict=True
+        ):
+            tex.use(location=unit)
+        programs = list(self._programs.values())
         for eye, orientation, proj, viewport in views:
             target.fbo.viewport = viewport
             view_proj = np.matmul(proj, view_matrix(eye, orientation))
             vp = np.matmul(_FLIP_Y, view_proj).T.astype("f4").tobytes()
             cam = tuple(float(v) for v in eye)
-            for u in self._uniforms.values():
-                u["u_view_proj"].write(vp)
-                u["u_cam_pos"].value = cam
+            for program in programs:
+                program.u["u_view_proj"].write(vp)
+                program.u["u_cam_pos"].value = cam
             self._draw_scene(target, view_proj, eye, proj, viewport[3])
             self._draw_avatars(avatars)
         target.fbo.depth_mask = True
@@ -606,46 +798,76 @@ class Renderer:
             return
         ctx = self.ctx
         ranges = table.visible_ranges(view_proj, eye, proj[1, 1] * height_px / 2)
+        current = -1
+        vao: moderngl.VertexArray | None = None
         for material, draw_ranges in ranges:
-            m = scene.materials[material]
-            key = (m.normal_texture is not None, m.alpha_mode == "MASK")
-            u = self._uniforms[key]
-            u["u_model"].write(_IDENTITY4)
-            u["u_normal_mat"].write(_IDENTITY3)
-            u["u_base_color"].value = tuple(m.base_color)
-            u["u_emissive"].value = tuple(m.emissive)
-            u["u_metallic"].value = m.metallic
-            u["u_roughness"].value = m.roughness
-            u["u_alpha_cutoff"].value = m.alpha_cutoff
-            base = self._white if m.base_texture is None else self._textures[m.base_texture]
-            base.use(0)
-            if m.normal_texture is not None:
-                self._textures[m.normal_texture].use(1)
-                u["u_normal_scale"].value = m.normal_scale
-            if m.double_sided:
-                ctx.disable(moderngl.CULL_FACE)
-            else:
-                ctx.enable(moderngl.CULL_FACE)
-            if m.alpha_mode == "BLEND":
-                ctx.enable(moderngl.BLEND)
-                ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
-                target.fbo.depth_mask = False
-            vao = mesh.vaos[key]
+            if material != current:  # blend chunks come one by one, back to front
+                current = material
+                vao = self._use_material(target, scene, material, mesh)
+            assert vao is not None
             for first, count in draw_ranges:
                 vao.render(moderngl.TRIANGLES, vertices=count, first=first)
         target.fbo.depth_mask = True
         ctx.disable(moderngl.BLEND)
         ctx.enable(moderngl.CULL_FACE)
 
+    def _use_material(
+        self, target: _Target, scene: SceneData, material: int, mesh: _GpuMesh
+    ) -> moderngl.VertexArray:
+        """Bind one material's program, uniforms, textures and raster state."""
+        ctx = self.ctx
+        m = scene.materials[material]
+        program = self._material_programs[material]
+        u = program.u
+        u["u_model"].write(_IDENTITY4)
+        u["u_normal_mat"].write(_IDENTITY3)
+        u["u_base_color"].value = tuple(m.base_color)
+        u["u_alpha_cutoff"].value = m.alpha_cutoff
+        if not m.unlit:
+            u["u_emissive"].value = tuple(m.emissive)
+            u["u_metallic"].value = m.metallic
+            u["u_roughness"].value = m.roughness
+            u["u_f0"].value = m.f0
+            u["u_normal_scale"].value = m.normal_scale
+            u["u_occlusion_strength"].value = m.occlusion_strength
+        refs = (
+            m.base_texture,
+            m.metallic_roughness_texture,
+            m.normal_texture,
+            m.occlusion_texture,
+            m.emissive_texture,
+        )
+        for unit, ((_define, prefix), ref) in enumerate(
+            zip(shaders.TEXTURE_SLOTS, refs, strict=True)
+        ):
+            if ref is None:
+                continue
+            self._textures[ref.slot].use(unit)
+            if ref.transform is not None:
+                u[f"u_{prefix}_xf"].write(_xf_bytes(ref.transform))
+        if m.double_sided:
+            ctx.disable(moderngl.CULL_FACE)
+        else:
+            ctx.enable(moderngl.CULL_FACE)
+        if m.alpha_mode == "BLEND":
+            ctx.enable(moderngl.BLEND)
+            ctx.blend_func = moderngl.SRC_ALPHA, moderngl.ONE_MINUS_SRC_ALPHA
+            target.fbo.depth_mask = False
+        else:
+            ctx.disable(moderngl.BLEND)
+            target.fbo.depth_mask = True
+        return mesh.vao(program.prog)
+
     def _draw_avatars(self, avatars: list[Avatar]) -> None:
         if not avatars:
             return
-        u = self._u
-        self._white.use(0)
+        program = self._program(_BASE)
+        u = program.u
         u["u_alpha_cutoff"].value = -1.0
         u["u_emissive"].value = (0.0, 0.0, 0.0)
         u["u_metallic"].value = 0.0
         u["u_roughness"].value = 0.6
+        u["u_f0"].value = 0.04
         for av in avatars:
             mesh = self._avatar_meshes.get(av.kind)
             if mesh is None:
@@ -660,7 +882,7 @@ class Renderer:
             rgba = (*c[:3], c[3] if len(c) > 3 else 1.0)
             # Colours are linear, like glTF's baseColorFactor.
             u["u_base_color"].value = rgba
-            mesh.vao.render(moderngl.TRIANGLES)
+            mesh.vao(program.prog).render(moderngl.TRIANGLES)
 
     def _convert_i420(self, target: _Target) -> None:
         assert target.yuv_fbo is not None

@@ -7,25 +7,53 @@ costs one draw call per material per eye, whatever the node count.
 Input is any object with the :class:`PackageLike` shape (``document``, ``read_accessor``,
 ``image_bytes``), i.e. the strict reader in ``gltf_package.py``. Anything unsupported
 (points/lines, skins, morph targets, unknown extensions, undecodable images, out-of-range
-indices) is skipped with a log line.
+indices) is skipped with a log line; what changes how the scene looks is also a named
+:class:`RenderWarning` (``SceneData.warnings``), which processing puts on the version's report.
+
+Materials follow glTF 2.0's metallic-roughness model with every core map, per-texture
+``texCoord`` (0 or 1) and ``KHR_texture_transform``, plus ``KHR_materials_unlit``,
+``KHR_materials_emissive_strength`` and ``KHR_materials_ior``; ``KHR_lights_punctual`` lights
+are placed in world space (``SceneData.lights``).
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from workers.rendering.environment import PunctualLight
 from workers.rendering.transforms import quat_to_mat3
 
 log = logging.getLogger(__name__)
 
-# Interleaved vertex layout: position 3f, normal 3f, uv 2f, colour 4f.
-VERTEX_FLOATS = 12
+# Interleaved vertex layout: position 3f, normal 3f, uv0 2f, colour 4f, uv1 2f.
+VERTEX_FLOATS = 14
+MAX_LIGHTS = 8  # KHR_lights_punctual lights drawn per scene (shader uniform arrays)
+
+# Extensions drawn as authored (the rest are named warnings). The compression/image ones are
+# decoded by processing into the render derivative before the renderer sees the scene.
+RENDERED_EXTENSIONS = frozenset(
+    {
+        "KHR_materials_emissive_strength",
+        "KHR_materials_ior",
+        "KHR_materials_unlit",
+        "KHR_texture_transform",
+        "KHR_lights_punctual",
+        "KHR_mesh_quantization",
+        "KHR_texture_basisu",
+        "EXT_texture_webp",
+        "KHR_draco_mesh_compression",
+        "EXT_meshopt_compression",
+    }
+)
+# Extensions that only carry data a static renderer does not need.
+IGNORED_EXTENSIONS = frozenset({"KHR_xmp_json_ld"})
 MAX_NODE_DEPTH = 64
 MAX_TEXTURE_EDGE = 4096  # larger images are downscaled: 4K per eye never needs more
 
@@ -50,24 +78,51 @@ class SamplerInfo:
     mipmaps: bool = True
 
 
+@dataclass(frozen=True)
+class RenderWarning:
+    """A feature that will not render as authored. ``code`` is stable (reports, tests);
+    ``feature`` names it (an extension, a texture slot, a sampler mode)."""
+
+    code: str
+    feature: str
+    message: str
+
+
+@dataclass(frozen=True)
+class TextureRef:
+    """A material's use of a texture: which GPU texture, which UV set, which transform."""
+
+    slot: int  # index into SceneData.textures
+    texcoord: int = 0  # 0 or 1
+    # KHR_texture_transform as the top two rows of the 3x3 UV matrix (row-major), or None.
+    transform: tuple[float, float, float, float, float, float] | None = None
+
+
 @dataclass
 class TextureData:
     rgba: npt.NDArray[np.uint8]  # (h, w, 4), top row first (glTF UV origin is top-left)
     sampler: SamplerInfo
+    srgb: bool = False  # colour data (base colour, emissive): decoded to linear on sampling
 
 
 @dataclass
 class MaterialData:
     base_color: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
-    base_texture: int | None = None  # index into SceneData.textures
+    base_texture: TextureRef | None = None
     metallic: float = 1.0
     roughness: float = 1.0
-    normal_texture: int | None = None
+    metallic_roughness_texture: TextureRef | None = None  # B = metal, G = rough
+    normal_texture: TextureRef | None = None
     normal_scale: float = 1.0
-    emissive: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    occlusion_texture: TextureRef | None = None  # R
+    occlusion_strength: float = 1.0
+    emissive: tuple[float, float, float] = (0.0, 0.0, 0.0)  # times emissive_strength
+    emissive_texture: TextureRef | None = None
     alpha_mode: str = "OPAQUE"
     alpha_cutoff: float = 0.5
     double_sided: bool = False
+    unlit: bool = False
+    f0: float = 0.04  # dielectric reflectance at normal incidence, ((ior - 1) / (ior + 1))^2
 
 
 @dataclass
@@ -103,6 +158,8 @@ class SceneData:
     triangles: int
     skipped: list[str] = field(default_factory=list)  # one line per skipped feature
     chunks: list[Chunk] = field(default_factory=list)  # in draw order, inside ``draws``
+    warnings: list[RenderWarning] = field(default_factory=list)  # what won't look as authored
+    lights: list[PunctualLight] | None = None  # KHR_lights_punctual; None: the default lights
 
     @property
     def empty(self) -> bool:
@@ -126,16 +183,42 @@ def node_local_matrix(node: dict[str, Any]) -> F64:
     return m
 
 
+_MATERIAL_EXTENSION_NOTES = {
+    "KHR_materials_clearcoat": "clearcoat layer not drawn (base layer only)",
+    "KHR_materials_sheen": "sheen not drawn",
+    "KHR_materials_transmission": "transmission not drawn (surface drawn opaque)",
+    "KHR_materials_volume": "volume absorption not drawn",
+    "KHR_materials_specular": "specular strength/colour not applied (default F0 used)",
+    "KHR_materials_iridescence": "iridescence not drawn",
+    "KHR_materials_anisotropy": "anisotropy not drawn (isotropic GGX)",
+    "KHR_materials_dispersion": "dispersion not drawn",
+    "KHR_materials_diffuse_transmission": "diffuse transmission not drawn",
+    "KHR_materials_pbrSpecularGlossiness": "specular-glossiness drawn as metallic-roughness",
+}
+_DOCUMENT_EXTENSION_NOTES = {
+    "EXT_lights_image_based": "the scene's own environment is not used; "
+    "the default neutral environment lights it",
+    "KHR_materials_variants": "only the default material of each primitive is drawn",
+    "KHR_animation_pointer": "animations of material, light and camera properties not played",
+}
+_MAT_EXT_DONE = frozenset(
+    {"KHR_materials_emissive_strength", "KHR_materials_unlit", "KHR_materials_ior"}
+)
+
+
 class _Loader:
     def __init__(self, package: PackageLike) -> None:
         self.pkg = package
         self.doc = package.document
         self.skipped: list[str] = []
+        self.warnings: list[RenderWarning] = []
         self._skip_once: set[str] = set()
+        self._warn_once: set[tuple[str, str]] = set()
         self.materials: list[MaterialData] = []
         self.textures: list[TextureData] = []
+        self.lights: list[PunctualLight] = []
         self._material_map: dict[int, int] = {}
-        self._texture_map: dict[int, int | None] = {}
+        self._texture_map: dict[tuple[int, bool], int | None] = {}
         # material slot -> list of (vertices, indices)
         self.batches: dict[int, list[tuple[F32, npt.NDArray[np.uint32]]]] = {}
 
@@ -144,6 +227,13 @@ class _Loader:
             self._skip_once.add(what)
             self.skipped.append(what)
             log.info("glTF: skipped %s", what)
+
+    def warn(self, code: str, feature: str, message: str) -> None:
+        """A named report entry (once per code and feature) and a skipped line."""
+        if (code, feature) not in self._warn_once:
+            self._warn_once.add((code, feature))
+            self.warnings.append(RenderWarning(code=code, feature=feature, message=message))
+        self.skip(f"{feature}: {message}")
 
     # -- materials & textures ---------------------------------------------------------------
     def material_slot(self, index: int | None) -> int:
@@ -155,7 +245,11 @@ class _Loader:
             try:
                 mat = self._parse_material(self.doc["materials"][index])
             except (KeyError, IndexError, TypeError, ValueError) as exc:
-                self.skip(f"material {index} ({exc!r}), using default")
+                self.warn(
+                    "render_material_invalid",
+                    f"material {index}",
+                    f"could not be read ({exc}); drawn with the default material",
+                )
                 mat = MaterialData()
         self.materials.append(mat)
         self._material_map[key] = len(self.materials) - 1
@@ -166,7 +260,11 @@ class _Loader:
         bc = [float(v) for v in pbr.get("baseColorFactor", (1, 1, 1, 1))]
         if len(bc) != 4:
             raise ValueError("baseColorFactor needs 4 numbers")
-        em = [float(v) for v in m.get("emissiveFactor", (0, 0, 0))]
+        ext = m.get("extensions") or {}
+        strength = float(
+            (ext.get("KHR_materials_emissive_strength") or {}).get("emissiveStrength", 1.0)
+        )
+        em = [float(v) * strength for v in m.get("emissiveFactor", (0, 0, 0))]
         if len(em) != 3:
             raise ValueError("emissiveFactor needs 3 numbers")
         mat = MaterialData(
@@ -177,49 +275,87 @@ class _Loader:
             alpha_mode=str(m.get("alphaMode", "OPAQUE")),
             alpha_cutoff=float(m.get("alphaCutoff", 0.5)),
             double_sided=bool(m.get("doubleSided", False)),
+            unlit="KHR_materials_unlit" in ext,
         )
+        if "KHR_materials_ior" in ext:
+            ior = float((ext["KHR_materials_ior"] or {}).get("ior", 1.5))
+            mat.f0 = ((ior - 1) / (ior + 1)) ** 2 if ior >= 1 else 1.0
         if mat.alpha_mode not in ("OPAQUE", "MASK", "BLEND"):
-            self.skip(f"alphaMode {mat.alpha_mode!r}")
+            self.warn("render_invalid_value", "alphaMode", f"{mat.alpha_mode!r} drawn as OPAQUE")
             mat.alpha_mode = "OPAQUE"
         if "baseColorTexture" in pbr:
-            mat.base_texture = self._texture_ref(pbr["baseColorTexture"])
+            mat.base_texture = self._texture_ref(pbr["baseColorTexture"], "baseColorTexture", True)
+        if "metallicRoughnessTexture" in pbr:
+            mat.metallic_roughness_texture = self._texture_ref(
+                pbr["metallicRoughnessTexture"], "metallicRoughnessTexture", False
+            )
         if "normalTexture" in m:
-            mat.normal_texture = self._texture_ref(m["normalTexture"])
+            mat.normal_texture = self._texture_ref(m["normalTexture"], "normalTexture", False)
             mat.normal_scale = float(m["normalTexture"].get("scale", 1.0))
-        for key in ("metallicRoughnessTexture",):
-            if key in pbr:
-                self.skip(key)
-        for key in ("occlusionTexture", "emissiveTexture"):
-            if key in m:
-                self.skip(key)
-        for ext in m.get("extensions", {}) or {}:
-            self.skip(f"material extension {ext}")
+        if "occlusionTexture" in m:
+            mat.occlusion_texture = self._texture_ref(
+                m["occlusionTexture"], "occlusionTexture", False
+            )
+            mat.occlusion_strength = float(m["occlusionTexture"].get("strength", 1.0))
+        if "emissiveTexture" in m:
+            mat.emissive_texture = self._texture_ref(m["emissiveTexture"], "emissiveTexture", True)
+            if mat.emissive_texture is None:
+                # Drawing the factor alone would paint the whole surface (e.g. white).
+                mat.emissive = (0.0, 0.0, 0.0)
+        for name in ext:
+            if name in _MAT_EXT_DONE:
+                continue
+            note = _MATERIAL_EXTENSION_NOTES.get(name, "material extension not drawn")
+            self.warn("render_unsupported_extension", name, note)
         return mat
 
-    def _texture_ref(self, ref: dict[str, Any]) -> int | None:
-        if int(ref.get("texCoord", 0)) != 0:
-            self.skip("textures on TEXCOORD_1+")
+    def _texture_ref(self, ref: dict[str, Any], what: str, srgb: bool) -> TextureRef | None:
+        texcoord = int(ref.get("texCoord", 0))
+        transform = None
+        tt = (ref.get("extensions") or {}).get("KHR_texture_transform")
+        if isinstance(tt, dict):
+            texcoord = int(tt.get("texCoord", texcoord))
+            transform = texture_transform_rows(tt)
+        if texcoord not in (0, 1):
+            self.warn(
+                "render_unsupported_texcoord",
+                f"TEXCOORD_{texcoord}",
+                f"{what} uses TEXCOORD_{texcoord}; only sets 0 and 1 are drawn (texture skipped)",
+            )
             return None
-        return self.texture_slot(int(ref["index"]))
+        slot = self.texture_slot(int(ref["index"]), srgb=srgb)
+        if slot is None:
+            return None
+        return TextureRef(slot=slot, texcoord=texcoord, transform=transform)
 
-    def texture_slot(self, index: int) -> int | None:
-        if index in self._texture_map:
-            return self._texture_map[index]
+    def texture_slot(self, index: int, *, srgb: bool = False) -> int | None:
+        key = (index, srgb)
+        if key in self._texture_map:
+            return self._texture_map[key]
         slot: int | None = None
         try:
             tex = self.doc["textures"][index]
             if "source" not in tex:
-                self.skip(f"texture {index} without a PNG/JPEG source")
+                exts = ", ".join(sorted(tex.get("extensions") or {})) or "no source"
+                self.warn(
+                    "render_texture_not_decoded",
+                    f"texture {index}",
+                    f"image not decoded ({exts}); drawn without this texture",
+                )
             else:
                 rgba = self._decode_image(int(tex["source"]))
                 sampler = SamplerInfo()
                 if "sampler" in tex:
                     sampler = self._parse_sampler(self.doc["samplers"][int(tex["sampler"])])
-                self.textures.append(TextureData(rgba=rgba, sampler=sampler))
+                self.textures.append(TextureData(rgba=rgba, sampler=sampler, srgb=srgb))
                 slot = len(self.textures) - 1
         except Exception as exc:  # a broken texture must never fail the scene
-            self.skip(f"texture {index} ({type(exc).__name__}: {exc})")
-        self._texture_map[index] = slot
+            self.warn(
+                "render_texture_not_decoded",
+                f"texture {index}",
+                f"could not be decoded ({type(exc).__name__}: {exc}); drawn without it",
+            )
+        self._texture_map[key] = slot
         return slot
 
     def _decode_image(self, image_index: int) -> npt.NDArray[np.uint8]:
@@ -236,7 +372,11 @@ class _Loader:
     def _parse_sampler(self, s: dict[str, Any]) -> SamplerInfo:
         wrap_s, wrap_t = int(s.get("wrapS", 10497)), int(s.get("wrapT", 10497))
         if 33648 in (wrap_s, wrap_t):
-            self.skip("MIRRORED_REPEAT (drawn as REPEAT)")
+            self.warn(
+                "render_approximated",
+                "MIRRORED_REPEAT",
+                "texture wrap MIRRORED_REPEAT drawn as REPEAT",
+            )
         min_f = int(s.get("minFilter", 9987))
         return SamplerInfo(
             repeat_x=wrap_s != 33071,
@@ -245,6 +385,23 @@ class _Loader:
             min_linear=min_f not in (9728, 9984, 9986),
             mipmaps=min_f not in (9728, 9729),
         )
+
+    # -- lights -------------------------------------------------------------------------------
+    def add_light(self, index: int, world: F64) -> None:
+        try:
+            spec = self.doc["extensions"]["KHR_lights_punctual"]["lights"][index]
+            light = punctual_light(spec, world)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            self.warn("render_light_invalid", f"light {index}", f"could not be read ({exc})")
+            return
+        if len(self.lights) >= MAX_LIGHTS:
+            self.warn(
+                "render_too_many_lights",
+                "KHR_lights_punctual",
+                f"only the first {MAX_LIGHTS} lights are drawn",
+            )
+            return
+        self.lights.append(light)
 
     # -- geometry ---------------------------------------------------------------------------
     def walk(self) -> None:
@@ -257,7 +414,21 @@ class _Loader:
             children = {c for n in nodes for c in n.get("children", [])}
             roots = [i for i in range(len(nodes)) if i not in children]
         for ext in self.doc.get("extensionsUsed", []) or []:
-            self.skip(f"extension {ext}")
+            if ext in RENDERED_EXTENSIONS or ext in _MAT_EXT_DONE:
+                continue
+            if ext in IGNORED_EXTENSIONS:
+                self.skip(f"extension {ext} (no effect on a static render)")
+            else:  # one entry per extension, also when materials name it again
+                note = _MATERIAL_EXTENSION_NOTES.get(
+                    str(ext), _DOCUMENT_EXTENSION_NOTES.get(str(ext), "extension not drawn")
+                )
+                self.warn("render_unsupported_extension", str(ext), note)
+        if self.doc.get("cameras"):
+            self.warn(
+                "render_approximated",
+                "cameras",
+                "the scene's cameras are not used for the thumbnail (framed from the bounds)",
+            )
         if self.doc.get("animations"):
             self.skip("animations (static pose drawn)")
         stack: list[tuple[int, F64, int, frozenset[int]]] = [
@@ -278,6 +449,9 @@ class _Loader:
                 self.skip("skins (bind pose drawn)")
             if "mesh" in node:
                 self.add_mesh(int(node["mesh"]), world)
+            light = ((node.get("extensions") or {}).get("KHR_lights_punctual") or {}).get("light")
+            if light is not None:
+                self.add_light(int(light), world)
             for child in reversed(node.get("children", [])):
                 stack.append((int(child), world, depth + 1, seen | {index}))
 
@@ -318,17 +492,19 @@ class _Loader:
             return
         normals = self._floats(attrs["NORMAL"], 3) if "NORMAL" in attrs else None
         uvs = self._floats(attrs["TEXCOORD_0"], 2) if "TEXCOORD_0" in attrs else None
+        uvs1 = self._floats(attrs["TEXCOORD_1"], 2) if "TEXCOORD_1" in attrs else None
         colors = None
         if "COLOR_0" in attrs:
             c = self._floats(attrs["COLOR_0"], None)
             colors = c if c.shape[1] == 4 else np.hstack([c[:, :3], np.ones((n, 1), np.float32)])
-        for arr in (normals, uvs, colors):
+        for arr in (normals, uvs, uvs1, colors):
             if arr is not None and arr.shape[0] != n:
                 raise ValueError("attribute counts differ")
         verts = np.empty((n, VERTEX_FLOATS), dtype=np.float32)
         verts[:, 0:3] = pos
         verts[:, 6:8] = 0.0 if uvs is None else uvs
         verts[:, 8:12] = 1.0 if colors is None else colors
+        verts[:, 12:14] = 0.0 if uvs1 is None else uvs1
         if normals is None:
             # glTF: no normals means flat shading, so un-share the vertices.
             verts = verts[idx]
@@ -411,6 +587,8 @@ class _Loader:
             triangles=int(indices.shape[0] // 3),
             skipped=self.skipped,
             chunks=chunks,
+            warnings=self.warnings,
+            lights=self.lights or None,
         )
 
 
@@ -439,3 +617,40 @@ def build_scene_data(package: PackageLike) -> SceneData:
     loader = _Loader(package)
     loader.walk()
     return loader.finish()
+
+
+def texture_transform_rows(tt: dict[str, Any]) -> tuple[float, float, float, float, float, float]:
+    """KHR_texture_transform as the top two rows of T * R * S (the extension's matrix)."""
+    ox, oy = (float(v) for v in tt.get("offset", (0.0, 0.0)))
+    sx, sy = (float(v) for v in tt.get("scale", (1.0, 1.0)))
+    r = float(tt.get("rotation", 0.0))
+    c, s = math.cos(r), math.sin(r)
+    # T = [[1,0,ox],[0,1,oy]], R = [[c, s, 0], [-s, c, 0]], S = diag(sx, sy)
+    return (c * sx, s * sy, ox, -s * sx, c * sy, oy)
+
+
+def punctual_light(spec: dict[str, Any], world: F64) -> PunctualLight:
+    """A KHR_lights_punctual light placed by its node's world matrix (it shines down -Z)."""
+    kind = str(spec["type"])
+    if kind not in ("directional", "point", "spot"):
+        raise ValueError(f"unknown light type {kind!r}")
+    color = [float(v) for v in spec.get("color", (1.0, 1.0, 1.0))]
+    if len(color) != 3:
+        raise ValueError("light color needs 3 numbers")
+    axis = world[:3, :3] @ np.array([0.0, 0.0, -1.0])
+    norm = float(np.linalg.norm(axis))
+    if norm < 1e-12:
+        raise ValueError("light node has zero scale")
+    axis /= norm
+    spot = spec.get("spot") or {}
+    rng = spec.get("range")
+    return PunctualLight(
+        kind=kind,
+        color=(color[0], color[1], color[2]),
+        intensity=float(spec.get("intensity", 1.0)),
+        direction=(float(axis[0]), float(axis[1]), float(axis[2])),
+        position=(float(world[0, 3]), float(world[1, 3]), float(world[2, 3])),
+        range=float(rng) if rng is not None and float(rng) > 0 else None,
+        inner_cone_angle=float(spot.get("innerConeAngle", 0.0)),
+        outer_cone_angle=float(spot.get("outerConeAngle", math.pi / 4)),
+    )

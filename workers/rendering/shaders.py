@@ -9,52 +9,91 @@ in vec3 in_pos;
 in vec3 in_normal;
 in vec2 in_uv;
 in vec4 in_color;
+in vec2 in_uv1;
 out vec3 v_world;
 out vec3 v_normal;
-out vec2 v_uv;
+out vec2 v_uv0;
+out vec2 v_uv1;
 out vec4 v_color;
 void main() {
     vec4 w = u_model * vec4(in_pos, 1.0);
     v_world = w.xyz;
     v_normal = u_normal_mat * in_normal;
-    v_uv = in_uv;
+    v_uv0 = in_uv;
+    v_uv1 = in_uv1;
     v_color = in_color;
     gl_Position = u_view_proj * w;
 }
 """
 
-# Shading: Lambert + normalised Blinn-Phong driven by the metallic-roughness factors, one
-# directional light plus ambient. Gamma 2.0 (square / sqrt) instead of the sRGB curve: it is
-# visually close and much cheaper on llvmpipe, where the fragment shader is the frame time.
-# Normal mapping and alpha testing are compile-time variants (see ``scene_fs``), not uniform
-# branches: llvmpipe runs both sides of a branch for every fragment, and a shader that may
-# ``discard`` turns off early depth testing for every draw that uses it.
+# The glTF 2.0 metallic-roughness model (spec appendix B): Lambert diffuse c_diff / pi, GGX
+# distribution, Smith height-correlated visibility, Schlick Fresnel; KHR_lights_punctual
+# lights; image-based lighting by the split sum (ibl.py: prefiltered specular cube mips, an
+# irradiance cube, the BRDF LUT); Khronos PBR Neutral tone mapping, then the sRGB curve.
+#
+# Everything a material may or may not have is a compile-time variant (see ``scene_fs``), not
+# a uniform branch: llvmpipe, where the fragment shader is the frame time, runs both sides of
+# a branch for every fragment, and a shader that may ``discard`` turns off early depth testing
+# for every draw that uses it. A texture's UV expression (set 0 or 1, KHR_texture_transform or
+# not) is spliced in per variant too. sRGB textures (base colour, emissive) are decoded by the
+# texture format (SRGB8_ALPHA8), for free in the sampler.
 SCENE_FS = """
-uniform sampler2D u_base_tex;
-uniform sampler2D u_normal_tex;
 uniform vec4 u_base_color;
 uniform vec3 u_emissive;
 uniform float u_metallic;
 uniform float u_roughness;
+uniform float u_f0;
 uniform float u_normal_scale;
+uniform float u_occlusion_strength;
 uniform float u_alpha_cutoff;
 uniform vec3 u_cam_pos;
-uniform vec3 u_light_dir;
-uniform vec3 u_light_color;
-uniform vec3 u_ambient;
+uniform float u_env_intensity;
+uniform float u_exposure;
+uniform samplerCube u_spec_env;
+uniform samplerCube u_irr_env;
+uniform sampler2D u_brdf_lut;
+uniform sampler2D u_base_tex;
+uniform sampler2D u_mr_tex;
+uniform sampler2D u_normal_tex;
+uniform sampler2D u_occ_tex;
+uniform sampler2D u_emis_tex;
+uniform mat3 u_base_xf;
+uniform mat3 u_mr_xf;
+uniform mat3 u_normal_xf;
+uniform mat3 u_occ_xf;
+uniform mat3 u_emis_xf;
+#if N_DIR > 0
+uniform vec3 u_dir_dir[N_DIR];      // towards the light
+uniform vec3 u_dir_color[N_DIR];    // colour * intensity
+#endif
+#if N_POINT > 0
+uniform vec3 u_pt_pos[N_POINT];
+uniform vec3 u_pt_color[N_POINT];
+uniform float u_pt_inv_range[N_POINT];  // 0: infinite
+#endif
+#if N_SPOT > 0
+uniform vec3 u_sp_pos[N_SPOT];
+uniform vec3 u_sp_dir[N_SPOT];       // the way the spot shines
+uniform vec3 u_sp_color[N_SPOT];
+uniform float u_sp_inv_range[N_SPOT];
+uniform vec2 u_sp_cone[N_SPOT];      // (scale, offset) of the angular falloff
+#endif
 in vec3 v_world;
 in vec3 v_normal;
-in vec2 v_uv;
+in vec2 v_uv0;
+in vec2 v_uv1;
 in vec4 v_color;
 out vec4 f_color;
 
-#ifdef NORMAL_MAP
-vec3 perturb(vec3 N) {
+const float PI = 3.14159265;
+
+#ifdef NORMAL_TEX
+vec3 perturb(vec3 N, vec2 uv) {
     // Tangent frame from screen-space derivatives (no TANGENT attribute needed).
     vec3 dp1 = dFdx(v_world);
     vec3 dp2 = dFdy(v_world);
-    vec2 duv1 = dFdx(v_uv);
-    vec2 duv2 = dFdy(v_uv);
+    vec2 duv1 = dFdx(uv);
+    vec2 duv2 = dFdy(uv);
     vec3 dp2perp = cross(dp2, N);
     vec3 dp1perp = cross(N, dp1);
     float det = duv1.x * duv2.y - duv1.y * duv2.x;
@@ -63,47 +102,182 @@ vec3 perturb(vec3 N) {
     vec3 B = (dp2perp * duv1.y + dp1perp * duv2.y) * s;
     float len2 = max(max(dot(T, T), dot(B, B)), 1e-30);
     float inv = inversesqrt(len2);
-    vec3 m = texture(u_normal_tex, v_uv).xyz * 2.0 - 1.0;
+    vec3 m = texture(u_normal_tex, uv).xyz * 2.0 - 1.0;
     // glTF's v axis points down the image while normal maps store +Y up.
     m.xy *= vec2(u_normal_scale, -u_normal_scale);
     return normalize(mat3(T * inv, B * inv, N) * m);
 }
 #endif
 
+#ifndef UNLIT
+// One light's contribution: radiance * NdotL * (f_diffuse + f_specular), spec appendix B.
+vec3 shade(vec3 L, vec3 radiance, vec3 N, vec3 V, float NdotV, vec3 f0, vec3 c_diff, float a2) {
+    vec3 H = normalize(L + V);
+    float NdotL = clamp(dot(N, L), 0.0, 1.0);
+    float NdotH = clamp(dot(N, H), 0.0, 1.0);
+    float VdotH = clamp(dot(V, H), 0.0, 1.0);
+    float x = 1.0 - VdotH;
+    float x2 = x * x;
+    vec3 F = f0 + (1.0 - f0) * (x2 * x2 * x);
+    float den = NdotL * sqrt(NdotV * NdotV * (1.0 - a2) + a2)
+              + NdotV * sqrt(NdotL * NdotL * (1.0 - a2) + a2);
+    float vis = den > 0.0 ? 0.5 / den : 0.0;
+    float d = NdotH * NdotH * (a2 - 1.0) + 1.0;
+    float D = a2 / (PI * d * d);
+    return radiance * NdotL * ((1.0 - F) * c_diff / PI + F * (vis * D));
+}
+#endif
+
+vec3 pbr_neutral(vec3 color) {
+    // Khronos PBR Neutral tone mapping (github.com/KhronosGroup/ToneMapping).
+    const float start = 0.8 - 0.04;
+    const float desat = 0.15;
+    float x = min(color.r, min(color.g, color.b));
+    float offset = x < 0.08 ? x - 6.25 * x * x : 0.04;
+    color -= offset;
+    float peak = max(color.r, max(color.g, color.b));
+    if (peak < start) return color;
+    const float dd = 1.0 - start;
+    float new_peak = 1.0 - dd * dd / (peak + dd - start);
+    color *= new_peak / peak;
+    float g = 1.0 - 1.0 / (desat * (peak - new_peak) + 1.0);
+    return mix(color, vec3(new_peak), g);
+}
+
+vec3 srgb_encode(vec3 c) {
+    c = clamp(c, 0.0, 1.0);
+    return mix(c * 12.92, 1.055 * pow(c, vec3(1.0 / 2.4)) - 0.055, step(0.0031308, c));
+}
+
 void main() {
-    vec4 tex = texture(u_base_tex, v_uv);
-    vec4 base = u_base_color * v_color * vec4(tex.rgb * tex.rgb, tex.a);
+    vec4 base = u_base_color * v_color;
+#ifdef BASE_TEX
+    base *= texture(u_base_tex, UV_BASE);
+#endif
 #ifdef ALPHA_MASK
     if (base.a < u_alpha_cutoff) discard;
 #endif
+#ifdef UNLIT
+    vec3 color = base.rgb;
+#else
     vec3 N = normalize(v_normal);
     if (!gl_FrontFacing) N = -N;
-#ifdef NORMAL_MAP
-    N = perturb(N);
+#ifdef NORMAL_TEX
+    N = perturb(N, UV_NORMAL);
 #endif
+    float metal = u_metallic;
+    float rough = u_roughness;
+#ifdef MR_TEX
+    vec4 mr = texture(u_mr_tex, UV_MR);
+    rough *= mr.g;
+    metal *= mr.b;
+#endif
+    rough = clamp(rough, 0.0, 1.0);
+    metal = clamp(metal, 0.0, 1.0);
     vec3 V = normalize(u_cam_pos - v_world);
-    vec3 H = normalize(u_light_dir + V);
-    float ndl = max(dot(N, u_light_dir), 0.0);
-    float ndh = max(dot(N, H), 0.0);
-    float r = clamp(u_roughness, 0.05, 1.0);
-    float shin = clamp(2.0 / (r * r * r * r) - 2.0, 1.0, 2048.0);
-    vec3 f0 = mix(vec3(0.04), base.rgb, u_metallic);
-    vec3 diffuse = base.rgb * (1.0 - u_metallic);
-    vec3 spec = f0 * (pow(ndh, shin) * (shin + 8.0) * 0.0398);
-    vec3 c = u_ambient * (diffuse + f0) + u_light_color * ndl * (diffuse + spec) + u_emissive;
-    f_color = vec4(sqrt(clamp(c, 0.0, 1.0)), base.a);
+    float NdotV = clamp(abs(dot(N, V)), 0.001, 1.0);
+    vec3 f0 = mix(vec3(u_f0), base.rgb, metal);
+    vec3 c_diff = base.rgb * (1.0 - metal);
+    float a = max(rough * rough, 0.002);
+    float a2 = a * a;
+    vec3 color = vec3(0.0);
+#if N_DIR > 0
+    for (int i = 0; i < N_DIR; i++)
+        color += shade(u_dir_dir[i], u_dir_color[i], N, V, NdotV, f0, c_diff, a2);
+#endif
+#if N_POINT > 0
+    for (int i = 0; i < N_POINT; i++) {
+        vec3 Lv = u_pt_pos[i] - v_world;
+        float dist2 = max(dot(Lv, Lv), 1e-8);
+        float r = dist2 * u_pt_inv_range[i] * u_pt_inv_range[i];
+        float att = clamp(1.0 - r * r, 0.0, 1.0) / dist2;
+        color += shade(Lv * inversesqrt(dist2), u_pt_color[i] * att, N, V, NdotV, f0, c_diff, a2);
+    }
+#endif
+#if N_SPOT > 0
+    for (int i = 0; i < N_SPOT; i++) {
+        vec3 Lv = u_sp_pos[i] - v_world;
+        float dist2 = max(dot(Lv, Lv), 1e-8);
+        vec3 L = Lv * inversesqrt(dist2);
+        float r = dist2 * u_sp_inv_range[i] * u_sp_inv_range[i];
+        float att = clamp(1.0 - r * r, 0.0, 1.0) / dist2;
+        float cone = clamp(dot(u_sp_dir[i], -L) * u_sp_cone[i].x + u_sp_cone[i].y, 0.0, 1.0);
+        color += shade(L, u_sp_color[i] * (att * cone * cone), N, V, NdotV, f0, c_diff, a2);
+    }
+#endif
+    // Image-based lighting (split sum).
+    vec2 ab = texture(u_brdf_lut, vec2(NdotV, rough)).rg;
+    float y = 1.0 - NdotV;
+    float y2 = y * y;
+    vec3 k_s = f0 + (max(vec3(1.0 - rough), f0) - f0) * (y2 * y2 * y);
+    vec3 R = reflect(-V, N);
+    vec3 spec = textureLod(u_spec_env, R, rough * SPEC_LOD_MAX).rgb * (k_s * ab.x + ab.y);
+    vec3 diff = texture(u_irr_env, N).rgb * c_diff;
+    vec3 ibl = (diff + spec) * u_env_intensity;
+#ifdef OCC_TEX
+    ibl *= 1.0 + u_occlusion_strength * (texture(u_occ_tex, UV_OCC).r - 1.0);
+#endif
+    color += ibl;
+#ifdef EMIS_TEX
+    color += u_emissive * texture(u_emis_tex, UV_EMIS).rgb;
+#else
+    color += u_emissive;
+#endif
+#endif
+    f_color = vec4(srgb_encode(pbr_neutral(color * u_exposure)), base.a);
 }
 """
 
+# Texture slots of a material: (define, uniform prefix); order matches ShaderVariant.uvs.
+TEXTURE_SLOTS = (
+    ("BASE", "base"),
+    ("MR", "mr"),
+    ("NORMAL", "normal"),
+    ("OCC", "occ"),
+    ("EMIS", "emis"),
+)
 
-def scene_fs(*, normal_map: bool, alpha_mask: bool) -> str:
-    """The scene fragment shader specialised for one material variant."""
-    defines = "".join(
-        f"#define {name}\n"
-        for name, on in (("NORMAL_MAP", normal_map), ("ALPHA_MASK", alpha_mask))
-        if on
-    )
-    return "#version 330\n" + defines + SCENE_FS
+
+def uv_expression(prefix: str, uv: str) -> str:
+    """GLSL for one texture's coordinates. ``uv`` is "0"/"1" (set) or "t0"/"t1" (transformed)."""
+    src = "v_uv1" if uv.endswith("1") else "v_uv0"
+    if uv.startswith("t"):
+        return f"(u_{prefix}_xf * vec3({src}, 1.0)).xy"
+    return src
+
+
+def scene_fs(
+    *,
+    uvs: tuple[str | None, ...] = (None, None, None, None, None),
+    alpha_mask: bool = False,
+    unlit: bool = False,
+    lights: tuple[int, int, int] = (0, 0, 0),
+    spec_lod_max: int = 4,
+    normal_map: bool | None = None,
+) -> str:
+    """The scene fragment shader specialised for one material variant.
+
+    ``uvs`` holds, per TEXTURE_SLOTS entry, None (no texture) or its UV expression code;
+    ``lights`` the (directional, point, spot) counts. ``normal_map`` is a shorthand for a
+    normal texture on UV set 0 (older callers).
+    """
+    if normal_map:
+        uvs = (uvs[0], uvs[1], "0", uvs[3], uvs[4])
+    lines = [
+        f"#define N_DIR {lights[0]}",
+        f"#define N_POINT {lights[1]}",
+        f"#define N_SPOT {lights[2]}",
+        f"#define SPEC_LOD_MAX {float(spec_lod_max):.1f}",
+    ]
+    for (define, prefix), uv in zip(TEXTURE_SLOTS, uvs, strict=True):
+        if uv is not None:
+            lines.append(f"#define {define}_TEX")
+            lines.append(f"#define UV_{define} {uv_expression(prefix, uv)}")
+    if alpha_mask:
+        lines.append("#define ALPHA_MASK")
+    if unlit:
+        lines.append("#define UNLIT")
+    return "#version 330\n" + "\n".join(lines) + "\n" + SCENE_FS
 
 
 FULLSCREEN_VS = """
