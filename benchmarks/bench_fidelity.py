@@ -55,10 +55,12 @@ import numpy.typing as npt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from workers.protocol import RUNGS  # noqa: E402
 from workers.rendering import environment  # noqa: E402
 from workers.rendering.animation import SceneAnimation  # noqa: E402
 from workers.rendering.gltf_package import load_package  # noqa: E402
 from workers.rendering.renderer import Pose, Renderer, frame_bounds_pose  # noqa: E402
+from workers.streaming.governor import RenderGovernor  # noqa: E402
 from workers.streaming.ssim import ssim  # noqa: E402
 
 THREE_DIR = ROOT / "node_modules" / "three"
@@ -212,6 +214,7 @@ class OurRender:
     skipped: list[str]
     gl: str
     has_lights: bool  # the scene brings KHR_lights_punctual lights: no default lights
+    stereo_ms: list[float] = field(default_factory=list)  # both eyes at the stream rung
 
 
 @dataclass
@@ -257,9 +260,17 @@ def has_punctual_lights(document: dict[str, Any]) -> bool:
 
 
 def render_ours(
-    path: Path, *, size: int, fov_y_deg: float, frames: int, warmup: int = 1
+    path: Path,
+    *,
+    size: int,
+    fov_y_deg: float,
+    frames: int,
+    warmup: int = 1,
+    stereo_eye: tuple[int, int] | None = None,
 ) -> OurRender:
-    """Render the model as the thumbnail does (framed from its bounds), at ``size`` x ``size``."""
+    """Render the model as the thumbnail does (framed from its bounds), at ``size`` x ``size``;
+    with ``stereo_eye``, also time stereo frames of that per-eye size (what a stream renders)
+    from the same pose."""
     package = load_package(path)
     animation = SceneAnimation.from_package(package)
     source: Any = animation.scene_at(0.0) if animation else package
@@ -278,7 +289,26 @@ def render_ours(
         rgb = frame.rgb().copy()
         view = View(pose, fov_y_deg, near, far, size, size)
         lights = has_punctual_lights(package.document)
-        return OurRender(rgb, view, times, scene.triangles, list(scene.skipped), r.info, lights)
+        result = OurRender(rgb, view, times, scene.triangles, list(scene.skipped), r.info, lights)
+        if stereo_eye is not None:
+            r.resize(*stereo_eye)
+            for i in range(warmup + max(frames, 1)):
+                stereo = r.render_stereo(pose, fov_y_deg=fov_y_deg)
+                if i >= warmup:
+                    result.stereo_ms.append(stereo.render_ms)
+        return result
+
+
+def governor_scale(cost_ms: float, fps: float, seconds: float = 120.0) -> tuple[float, float]:
+    """Where the streaming worker's render governor settles for a frame that costs ``cost_ms``
+    at full size: the real RenderGovernor, fed that cost scaled by the pixel count (its own
+    model) for two minutes of frames. Returns (scale, the governor's budget in ms)."""
+    governor = RenderGovernor(fps=fps)
+    now = 0.0
+    for _ in range(int(seconds * fps)):
+        governor.observe(cost_ms * governor.scale**2, now)
+        now += 1.0 / fps
+    return governor.scale, governor.budget_ms
 
 
 def reference_params(
@@ -472,13 +502,16 @@ def compare(
     frames: int = 5,
     antialias: bool = False,
     out: Path | None = None,
+    stereo_eye: tuple[int, int] | None = None,
 ) -> tuple[list[Result], ReferenceRenderer]:
     """Render every (name, path) with both renderers and compare them."""
     results: list[Result] = []
     reference = ReferenceRenderer(antialias=antialias)
     with reference.running():
         for name, path in paths:
-            ours = render_ours(path, size=size, fov_y_deg=fov_y_deg, frames=frames)
+            ours = render_ours(
+                path, size=size, fov_y_deg=fov_y_deg, frames=frames, stereo_eye=stereo_eye
+            )
             ref = reference.render(path, ours.view, lights=not ours.has_lights)
             crop = model_crop(ours.rgb, ref)
             result = Result(
@@ -503,26 +536,46 @@ def compare(
     return results, reference
 
 
-def markdown(results: Sequence[Result], reference: ReferenceRenderer, *, size: int) -> str:
-    lines = [
-        f"| model | triangles | SSIM | SSIM, model only | PSNR (dB) | "
-        f"ours, ms/frame ({size}x{size}) | skipped by our reader |",
-        "|---|---:|---:|---:|---:|---:|---|",
-    ]
+def markdown(
+    results: Sequence[Result],
+    reference: ReferenceRenderer,
+    *,
+    size: int,
+    rung: str | None = None,
+    fps: float = 90.0,
+) -> str:
+    head = f"| model | triangles | SSIM | SSIM, model only | PSNR (dB) | ms/frame {size}x{size} |"
+    rule = "|---|---:|---:|---:|---:|---:|"
+    if rung is not None:
+        head += f" ms/frame stereo {rung} | governor scale at {fps:g} fps |"
+        rule += "---:|---:|"
+    lines = [head + " skipped or approximated by ours |", rule + "---|"]
     for r in results:
-        skipped = "; ".join(r.ours.skipped) if r.ours.skipped else ""
-        lines.append(
+        skipped = "; ".join(r.ours.skipped).replace("|", "/")
+        row = (
             f"| {r.name} | {r.ours.triangles} | {r.ssim:.3f} | {r.ssim_crop:.3f} | "
-            f"{r.psnr_db:.1f} | "
-            f"{r.frame_ms:.1f} | {skipped} |"
+            f"{r.psnr_db:.1f} | {r.frame_ms:.1f} |"
         )
+        if rung is not None and r.ours.stereo_ms:
+            stereo = statistics.median(r.ours.stereo_ms)
+            scale, budget = governor_scale(stereo, fps)
+            at_scale = stereo * scale**2
+            verdict = "fits" if at_scale <= budget else "over budget"
+            row += f" {stereo:.0f} | {scale:g} ({at_scale:.0f} ms, {verdict}) |"
+        lines.append(f"{row} {skipped} |")
     if results:
         lines.append("")
         lines.append(
             f"Ours on `{results[0].ours.gl}`; reference three.js r{reference.three_revision} "
             f"on `{reference.gl}`. SSIM on BT.601 luma (workers/streaming/ssim.py), of the whole "
             "frame and of the model's screen rectangle (where either image is not background); "
-            "ms/frame = median render time (draws until glFinish) over the timed frames."
+            "ms/frame = median render time (draws until glFinish) over the timed frames"
+            + (
+                "; governor scale = where the stream's RenderGovernor settles for that stereo "
+                "render cost alone (no encode; budget 0.85 / fps), 1 = full size, 0.4 its floor."
+                if rung is not None
+                else "."
+            )
         )
     return "\n".join(lines) + "\n"
 
@@ -536,6 +589,12 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="folder for side-by-side PNGs")
     parser.add_argument("--only", default="", help="comma-separated model names")
     parser.add_argument("--antialias", action="store_true", help="MSAA in three.js (ours has none)")
+    parser.add_argument(
+        "--stream-rung",
+        default="720p",
+        help="also time stereo frames at this rung's per-eye size ('' to skip)",
+    )
+    parser.add_argument("--stream-fps", type=float, default=90.0, help="the stream's frame rate")
     args = parser.parse_args()
     root = args.models.resolve()
     paths = [(model_name(p, root), p) for p in find_models(root)]
@@ -552,8 +611,11 @@ def main() -> int:
         frames=args.frames,
         antialias=args.antialias,
         out=args.out,
+        stereo_eye=RUNGS[args.stream_rung] if args.stream_rung else None,
     )
-    table = markdown(results, reference, size=args.size)
+    table = markdown(
+        results, reference, size=args.size, rung=args.stream_rung or None, fps=args.stream_fps
+    )
     print(table)
     if args.out is not None:
         (args.out / "fidelity.md").write_text(table)
