@@ -451,6 +451,91 @@ class ReferenceRenderer:
         return np.asarray(img, dtype=np.uint8)
 
 
+def _png(rgba: npt.ArrayLike) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(rgba, dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_generated(folder: Path) -> list[Path]:
+    """Three small models made here for what the public set lacks: a metallic x roughness grid
+    of spheres (image-based lighting on metal), blended and masked layers (alpha modes, sorted
+    blending), a normal-mapped sphere and floor. Written as ``gen-*.glb``."""
+    from workers.rendering.gltf_builder import GltfBuilder, box, uv_sphere, write_glb
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    b = GltfBuilder(generator="bench_fidelity")
+    pos, nrm, _uv, idx = uv_sphere(0.22, 48, 24)
+    for row in range(5):  # metallic 0 (bottom) .. 1 (top)
+        for col in range(5):  # roughness 0 (left) .. 1 (right)
+            mat = b.add_material(
+                base_color_factor=(0.95, 0.64, 0.54, 1.0),
+                metallic_factor=row / 4,
+                roughness_factor=col / 4,
+            )
+            mesh = b.add_mesh(pos, normals=nrm, indices=idx, material=mat)
+            b.add_node(mesh=mesh, translation=((col - 2) * 0.5, (row - 2) * 0.5, 0.0))
+    written.append(folder / "gen-MetalRoughGrid.glb")
+    b.write_glb(written[-1])
+
+    b = GltfBuilder(generator="bench_fidelity")
+    checker = (np.indices((64, 64)).sum(axis=0) // 8 % 2)[..., None] * 150 + 60
+    rgba = np.concatenate([np.repeat(checker, 3, axis=2), np.full((64, 64, 1), 255)], axis=2)
+    back = b.add_material(base_color_texture=_png(rgba))
+    pos, nrm, uv, idx = box((2.0, 1.4, 0.05))
+    b.add_node(mesh=b.add_mesh(pos, normals=nrm, uvs=uv, indices=idx, material=back))
+    for i, (colour, alpha) in enumerate(
+        (((1.0, 0.1, 0.1), 0.3), ((0.1, 1.0, 0.1), 0.5), ((0.1, 0.2, 1.0), 0.7))
+    ):
+        mat = b.add_material(
+            base_color_factor=(*colour, alpha), alpha_mode="BLEND", double_sided=True
+        )
+        pos, nrm, uv, idx = box((0.7, 0.7, 0.02))
+        mesh = b.add_mesh(pos, normals=nrm, uvs=uv, indices=idx, material=mat)
+        b.add_node(mesh=mesh, translation=(-0.45 + 0.35 * i, 0.15 - 0.12 * i, 0.2 + 0.15 * i))
+    ramp = np.linspace(0, 255, 64)[None, :, None] * np.ones((64, 64, 1))
+    mask_rgba = np.concatenate([np.full((64, 64, 3), 230.0), ramp], axis=2)
+    mask = b.add_material(base_color_texture=_png(mask_rgba), alpha_mode="MASK")
+    pos, nrm, uv, idx = box((0.5, 0.5, 0.02))
+    b.add_node(
+        mesh=b.add_mesh(pos, normals=nrm, uvs=uv, indices=idx, material=mask),
+        translation=(0.65, -0.35, 0.3),
+    )
+    document, bin_chunk = b.to_document_and_bin()
+    document["materials"][mask]["alphaCutoff"] = 0.4
+    written.append(folder / "gen-AlphaModes.glb")
+    write_glb(document, bin_chunk, written[-1])
+
+    b = GltfBuilder(generator="bench_fidelity")
+    y, x = np.mgrid[0:128, 0:128] / 128.0
+    # Height h = sin(2 pi 6 x) * sin(2 pi 4 y) / 20; normal from its slopes, +Y up the image.
+    dx = np.cos(2 * np.pi * 6 * x) * np.sin(2 * np.pi * 4 * y) * 2 * np.pi * 6 / 20
+    dy = np.sin(2 * np.pi * 6 * x) * np.cos(2 * np.pi * 4 * y) * 2 * np.pi * 4 / 20
+    n = np.stack([-dx, dy, np.ones_like(dx)], axis=-1)
+    n /= np.linalg.norm(n, axis=-1, keepdims=True)
+    normal_png = _png(np.concatenate([(n * 0.5 + 0.5) * 255, np.full((128, 128, 1), 255)], 2))
+    mat = b.add_material(
+        base_color_factor=(0.8, 0.8, 0.75, 1.0),
+        metallic_factor=0.0,
+        roughness_factor=0.35,
+        normal_texture=normal_png,
+    )
+    pos, nrm, uv, idx = uv_sphere(0.5, 64, 32)
+    b.add_node(mesh=b.add_mesh(pos, normals=nrm, uvs=uv, indices=idx, material=mat))
+    pos, nrm, uv, idx = box((2.0, 0.05, 2.0))
+    b.add_node(
+        mesh=b.add_mesh(pos, normals=nrm, uvs=uv, indices=idx, material=mat),
+        translation=(0.0, -0.55, 0.0),
+    )
+    written.append(folder / "gen-NormalMap.glb")
+    b.write_glb(written[-1])
+    return written
+
+
 def luma(rgb: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return np.asarray(rgb, dtype=np.float64) @ np.array([0.299, 0.587, 0.114])
 
@@ -583,6 +668,11 @@ def markdown(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=Path, required=True, help="folder of glTF models")
+    parser.add_argument(
+        "--write-generated",
+        action="store_true",
+        help="first write the generated gen-*.glb models into the --models folder",
+    )
     parser.add_argument("--size", type=int, default=512, help="square image edge (px)")
     parser.add_argument("--fov", type=float, default=45.0, help="vertical FOV (the thumbnail's)")
     parser.add_argument("--frames", type=int, default=5, help="timed frames per model (ours)")
@@ -597,6 +687,8 @@ def main() -> int:
     parser.add_argument("--stream-fps", type=float, default=90.0, help="the stream's frame rate")
     args = parser.parse_args()
     root = args.models.resolve()
+    if args.write_generated:
+        write_generated(root)
     paths = [(model_name(p, root), p) for p in find_models(root)]
     if args.only:
         wanted = set(args.only.split(","))

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 
 from workers.rendering.gltf_builder import GltfBuilder, box, uv_sphere
+from workers.rendering.gltf_package import load_package
 from workers.rendering.renderer import Pose
+from workers.rendering.scene import build_scene_data
 from workers.rendering.transforms import mat3_to_quat, quat_from_axis_angle, quat_to_mat3
 
 ROOT = Path(__file__).resolve().parents[3]
 SIZE = 128
 THRESHOLD = 0.9  # the target per model, at full quality
-
-pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +63,7 @@ def turned(pose: Pose, degrees: float) -> Pose:
     return Pose(pose.position, mat3_to_quat(r))
 
 
+@pytest.mark.browser
 def test_reference_matches_ours_and_a_wrong_camera_is_caught(
     bench: ModuleType, tmp_path: Path
 ) -> None:
@@ -93,3 +94,24 @@ def test_reference_matches_ours_and_a_wrong_camera_is_caught(
 def model_ssim(bench: ModuleType, ours: np.ndarray, reference: np.ndarray) -> float:
     crop = bench.model_crop(ours, reference)
     return float(bench.ssim(bench.luma(ours[crop]), bench.luma(reference[crop])))
+
+
+def test_models_are_found_as_files_and_one_per_folder(bench: ModuleType, tmp_path: Path) -> None:
+    written = bench.write_generated(tmp_path)
+    khronos = tmp_path / "Blocks" / "glTF"  # the Khronos layout: Model/glTF/Model.gltf
+    khronos.mkdir(parents=True)
+    GltfBuilder().write_gltf(khronos / "Blocks.gltf")
+    (tmp_path / "notes.txt").write_text("not a model")
+    found = bench.find_models(tmp_path)
+    assert found == sorted([khronos / "Blocks.gltf", *written])
+    assert [bench.model_name(p, tmp_path) for p in found] == [
+        "Blocks",
+        "gen-AlphaModes",
+        "gen-MetalRoughGrid",
+        "gen-NormalMap",
+    ]
+    # The generated models pass the platform's strict reader, with nothing skipped.
+    for path in written:
+        scene = build_scene_data(load_package(path))
+        assert scene.triangles > 0
+        assert scene.skipped == [], path.name
