@@ -108,12 +108,14 @@ def run(
         from workers.rendering.animation import SceneAnimation
         from workers.rendering.gltf_package import load_package
         from workers.rendering.renderer import thumbnail
+        from workers.rendering.scene import build_scene_data
 
         try:
             loaded = load_package(render_path, limits=GltfLimits(**limits))
             animation = SceneAnimation.from_package(loaded)
             # An animated scene's thumbnail is its first frame (t = 0), not the rest pose.
-            png = thumbnail(animation.scene_at(0.0) if animation else loaded, size=thumb_size)
+            scene = animation.scene_at(0.0) if animation else build_scene_data(loaded)
+            png = thumbnail(scene, size=thumb_size)
         except Exception as exc:  # any renderer failure becomes a report entry
             result["ok"] = False
             result["issues"].append(
@@ -126,6 +128,9 @@ def run(
             )
         else:
             (out_dir / THUMBNAIL_NAME).write_bytes(png)
+            # What the renderer (stream and thumbnail alike) will not draw as authored: named
+            # warnings on the version, shown on the creator's page before publishing.
+            result["issues"].extend(w.as_issue() for w in scene.warnings)
     (out_dir / REPORT_NAME).write_text(json.dumps(result))
     _emit("finishing", 90)
     return result

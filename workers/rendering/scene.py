@@ -87,6 +87,17 @@ class RenderWarning:
     feature: str
     message: str
 
+    def as_issue(self) -> dict[str, str]:
+        """The scene version's report entry (apps/scenes/validation/report.Issue's fields)."""
+        return {
+            "code": self.code,
+            "severity": "warning",
+            "message": f"{self.feature}: {self.message}",
+            "pointer": "",
+            "source": "renderer",
+            "feature": self.feature,
+        }
+
 
 @dataclass(frozen=True)
 class TextureRef:
