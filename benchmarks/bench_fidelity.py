@@ -60,6 +60,7 @@ from workers.rendering import environment  # noqa: E402
 from workers.rendering.animation import SceneAnimation  # noqa: E402
 from workers.rendering.gltf_package import load_package  # noqa: E402
 from workers.rendering.renderer import Pose, Renderer, frame_bounds_pose  # noqa: E402
+from workers.rendering.transforms import perspective  # noqa: E402
 from workers.streaming.governor import RenderGovernor  # noqa: E402
 from workers.streaming.ssim import ssim  # noqa: E402
 
@@ -292,8 +293,10 @@ def render_ours(
         result = OurRender(rgb, view, times, scene.triangles, list(scene.skipped), r.info, lights)
         if stereo_eye is not None:
             r.resize(*stereo_eye)
+            # The thumbnail's near and far (the renderer's defaults clip scenes in millimetres).
+            proj = perspective(fov_y_deg, stereo_eye[0] / stereo_eye[1], near, far)
             for i in range(warmup + max(frames, 1)):
-                stereo = r.render_stereo(pose, fov_y_deg=fov_y_deg)
+                stereo = r.render_stereo(pose, projections=(proj, proj))
                 if i >= warmup:
                     result.stereo_ms.append(stereo.render_ms)
         return result
