@@ -32,6 +32,7 @@ from aiortc import (
     RTCBundlePolicy,
     RTCConfiguration,
     RTCIceCandidate,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCSessionDescription,
 )
@@ -44,6 +45,7 @@ from websockets.typing import Subprotocol
 from workers.headset.path import head_pose
 from workers.protocol import BEARER_PREFIX, SUBPROTOCOL, frame_stages
 from workers.streaming.frames import ID_MODULO, read_frame_id
+from workers.streaming.peer import ice_servers
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +95,12 @@ class HeadsetOptions:
     # Head motion: position and quaternion at t seconds (a constant pose holds the head still).
     pose_at: Callable[[float], tuple[Vec3, Quat]] = head_pose
     keep_picture: bool = False  # keep the latest decoded luma plane in ``picture``
+    # TURN transport to use first ("tcp" where UDP is blocked): aiortc uses one TURN URL only.
+    turn_transport: str | None = None
+    # No frame for this long after the first: ask the platform for an ICE restart (the media
+    # path is lost), again every ice_restart_retry_s until frames flow. 0: never.
+    ice_restart_after_s: float = 2.0
+    ice_restart_retry_s: float = 4.0
 
 
 @dataclass
@@ -148,6 +156,9 @@ class SyntheticHeadset:
         self._frame_event = asyncio.Event()
         self.picture: np.ndarray[Any, np.dtype[np.uint8]] | None = None
         self.participant_id: int | None = None
+        self.ice_restarts = 0  # asked for
+        self.ice: dict[str, Any] = {}  # the platform's ICE configuration of the last offer
+        self._last_frame_at = 0.0  # loop time
 
     # ------------------------------------------------------------------ HTTP
 
@@ -271,8 +282,21 @@ class SyntheticHeadset:
                 task.cancel()
             await old.pc.close()
         self.render_started_count += 1
+        # The platform's STUN/TURN servers (our own TURN credentials) and transport policy.
+        self.ice = data.get("ice") or {}
         # Bundled like a browser: one transport for video, data channels and voices.
-        pc = RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+        pc = RTCPeerConnection(
+            RTCConfiguration(
+                iceServers=ice_servers(
+                    self.ice.get("ice_servers") or [],
+                    prefer_transport=self.options.turn_transport,
+                ),
+                iceTransportPolicy=RTCIceTransportPolicy(
+                    self.ice.get("ice_transport_policy") or "all"
+                ),
+                bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
+            )
+        )
         conn = Connection(self.render_started_count, str(data["stream_id"]), pc)
         self.conn = conn
         self.stream_id = conn.stream_id
@@ -343,8 +367,11 @@ class SyntheticHeadset:
             frame_id = read_frame_id(luma[:32, : frame.width])
             if frame_id is None:
                 continue
+            self._last_frame_at = asyncio.get_running_loop().time()
             if self.first_frame_at is None:
                 self.first_frame_at = decoded
+                if self.options.ice_restart_after_s > 0:
+                    self._tasks.append(asyncio.ensure_future(self._media_watchdog()))
             if self.options.keep_picture:
                 self.picture = luma[: frame.height, : frame.width].copy()
             self.frames.append(
@@ -353,6 +380,29 @@ class SyntheticHeadset:
             self._frame_event.set()
             if len(self.frames) % 64 == 0:
                 self._resolve(conn)
+
+    async def _media_watchdog(self) -> None:
+        """A headset's view of a lost media path is frames stopping: after
+        ``ice_restart_after_s`` without one, ask for an ICE restart (``morpheus:signal``
+        ``{restart: true}``), as the browser client does on ``disconnected``; the worker's new
+        offer arrives as ``render_started`` for the same stream. aiortc's own ICE consent
+        check takes some 30 s to call a path failed: far too slow for a viewer."""
+        loop = asyncio.get_running_loop()
+        asked_at = -float("inf")
+        while True:
+            await asyncio.sleep(0.25)
+            now = loop.time()
+            if now - self._last_frame_at < self.options.ice_restart_after_s:
+                continue
+            if now - asked_at < self.options.ice_restart_retry_s or not self.stream_id:
+                continue
+            asked_at = now
+            self.ice_restarts += 1
+            logger.info("no frame for %.1f s: asking for an ICE restart", now - self._last_frame_at)
+            with contextlib.suppress(ConnectionClosed):
+                await self.send_event(
+                    "morpheus:signal", {"stream_id": self.stream_id, "restart": True}
+                )
 
     def _resolve(self, conn: Connection) -> None:
         """Join decoded frames with their metadata (it may arrive after the picture)."""
@@ -484,6 +534,8 @@ class SyntheticHeadset:
             "rung": frames[-1].rung if frames else None,
             "rung_changes": self.rung_changes,
             "render_started": self.render_started_count,
+            "ice_restarts": self.ice_restarts,
+            "participant_id": self.participant_id,
             "poses_sent": self.seq,
         }
         return {

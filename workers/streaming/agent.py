@@ -169,6 +169,13 @@ class StreamMetrics:
             registry=self.registry,
         )
         self.frames = Counter("morpheus_frames", "Frames sent", registry=self.registry)
+        self.pair = Gauge(
+            "morpheus_stream_candidate_pair",
+            "1 for the ICE candidate pair type a stream's media flows on (relay: through TURN)",
+            [*labels, "type"],
+            registry=self.registry,
+        )
+        self._pairs: dict[str, str] = {}
 
     def update(self, stream_id: str, report: StreamReport, sizes: Mapping[str, Any]) -> None:
         self.fps.labels(stream_id).set(report.fps)
@@ -180,6 +187,12 @@ class StreamMetrics:
         if report.latency_ms is not None:
             for q in ("p50", "p95", "p99"):
                 self.latency.labels(stream_id, q).set(getattr(report.latency_ms, q))
+        old = self._pairs.get(stream_id)
+        if report.candidate_pair and report.candidate_pair != old:
+            if old:
+                self.pair.remove(stream_id, old)
+            self._pairs[stream_id] = report.candidate_pair
+            self.pair.labels(stream_id, report.candidate_pair).set(1)
 
     def forget(self, stream_id: str) -> None:
         for gauge in (self.fps, self.bitrate, self.rung):
@@ -191,6 +204,10 @@ class StreamMetrics:
         for q in ("p50", "p95", "p99"):
             with contextlib.suppress(KeyError):
                 self.latency.remove(stream_id, q)
+        pair = self._pairs.pop(stream_id, None)
+        if pair:
+            with contextlib.suppress(KeyError):
+                self.pair.remove(stream_id, pair)
 
 
 class WorkerAgent:
@@ -499,6 +516,13 @@ class WorkerAgent:
 
     async def _on_closed(self, peer: StreamPeer, source: FrameSource) -> None:
         sid = peer.stream_id
+        if self.registry.get(sid) not in (None, peer):
+            # Replaced by a fresh peer for the same stream (an ICE restart, or placed here
+            # again), which may already run: the stream goes on, only this source is freed.
+            close = getattr(source, "close", None)
+            if close is not None:
+                await asyncio.to_thread(close)
+            return
         self._streams.discard(sid)
         self.metrics.forget(sid)
         self.metrics.streams.set(len(self.registry))

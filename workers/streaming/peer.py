@@ -23,6 +23,7 @@ from aiortc import (
     RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCRtpSender,
     RTCSessionDescription,
@@ -79,6 +80,7 @@ class StreamConfig:
     max_quality: str | None = None
     pinned_quality: str | None = None
     ice_servers: list[dict[str, Any]] = field(default_factory=list)
+    ice_transport_policy: str = "all"  # "relay": TURN relay candidates only
     stats_interval_s: float = 1.0
     pose_rate_limit: float = 250.0  # pose messages per second (burst: one second's worth)
     encoder_threads: int = 0
@@ -103,6 +105,7 @@ class StreamConfig:
             max_quality=message.max_quality,
             pinned_quality=message.pinned_quality,
             ice_servers=list(message.ice_servers),
+            ice_transport_policy=message.ice_transport_policy,
             **overrides,
         )
 
@@ -133,13 +136,54 @@ def percentiles(values: list[float]) -> Percentiles:
     return Percentiles(round(float(p50), 3), round(float(p95), 3), round(float(p99), 3))
 
 
-def _ice_servers(servers: list[dict[str, Any]]) -> list[RTCIceServer]:
-    return [
-        RTCIceServer(
-            urls=s.get("urls", []), username=s.get("username"), credential=s.get("credential")
+def ice_servers(
+    servers: list[dict[str, Any]], *, prefer_transport: str | None = None
+) -> list[RTCIceServer]:
+    """``RTCIceServer``s from the platform's ``{urls, username?, credential?}`` dicts.
+
+    aiortc uses only the FIRST usable TURN URL (and the first STUN one), where a browser
+    tries them all: ``prefer_transport`` ("udp" or "tcp") moves the TURN URLs of that
+    transport first, for a client that knows UDP is blocked where it is (``turns:`` is TCP)."""
+
+    def transport(url: str) -> str:
+        if url.startswith("turns:"):
+            return "tcp"
+        return "tcp" if "transport=tcp" in url else "udp"
+
+    out = []
+    for s in servers:
+        urls = s.get("urls", [])
+        urls = [urls] if isinstance(urls, str) else [str(u) for u in urls]
+        if prefer_transport:
+            urls.sort(key=lambda u: u.startswith("turn") and transport(u) != prefer_transport)
+        out.append(
+            RTCIceServer(urls=urls, username=s.get("username"), credential=s.get("credential"))
         )
-        for s in servers
-    ]
+    return out
+
+
+# Preference when the two ends of the selected pair differ: a pair is "relay" when either
+# end is relayed (the media crosses a TURN server), and so on down to "host" (direct).
+_PAIR_TYPES = ("relay", "srflx", "prflx", "host")
+
+
+def selected_pair_type(pc: RTCPeerConnection) -> str:
+    """host / srflx / prflx / relay of the candidate pair the media flows on ("" before ICE
+    has selected one). aiortc has no candidate-pair stats: read the ICE connection's
+    nominated pair (max-bundle: one transport carries everything)."""
+    sctp = pc.sctp
+    transport = sctp.transport.transport if sctp is not None else None
+    if transport is None:
+        for transceiver in pc.getTransceivers():
+            if transceiver.sender.transport is not None:
+                transport = transceiver.sender.transport.transport
+                break
+    connection = getattr(transport, "_connection", None)
+    pair = getattr(connection, "_nominated", {}).get(1) if connection is not None else None
+    if pair is None:
+        return ""
+    types = {pair.local_candidate.type, pair.remote_candidate.type}
+    return next((t for t in _PAIR_TYPES if t in types), "")
 
 
 class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
@@ -167,7 +211,9 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         # extra audio m-line (the voice slots) a transport of its own that never connects.
         self.pc = RTCPeerConnection(
             RTCConfiguration(
-                iceServers=_ice_servers(config.ice_servers),
+                iceServers=ice_servers(config.ice_servers),
+                # aiortc gathers only relay candidates then (and uses the first TURN URL).
+                iceTransportPolicy=RTCIceTransportPolicy(config.ice_transport_policy),
                 bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
             )
         )
@@ -245,6 +291,7 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         self._bytes_encoded = 0
         self._last_stats: tuple[float, int, int] | None = None  # (t, frames, bytes sent)
         self._report: StreamReport | None = None
+        self._pair_logged = ""
         # Stage durations and latency of the last frames sent, all from FrameMeta stamps, so
         # every stage and the latency in a report describe the same frames.
         self._frame_stats: deque[tuple[dict[str, float], float | None]] = deque(maxlen=256)
@@ -582,6 +629,7 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             ),
             forecast=forecast_report(forecast, acted=cap is not None),
             xr=self.input.summary(),
+            candidate_pair=self._candidate_pair(),
             voice={
                 "slots": {slot.mid: slot.speaker for slot in self.voice_slots if slot.mid},
                 "forwarded": sum(slot.forwarded for slot in self.voice_slots),
@@ -590,6 +638,13 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         )
         self.emit("stats", self._report)
         return self._report
+
+    def _candidate_pair(self) -> str:
+        pair = selected_pair_type(self.pc)
+        if pair and pair != self._pair_logged:
+            logger.info("stream %s media on a %s candidate pair", self.stream_id, pair)
+            self._pair_logged = pair
+        return pair
 
     def stats_report(self) -> StreamReport | None:
         """The latest report from :meth:`collect_stats` (None before the first)."""

@@ -138,6 +138,7 @@ function onStreamState(s, info = {}) {
     connecting_media: "Connecting video…",
     streaming: "",
     interrupted: "Video interrupted; waiting for it to come back…",
+    reconnecting: "Reconnecting the video…",
     retrying: `Restarting the stream in ${((info.delay || 0) / 1000).toFixed(1)} s…`,
     failed: info.message || "The stream failed.",
     ended: "",
@@ -366,6 +367,11 @@ function stats() {
     quality: stream.quality,
     requestedQuality: document.getElementById("quality").value,
     encoder: stream.encoder,
+    // The ICE candidate pair the video arrives on (relay: through the TURN server), the
+    // transport policy the platform set, and the ICE restarts asked for.
+    candidatePair: stream.candidatePair ?? null,
+    iceTransportPolicy: stream.ice?.ice_transport_policy ?? null,
+    iceRestarts: stream.iceRestarts,
     bitrate: Math.round(rtc.bitrate),
     packetLoss: rtc.loss,
     rttMs: rtc.rttMs ?? socket.lastRttMs,
