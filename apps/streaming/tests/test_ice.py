@@ -65,7 +65,7 @@ def test_no_servers_configured_means_host_candidates_only() -> None:
 )
 def test_bad_ice_settings_are_refused_at_start(env: dict[str, str], message: str) -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("TURN_", "ICE_", "STUN_"))}
-    result = subprocess.run(  # noqa: S603 (our own interpreter and settings)
+    result = subprocess.run(
         [sys.executable, "-c", "import vrplatform.settings.base"],
         env={**clean, **env},
         capture_output=True,
