@@ -288,7 +288,9 @@ if ICE_TRANSPORT_POLICY not in ("all", "relay"):
     )
 if TURN_URLS and not TURN_SHARED_SECRET:
     raise ImproperlyConfigured("TURN_URLS needs TURN_SHARED_SECRET (coturn's static-auth-secret)")
-if ICE_TRANSPORT_POLICY == "relay" and not TURN_URLS:
+# RUN_TURN=1 (manage.py run_platform): a local coturn whose URL the web server gets.
+RUN_TURN = env.bool("RUN_TURN", default=False)
+if ICE_TRANSPORT_POLICY == "relay" and not TURN_URLS and not RUN_TURN:
     raise ImproperlyConfigured("ICE_TRANSPORT_POLICY=relay needs TURN_URLS")
 for _url in STUN_URLS + TURN_URLS:
     if not _url.startswith(("stun:", "stuns:", "turn:", "turns:")):

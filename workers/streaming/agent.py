@@ -516,35 +516,33 @@ class WorkerAgent:
 
     async def _on_closed(self, peer: StreamPeer, source: FrameSource) -> None:
         sid = peer.stream_id
-        if self.registry.get(sid) not in (None, peer):
-            # Replaced by a fresh peer for the same stream (an ICE restart, or placed here
-            # again), which may already run: the stream goes on, only this source is freed.
-            close = getattr(source, "close", None)
-            if close is not None:
-                await asyncio.to_thread(close)
-            return
-        self._streams.discard(sid)
-        self.metrics.forget(sid)
-        self.metrics.streams.set(len(self.registry))
-        session = self._sessions.get(peer.config.session_id)
-        if (
-            session is not None
-            and len(session) == 0
-            and not any(
-                p.config.session_id == peer.config.session_id
-                for p in (self.registry.get(s) for s in list(self._streams))
-                if p is not None
-            )
-        ):
-            self._sessions.pop(peer.config.session_id, None)
+        # Decided before the first await: a fresh peer for the same stream (an ICE restart,
+        # or placed here again) may be registered while the source closes.
+        replaced = self.registry.get(sid) not in (None, peer)
+        by_platform = sid in self._stopped_by_platform
+        self._stopped_by_platform.discard(sid)
+        if not replaced:
+            self._streams.discard(sid)
+            self.metrics.forget(sid)
+            self.metrics.streams.set(len(self.registry))
+            session = self._sessions.get(peer.config.session_id)
+            if (
+                session is not None
+                and len(session) == 0
+                and not any(
+                    p.config.session_id == peer.config.session_id
+                    for p in (self.registry.get(s) for s in list(self._streams))
+                    if p is not None
+                )
+            ):
+                self._sessions.pop(peer.config.session_id, None)
         close = getattr(source, "close", None)
         if close is not None:
             # The renderer's GL context belongs to the render thread's renderer; closing it
             # from a worker thread is safe (Renderer.current() makes it current there).
             await asyncio.to_thread(close)
-        if sid in self._stopped_by_platform:
-            self._stopped_by_platform.discard(sid)
-            return
+        if replaced or by_platform:
+            return  # the stream goes on (replaced), or the platform already knows
         reason = (
             "worker_shutdown"
             if self._stopping.is_set()

@@ -162,6 +162,8 @@ def ice_servers(
     return out
 
 
+PC_CLOSE_TIMEOUT_S = 3.0
+
 # Preference when the two ends of the selected pair differ: a pair is "relay" when either
 # end is relayed (the media crosses a TURN server), and so on down to "host" (direct).
 _PAIR_TYPES = ("relay", "srflx", "prflx", "host")
@@ -685,7 +687,17 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         if self.voice is not None:
             self.voice.remove_speaker(self.config.participant_id)
             self.voice.remove_listener(self.config.participant_id)
-        await self.pc.close()
+        # A relayed peer's close deletes its TURN allocation, which aioice retries for some
+        # 40 s when the TURN server is out of reach (the worker's network changed, coturn
+        # went away): an ICE restart or a shutdown must not wait that long. The close goes on
+        # in the background; coturn frees an allocation nobody refreshes anyway.
+        pc_close = asyncio.ensure_future(self.pc.close())
+        try:
+            await asyncio.wait_for(asyncio.shield(pc_close), PC_CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            logger.warning(
+                "stream %s: peer close still pending (TURN unreachable?)", self.stream_id
+            )
         if self.session_poses is not None and self.config.participant_id:
             self.session_poses.remove(self.config.participant_id)
         self.closed.set()

@@ -455,6 +455,8 @@ window.vrplatform = Object.freeze({
     return stream.setQuality(q);
   },
   dropConnection: () => socket.drop(),
+  // Ask for an ICE restart as a lost media path would (tests, and a stuck picture).
+  restartIce: () => stream.requestIceRestart(),
   // The worker's metadata of a frame (by stamped id) while the page still holds it.
   frameMeta: (id) => {
     const meta = stream.metas.get(id);
