@@ -7,6 +7,7 @@ import hmac
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from django.test import override_settings
@@ -92,3 +93,24 @@ def test_aiortc_servers_put_the_preferred_turn_transport_first() -> None:
     assert tcp_first.urls[0].startswith("turns:")
     (as_given,) = ice_servers(servers)
     assert as_given.urls == TURN["TURN_URLS"]
+
+
+@pytest.mark.django_db
+@override_settings(**TURN, ICE_TRANSPORT_POLICY="relay")
+def test_ice_servers_endpoint_gives_the_callers_own_credentials(
+    make_user: Any, bearer_client: Any
+) -> None:
+    user = make_user("participant")
+    response = bearer_client(user).get("/api/morpheus/ice_servers")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["ice_transport_policy"] == "relay"
+    (turn,) = body["ice_servers"]
+    expires, _, user_id = turn["username"].partition(":")
+    assert user_id == str(user.pk)
+    assert int(expires) == body["expires_at"]
+    assert (
+        base64.b64decode(turn["credential"])
+        == hmac.new(b"s3cret", turn["username"].encode(), hashlib.sha1).digest()
+    )
+    assert "s3cret" not in response.content.decode()
