@@ -1,4 +1,4 @@
-"""The browser viewer through a TURN relay only: a real Chromium, the platform with
+"""The lobby's relay pre-flight and the browser viewer through a TURN relay only: a real Chromium, the platform with
 ``ICE_TRANSPORT_POLICY=relay`` and a coturn on loopback checking the platform's credentials.
 The video decodes over a relay candidate pair on both ends, and an ICE restart asked by the
 page continues the same stream."""
@@ -68,6 +68,10 @@ def test_viewer_decodes_through_the_relay_and_restarts_ice_in_place(
     user_factory("alice")
     page = pages()
     sign_in(page, live_platform, "alice")
+    # The lobby's pre-flight: relay-only here, and a round trip measured through coturn.
+    relay = page.wait_for_selector("#netcheck-relay[data-verdict]", timeout=30_000)
+    assert relay.get_attribute("data-verdict") == "relay_only", relay.inner_text()
+    assert "Round trip through the relay" in relay.inner_text()
     page.locator("li.scene").first.wait_for()
     create_session_from_lobby(page, live_platform)
     s = wait_stats(
