@@ -1,5 +1,6 @@
-"""The lobby's relay pre-flight and the browser viewer through a TURN relay only: a real Chromium, the platform with
-``ICE_TRANSPORT_POLICY=relay`` and a coturn on loopback checking the platform's credentials.
+"""The lobby's relay pre-flight and the browser viewer through a TURN relay only: a real
+Chromium, the platform with ``ICE_TRANSPORT_POLICY=relay`` and a coturn on loopback checking
+the platform's credentials.
 The video decodes over a relay candidate pair on both ends, and an ICE restart asked by the
 page continues the same stream."""
 
