@@ -97,6 +97,9 @@ class HeadsetOptions:
     keep_picture: bool = False  # keep the latest decoded luma plane in ``picture``
     # TURN transport to use first ("tcp" where UDP is blocked): aiortc uses one TURN URL only.
     turn_transport: str | None = None
+    # "relay" forces this client through the TURN relay whatever the platform's policy
+    # (benchmarks: relayed vs direct in one run); None follows the platform.
+    ice_transport_policy: str | None = None
     # No frame for this long after the first: ask the platform for an ICE restart (the media
     # path is lost), again every ice_restart_retry_s until frames flow. 0: never.
     ice_restart_after_s: float = 2.0
@@ -292,7 +295,9 @@ class SyntheticHeadset:
                     prefer_transport=self.options.turn_transport,
                 ),
                 iceTransportPolicy=RTCIceTransportPolicy(
-                    self.ice.get("ice_transport_policy") or "all"
+                    self.options.ice_transport_policy
+                    or self.ice.get("ice_transport_policy")
+                    or "all"
                 ),
                 bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
             )
