@@ -283,7 +283,7 @@ class SyntheticHeadset:
             self._old.append(old)
             for task in old.tasks:
                 task.cancel()
-            await old.pc.close()
+            await _close_soon(old.pc)
         self.render_started_count += 1
         # The platform's STUN/TURN servers (our own TURN credentials) and transport policy.
         self.ice = data.get("ice") or {}
@@ -556,14 +556,27 @@ class SyntheticHeadset:
         for conn in conns:
             for task in conn.tasks:
                 task.cancel()
-            with contextlib.suppress(Exception):
-                await conn.pc.close()
+            await _close_soon(conn.pc)
         if self.options.stop_stream and self.stream_id and self.access:
             with contextlib.suppress(Exception):
                 await self.http("DELETE", f"/api/morpheus/render_stop?stream_id={self.stream_id}")
         if self.ws is not None:
             with contextlib.suppress(Exception):
                 await self.ws.close()
+
+
+async def _close_soon(pc: RTCPeerConnection, within_s: float = 1.0) -> None:
+    """Close ``pc``, waiting at most ``within_s``. Closing a relayed connection deletes its
+    TURN allocation, which aioice retries for some 40 s when the path is gone (an ICE restart
+    after a roam): a new offer, or the end of a run, must not wait for that. The close goes
+    on in the background; coturn drops an allocation nobody refreshes anyway."""
+    closing = asyncio.ensure_future(pc.close())
+    try:
+        await asyncio.wait_for(asyncio.shield(closing), within_s)
+    except TimeoutError:
+        logger.info("peer connection still closing (TURN allocation unreachable?)")
+    except Exception:
+        logger.exception("closing a peer connection failed")
 
 
 def _stages(t: dict[str, float], decoded: float) -> dict[str, float]:

@@ -342,7 +342,9 @@ def test_udp_blocked_on_the_client_side_turn_over_tcp(net: Net, user_factory: An
     assert latest_report(summary["stream_id"])["candidate_pair"] == "relay"
 
 
-def test_link_dropped_for_5_s_ice_restarts_in_the_same_session(net: Net, user_factory: Any) -> None:
+def test_link_dropped_for_5_s_and_a_new_address_ice_restarts_in_the_same_session(
+    net: Net, user_factory: Any
+) -> None:
     from apps.streaming.models import Stream
 
     start_worker(net)
@@ -352,6 +354,11 @@ def test_link_dropped_for_5_s_ice_restarts_in_the_same_session(net: Net, user_fa
         time.sleep(1.0)
         times["down"] = time.time() * 1000
         net.topo.ip("cn", "link", "set", "cn1", "down")  # the client's uplink: Wi-Fi gone
+        # ...and it comes back with another address (a roam): the old path cannot resume by
+        # itself, only a new ICE negotiation finds the new one.
+        net.topo.ip("c", "addr", "del", "10.231.1.2/24", "dev", "c0")
+        net.topo.ip("c", "addr", "add", "10.231.1.3/24", "dev", "c0")
+        net.topo.ip("c", "route", "add", "default", "via", "10.231.1.1")
         time.sleep(5.0)
         net.topo.ip("cn", "link", "set", "cn1", "up")
         times["up"] = time.time() * 1000
