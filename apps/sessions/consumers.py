@@ -468,6 +468,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 "state_version": session.state_version,
                 "tick_hz": tick_hz(),
                 "server_time": _now_ms(),
+                # Where to start, the clips and the one playing (session_scene_playback).
+                "scene": live.scene,
             },
         )
         await self.channel_layer.group_send(

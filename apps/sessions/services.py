@@ -34,7 +34,12 @@ from apps.sessions.models import (
     VRSession,
     new_invite_token,
 )
-from apps.sessions.selectors import LIVE_STATUSES, participant_as_dict, session_members
+from apps.sessions.selectors import (
+    LIVE_STATUSES,
+    participant_as_dict,
+    session_members,
+    session_scene_playback,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +209,7 @@ class LiveJoin:
     participant: Participant
     me: dict[str, Any]
     members: list[dict[str, Any]]
+    scene: dict[str, Any] | None = None  # selectors.session_scene_playback
 
 
 @transaction.atomic
@@ -227,7 +233,11 @@ def participant_connect(
         session.started_at = now
         session.save(update_fields=["status", "started_at"])
     return LiveJoin(
-        session, participant, participant_as_dict(participant), session_members(session=session)
+        session,
+        participant,
+        participant_as_dict(participant),
+        session_members(session=session),
+        session_scene_playback(session=session),
     )
 
 

@@ -12,6 +12,7 @@ class StreamingConfig(AppConfig):
 
         register_client_event("morpheus:signal", events.on_signal)
         register_client_event("morpheus:quality_change", events.on_quality_change)
+        register_client_event("hermes:clip_change", events.on_clip_change)
         session_ended.connect(
             events.on_session_ended, dispatch_uid="streaming.stop_streams_of_ended_session"
         )

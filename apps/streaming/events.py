@@ -13,7 +13,7 @@ from channels.layers import get_channel_layer
 
 from apps.core.errors import InvalidInput
 from apps.sessions.extensions import ClientContext
-from apps.streaming import services
+from apps.streaming import clips, services
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,19 @@ async def on_quality_change(ctx: ClientContext, data: dict[str, Any]) -> None:
         raise InvalidInput("data must be an object", code="invalid_quality")
     await database_sync_to_async(services.stream_client_quality)(
         user_id=ctx.user_id, session_id=ctx.session_id, data=data
+    )
+
+
+async def on_clip_change(ctx: ClientContext, data: dict[str, Any]) -> None:
+    """``hermes:clip_change`` ``{clip}``: the host switches the animation for everyone
+    (``clips.session_clip_change``; the answer is the ``hermes:clip_changed`` broadcast)."""
+    if not isinstance(data, dict):
+        raise InvalidInput("data must be an object", code="invalid_clip")
+    await database_sync_to_async(clips.session_clip_change)(
+        session_id=ctx.session_id,
+        role=ctx.role,
+        participant_id=ctx.participant_id,
+        clip=data.get("clip"),
     )
 
 

@@ -299,6 +299,7 @@ def _stream_start_message(stream: Stream) -> StreamStart:
         ice_servers=ice["ice_servers"],
         ice_transport_policy=ice["ice_transport_policy"],
         voice_muted=_voice_muted(stream.session_id),
+        **_playback(stream),
     )
 
 
@@ -504,6 +505,17 @@ def stream_quality_adjust(
     if stream.worker is not None:
         _to_worker(stream.worker, _quality_request(stream))
     return stream
+
+
+def _playback(stream: Stream) -> dict[str, Any]:
+    """The session's animation clip now (apps/streaming/clips.py) and its scene's scale."""
+    from apps.sessions.selectors import session_scene_playback
+
+    playback = session_scene_playback(session=stream.session)
+    if not playback:
+        return {}
+    spawn = playback.get("spawn") or {}
+    return {"clip": str(playback["clip"]), "world_scale": float(spawn.get("scale") or 1.0)}
 
 
 def _voice_muted(session_id: uuid.UUID) -> list[str]:
