@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from apps.core.testing import free_port
-from apps.core.testing_browser import ARTIFACTS, Server, orm
+from apps.core.testing_browser import ARTIFACTS, Server, orm, wait_until
 from apps.streaming.coturn import coturn_command
 from apps.web.tests.test_browser import create_session_from_lobby, sign_in, wait_stats
 
@@ -80,8 +80,14 @@ def test_viewer_decodes_through_the_relay_and_restarts_ice_in_place(
     )
     assert s["candidatePair"] == "relay"  # Chrome's selected pair: through coturn
     assert s["iceTransportPolicy"] == "relay"
-    stream = orm(Stream.objects.get, pk=s["streamId"])
-    assert stream.last_stats["candidate_pair"] == "relay"  # the worker's side too
+
+    def worker_pair() -> str:
+        stream = orm(Stream.objects.get, pk=s["streamId"])
+        return str((stream.last_stats or {}).get("candidate_pair") or "")
+
+    # The worker's side too, from its next stats report (once a second).
+    wait_until(lambda: worker_pair() != "", 15, "the worker's stats report with its pair")
+    assert worker_pair() == "relay"
 
     page.evaluate("() => window.vrplatform.restartIce()")
     after = wait_stats(
