@@ -53,6 +53,10 @@ Vec3 = tuple[float, float, float]
 Quat = tuple[float, float, float, float]
 
 
+# Renew TURN credentials this long before they expire (as static/client/js/stream.js does).
+ICE_RENEW_BEFORE_S = 300
+
+
 class HeadsetError(RuntimeError):
     pass
 
@@ -162,6 +166,7 @@ class SyntheticHeadset:
         self.ice_restarts = 0  # asked for
         self.ice: dict[str, Any] = {}  # the platform's ICE configuration of the last offer
         self._last_frame_at = 0.0  # loop time
+        self._renew_before_s = float(ICE_RENEW_BEFORE_S)
 
     # ------------------------------------------------------------------ HTTP
 
@@ -287,6 +292,10 @@ class SyntheticHeadset:
         self.render_started_count += 1
         # The platform's STUN/TURN servers (our own TURN credentials) and transport policy.
         self.ice = data.get("ice") or {}
+        if self.ice.get("expires_at"):
+            # A fifth of their lifetime before they expire, at most ICE_RENEW_BEFORE_S.
+            lifetime = float(self.ice["expires_at"]) - time.time()
+            self._renew_before_s = min(ICE_RENEW_BEFORE_S, 0.2 * lifetime)
         # Bundled like a browser: one transport for video, data channels and voices.
         pc = RTCPeerConnection(
             RTCConfiguration(
@@ -397,13 +406,22 @@ class SyntheticHeadset:
         while True:
             await asyncio.sleep(0.25)
             now = loop.time()
-            if now - self._last_frame_at < self.options.ice_restart_after_s:
+            # TURN credentials expire (the platform's TURN_CREDENTIAL_TTL_S): renew them, as
+            # the browser does, by a restart that gives both ends fresh ones.
+            expires = self.ice.get("expires_at")
+            renew = expires is not None and float(expires) - time.time() < self._renew_before_s
+            stalled = now - self._last_frame_at >= self.options.ice_restart_after_s
+            if not (stalled or renew):
                 continue
             if now - asked_at < self.options.ice_restart_retry_s or not self.stream_id:
                 continue
             asked_at = now
             self.ice_restarts += 1
-            logger.info("no frame for %.1f s: asking for an ICE restart", now - self._last_frame_at)
+            if renew:
+                logger.info("TURN credentials expire soon: asking for an ICE restart")
+            else:
+                stalled_s = now - self._last_frame_at
+                logger.info("no frame for %.1f s: asking for an ICE restart", stalled_s)
             with contextlib.suppress(ConnectionClosed):
                 await self.send_event(
                     "morpheus:signal", {"stream_id": self.stream_id, "restart": True}

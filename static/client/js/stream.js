@@ -121,8 +121,10 @@ export class StreamClient {
     this.streamId = streamId;
     this.quality = quality || this.quality;
     this.encoder = encoder || this.encoder;
-    if (ice) this.ice = ice;
-    else if (!this.ice || this.iceExpired()) this.ice = await this.fetchIce();
+    if (ice || !this.ice || this.iceExpired()) {
+      this.ice = ice || (await this.fetchIce());
+      this.iceReceivedAt = Date.now() / 1000;
+    }
     const pc = new RTCPeerConnection({
       iceServers: this.ice?.ice_servers || [],
       iceTransportPolicy: this.ice?.ice_transport_policy || "all",
@@ -228,7 +230,13 @@ export class StreamClient {
 
   iceExpired() {
     const expires = this.ice?.expires_at;
-    return Boolean(expires) && expires - Date.now() / 1000 < ICE_RENEW_BEFORE_S;
+    return Boolean(expires) && expires - Date.now() / 1000 < this.renewBeforeS();
+  }
+
+  // A fifth of the credentials' lifetime before they expire, at most ICE_RENEW_BEFORE_S.
+  renewBeforeS() {
+    const lifetime = (this.ice?.expires_at || 0) - (this.iceReceivedAt || 0);
+    return Math.min(ICE_RENEW_BEFORE_S, Math.max(0, lifetime) * 0.2);
   }
 
   // TURN credentials expire (TURN_CREDENTIAL_TTL_S); coturn then refuses the allocation's
@@ -238,7 +246,7 @@ export class StreamClient {
     clearTimeout(this.renewTimer);
     const expires = this.ice?.expires_at;
     if (!expires) return;
-    const inMs = Math.max(10_000, (expires - ICE_RENEW_BEFORE_S) * 1000 - Date.now());
+    const inMs = Math.max(10_000, (expires - this.renewBeforeS()) * 1000 - Date.now());
     this.renewTimer = setTimeout(() => {
       this.ice = null; // the new offer brings fresh credentials
       if (this.pc) this.requestIceRestart();
