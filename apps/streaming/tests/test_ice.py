@@ -114,3 +114,50 @@ def test_ice_servers_endpoint_gives_the_callers_own_credentials(
         == hmac.new(b"s3cret", turn["username"].encode(), hashlib.sha1).digest()
     )
     assert "s3cret" not in response.content.decode()
+
+
+@pytest.mark.django_db
+@override_settings(**TURN, ICE_TRANSPORT_POLICY="relay")
+def test_ice_restart_restarts_the_callers_own_stream_on_its_worker_with_fresh_credentials(
+    make_user: Any,
+    make_session: Any,
+    online_worker: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from apps.core.errors import NotFound
+    from apps.streaming import services
+    from apps.streaming.tests.conftest import worker_messages
+
+    worker = online_worker("w")
+    owner, other = make_user("participant"), make_user("participant")
+    session = make_session(owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        stream, _ = services.stream_start(user=owner, session_id=session.id)
+    (start,) = [m for m in worker_messages(worker) if m["type"] == "stream_start"]
+    assert start["ice_transport_policy"] == "relay"
+    assert start["ice_servers"][0]["username"].endswith(f":{owner.pk}")  # the user's own
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.stream_ice_restart(
+            user_id=owner.pk, session_id=session.id, stream_id=str(stream.id)
+        )
+    (again,) = worker_messages(worker)
+    assert again["type"] == "stream_start"
+    assert again["stream_id"] == str(stream.id)  # the same stream, on the same worker
+    assert again["participant_id"] == start["participant_id"]
+    assert again["ice_servers"][0]["username"].endswith(f":{owner.pk}")
+    stream.refresh_from_db()
+    assert stream.placements == 1
+    assert stream.offer is None  # the worker's new offer replaces it
+
+    # Retries while the network is down: one restart per interval, the rest dropped.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert not services.stream_ice_restart(
+            user_id=owner.pk, session_id=session.id, stream_id=str(stream.id)
+        )
+    assert worker_messages(worker) == []
+    # Nobody restarts someone else's stream (nor learns it exists).
+    with pytest.raises(NotFound):
+        services.stream_ice_restart(
+            user_id=other.pk, session_id=session.id, stream_id=str(stream.id)
+        )
