@@ -492,6 +492,9 @@ class ForecastReport:
     overuse: bool = False
 
 
+CANDIDATE_PAIRS = ("", "host", "srflx", "prflx", "relay")
+
+
 @dataclass(frozen=True, slots=True)
 class StreamReport:
     """One stream's stats, sent by its worker about once a second.
@@ -532,6 +535,9 @@ class StreamReport:
     # summarised by the worker; free-form but bounded (MAX_SUMMARY_BYTES each).
     xr: dict[str, Any] = field(default_factory=dict)
     voice: dict[str, Any] = field(default_factory=dict)
+    # The selected ICE candidate pair: "relay" (through TURN), "srflx"/"prflx" (through a
+    # NAT), "host" (direct), "" (not connected yet).
+    candidate_pair: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """As JSON has it (what the platform stores): lists, not tuples."""
@@ -587,6 +593,8 @@ class StreamStart:
     max_quality: str | None = None
     pinned_quality: str | None = None
     ice_servers: list[dict[str, Any]] = field(default_factory=list)
+    # "relay": gather and use TURN relay candidates only (the platform's ICE_TRANSPORT_POLICY).
+    ice_transport_policy: str = "all"
     # Participants of the session whose voice an operator muted (see VoiceMute): a worker that
     # starts streaming the session drops their audio from the first frame.
     voice_muted: list[str] = field(default_factory=list)
@@ -765,6 +773,12 @@ def _rung(value: Any, name: str, *, optional: bool) -> str | None:
     return str(value)
 
 
+def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ProtocolError("bad_value", f"{name} must be one of {choices}")
+    return str(value)
+
+
 def _parse_sdp(value: Any) -> dict[str, str]:
     obj = _obj(value, "sdp")
     kind = obj.get("type")
@@ -889,6 +903,7 @@ def parse_stream_report(value: Any) -> StreamReport:
         forecast=None if obj.get("forecast") is None else _parse_forecast(obj["forecast"]),
         xr=_summary(obj.get("xr"), "xr"),
         voice=_summary(obj.get("voice"), "voice"),
+        candidate_pair=_choice(obj.get("candidate_pair", ""), "candidate_pair", CANDIDATE_PAIRS),
     )
 
 
@@ -946,6 +961,9 @@ def parse_worker_message(raw: str | bytes | dict[str, Any]) -> WorkerMessage:
             max_quality=_rung(obj.get("max_quality"), "max_quality", optional=True),
             pinned_quality=_rung(obj.get("pinned_quality"), "pinned_quality", optional=True),
             ice_servers=ice,
+            ice_transport_policy=_choice(
+                obj.get("ice_transport_policy", "all"), "ice_transport_policy", ("all", "relay")
+            ),
             voice_muted=[_str(p, "voice_muted[]") for p in muted],
             clip=_str(obj.get("clip", ""), "clip", allow_empty=True),
             world_scale=_number(obj.get("world_scale", 1.0), "world_scale", lo=1e-3, hi=1e4),

@@ -42,6 +42,7 @@ ENDPOINT_SCOPES: dict[str, frozenset[str]] = {
     "hermes-session-end": SESSIONS,
     # streaming (MorpheusVR)
     "morpheus-render-start": STREAMING,
+    "morpheus-ice-servers": STREAMING,  # the caller's own TURN credentials
     "morpheus-quality-adjust": STREAMING,
     "morpheus-performance-metrics": STREAMING,
     "morpheus-render-stop": STREAMING,

@@ -167,6 +167,9 @@ STATE_METRICS: dict[str, str] = {
     "vrplatform_sessions_active": "Sessions that are not ended.",
     "vrplatform_participants_active": "Participants currently in a live session.",
     "vrplatform_streams_active": "Live streams by rung and encoder.",
+    "vrplatform_streams_by_candidate_pair": (
+        "Live streams by selected ICE candidate pair type (relay: through TURN)."
+    ),
     "vrplatform_streaming_workers": "Streaming workers by state.",
     "vrplatform_streaming_worker_capacity_streams": "Stream capacity of each online worker.",
     "vrplatform_streaming_worker_load": "Load of each online worker (0..1).",
@@ -219,6 +222,10 @@ def state_families(state: Mapping[str, Any]) -> Iterator[Metric]:
     g = gauge("vrplatform_streams_active", ["rung", "encoder"])
     for (rung, encoder), n in sorted(state.get("streams_by_rung_encoder", {}).items()):
         g.add_metric([rung or "unknown", encoder or "unknown"], n)
+    yield g
+    g = gauge("vrplatform_streams_by_candidate_pair", ["type"])
+    for pair, n in sorted(state.get("streams_by_candidate_pair", {}).items()):
+        g.add_metric([pair or "unknown"], n)
     yield g
     g = gauge("vrplatform_streaming_workers", ["state"])
     for worker_state, n in sorted(state.get("workers_by_state", {}).items()):

@@ -33,6 +33,7 @@ def platform_state(*, with_forecast: bool = True) -> dict[str, Any]:
         "sessions_active": n_sessions,
         "participants_active": participants,
         "streams_by_rung_encoder": streaming.streams_active_by_rung_encoder(),
+        "streams_by_candidate_pair": streaming.streams_active_by_candidate_pair(),
         "workers_by_state": streaming.workers_by_state(),
         "workers": workers_list(),
     }
@@ -174,6 +175,8 @@ def dashboard_snapshot() -> dict[str, Any]:
             "latency_p99_ms": percentile(latencies, 0.99),
             "fps_mean": sum(fps) / len(fps) if fps else None,
             "bitrate_bps": sum(bitrates),
+            # How many streams go through the TURN relay (the others connect directly).
+            "relayed": sum(1 for s in streams if s.get("candidate_pair") == "relay"),
         },
         "sessions": live_sessions(),
         "workers": state["workers"],

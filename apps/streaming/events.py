@@ -19,9 +19,16 @@ logger = logging.getLogger(__name__)
 
 
 async def on_signal(ctx: ClientContext, data: dict[str, Any]) -> None:
-    """``morpheus:signal`` ``{stream_id, answer?|candidate?}`` -> that stream's worker."""
+    """``morpheus:signal`` ``{stream_id, answer?|candidate?|restart?}`` -> that stream's
+    worker."""
     if not isinstance(data, dict):
         raise InvalidInput("data must be an object", code="invalid_signal")
+    if data.get("restart") is True:
+        # ``{stream_id, restart: true}``: the media path is lost; the worker sends a new offer.
+        await database_sync_to_async(services.stream_ice_restart)(
+            user_id=ctx.user_id, session_id=ctx.session_id, stream_id=data.get("stream_id")
+        )
+        return
     group, message = await database_sync_to_async(services.stream_client_signal)(
         user_id=ctx.user_id, session_id=ctx.session_id, stream_id=data.get("stream_id"), data=data
     )

@@ -95,6 +95,7 @@ def stream_metrics(stream: Stream) -> dict[str, Any]:
         "jitter_ms": _num(s.get("jitter_ms")),
         "rung": stream.quality_rung or s.get("rung"),
         "encoder": stream.encoder or s.get("encoder"),
+        "candidate_pair": str(s.get("candidate_pair") or ""),
         "frames_sent": s.get("frames_sent"),
         "frames_dropped": s.get("frames_dropped"),
         "client": s.get("client"),
@@ -145,6 +146,13 @@ def streams_active_count() -> int:
 def streams_active_by_rung_encoder() -> dict[tuple[str, str], int]:
     rows = streams_active().values("quality_rung", "encoder").annotate(n=Count("pk"))
     return {(r["quality_rung"], r["encoder"]): r["n"] for r in rows}
+
+
+def streams_active_by_candidate_pair() -> dict[str, int]:
+    """Active streams by the ICE candidate pair type of their latest report ("relay": the
+    media crosses the TURN server; "" before the first report after ICE connected)."""
+    rows = streams_active().values_list("last_stats__candidate_pair").annotate(n=Count("pk"))
+    return {str(pair or ""): n for pair, n in rows}
 
 
 def streams_active_by_session() -> dict[str, int]:
@@ -201,6 +209,8 @@ def streams_live(*, session_id: Any = None, limit: int = 500) -> list[dict[str, 
                 "loss": _num(last.get("loss")),
                 "rtt_ms": _num(last.get("rtt_ms")),
                 "latency_ms": report_latency_ms(last),
+                # host / srflx / prflx / relay ("" before ICE selected a pair)
+                "candidate_pair": str(last.get("candidate_pair") or ""),
                 "forecast": last.get("forecast"),
             }
         )

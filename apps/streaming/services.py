@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -21,6 +22,7 @@ from apps.core.errors import InvalidInput, NotFound, ServiceUnavailable
 from apps.core.events import run_on_commit, send_event_on_commit
 from apps.monitoring.metrics import stream_forget
 from apps.sessions.extensions import member_group
+from apps.streaming.ice import ice_config
 from apps.streaming.models import Stream, StreamingWorker, token_digest
 from workers.protocol import (
     CODECS,
@@ -277,24 +279,28 @@ def _assign(stream: Stream, worker: StreamingWorker) -> None:
     stream.placed_at = timezone.now()
     stream.offer = None
     stream.save()
-    _to_worker(
-        worker,
-        StreamStart(
-            stream_id=str(stream.id),
-            session_id=str(stream.session_id),
-            scene_url=_scene_url(stream),
-            quality=stream.quality_rung or _initial_rung(stream),
-            codec=stream.codec,
-            participant_id=str(stream.participant_id),
-            target_fps=int(settings.TARGET_FRAME_RATE),
-            max_quality=stream.max_quality or None,
-            pinned_quality=stream.pinned_quality or None,
-            voice_muted=_voice_muted(stream.session_id),
-            **_playback(stream),
-        ),
-    )
+    _to_worker(worker, _stream_start_message(stream))
     if stream.max_bitrate_kbps:
         _to_worker(worker, _quality_request(stream))
+
+
+def _stream_start_message(stream: Stream) -> StreamStart:
+    ice = ice_config(user_id=stream.user_id)  # fresh TURN credentials for each (re)start
+    return StreamStart(
+        stream_id=str(stream.id),
+        session_id=str(stream.session_id),
+        scene_url=_scene_url(stream),
+        quality=stream.quality_rung or _initial_rung(stream),
+        codec=stream.codec,
+        participant_id=str(stream.participant_id),
+        target_fps=int(settings.TARGET_FRAME_RATE),
+        max_quality=stream.max_quality or None,
+        pinned_quality=stream.pinned_quality or None,
+        ice_servers=ice["ice_servers"],
+        ice_transport_policy=ice["ice_transport_policy"],
+        voice_muted=_voice_muted(stream.session_id),
+        **_playback(stream),
+    )
 
 
 def _place_again(stream: Stream, *, exclude: set[uuid.UUID], reason: str) -> None:
@@ -612,6 +618,8 @@ def render_started_data(stream: Stream) -> dict[str, Any]:
         "quality": stream.quality_rung or _initial_rung(stream),
         "encoder": stream.encoder,
         "placement": stream.placements,
+        # The browser's RTCPeerConnection configuration, with its own TURN credentials.
+        "ice": ice_config(user_id=stream.user_id),
     }
 
 
@@ -674,6 +682,32 @@ def stream_client_signal(
         "type": "worker.command",
         "message": message_to_dict(signal),  # type: ignore[arg-type]
     }
+
+
+ICE_RESTART_MIN_INTERVAL_S = 2
+
+
+@transaction.atomic
+def stream_ice_restart(*, user_id: int, session_id: uuid.UUID, stream_id: Any) -> bool:
+    """The client lost the media path (``disconnected``/``failed``: it roamed, its network
+    changed): the same worker builds a fresh peer for the same stream (same session, same
+    participant) with fresh TURN credentials and sends a new offer, which reaches the client
+    as ``morpheus:render_started`` with the same ``stream_id``. aiortc cannot restart ICE on
+    an existing connection, so a new peer connection is the restart.
+
+    At most one per ``ICE_RESTART_MIN_INTERVAL_S`` per stream (clients retry while the
+    network is down); False when one was refused for that."""
+    stream = _client_stream(user_id, session_id, stream_id)
+    if not cache.add(f"morpheus:ice_restart:{stream.pk}", 1, ICE_RESTART_MIN_INTERVAL_S):
+        return False
+    assert stream.worker is not None
+    logger.info("stream %s: ICE restart asked by the client", stream.pk)
+    stream.offer = None
+    stream.save(update_fields=["offer", "updated_at"])
+    _to_worker(stream.worker, _stream_start_message(stream))
+    if stream.max_bitrate_kbps:
+        _to_worker(stream.worker, _quality_request(stream))
+    return True
 
 
 def _client_stream(user_id: int, session_id: uuid.UUID, stream_id: Any) -> Stream:

@@ -8,6 +8,8 @@
 #   keygen            one-shot: create missing secrets and a self-signed TLS certificate in
 #                     $SECRETS_DIR (docker compose on one machine; Kubernetes uses Secrets)
 #   provision-worker  one-shot: register a streaming worker, write its token to $WORKER_TOKEN_FILE
+#   turn              coturn (TURN relay) checking the platform's TURN credentials: the same
+#                     $TURN_SHARED_SECRET (or _FILE) as the web processes; TURN_* options below
 #   manage ARGS       manage.py ARGS
 #   anything else     run as given
 #
@@ -17,7 +19,7 @@
 set -eu
 
 read_secret_files() {
-    for name in DJANGO_SECRET_KEY JWT_SECRET OIDC_RSA_PRIVATE_KEY POSTGRES_PASSWORD DATABASE_URL REDIS_URL METRICS_TOKEN; do
+    for name in DJANGO_SECRET_KEY JWT_SECRET OIDC_RSA_PRIVATE_KEY POSTGRES_PASSWORD DATABASE_URL REDIS_URL METRICS_TOKEN TURN_SHARED_SECRET; do
         eval "file=\${${name}_FILE:-}"
         eval "value=\${${name}:-}"
         if [ -n "$file" ] && [ -z "$value" ]; then
@@ -97,6 +99,46 @@ case "$role" in
         printf '%s' "$token" > "$WORKER_TOKEN_FILE.tmp"
         mv "$WORKER_TOKEN_FILE.tmp" "$WORKER_TOKEN_FILE"
         echo "provision-worker: token written to $WORKER_TOKEN_FILE" >&2
+        ;;
+    turn)
+        read_secret_files
+        : "${TURN_SHARED_SECRET:?set TURN_SHARED_SECRET or TURN_SHARED_SECRET_FILE}"
+        # The secret goes into a private config file, not argv (`ps` shows argv).
+        umask 077
+        conf=/tmp/turnserver.conf
+        {
+            echo "listening-port=${TURN_PORT:-3478}"
+            echo "min-port=${TURN_MIN_PORT:-49160}"
+            echo "max-port=${TURN_MAX_PORT:-49400}"
+            echo "realm=${TURN_REALM:-vrplatform}"
+            echo "use-auth-secret"
+            echo "static-auth-secret=${TURN_SHARED_SECRET}"
+            # Behind 1:1 NAT (a cloud VM's private address): the public address to announce.
+            [ -n "${TURN_EXTERNAL_IP:-}" ] && echo "external-ip=${TURN_EXTERNAL_IP}"
+            if [ -n "${TURN_TLS_CERT:-}" ] && [ -n "${TURN_TLS_KEY:-}" ]; then
+                echo "tls-listening-port=${TURN_TLS_PORT:-5349}"  # turns: URLs
+                echo "cert=${TURN_TLS_CERT}"
+                echo "pkey=${TURN_TLS_KEY}"
+            else
+                echo "no-tls"
+            fi
+            echo "no-dtls"
+            # Never relay to the cloud metadata service, multicast, or what the operator
+            # lists (the data layer's networks: a TURN server must not be a way in).
+            echo "denied-peer-ip=169.254.0.0-169.254.255.255"
+            for range in $(echo "${TURN_DENIED_PEER_IPS:-}" | tr ',' ' '); do
+                echo "denied-peer-ip=${range}"
+            done
+            echo "no-multicast-peers"
+            echo "no-cli"
+            echo "fingerprint"
+            echo "no-software-attribute"
+            echo "log-file=stdout"
+            echo "simple-log"
+            echo "pidfile=/tmp/turnserver.pid"
+            echo "userdb=/tmp/turndb"
+        } > "$conf"
+        exec turnserver -c "$conf" "$@"
         ;;
     manage)
         read_secret_files

@@ -85,6 +85,8 @@ def main() -> int:
     write_new(base / "postgres_password", secrets.token_hex(24))
     # Prometheus (another user) reads it to scrape /metrics; it grants nothing else.
     write_new(base / "metrics_token", secrets.token_urlsafe(32), mode=0o644)
+    # coturn's static-auth-secret and the platform's TURN_SHARED_SECRET (one value, two readers).
+    write_new(base / "turn_shared_secret", secrets.token_urlsafe(32))
     if not (tls / "fullchain.pem").exists():
         hosts = [os.environ.get("PUBLIC_HOST", "localhost"), "localhost", "127.0.0.1"]
         cert, key = self_signed(list(dict.fromkeys(hosts)))

@@ -53,6 +53,7 @@ def test_services_and_published_ports() -> None:
         "web2",
         "celery",
         "streaming",
+        "turn",
         "gateway",
         "prometheus",
         "grafana",
@@ -75,6 +76,7 @@ def test_platform_services_share_one_image_and_their_roles() -> None:
         "web2": "web",
         "celery": "celery",
         "streaming": "streaming",
+        "turn": "turn",
     }
     for name, role in roles.items():
         service = services[name]
@@ -149,3 +151,19 @@ def test_entrypoint_and_scripts_parse() -> None:
     assert "AS gpu" in dockerfile
     for package in ("libegl1", "libgl1-mesa-dri"):
         assert package in (ROOT / "deploy" / "system-packages.txt").read_text()
+
+
+def test_the_turn_relay_and_the_web_processes_share_one_secret_file() -> None:
+    services = _compose()["services"]
+    turn = services["turn"]
+    assert turn["network_mode"] == "host"
+    secret_file = turn["environment"]["TURN_SHARED_SECRET_FILE"]
+    for web in ("web1", "web2"):
+        environment = services[web]["environment"]
+        assert environment["TURN_SHARED_SECRET_FILE"] == secret_file
+        assert "3478" in environment["TURN_URLS"]
+    # The streaming worker gets per-stream credentials, never the secret.
+    assert not any("TURN" in k for k in services["streaming"]["environment"])
+    keygen = (ROOT / "deploy/docker/keygen.py").read_text()
+    assert Path(secret_file).name in keygen
+    assert "TURN_SHARED_SECRET" in (ROOT / "deploy/docker/entrypoint.sh").read_text()

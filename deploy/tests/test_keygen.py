@@ -37,6 +37,7 @@ def test_keygen_creates_usable_secrets_once(tmp_path: Path) -> None:
         "oidc_rsa_private.pem",
         "postgres_password",
         "metrics_token",
+        "turn_shared_secret",
     }
     assert len(first["jwt_secret"]) >= 32  # production settings demand it
     assert all(c in "0123456789abcdef" for c in first["postgres_password"])

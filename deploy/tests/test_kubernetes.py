@@ -22,6 +22,7 @@ SPEC_FILES = {
     "delphi-oracle.yaml",
     "hermes-gateway.yaml",
     "auto-scaling.yaml",
+    "turn-relay.yaml",
 }
 SECRET_TEMPLATE = KUBE_DIR / "kairo-secrets.yaml.template"
 
@@ -59,7 +60,7 @@ def test_the_spec_files_are_all_there() -> None:
 def test_manifest_validates_against_the_kubernetes_schema(file: str, doc: dict[str, Any]) -> None:
     kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
     if doc["kind"] != "Namespace":
-        assert doc["metadata"]["namespace"] in {"kairo", "monitoring"}
+        assert doc["metadata"]["namespace"] in {"kairo", "monitoring", "kairo-turn"}
 
 
 def test_a_broken_manifest_is_caught() -> None:
@@ -199,3 +200,24 @@ def test_network_policies_gateway_to_web_to_data_layer() -> None:
         and d["spec"]["template"]["metadata"]["labels"].get("vrplatform/data-client") == "true"
     }
     assert clients == {"kairo-web", "kairo-celery", "kairo-setup"}
+
+
+def test_the_turn_relay_shares_the_platforms_secret_and_runs_on_the_host_network() -> None:
+    turn = _pod_spec(_find("Deployment", "kairo-turn"))
+    assert turn["hostNetwork"] is True  # relay port ranges: no Service can publish them
+    namespace = _find("Namespace", "kairo-turn")["metadata"]["labels"]
+    assert namespace["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert (
+        _find("Namespace", "kairo")["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+        == "baseline"
+    )  # only the relay's namespace allows the host network
+    container = turn["containers"][0]
+    assert container["args"] == ["turn"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["TURN_SHARED_SECRET"]["valueFrom"]["secretKeyRef"]["key"] == "TURN_SHARED_SECRET"
+    web = _pod_spec(_find("Deployment", "kairo-web"))["containers"][0]
+    web_env = {e["name"]: e for e in web["env"]}
+    ref = web_env["TURN_SHARED_SECRET"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "kairo-secrets", "key": "TURN_SHARED_SECRET"}
+    assert "TURN_SHARED_SECRET" in _find("Secret", "kairo-turn-secret")["stringData"]
+    assert _find("ConfigMap", "kairo-config")["data"]["TURN_URLS"].startswith("turn:")

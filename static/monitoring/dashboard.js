@@ -67,6 +67,7 @@
     $("t-latency").textContent = fmt(t.latency_p50_ms, 0);
     $("t-fps").textContent = fmt(t.fps_mean, 1);
     $("t-bitrate").textContent = fmt(t.bitrate_bps / 1e6, 1);
+    $("t-relayed").textContent = t.relayed ?? 0;
     fill("sessions", snap.sessions.map((s) => {
       const tr = row([[s.name], [s.status], [s.participants, true], [s.streams, true]]);
       tr.className = "clickable" + (s.id === selectedSession ? " selected" : "");
@@ -85,7 +86,7 @@
     $("stream-filter").textContent = session ? `of “${session.name}” (click it again for all)` : "";
     fill("streams", streams.map((s) => row([
       [s.id.slice(0, 8)], [s.session_id.slice(0, 8)], [s.worker || "–"], [s.rung || "–"],
-      [s.encoder || "–"], [fmt(s.fps, 1), true],
+      [s.encoder || "–"], [s.candidate_pair || "–"], [fmt(s.fps, 1), true],
       [s.bitrate_bps == null ? "–" : fmt(s.bitrate_bps / 1e6, 1), true],
       [s.loss == null ? "–" : fmt(s.loss * 100, 1) + " %", true],
       [fmt(s.rtt_ms, 0), true], [fmt(s.latency_ms, 0), true],

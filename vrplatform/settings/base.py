@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from vrplatform.oidc_key import load_or_create_dev_key
 
@@ -276,6 +277,30 @@ NVENC_ENABLED = env.bool("NVENC_ENABLED", default=True)
 # stream waits this long for capacity.
 MORPHEUS_WORKER_DEAD_AFTER_S = env.float("MORPHEUS_WORKER_DEAD_AFTER_S", default=15.0)
 MORPHEUS_QUEUE_TTL_S = env.int("MORPHEUS_QUEUE_TTL_S", default=120)
+# ICE (apps/streaming/ice.py): STUN and TURN servers for the browser and the workers. TURN
+# credentials are minted per user from TURN_SHARED_SECRET (coturn's use-auth-secret) and live
+# TURN_CREDENTIAL_TTL_S; the secret itself never leaves the platform. ICE_TRANSPORT_POLICY
+# "relay" makes both ends use only the TURN relay (networks that allow nothing else).
+STUN_URLS = env.list("STUN_URLS", default=[])
+TURN_URLS = env.list("TURN_URLS", default=[])
+TURN_SHARED_SECRET = env.str("TURN_SHARED_SECRET", default="")
+TURN_CREDENTIAL_TTL_S = env.int("TURN_CREDENTIAL_TTL_S", default=3600)
+ICE_TRANSPORT_POLICY = env.str("ICE_TRANSPORT_POLICY", default="all")
+if ICE_TRANSPORT_POLICY not in ("all", "relay"):
+    raise ImproperlyConfigured(
+        f"ICE_TRANSPORT_POLICY must be 'all' or 'relay', not {ICE_TRANSPORT_POLICY!r}"
+    )
+if TURN_URLS and not TURN_SHARED_SECRET:
+    raise ImproperlyConfigured("TURN_URLS needs TURN_SHARED_SECRET (coturn's static-auth-secret)")
+# RUN_TURN=1 (manage.py run_platform): a local coturn whose URL the web server gets.
+RUN_TURN = env.bool("RUN_TURN", default=False)
+if ICE_TRANSPORT_POLICY == "relay" and not TURN_URLS and not RUN_TURN:
+    raise ImproperlyConfigured("ICE_TRANSPORT_POLICY=relay needs TURN_URLS")
+for _url in STUN_URLS + TURN_URLS:
+    if not _url.startswith(("stun:", "stuns:", "turn:", "turns:")):
+        raise ImproperlyConfigured(f"{_url!r} in STUN_URLS/TURN_URLS is not a stun:/turn: URL")
+if TURN_CREDENTIAL_TTL_S < 60:
+    raise ImproperlyConfigured("TURN_CREDENTIAL_TTL_S must be at least 60")
 # Stream stats retention (apps/streaming/stats.py, the one policy): per-second reports for the
 # recent window, then per-minute rows for the stream's life (and these days after it ends);
 # a streaming stream folds its old seconds every N reports.

@@ -46,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument(
+        "--turn-transport",
+        choices=["udp", "tcp"],
+        default=None,
+        help="TURN transport to try first (tcp where UDP is blocked; aiortc uses one)",
+    )
+    parser.add_argument(
         "--ready-file", type=Path, default=None, help="written once the first frame decodes"
     )
     args = parser.parse_args(argv)
@@ -62,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             fps=args.fps,
             quality=args.quality,
             ready_file=args.ready_file,
+            turn_transport=args.turn_transport,
         )
     )
     result = asyncio.run(headset.run())

@@ -32,6 +32,7 @@ from aiortc import (
     RTCBundlePolicy,
     RTCConfiguration,
     RTCIceCandidate,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCSessionDescription,
 )
@@ -44,11 +45,16 @@ from websockets.typing import Subprotocol
 from workers.headset.path import head_pose
 from workers.protocol import BEARER_PREFIX, SUBPROTOCOL, frame_stages
 from workers.streaming.frames import ID_MODULO, read_frame_id
+from workers.streaming.peer import ice_servers
 
 logger = logging.getLogger(__name__)
 
 Vec3 = tuple[float, float, float]
 Quat = tuple[float, float, float, float]
+
+
+# Renew TURN credentials this long before they expire (as static/client/js/stream.js does).
+ICE_RENEW_BEFORE_S = 300
 
 
 class HeadsetError(RuntimeError):
@@ -93,6 +99,15 @@ class HeadsetOptions:
     # Head motion: position and quaternion at t seconds (a constant pose holds the head still).
     pose_at: Callable[[float], tuple[Vec3, Quat]] = head_pose
     keep_picture: bool = False  # keep the latest decoded luma plane in ``picture``
+    # TURN transport to use first ("tcp" where UDP is blocked): aiortc uses one TURN URL only.
+    turn_transport: str | None = None
+    # "relay" forces this client through the TURN relay whatever the platform's policy
+    # (benchmarks: relayed vs direct in one run); None follows the platform.
+    ice_transport_policy: str | None = None
+    # No frame for this long after the first: ask the platform for an ICE restart (the media
+    # path is lost), again every ice_restart_retry_s until frames flow. 0: never.
+    ice_restart_after_s: float = 2.0
+    ice_restart_retry_s: float = 4.0
 
 
 @dataclass
@@ -149,6 +164,10 @@ class SyntheticHeadset:
         self._frame_event = asyncio.Event()
         self.picture: np.ndarray[Any, np.dtype[np.uint8]] | None = None
         self.participant_id: int | None = None
+        self.ice_restarts = 0  # asked for
+        self.ice: dict[str, Any] = {}  # the platform's ICE configuration of the last offer
+        self._last_frame_at = 0.0  # loop time
+        self._renew_before_s = float(ICE_RENEW_BEFORE_S)
 
     # ------------------------------------------------------------------ HTTP
 
@@ -271,10 +290,29 @@ class SyntheticHeadset:
             self._old.append(old)
             for task in old.tasks:
                 task.cancel()
-            await old.pc.close()
+            await _close_soon(old.pc)
         self.render_started_count += 1
+        # The platform's STUN/TURN servers (our own TURN credentials) and transport policy.
+        self.ice = data.get("ice") or {}
+        if self.ice.get("expires_at"):
+            # A fifth of their lifetime before they expire, at most ICE_RENEW_BEFORE_S.
+            lifetime = float(self.ice["expires_at"]) - time.time()
+            self._renew_before_s = min(ICE_RENEW_BEFORE_S, 0.2 * lifetime)
         # Bundled like a browser: one transport for video, data channels and voices.
-        pc = RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+        pc = RTCPeerConnection(
+            RTCConfiguration(
+                iceServers=ice_servers(
+                    self.ice.get("ice_servers") or [],
+                    prefer_transport=self.options.turn_transport,
+                ),
+                iceTransportPolicy=RTCIceTransportPolicy(
+                    self.options.ice_transport_policy
+                    or self.ice.get("ice_transport_policy")
+                    or "all"
+                ),
+                bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
+            )
+        )
         conn = Connection(self.render_started_count, str(data["stream_id"]), pc)
         self.conn = conn
         self.stream_id = conn.stream_id
@@ -345,8 +383,11 @@ class SyntheticHeadset:
             frame_id = read_frame_id(luma[:32, : frame.width])
             if frame_id is None:
                 continue
+            self._last_frame_at = asyncio.get_running_loop().time()
             if self.first_frame_at is None:
                 self.first_frame_at = decoded
+                if self.options.ice_restart_after_s > 0:
+                    self._tasks.append(asyncio.ensure_future(self._media_watchdog()))
             if self.options.keep_picture:
                 self.picture = luma[: frame.height, : frame.width].copy()
             self.frames.append(
@@ -355,6 +396,38 @@ class SyntheticHeadset:
             self._frame_event.set()
             if len(self.frames) % 64 == 0:
                 self._resolve(conn)
+
+    async def _media_watchdog(self) -> None:
+        """A headset's view of a lost media path is frames stopping: after
+        ``ice_restart_after_s`` without one, ask for an ICE restart (``morpheus:signal``
+        ``{restart: true}``), as the browser client does on ``disconnected``; the worker's new
+        offer arrives as ``render_started`` for the same stream. aiortc's own ICE consent
+        check takes some 30 s to call a path failed: far too slow for a viewer."""
+        loop = asyncio.get_running_loop()
+        asked_at = -float("inf")
+        while True:
+            await asyncio.sleep(0.25)
+            now = loop.time()
+            # TURN credentials expire (the platform's TURN_CREDENTIAL_TTL_S): renew them, as
+            # the browser does, by a restart that gives both ends fresh ones.
+            expires = self.ice.get("expires_at")
+            renew = expires is not None and float(expires) - time.time() < self._renew_before_s
+            stalled = now - self._last_frame_at >= self.options.ice_restart_after_s
+            if not (stalled or renew):
+                continue
+            if now - asked_at < self.options.ice_restart_retry_s or not self.stream_id:
+                continue
+            asked_at = now
+            self.ice_restarts += 1
+            if renew:
+                logger.info("TURN credentials expire soon: asking for an ICE restart")
+            else:
+                stalled_s = now - self._last_frame_at
+                logger.info("no frame for %.1f s: asking for an ICE restart", stalled_s)
+            with contextlib.suppress(ConnectionClosed):
+                await self.send_event(
+                    "morpheus:signal", {"stream_id": self.stream_id, "restart": True}
+                )
 
     def _resolve(self, conn: Connection) -> None:
         """Join decoded frames with their metadata (it may arrive after the picture)."""
@@ -486,6 +559,8 @@ class SyntheticHeadset:
             "rung": frames[-1].rung if frames else None,
             "rung_changes": self.rung_changes,
             "render_started": self.render_started_count,
+            "ice_restarts": self.ice_restarts,
+            "participant_id": self.participant_id,
             "poses_sent": self.seq,
         }
         return {
@@ -501,14 +576,27 @@ class SyntheticHeadset:
         for conn in conns:
             for task in conn.tasks:
                 task.cancel()
-            with contextlib.suppress(Exception):
-                await conn.pc.close()
+            await _close_soon(conn.pc)
         if self.options.stop_stream and self.stream_id and self.access:
             with contextlib.suppress(Exception):
                 await self.http("DELETE", f"/api/morpheus/render_stop?stream_id={self.stream_id}")
         if self.ws is not None:
             with contextlib.suppress(Exception):
                 await self.ws.close()
+
+
+async def _close_soon(pc: RTCPeerConnection, within_s: float = 1.0) -> None:
+    """Close ``pc``, waiting at most ``within_s``. Closing a relayed connection deletes its
+    TURN allocation, which aioice retries for some 40 s when the path is gone (an ICE restart
+    after a roam): a new offer, or the end of a run, must not wait for that. The close goes
+    on in the background; coturn drops an allocation nobody refreshes anyway."""
+    closing = asyncio.ensure_future(pc.close())
+    try:
+        await asyncio.wait_for(asyncio.shield(closing), within_s)
+    except TimeoutError:
+        logger.info("peer connection still closing (TURN allocation unreachable?)")
+    except Exception:
+        logger.exception("closing a peer connection failed")
 
 
 def _stages(t: dict[str, float], decoded: float) -> dict[str, float]:

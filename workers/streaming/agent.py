@@ -170,6 +170,13 @@ class StreamMetrics:
             registry=self.registry,
         )
         self.frames = Counter("morpheus_frames", "Frames sent", registry=self.registry)
+        self.pair = Gauge(
+            "morpheus_stream_candidate_pair",
+            "1 for the ICE candidate pair type a stream's media flows on (relay: through TURN)",
+            [*labels, "type"],
+            registry=self.registry,
+        )
+        self._pairs: dict[str, str] = {}
 
     def update(self, stream_id: str, report: StreamReport, sizes: Mapping[str, Any]) -> None:
         self.fps.labels(stream_id).set(report.fps)
@@ -181,6 +188,12 @@ class StreamMetrics:
         if report.latency_ms is not None:
             for q in ("p50", "p95", "p99"):
                 self.latency.labels(stream_id, q).set(getattr(report.latency_ms, q))
+        old = self._pairs.get(stream_id)
+        if report.candidate_pair and report.candidate_pair != old:
+            if old:
+                self.pair.remove(stream_id, old)
+            self._pairs[stream_id] = report.candidate_pair
+            self.pair.labels(stream_id, report.candidate_pair).set(1)
 
     def forget(self, stream_id: str) -> None:
         for gauge in (self.fps, self.bitrate, self.rung):
@@ -192,6 +205,10 @@ class StreamMetrics:
         for q in ("p50", "p95", "p99"):
             with contextlib.suppress(KeyError):
                 self.latency.remove(stream_id, q)
+        pair = self._pairs.pop(stream_id, None)
+        if pair:
+            with contextlib.suppress(KeyError):
+                self.pair.remove(stream_id, pair)
 
 
 class WorkerAgent:
@@ -506,28 +523,33 @@ class WorkerAgent:
 
     async def _on_closed(self, peer: StreamPeer, source: FrameSource) -> None:
         sid = peer.stream_id
-        self._streams.discard(sid)
-        self.metrics.forget(sid)
-        self.metrics.streams.set(len(self.registry))
-        session = self._sessions.get(peer.config.session_id)
-        if (
-            session is not None
-            and len(session) == 0
-            and not any(
-                p.config.session_id == peer.config.session_id
-                for p in (self.registry.get(s) for s in list(self._streams))
-                if p is not None
-            )
-        ):
-            self._sessions.pop(peer.config.session_id, None)
+        # Decided before the first await: a fresh peer for the same stream (an ICE restart,
+        # or placed here again) may be registered while the source closes.
+        replaced = self.registry.get(sid) not in (None, peer)
+        by_platform = sid in self._stopped_by_platform
+        self._stopped_by_platform.discard(sid)
+        if not replaced:
+            self._streams.discard(sid)
+            self.metrics.forget(sid)
+            self.metrics.streams.set(len(self.registry))
+            session = self._sessions.get(peer.config.session_id)
+            if (
+                session is not None
+                and len(session) == 0
+                and not any(
+                    p.config.session_id == peer.config.session_id
+                    for p in (self.registry.get(s) for s in list(self._streams))
+                    if p is not None
+                )
+            ):
+                self._sessions.pop(peer.config.session_id, None)
         close = getattr(source, "close", None)
         if close is not None:
             # The renderer's GL context belongs to the render thread's renderer; closing it
             # from a worker thread is safe (Renderer.current() makes it current there).
             await asyncio.to_thread(close)
-        if sid in self._stopped_by_platform:
-            self._stopped_by_platform.discard(sid)
-            return
+        if replaced or by_platform:
+            return  # the stream goes on (replaced), or the platform already knows
         reason = (
             "worker_shutdown"
             if self._stopping.is_set()

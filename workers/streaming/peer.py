@@ -23,6 +23,7 @@ from aiortc import (
     RTCBundlePolicy,
     RTCConfiguration,
     RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCRtpSender,
     RTCSessionDescription,
@@ -79,6 +80,7 @@ class StreamConfig:
     max_quality: str | None = None
     pinned_quality: str | None = None
     ice_servers: list[dict[str, Any]] = field(default_factory=list)
+    ice_transport_policy: str = "all"  # "relay": TURN relay candidates only
     stats_interval_s: float = 1.0
     pose_rate_limit: float = 250.0  # pose messages per second (burst: one second's worth)
     # Client feedback on the `frames` channel (about one a second, plus view switches): messages
@@ -108,6 +110,7 @@ class StreamConfig:
             max_quality=message.max_quality,
             pinned_quality=message.pinned_quality,
             ice_servers=list(message.ice_servers),
+            ice_transport_policy=message.ice_transport_policy,
             **overrides,
         )
 
@@ -138,13 +141,56 @@ def percentiles(values: list[float]) -> Percentiles:
     return Percentiles(round(float(p50), 3), round(float(p95), 3), round(float(p99), 3))
 
 
-def _ice_servers(servers: list[dict[str, Any]]) -> list[RTCIceServer]:
-    return [
-        RTCIceServer(
-            urls=s.get("urls", []), username=s.get("username"), credential=s.get("credential")
+def ice_servers(
+    servers: list[dict[str, Any]], *, prefer_transport: str | None = None
+) -> list[RTCIceServer]:
+    """``RTCIceServer``s from the platform's ``{urls, username?, credential?}`` dicts.
+
+    aiortc uses only the FIRST usable TURN URL (and the first STUN one), where a browser
+    tries them all: ``prefer_transport`` ("udp" or "tcp") moves the TURN URLs of that
+    transport first, for a client that knows UDP is blocked where it is (``turns:`` is TCP)."""
+
+    def transport(url: str) -> str:
+        if url.startswith("turns:"):
+            return "tcp"
+        return "tcp" if "transport=tcp" in url else "udp"
+
+    out = []
+    for s in servers:
+        urls = s.get("urls", [])
+        urls = [urls] if isinstance(urls, str) else [str(u) for u in urls]
+        if prefer_transport:
+            urls.sort(key=lambda u: u.startswith("turn") and transport(u) != prefer_transport)
+        out.append(
+            RTCIceServer(urls=urls, username=s.get("username"), credential=s.get("credential"))
         )
-        for s in servers
-    ]
+    return out
+
+
+PC_CLOSE_TIMEOUT_S = 3.0
+
+# Preference when the two ends of the selected pair differ: a pair is "relay" when either
+# end is relayed (the media crosses a TURN server), and so on down to "host" (direct).
+_PAIR_TYPES = ("relay", "srflx", "prflx", "host")
+
+
+def selected_pair_type(pc: RTCPeerConnection) -> str:
+    """host / srflx / prflx / relay of the candidate pair the media flows on ("" before ICE
+    has selected one). aiortc has no candidate-pair stats: read the ICE connection's
+    nominated pair (max-bundle: one transport carries everything)."""
+    sctp = pc.sctp
+    transport = sctp.transport.transport if sctp is not None else None
+    if transport is None:
+        for transceiver in pc.getTransceivers():
+            if transceiver.sender.transport is not None:
+                transport = transceiver.sender.transport.transport
+                break
+    connection = getattr(transport, "_connection", None)
+    pair = getattr(connection, "_nominated", {}).get(1) if connection is not None else None
+    if pair is None:
+        return ""
+    types = {pair.local_candidate.type, pair.remote_candidate.type}
+    return next((t for t in _PAIR_TYPES if t in types), "")
 
 
 class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
@@ -172,7 +218,9 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         # extra audio m-line (the voice slots) a transport of its own that never connects.
         self.pc = RTCPeerConnection(
             RTCConfiguration(
-                iceServers=_ice_servers(config.ice_servers),
+                iceServers=ice_servers(config.ice_servers),
+                # aiortc gathers only relay candidates then (and uses the first TURN URL).
+                iceTransportPolicy=RTCIceTransportPolicy(config.ice_transport_policy),
                 bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
             )
         )
@@ -254,6 +302,7 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         self._bytes_encoded = 0
         self._last_stats: tuple[float, int, int] | None = None  # (t, frames, bytes sent)
         self._report: StreamReport | None = None
+        self._pair_logged = ""
         # Stage durations and latency of the last frames sent, all from FrameMeta stamps, so
         # every stage and the latency in a report describe the same frames.
         self._frame_stats: deque[tuple[dict[str, float], float | None]] = deque(maxlen=256)
@@ -618,6 +667,7 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             ),
             forecast=forecast_report(forecast, acted=cap is not None),
             xr=self.input.summary(),
+            candidate_pair=self._candidate_pair(),
             voice={
                 "slots": {slot.mid: slot.speaker for slot in self.voice_slots if slot.mid},
                 "forwarded": sum(slot.forwarded for slot in self.voice_slots),
@@ -626,6 +676,13 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         )
         self.emit("stats", self._report)
         return self._report
+
+    def _candidate_pair(self) -> str:
+        pair = selected_pair_type(self.pc)
+        if pair and pair != self._pair_logged:
+            logger.info("stream %s media on a %s candidate pair", self.stream_id, pair)
+            self._pair_logged = pair
+        return pair
 
     def stats_report(self) -> StreamReport | None:
         """The latest report from :meth:`collect_stats` (None before the first)."""
@@ -668,7 +725,17 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         if self.voice is not None:
             self.voice.remove_speaker(self.config.participant_id)
             self.voice.remove_listener(self.config.participant_id)
-        await self.pc.close()
+        # A relayed peer's close deletes its TURN allocation, which aioice retries for some
+        # 40 s when the TURN server is out of reach (the worker's network changed, coturn
+        # went away): an ICE restart or a shutdown must not wait that long. The close goes on
+        # in the background; coturn frees an allocation nobody refreshes anyway.
+        pc_close = asyncio.ensure_future(self.pc.close())
+        try:
+            await asyncio.wait_for(asyncio.shield(pc_close), PC_CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            logger.warning(
+                "stream %s: peer close still pending (TURN unreachable?)", self.stream_id
+            )
         if self.session_poses is not None and self.config.participant_id:
             self.session_poses.remove(self.config.participant_id)
         self.closed.set()

@@ -51,6 +51,8 @@ EXPECTED: dict[str, tuple[int, Cell, Cell, Cell, Cell]] = {
     # after session_join: operators and admins are members of the other's session by now
     "morpheus.render_start": (401, (200, 404), (200, 404), (200, 201), (200, 201)),
     "morpheus.quality_adjust": (401, (200, 404), (200, 404), (200, 200), (200, 200)),
+    # one's own ICE servers and TURN credentials: no object, so "other" is the same call
+    "morpheus.ice_servers": (401, (200, 200), (200, 200), (200, 200), (200, 200)),
     "morpheus.performance_metrics": (401, (200, 404), (200, 404), (200, 200), (200, 200)),
     # muting someone's voice is an operator's power, over any session (own included)
     "morpheus.voice_mute": (401, (403, 403), (403, 403), (200, 200), (200, 200)),
@@ -141,6 +143,7 @@ def _requests(w: World) -> dict[str, Callable[[], Request]]:
             "/api/morpheus/render_start",
             {"session_id": sid},
         ),
+        "morpheus.ice_servers": lambda: ("get", "/api/morpheus/ice_servers", None),
         "morpheus.quality_adjust": lambda: (
             "put",
             "/api/morpheus/quality_adjust",
@@ -328,6 +331,7 @@ SCOPE_TABLE: dict[str, set[str] | str] = {
     "hermes.session_join": _S,
     "morpheus.render_start": _ST,
     "morpheus.quality_adjust": _ST,
+    "morpheus.ice_servers": _ST,
     "morpheus.performance_metrics": _ST,
     "morpheus.worker_scene_file": "-",
     "delphi.predictions": _OP,

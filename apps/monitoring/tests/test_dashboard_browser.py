@@ -108,6 +108,8 @@ def make_rows() -> Rows:
                     rung=rung,
                     rtt_ms=rtt,
                     frames_sent=900,
+                    # the first stream's media goes through the TURN relay, the others direct
+                    candidate_pair="relay" if len(streams) == 1 else "host",
                     latency_ms={"p50": 10 + rtt / 2, "p95": 12 + rtt / 2, "p99": 15 + rtt / 2},
                 ),
             )
@@ -159,8 +161,10 @@ def test_operator_sees_live_tables_charts_and_drills_into_a_session(
         sid[:8] for sid in rows.live_streams + rows.other_streams
     )
     assert {s[3] for s in streams} == {"1080p", "2K"}
-    assert all(s[5] == "88.0" and s[6] == "24.0" for s in streams), streams
-    assert sorted(int(s[9]) for s in streams) == [20, 30, 110]  # the measured p50s
+    assert sorted(s[5] for s in streams) == ["host", "host", "relay"]  # the ICE column
+    assert page.inner_text("#t-relayed") == "1"
+    assert all(s[6] == "88.0" and s[7] == "24.0" for s in streams), streams
+    assert sorted(int(s[10]) for s in streams) == [20, 30, 110]  # the measured p50s
     assert page.inner_text("#t-streams") == "3"
     assert page.inner_text("#t-participants") == "3"
 

@@ -34,6 +34,20 @@ class VoiceMuteOut(serializers.Serializer):
     workers = serializers.IntegerField(help_text="streaming workers told")
 
 
+class IceServerOut(serializers.Serializer):
+    urls = serializers.ListField(child=serializers.CharField())
+    username = serializers.CharField(required=False, help_text="TURN: '<expiry>:<user id>'")
+    credential = serializers.CharField(required=False, help_text="TURN: short-lived password")
+
+
+class IceConfigOut(serializers.Serializer):
+    ice_servers = IceServerOut(many=True)
+    ice_transport_policy = serializers.ChoiceField(choices=["all", "relay"])
+    expires_at = serializers.IntegerField(
+        allow_null=True, help_text="unix time the TURN credentials expire (null: no TURN)"
+    )
+
+
 class StreamOut(serializers.ModelSerializer):
     stream_id = serializers.UUIDField(source="id")
     session_id = serializers.UUIDField()

@@ -4,6 +4,7 @@ from apps.streaming.api import views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("render_start", views.RenderStartView.as_view(), name="morpheus-render-start"),
+    path("ice_servers", views.IceServersView.as_view(), name="morpheus-ice-servers"),
     path("quality_adjust", views.QualityAdjustView.as_view(), name="morpheus-quality-adjust"),
     path(
         "performance_metrics",

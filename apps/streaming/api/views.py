@@ -16,6 +16,7 @@ from apps.accounts.signins import signin_key
 from apps.core.errors import InvalidInput, NotFound
 from apps.streaming import selectors, services
 from apps.streaming.api.serializers import (
+    IceConfigOut,
     QualityAdjustIn,
     RenderStartIn,
     SessionMetricsOutput,
@@ -24,6 +25,7 @@ from apps.streaming.api.serializers import (
     VoiceMuteIn,
     VoiceMuteOut,
 )
+from apps.streaming.ice import ice_config
 from apps.streaming.models import StreamingWorker
 
 
@@ -38,6 +40,17 @@ class RenderStartView(APIView):
             user=request.user, signin=signin_key(request.auth), **data.validated_data
         )
         return Response(StreamOut(stream).data, status=201 if created else 200)
+
+
+class IceServersView(APIView):
+    """The caller's RTCPeerConnection configuration: STUN/TURN servers with fresh short-lived
+    TURN credentials of this user (renewal before expiry, ICE restarts, the lobby's check)."""
+
+    permission_classes = [HasPermission("streaming.add_stream")]
+
+    @extend_schema(responses={200: IceConfigOut})
+    def get(self, request: Request) -> Response:
+        return Response(IceConfigOut(ice_config(user_id=request.user.pk)).data)
 
 
 class QualityAdjustView(APIView):

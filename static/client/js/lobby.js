@@ -1,5 +1,5 @@
 import { api, ApiError, banner, el, requireSignIn, setupHeader } from "./api.js";
-import { runNetcheck } from "./netcheck.js";
+import { relayCheck, runNetcheck } from "./netcheck.js";
 import { formatBitrate } from "./netstats.js";
 
 const config = JSON.parse(document.getElementById("client-config")?.textContent || "{}");
@@ -93,6 +93,30 @@ async function loadSessions() {
   });
 }
 
+const RELAY_TEXT = {
+  relay_only: "The platform sends all video through its relay (TURN).",
+  needed: "This network lets no UDP out: video will go through the platform's relay (TURN over TCP or with relayed UDP).",
+  fallback: "Direct video connections should work here; the platform's relay (TURN) is there if they do not.",
+  unavailable: "The platform's relay (TURN) could not be reached from here: video needs a direct connection.",
+  no_relay: "The platform has no relay (TURN) configured: video needs a direct connection (fine on a LAN).",
+};
+
+// Whether video will need the TURN relay from this network, and its round trip (netcheck.js).
+async function relayPreflight() {
+  const out = document.getElementById("netcheck-relay");
+  if (!out) return;
+  out.textContent = "Checking whether video needs a relay…";
+  try {
+    const r = await relayCheck();
+    out.dataset.verdict = r.verdict;
+    const rtt = r.relayRttMs === null ? "" : ` Round trip through the relay: ${Math.round(r.relayRttMs)} ms${r.relayProtocol ? ` (${r.relayProtocol})` : ""}.`;
+    out.textContent = RELAY_TEXT[r.verdict] + rtt;
+  } catch (err) {
+    out.dataset.verdict = "error";
+    out.textContent = `Relay check failed: ${err.message}`;
+  }
+}
+
 async function netcheck() {
   const out = document.getElementById("netcheck-result");
   out.textContent = "Measuring the connection to the platform…";
@@ -104,6 +128,7 @@ async function netcheck() {
       `throughput ${formatBitrate(r.throughputBps)}. Expected quality: ${r.quality}` +
       (r.reasons.length ? ` (limited by ${r.reasons.join(", ")})` : "") +
       (r.poor ? ". This connection is likely too weak for smooth VR." : ".");
+    relayPreflight();
   } catch (err) {
     out.textContent = `Network check failed: ${err.message}`;
   }

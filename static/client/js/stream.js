@@ -15,6 +15,15 @@ import { poseMessage } from "./math.js";
 import { backoffDelay, rate } from "./netstats.js";
 
 const META_KEEP = 512;
+// ICE restart (see requestIceRestart): how long `disconnected` may last before we ask for
+// one, how long a restart may take before we ask again, and after how many fruitless ones
+// the stream is restarted from scratch instead.
+const DISCONNECTED_GRACE_MS = 1500;
+const ICE_RESTART_RETRY_MS = 4000;
+const ICE_RESTARTS_BEFORE_NEW_STREAM = 8;
+// Renew TURN credentials (by an ICE restart: both ends get fresh ones) this long before they
+// expire.
+const ICE_RENEW_BEFORE_S = 300;
 const POSE_KEEP = 1024;
 
 export class StreamClient {
@@ -41,6 +50,11 @@ export class StreamClient {
     this.views = 2;
     this.attempt = 0;
     this.restartTimer = null;
+    this.ice = null; // the last ICE configuration the platform gave (render_started, ice_servers)
+    this.iceRestarts = 0; // asked for since the stream started
+    this.iceRestartTries = 0; // in a row, without getting connected
+    this.iceTimer = null;
+    this.renewTimer = null;
     this.stopped = false;
     this.rtc = { framesDecoded: 0, packetsLost: 0, packetsReceived: 0, bitrate: 0, rttMs: null, loss: 0, fps: 0, framesDropped: 0 };
     this.prev = null;
@@ -83,7 +97,8 @@ export class StreamClient {
   // Session-socket events for the stream.
   async handleEvent(event, data) {
     if (event === "morpheus:render_started") {
-      if (this.pc && data.stream_id === this.streamId) return; // already answering this one
+      // Already answering this one, unless we asked for an ICE restart: then it is the new offer.
+      if (this.pc && data.stream_id === this.streamId && !this.iceTimer) return;
       this.closePeer();
       await this.answer(data);
     } else if (event === "morpheus:signal" && data.stream_id === this.streamId && data.candidate && this.pc) {
@@ -102,12 +117,20 @@ export class StreamClient {
     }
   }
 
-  async answer({ stream_id: streamId, offer, quality, encoder }) {
+  async answer({ stream_id: streamId, offer, quality, encoder, ice }) {
     this.streamId = streamId;
     this.quality = quality || this.quality;
     this.encoder = encoder || this.encoder;
-    const pc = new RTCPeerConnection({ iceServers: [] });
+    if (ice || !this.ice || this.iceExpired()) {
+      this.ice = ice || (await this.fetchIce());
+      this.iceReceivedAt = Date.now() / 1000;
+    }
+    const pc = new RTCPeerConnection({
+      iceServers: this.ice?.ice_servers || [],
+      iceTransportPolicy: this.ice?.ice_transport_policy || "all",
+    });
     this.pc = pc;
+    this.scheduleIceRenewal();
     pc.ontrack = (event) => {
       if (event.track.kind === "audio") {
         this.onAudioTrack?.(event); // other participants' voices (voice.js)
@@ -146,12 +169,18 @@ export class StreamClient {
       const state = pc.connectionState;
       if (state === "connected") {
         this.attempt = 0;
+        this.iceRestartTries = 0;
+        clearTimeout(this.iceTimer);
+        this.iceTimer = null;
         this.onState("streaming");
       } else if (state === "failed") {
-        this.onState("failed", { message: "The video connection failed." });
-        this.restart();
+        this.requestIceRestart();
       } else if (state === "disconnected") {
-        this.onState("interrupted");
+        // Often back by itself within a second (a lost burst); otherwise restart ICE.
+        this.onState("reconnecting");
+        setTimeout(() => {
+          if (pc === this.pc && pc.connectionState === "disconnected") this.requestIceRestart();
+        }, DISCONNECTED_GRACE_MS);
       }
     };
     await pc.setRemoteDescription(offer);
@@ -166,6 +195,62 @@ export class StreamClient {
     await pc.setLocalDescription(await pc.createAnswer());
     this.socket.send("morpheus:signal", { stream_id: streamId, answer: { type: "answer", sdp: pc.localDescription.sdp } });
     this.onState("connecting_media");
+  }
+
+  // The media path is lost (the network changed, a Wi-Fi roam, a NAT binding gone): ask the
+  // platform for an ICE restart over the session socket. The worker builds a fresh peer for
+  // the same stream (aiortc cannot restart ICE in place) and sends a new offer, which arrives
+  // as morpheus:render_started with the same stream id; the session and participant stay.
+  // Repeated while the network is still down; after several fruitless tries, a new stream.
+  requestIceRestart() {
+    if (this.stopped || !this.streamId) return;
+    clearTimeout(this.iceTimer);
+    if (this.iceRestartTries >= ICE_RESTARTS_BEFORE_NEW_STREAM) {
+      this.iceTimer = null;
+      this.iceRestartTries = 0;
+      this.onState("failed", { message: "The video connection failed." });
+      this.restart();
+      return;
+    }
+    this.iceRestartTries++;
+    this.iceRestarts++;
+    this.onState("reconnecting");
+    this.socket.send("morpheus:signal", { stream_id: this.streamId, restart: true });
+    this.iceTimer = setTimeout(() => this.requestIceRestart(), ICE_RESTART_RETRY_MS);
+  }
+
+  async fetchIce() {
+    try {
+      return await api("/api/morpheus/ice_servers");
+    } catch (err) {
+      console.warn("ICE servers unavailable", err);
+      return null;
+    }
+  }
+
+  iceExpired() {
+    const expires = this.ice?.expires_at;
+    return Boolean(expires) && expires - Date.now() / 1000 < this.renewBeforeS();
+  }
+
+  // A fifth of the credentials' lifetime before they expire, at most ICE_RENEW_BEFORE_S.
+  renewBeforeS() {
+    const lifetime = (this.ice?.expires_at || 0) - (this.iceReceivedAt || 0);
+    return Math.min(ICE_RENEW_BEFORE_S, Math.max(0, lifetime) * 0.2);
+  }
+
+  // TURN credentials expire (TURN_CREDENTIAL_TTL_S); coturn then refuses the allocation's
+  // refreshes and a relayed stream would stop. Before that, an ICE restart gives both ends
+  // fresh ones.
+  scheduleIceRenewal() {
+    clearTimeout(this.renewTimer);
+    const expires = this.ice?.expires_at;
+    if (!expires) return;
+    const inMs = Math.max(10_000, (expires - this.renewBeforeS()) * 1000 - Date.now());
+    this.renewTimer = setTimeout(() => {
+      this.ice = null; // the new offer brings fresh credentials
+      if (this.pc) this.requestIceRestart();
+    }, inMs);
   }
 
   onFrameMeta(text) {
@@ -285,6 +370,9 @@ export class StreamClient {
       if (s.type === "inbound-rtp" && s.kind === "video") inbound = s;
       if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") pair = s;
     });
+    // host / srflx / prflx / relay: "relay" when either end is relayed (through TURN).
+    const types = pair ? [report.get(pair.localCandidateId)?.candidateType, report.get(pair.remoteCandidateId)?.candidateType] : [];
+    this.candidatePair = ["relay", "srflx", "prflx", "host"].find((t) => types.includes(t)) || null;
     if (!inbound) return;
     const now = performance.now();
     const sample = {
@@ -337,6 +425,8 @@ export class StreamClient {
 
   // Tear down and ask for a fresh stream (the old one is stopped so we never answer a stale offer).
   async restart() {
+    clearTimeout(this.iceTimer);
+    this.iceTimer = null;
     const old = this.streamId;
     this.closePeer();
     this.streamId = null;
@@ -370,6 +460,8 @@ export class StreamClient {
   stop() {
     this.stopped = true;
     clearTimeout(this.restartTimer);
+    clearTimeout(this.iceTimer);
+    clearTimeout(this.renewTimer);
     clearInterval(this.statsTimer);
     this.closePeer();
   }

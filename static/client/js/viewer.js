@@ -171,6 +171,7 @@ function onStreamState(s, info = {}) {
     connecting_media: "Connecting video…",
     streaming: "",
     interrupted: "Video interrupted; waiting for it to come back…",
+    reconnecting: "Reconnecting the video…",
     retrying: `Restarting the stream in ${((info.delay || 0) / 1000).toFixed(1)} s…`,
     failed: info.message || "The stream failed.",
     ended: "",
@@ -409,6 +410,11 @@ function stats() {
     quality: stream.quality,
     requestedQuality: document.getElementById("quality").value,
     encoder: stream.encoder,
+    // The ICE candidate pair the video arrives on (relay: through the TURN server), the
+    // transport policy the platform set, and the ICE restarts asked for.
+    candidatePair: stream.candidatePair ?? null,
+    iceTransportPolicy: stream.ice?.ice_transport_policy ?? null,
+    iceRestarts: stream.iceRestarts,
     bitrate: Math.round(rtc.bitrate),
     packetLoss: rtc.loss,
     rttMs: rtc.rttMs ?? socket.lastRttMs,
@@ -497,6 +503,8 @@ window.vrplatform = Object.freeze({
     return stream.setQuality(q);
   },
   dropConnection: () => socket.drop(),
+  // Ask for an ICE restart as a lost media path would (tests, and a stuck picture).
+  restartIce: () => stream.requestIceRestart(),
   // The worker's metadata of a frame (by stamped id) while the page still holds it.
   frameMeta: (id) => {
     const meta = stream.metas.get(id);

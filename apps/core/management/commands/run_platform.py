@@ -5,15 +5,22 @@ published through the same services as the API) and a streaming worker identity,
 to go and how to sign in, then runs daphne and one streaming worker process. Ctrl-C, SIGTERM or
 SIGHUP to this command (or either process exiting) stops both: a launcher that died alone would
 leave them orphaned, still serving the port.
+
+``RUN_TURN=1`` without ``TURN_URLS`` also runs a local coturn (Debian's ``turnserver``) on
+127.0.0.1:3478 with a secret generated for this run, and gives the web server and the worker
+its URL and secret: try relay-only streaming with ``ICE_TRANSPORT_POLICY=relay``.
 """
 
 import os
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
@@ -96,10 +103,16 @@ class Command(BaseCommand):
         # like Ctrl-C does; installed before the first child starts, so none can be left behind.
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, _interrupt)
-        processes = [subprocess.Popen(web)]  # noqa: S603
+        processes: list[subprocess.Popen[bytes]] = []
+        base_env = dict(os.environ)
+        if settings.RUN_TURN and not settings.TURN_URLS:
+            turn, turn_env = self._coturn()
+            processes.append(turn)
+            base_env.update(turn_env)
+        processes.append(subprocess.Popen(web, env=base_env))  # noqa: S603
         if worker_token:
             # The token travels in the environment, not argv, so `ps` does not show it.
-            env = {**os.environ, "WORKER_TOKEN": worker_token, "WORKER_NAME": DEV_WORKER_NAME}
+            env = {**base_env, "WORKER_TOKEN": worker_token, "WORKER_NAME": DEV_WORKER_NAME}
             worker = [
                 sys.executable,
                 "-m",
@@ -126,6 +139,24 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     process.kill()
         sys.exit(next((p.returncode for p in processes if p.returncode), 0))
+
+    def _coturn(self) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+        from apps.streaming.coturn import coturn_command
+
+        if shutil.which("turnserver") is None:
+            raise SystemExit("RUN_TURN=1 needs coturn: apt-get install coturn")
+        secret = secrets.token_urlsafe(32)
+        state = settings.VAR_DIR / "coturn"
+        state.mkdir(parents=True, exist_ok=True)
+        # Everything on loopback: relayed peers are loopback addresses too.
+        command = coturn_command(
+            secret=secret, listen_ip="127.0.0.1", state_dir=state, allow_loopback_peers=True
+        )
+        log = (state / "turnserver.log").open("ab")
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+        urls = "turn:127.0.0.1:3478?transport=udp,turn:127.0.0.1:3478?transport=tcp"
+        self.stdout.write(f"TURN relay:    {urls} (coturn, log {state / 'turnserver.log'})")
+        return process, {"TURN_URLS": urls, "TURN_SHARED_SECRET": secret}
 
 
 def _interrupt(signum: int, frame: Any) -> None:
