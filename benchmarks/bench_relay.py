@@ -33,28 +33,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_streaming import Platform  # noqa: E402
 
-from apps.core.testing import free_port, http_ok, wait_until  # noqa: E402
+from apps.core.testing import free_port  # noqa: E402
 from apps.streaming.coturn import coturn_command  # noqa: E402
 from workers.headset.client import HeadsetOptions, SyntheticHeadset  # noqa: E402
-
-
-class RelayPlatform(Platform):
-    def start(self) -> None:  # no demo scene: the worker's pattern source is enough here
-        self.manage("migrate", "-v0")
-        self.manage("create_demo_users")
-        self.spawn(
-            "daphne",
-            [
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "vrplatform.asgi:application",
-            ],
-        )
-        wait_until(lambda: http_ok(f"{self.url}/healthz"), "daphne to start", 60)
 
 
 async def one_stream(url: str, policy: str | None, seconds: float) -> dict[str, Any]:
@@ -93,7 +74,7 @@ def main() -> int:
         stdout=log,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
-    platform = RelayPlatform(tmp)
+    platform = Platform(tmp)
     platform.env.update(
         TURN_URLS=f"turn:127.0.0.1:{port}?transport=udp",
         TURN_SHARED_SECRET=secret,
@@ -101,7 +82,7 @@ def main() -> int:
     )
     runs: dict[str, list[dict[str, Any]]] = {"direct": [], "relay": []}
     try:
-        platform.start()
+        platform.start(demo_scene=False)  # the worker's pattern source is enough here
         platform.worker("bench-relay", "320x180", 2)
         for _ in range(args.rounds):
             for label, policy in (("direct", None), ("relay", "relay")):

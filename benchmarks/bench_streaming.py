@@ -68,10 +68,11 @@ class Platform:
         )
         return out.stdout.decode().strip()
 
-    def start(self) -> None:
+    def start(self, *, demo_scene: bool = True) -> None:
         self.manage("migrate", "-v0")
         self.manage("create_demo_users")
-        self.scene = self.manage("create_demo_scene").splitlines()[-1].strip()
+        if demo_scene:  # without one, streams show the worker's pattern source
+            self.scene = self.manage("create_demo_scene").splitlines()[-1].strip()
         self.spawn(
             "daphne",
             [

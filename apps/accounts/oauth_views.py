@@ -73,6 +73,18 @@ def _throttled(request: HttpRequest) -> HttpResponse | None:
     )
 
 
+class _DeviceCodeThrottled:
+    """Every request of a signed-in user counts against the device-code throttles (the user
+    code is in the URL of these pages); anonymous requests only get the login redirect."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.user.is_authenticated:
+            refused = _throttled(request)
+            if refused is not None:
+                return refused
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
+
 class ThrottledDeviceUserCodeView(DeviceUserCodeView):
     """``/o/device/``: showing the form is free, each code entered counts."""
 
@@ -84,21 +96,9 @@ class ThrottledDeviceUserCodeView(DeviceUserCodeView):
         return super().post(request, *args, **kwargs)
 
 
-class ThrottledDeviceConfirmView(DeviceConfirmView):
+class ThrottledDeviceConfirmView(_DeviceCodeThrottled, DeviceConfirmView):
     """The code is in the URL here: every request counts."""
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.user.is_authenticated:
-            refused = _throttled(request)
-            if refused is not None:
-                return refused
-        return super().dispatch(request, *args, **kwargs)
 
-
-class ThrottledDeviceGrantStatusView(DeviceGrantStatusView):
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.user.is_authenticated:
-            refused = _throttled(request)
-            if refused is not None:
-                return refused
-        return super().dispatch(request, *args, **kwargs)
+class ThrottledDeviceGrantStatusView(_DeviceCodeThrottled, DeviceGrantStatusView):
+    pass
