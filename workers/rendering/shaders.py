@@ -120,15 +120,22 @@ const float PI = 3.14159265;
 
 #ifdef NORMAL_TEX
 vec3 perturb(vec3 N, vec2 uv) {
-    // Tangent frame from screen-space derivatives (no TANGENT attribute needed).
+    // Tangent frame from screen-space derivatives (no TANGENT attribute needed): T and B are
+    // the surface gradients of u and v, each times sigma = dot(N, cross(dp1, dp2)). Gradients
+    // need no handedness sign: a mirrored UV island has mirrored gradients, which is what its
+    // normal map was baked for (a det(duv) sign here would flip mirrored islands the wrong
+    // way). sigma's sign is the screen's: N faces the viewer (flipped on back faces above),
+    // and the projection's Y flip (renderer.py) makes cross(dFdx, dFdy) point away from the
+    // viewer, so sigma < 0 and s = -1 makes T, B the gradients. On a back face the whole
+    // perturbed normal is the front side's negated (as the Khronos viewer and three.js do):
+    // N is already negated, so T and B are negated too.
     vec3 dp1 = dFdx(v_world);
     vec3 dp2 = dFdy(v_world);
     vec2 duv1 = dFdx(uv);
     vec2 duv2 = dFdy(uv);
     vec3 dp2perp = cross(dp2, N);
     vec3 dp1perp = cross(N, dp1);
-    float det = duv1.x * duv2.y - duv1.y * duv2.x;
-    float s = det < 0.0 ? -1.0 : 1.0;
+    float s = gl_FrontFacing ? -1.0 : 1.0;
     vec3 T = (dp2perp * duv1.x + dp1perp * duv2.x) * s;
     vec3 B = (dp2perp * duv1.y + dp1perp * duv2.y) * s;
     float len2 = max(max(dot(T, T), dot(B, B)), 1e-30);

@@ -250,6 +250,60 @@ def test_occlusion_darkens(renderer: Renderer, tmp_path: Path) -> None:
     assert img[LEFT].sum() + 60 < img[RIGHT].sum(), (img[LEFT], img[RIGHT])
 
 
+TILT = math.radians(35)
+
+
+@pytest.mark.parametrize(
+    ("case", "tilt"),
+    [
+        # (how the tile is laid out, the normal map's tangent-space direction)
+        ("plain", (1.0, 0.0)),  # +u (image right) is world +x
+        ("plain", (0.0, 1.0)),  # image up (-v) is world +y
+        ("mirrored_u", (1.0, 0.0)),  # u runs right to left: +u is world -x
+        ("back_face", (1.0, 0.0)),  # a double-sided tile seen from behind
+    ],
+)
+def test_normal_map_tilts_like_the_equivalent_geometry(
+    renderer: Renderer, tmp_path: Path, case: str, tilt: tuple[float, float]
+) -> None:
+    """A constant normal map on a flat tile lights like the same tile whose vertex normals are
+    the perturbed normal (the glTF convention: red along +u, green up the image, i.e. -v), and
+    unlike the opposite tilt. A wrong-signed tangent frame fails one of the cases."""
+    sin, cos = math.sin(TILT), math.cos(TILT)
+    m = (tilt[0] * sin, tilt[1] * sin, cos)
+    pos, _, uv, idx = quad()
+    face = np.array([0.0, 0.0, 1.0])
+    tangent, bitangent = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])  # +u, -v
+    if case == "mirrored_u":
+        uv = np.ascontiguousarray(np.stack([1.0 - uv[:, 0], uv[:, 1]], 1), np.float32)
+        tangent = -tangent
+    elif case == "back_face":
+        idx = idx.reshape(-1, 3)[:, ::-1].ravel().copy()  # wound to face away (-Z)
+        face = -face
+    texel = np.array([[[(c * 0.5 + 0.5) * 255 for c in m] + [255]]], np.float64)
+    normal_png = png_bytes(np.tile(texel, (4, 4, 1)).round().astype(np.uint8))
+    perturbed = m[0] * tangent + m[1] * bitangent + m[2] * face  # the front side's normal
+    opposite = -m[0] * tangent - m[1] * bitangent + m[2] * face
+
+    def tile(**kw: Any) -> Callable[[GltfBuilder], None]:
+        def build(b: GltfBuilder) -> None:
+            normals = np.tile(np.asarray(kw.pop("normal", face), np.float32), (4, 1))
+            mat = b.add_material(base_color_factor=(0.8, 0.8, 0.8, 1), double_sided=True, **kw)
+            mesh = b.add_mesh(pos, normals=normals, uvs=uv, indices=idx, material=mat)
+            b.add_node(mesh=mesh)
+
+        return build
+
+    mapped = render(renderer, tmp_path, tile(normal_texture=normal_png))
+    same = render(renderer, tmp_path, tile(normal=perturbed), name="g.glb")
+    other = render(renderer, tmp_path, tile(normal=opposite), name="o.glb")
+    inside = (slice(H // 2 - 8, H // 2 + 8), slice(W // 2 - 8, W // 2 + 8))
+    err = np.abs(mapped[inside] - same[inside]).mean()
+    contrast = np.abs(other[inside] - same[inside]).mean()
+    assert contrast > 12, contrast  # the test can tell the two tilts apart
+    assert err < contrast / 6, (err, contrast)
+
+
 def test_texture_transform_moves_the_pattern(renderer: Renderer, tmp_path: Path) -> None:
     red_green = halves((255, 0, 0, 255), (0, 255, 0, 255))
 
