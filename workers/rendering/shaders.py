@@ -215,7 +215,8 @@ void main() {
     metal = clamp(metal, 0.0, 1.0);
     vec3 V = normalize(u_cam_pos - v_world);
     float NdotV = clamp(abs(dot(N, V)), 0.001, 1.0);
-    vec3 f0 = mix(min(u_f0 * u_spec_color, vec3(1.0)) * u_spec_weight, base.rgb, metal);
+    vec3 f0_d = min(u_f0 * u_spec_color, vec3(1.0)) * u_spec_weight;  // the dielectric's F0
+    vec3 f0 = mix(f0_d, base.rgb, metal);
     vec3 f90 = vec3(mix(u_spec_weight, 1.0, metal));
     vec3 c_diff = base.rgb * (1.0 - metal);
     float a = max(rough * rough, 0.002);
@@ -261,18 +262,34 @@ void main() {
         LIGHT(L, u_sp_color[i] * (att * cone * cone));
     }
 #endif
-    // Image-based lighting (split sum).
+    // Image-based lighting: the split sum (single scattering, the Khronos viewer's
+    // roughness-dependent Fresnel k_s) plus Fdez-Aguera's multiple-scattering term (JCGT 2019),
+    // as three.js and the Khronos viewer add it: the single-scattering GGX lobe loses the
+    // energy of light bouncing more than once between microfacets (1 - A - B of the LUT), up to
+    // half of a rough metal's reflection. The lost energy comes back tinted by the average
+    // Fresnel, lit by the irradiance (three.js), and the dielectric's diffuse keeps only what its
+    // specular does not reflect (the spec's fresnel_mix, three.js). Costs a few ALU operations
+    // on the LUT values already fetched.
     vec2 ab = texture(u_brdf_lut, vec2(NdotV, rough)).rg;
     float y = 1.0 - NdotV;
     float y2 = y * y;
-    vec3 k_s = f0 + (max(f90 * (1.0 - rough), f0) - f0) * (y2 * y2 * y);
+    float fres = y2 * y2 * y;
+    float f_rough = 1.0 - rough;
+    vec3 ss = (f0 + (max(f90 * f_rough, f0) - f0) * fres) * ab.x + f90 * ab.y;
+    float e_ms = 1.0 - ab.x - ab.y;
+    vec3 f_avg = f0 + (1.0 - f0) * (1.0 / 21.0);
+    vec3 ms = ss * f_avg * e_ms / (1.0 - e_ms * f_avg);
+    vec3 ss_d = (f0_d + (max(f90 * f_rough, f0_d) - f0_d) * fres) * ab.x + f90 * ab.y;
+    vec3 f_avg_d = f0_d + (1.0 - f0_d) * (1.0 / 21.0);
+    vec3 ms_d = ss_d * f_avg_d * e_ms / (1.0 - e_ms * f_avg_d);
     vec3 R = reflect(-V, N);
-    vec3 spec = textureLod(u_spec_env, R, rough * SPEC_LOD_MAX).rgb * (k_s * ab.x + f90 * ab.y);
+    vec3 spec = textureLod(u_spec_env, R, rough * SPEC_LOD_MAX).rgb * ss;
 #ifdef SH_VERTEX
-    vec3 diff = v_irr * c_diff;
+    vec3 irr = v_irr;
 #else
-    vec3 diff = max(SH_IRRADIANCE, 0.0) * c_diff;
+    vec3 irr = max(SH_IRRADIANCE, 0.0);
 #endif
+    vec3 diff = irr * (c_diff * (1.0 - ss_d - ms_d) + ms);
     vec3 ibl = (diff + spec) * u_env_intensity;
 #ifdef OCC_TEX
     ibl *= 1.0 + u_occlusion_strength * (texture(u_occ_tex, UV_OCC).r - 1.0);

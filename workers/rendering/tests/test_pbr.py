@@ -27,12 +27,14 @@ from workers.rendering.gltf_builder import (
     write_glb,
 )
 from workers.rendering.ibl import (
+    PreparedEnvironment,
     brdf_lut,
     cube_directions,
     eval_irradiance_sh,
     irradiance_cube,
     irradiance_sh,
     sample_equirect,
+    specular_cube,
 )
 from workers.rendering.renderer import Lighting, Pose, Renderer
 
@@ -450,6 +452,33 @@ def test_metal_sphere_reflects_the_environment(renderer: Renderer, tmp_path: Pat
     top, bottom = img[H // 2 - 8, W // 2], img[H // 2 + 8, W // 2]
     assert top.sum() > 300, top  # bright sky, not black
     assert top.sum() > bottom.sum() + 60, (top, bottom)  # the dark ground below
+
+
+@pytest.mark.parametrize("metal", [1.0, 0.0])
+@pytest.mark.parametrize("rough", [1.0, 0.6, 0.2])
+def test_white_furnace_rough_metal_keeps_its_energy(
+    tmp_path: Path, metal: float, rough: float
+) -> None:
+    """A white material in a uniform environment (no punctual lights) reflects exactly the
+    environment's radiance, at any roughness: the multiple-scattering term gives back what the
+    single-scattering lobe loses (without it, rough metal renders at about half), and a
+    dielectric's diffuse gives up what its specular reflects (without that, it is brighter)."""
+    radiance = 0.5
+    env = np.full((16, 32, 3), radiance, np.float32)
+    uniform = PreparedEnvironment(
+        specular=specular_cube(env), irradiance=irradiance_sh(env), lut=brdf_lut()
+    )
+    with Renderer(W, H, lighting=Lighting(lights=()), environment=uniform) as furnace:
+        img = render(
+            furnace,
+            tmp_path,
+            lambda b: textured_quad(
+                b, base_color_factor=(1, 1, 1, 1), metallic_factor=metal, roughness_factor=rough
+            ),
+        )
+    expected = 255 * srgb(float(pbr_neutral(np.full(3, radiance))[0]))
+    centre = img[H // 2 - 4 : H // 2 + 4, W // 2 - 4 : W // 2 + 4, 0]
+    assert np.abs(centre - expected).max() <= 2, (centre.min(), centre.max(), expected)
 
 
 def test_clearcoat_adds_a_sharp_reflection_over_a_rough_base(
