@@ -184,8 +184,13 @@ vec3 pbr_neutral(vec3 color) {
 }
 
 vec3 srgb_encode(vec3 c) {
+    // The sRGB curve's power segment, 1.055 c^(1/2.4) - 0.055, as a quartic in sqrt(c) (a
+    // minimax fit, within 0.2 / 255 of the exact curve on [0.0031308, 1]): on llvmpipe pow is
+    // a log2 and an exp2 per channel, several times the cost of a sqrt and four multiply-adds.
     c = clamp(c, 0.0, 1.0);
-    return mix(c * 12.92, 1.055 * pow(c, vec3(1.0 / 2.4)) - 0.055, step(0.0031308, c));
+    vec3 t = sqrt(c);
+    vec3 p = (((-0.30928045 * t + 0.84209211) * t - 0.94431933) * t + 1.44774891) * t - 0.03699329;
+    return mix(c * 12.92, p, step(0.0031308, c));
 }
 
 void main() {
