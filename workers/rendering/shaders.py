@@ -123,10 +123,11 @@ vec3 perturb(vec3 N, vec2 uv) {
     // Tangent frame from screen-space derivatives (no TANGENT attribute needed): T and B are
     // the surface gradients of u and v, each times sigma = dot(N, cross(dp1, dp2)). Gradients
     // need no handedness sign: a mirrored UV island has mirrored gradients, which is what its
-    // normal map was baked for (a det(duv) sign here would flip mirrored islands the wrong
-    // way). sigma's sign is the screen's: N faces the viewer (flipped on back faces above),
-    // and the projection's Y flip (renderer.py) makes cross(dFdx, dFdy) point away from the
-    // viewer, so sigma < 0 and s = -1 makes T, B the gradients. On a back face the whole
+    // normal map was baked for (a det(duv) sign here makes ordinary and mirrored islands bend
+    // opposite ways: one of them is always wrong). sigma's sign is the screen's: N faces the
+    // viewer (flipped on back faces above), and the projection's Y flip (renderer.py) makes
+    // cross(dFdx, dFdy) point away from the viewer, so sigma < 0 and s = -1 makes T, B the
+    // gradients. On a back face the whole
     // perturbed normal is the front side's negated (as the Khronos viewer and three.js do):
     // N is already negated, so T and B are negated too.
     vec3 dp1 = dFdx(v_world);
