@@ -393,6 +393,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 
 class _Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 64  # the default 5 is short for Chromium's parallel texture requests
     model_dir: Path = Path("/nonexistent")
     env_bytes: bytes = b""
 
@@ -412,6 +413,8 @@ class ReferenceRenderer:
         self.antialias = antialias
         self.three_revision = ""
         self.gl = ""
+        self._console: list[str] = []
+        self.errors: list[str] = []  # console errors of the last render, after its retries
 
     @contextmanager
     def running(self) -> Iterator[ReferenceRenderer]:
@@ -431,6 +434,7 @@ class ReferenceRenderer:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 try:
                     self._page = browser.new_page()
+                    self._page.on("console", self._on_console)
                     self._page.set_default_timeout(120_000)
                     self._page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
                     self._page.wait_for_function("window.referenceReady === true")
@@ -441,14 +445,31 @@ class ReferenceRenderer:
             server.shutdown()
             server.server_close()
 
+    def _on_console(self, message: Any) -> None:
+        if message.type == "error":
+            self._console.append(message.text)
+
     def render(self, path: Path, view: View, *, lights: bool) -> U8:
+        """The reference image. GLTFLoader does not fail when a texture does not load: it logs
+        "Couldn't load texture" and draws the material without it (FlightHelmet's leather came
+        out white once on the loaded machine, and scored 0.77), so a render that logged an
+        error is retried; errors that persist are printed with the model's line."""
         from PIL import Image
 
         self._server.model_dir = path.parent
         params = reference_params(
             view, model_url=f"/model/{path.name}", lights=lights, antialias=self.antialias
         )
-        out = self._page.evaluate("p => window.renderReference(p)", params)
+        for attempt in range(3):
+            self._console = []
+            out = self._page.evaluate("p => window.renderReference(p)", params)
+            if not self._console:
+                break
+            print(
+                f"{path.name}: three.js error (attempt {attempt + 1}): {self._console[0]}",
+                file=sys.stderr,
+            )
+        self.errors = list(self._console)
         self.three_revision, self.gl = out["three"], out["gl"]
         img = Image.open(io.BytesIO(base64.b64decode(out["png"]))).convert("RGB")
         return np.asarray(img, dtype=np.uint8)
@@ -614,10 +635,11 @@ def compare(
             if out is not None:
                 out.mkdir(parents=True, exist_ok=True)
                 side_by_side(ours.rgb, ref).save(out / f"{name}.png")
+            broken = f" (REFERENCE INCOMPLETE: {reference.errors[0]})" if reference.errors else ""
             print(
                 f"{name}: SSIM {result.ssim:.3f} (model only {result.ssim_crop:.3f}), "
                 f"PSNR {result.psnr_db:.1f} dB, "
-                f"{result.frame_ms:.1f} ms/frame",
+                f"{result.frame_ms:.1f} ms/frame{broken}",
                 file=sys.stderr,
                 flush=True,
             )

@@ -482,7 +482,10 @@ class Renderer:
         near: float = 0.05,
         far: float = 500.0,
         lod: bool = True,
+        environment: PreparedEnvironment | None = None,
     ) -> None:
+        """``environment``: the image-based light, already filtered (ibl.py); the default
+        environment's when None."""
         self._lock = threading.RLock()
         self.lod = lod
         self.ctx = create_gl_context(backend, device_index)
@@ -505,7 +508,7 @@ class Renderer:
             }
             self._yuv_vaos = {n: ctx.vertex_array(p, []) for n, p in self._yuv_progs.items()}
             self._white = ctx.texture((1, 1), 4, bytes([255, 255, 255, 255]))
-            self._env_textures = self._upload_environment(prepared_environment())
+            self._env_textures = self._upload_environment(environment or prepared_environment())
             self._avatar_meshes = {
                 "box": _GpuMesh(ctx, *_shape_vertices(box((1.0, 1.0, 1.0)))),
                 "sphere": _GpuMesh(ctx, *_shape_vertices(uv_sphere(0.5, 24, 12))),

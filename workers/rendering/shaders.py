@@ -120,15 +120,23 @@ const float PI = 3.14159265;
 
 #ifdef NORMAL_TEX
 vec3 perturb(vec3 N, vec2 uv) {
-    // Tangent frame from screen-space derivatives (no TANGENT attribute needed).
+    // Tangent frame from screen-space derivatives (no TANGENT attribute needed): T and B are
+    // the surface gradients of u and v, each times sigma = dot(N, cross(dp1, dp2)). Gradients
+    // need no handedness sign: a mirrored UV island has mirrored gradients, which is what its
+    // normal map was baked for (a det(duv) sign here makes ordinary and mirrored islands bend
+    // opposite ways: one of them is always wrong). sigma's sign is the screen's: N faces the
+    // viewer (flipped on back faces above), and the projection's Y flip (renderer.py) makes
+    // cross(dFdx, dFdy) point away from the viewer, so sigma < 0 and s = -1 makes T, B the
+    // gradients. On a back face the whole
+    // perturbed normal is the front side's negated (as the Khronos viewer and three.js do):
+    // N is already negated, so T and B are negated too.
     vec3 dp1 = dFdx(v_world);
     vec3 dp2 = dFdy(v_world);
     vec2 duv1 = dFdx(uv);
     vec2 duv2 = dFdy(uv);
     vec3 dp2perp = cross(dp2, N);
     vec3 dp1perp = cross(N, dp1);
-    float det = duv1.x * duv2.y - duv1.y * duv2.x;
-    float s = det < 0.0 ? -1.0 : 1.0;
+    float s = gl_FrontFacing ? -1.0 : 1.0;
     vec3 T = (dp2perp * duv1.x + dp1perp * duv2.x) * s;
     vec3 B = (dp2perp * duv1.y + dp1perp * duv2.y) * s;
     float len2 = max(max(dot(T, T), dot(B, B)), 1e-30);
@@ -177,8 +185,13 @@ vec3 pbr_neutral(vec3 color) {
 }
 
 vec3 srgb_encode(vec3 c) {
+    // The sRGB curve's power segment, 1.055 c^(1/2.4) - 0.055, as a quartic in sqrt(c) (a
+    // minimax fit, within 0.2 / 255 of the exact curve on [0.0031308, 1]): on llvmpipe pow is
+    // a log2 and an exp2 per channel, several times the cost of a sqrt and four multiply-adds.
     c = clamp(c, 0.0, 1.0);
-    return mix(c * 12.92, 1.055 * pow(c, vec3(1.0 / 2.4)) - 0.055, step(0.0031308, c));
+    vec3 t = sqrt(c);
+    vec3 p = (((-0.30928045 * t + 0.84209211) * t - 0.94431933) * t + 1.44774891) * t - 0.03699329;
+    return mix(c * 12.92, p, step(0.0031308, c));
 }
 
 void main() {
@@ -208,7 +221,8 @@ void main() {
     metal = clamp(metal, 0.0, 1.0);
     vec3 V = normalize(u_cam_pos - v_world);
     float NdotV = clamp(abs(dot(N, V)), 0.001, 1.0);
-    vec3 f0 = mix(min(u_f0 * u_spec_color, vec3(1.0)) * u_spec_weight, base.rgb, metal);
+    vec3 f0_d = min(u_f0 * u_spec_color, vec3(1.0)) * u_spec_weight;  // the dielectric's F0
+    vec3 f0 = mix(f0_d, base.rgb, metal);
     vec3 f90 = vec3(mix(u_spec_weight, 1.0, metal));
     vec3 c_diff = base.rgb * (1.0 - metal);
     float a = max(rough * rough, 0.002);
@@ -254,18 +268,34 @@ void main() {
         LIGHT(L, u_sp_color[i] * (att * cone * cone));
     }
 #endif
-    // Image-based lighting (split sum).
+    // Image-based lighting: the split sum (single scattering, the Khronos viewer's
+    // roughness-dependent Fresnel k_s) plus Fdez-Aguera's multiple-scattering term (JCGT 2019),
+    // as three.js and the Khronos viewer add it: the single-scattering GGX lobe loses the
+    // energy of light bouncing more than once between microfacets (1 - A - B of the LUT), up to
+    // half of a rough metal's reflection. The lost energy comes back tinted by the average
+    // Fresnel, lit by the irradiance (three.js), and the dielectric's diffuse keeps only what its
+    // specular does not reflect (the spec's fresnel_mix, three.js). Costs a few ALU operations
+    // on the LUT values already fetched.
     vec2 ab = texture(u_brdf_lut, vec2(NdotV, rough)).rg;
     float y = 1.0 - NdotV;
     float y2 = y * y;
-    vec3 k_s = f0 + (max(f90 * (1.0 - rough), f0) - f0) * (y2 * y2 * y);
+    float fres = y2 * y2 * y;
+    float f_rough = 1.0 - rough;
+    vec3 ss = (f0 + (max(f90 * f_rough, f0) - f0) * fres) * ab.x + f90 * ab.y;
+    float e_ms = 1.0 - ab.x - ab.y;
+    vec3 f_avg = f0 + (1.0 - f0) * (1.0 / 21.0);
+    vec3 ms = ss * f_avg * e_ms / (1.0 - e_ms * f_avg);
+    vec3 ss_d = (f0_d + (max(f90 * f_rough, f0_d) - f0_d) * fres) * ab.x + f90 * ab.y;
+    vec3 f_avg_d = f0_d + (1.0 - f0_d) * (1.0 / 21.0);
+    vec3 ms_d = ss_d * f_avg_d * e_ms / (1.0 - e_ms * f_avg_d);
     vec3 R = reflect(-V, N);
-    vec3 spec = textureLod(u_spec_env, R, rough * SPEC_LOD_MAX).rgb * (k_s * ab.x + f90 * ab.y);
+    vec3 spec = textureLod(u_spec_env, R, rough * SPEC_LOD_MAX).rgb * ss;
 #ifdef SH_VERTEX
-    vec3 diff = v_irr * c_diff;
+    vec3 irr = v_irr;
 #else
-    vec3 diff = max(SH_IRRADIANCE, 0.0) * c_diff;
+    vec3 irr = max(SH_IRRADIANCE, 0.0);
 #endif
+    vec3 diff = irr * (c_diff * (1.0 - ss_d - ms_d) + ms);
     vec3 ibl = (diff + spec) * u_env_intensity;
 #ifdef OCC_TEX
     ibl *= 1.0 + u_occlusion_strength * (texture(u_occ_tex, UV_OCC).r - 1.0);

@@ -27,12 +27,14 @@ from workers.rendering.gltf_builder import (
     write_glb,
 )
 from workers.rendering.ibl import (
+    PreparedEnvironment,
     brdf_lut,
     cube_directions,
     eval_irradiance_sh,
     irradiance_cube,
     irradiance_sh,
     sample_equirect,
+    specular_cube,
 )
 from workers.rendering.renderer import Lighting, Pose, Renderer
 
@@ -250,6 +252,60 @@ def test_occlusion_darkens(renderer: Renderer, tmp_path: Path) -> None:
     assert img[LEFT].sum() + 60 < img[RIGHT].sum(), (img[LEFT], img[RIGHT])
 
 
+TILT = math.radians(35)
+
+
+@pytest.mark.parametrize(
+    ("case", "tilt"),
+    [
+        # (how the tile is laid out, the normal map's tangent-space direction)
+        ("plain", (1.0, 0.0)),  # +u (image right) is world +x
+        ("plain", (0.0, 1.0)),  # image up (-v) is world +y
+        ("mirrored_u", (1.0, 0.0)),  # u runs right to left: +u is world -x
+        ("back_face", (1.0, 0.0)),  # a double-sided tile seen from behind
+    ],
+)
+def test_normal_map_tilts_like_the_equivalent_geometry(
+    renderer: Renderer, tmp_path: Path, case: str, tilt: tuple[float, float]
+) -> None:
+    """A constant normal map on a flat tile lights like the same tile whose vertex normals are
+    the perturbed normal (the glTF convention: red along +u, green up the image, i.e. -v), and
+    unlike the opposite tilt. A wrong-signed tangent frame fails one of the cases."""
+    sin, cos = math.sin(TILT), math.cos(TILT)
+    m = (tilt[0] * sin, tilt[1] * sin, cos)
+    pos, _, uv, idx = quad()
+    face = np.array([0.0, 0.0, 1.0])
+    tangent, bitangent = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])  # +u, -v
+    if case == "mirrored_u":
+        uv = np.ascontiguousarray(np.stack([1.0 - uv[:, 0], uv[:, 1]], 1), np.float32)
+        tangent = -tangent
+    elif case == "back_face":
+        idx = idx.reshape(-1, 3)[:, ::-1].ravel().copy()  # wound to face away (-Z)
+        face = -face
+    texel = np.array([[[(c * 0.5 + 0.5) * 255 for c in m] + [255]]], np.float64)
+    normal_png = png_bytes(np.tile(texel, (4, 4, 1)).round().astype(np.uint8))
+    perturbed = m[0] * tangent + m[1] * bitangent + m[2] * face  # the front side's normal
+    opposite = -m[0] * tangent - m[1] * bitangent + m[2] * face
+
+    def tile(**kw: Any) -> Callable[[GltfBuilder], None]:
+        def build(b: GltfBuilder) -> None:
+            normals = np.tile(np.asarray(kw.pop("normal", face), np.float32), (4, 1))
+            mat = b.add_material(base_color_factor=(0.8, 0.8, 0.8, 1), double_sided=True, **kw)
+            mesh = b.add_mesh(pos, normals=normals, uvs=uv, indices=idx, material=mat)
+            b.add_node(mesh=mesh)
+
+        return build
+
+    mapped = render(renderer, tmp_path, tile(normal_texture=normal_png))
+    same = render(renderer, tmp_path, tile(normal=perturbed), name="g.glb")
+    other = render(renderer, tmp_path, tile(normal=opposite), name="o.glb")
+    inside = (slice(H // 2 - 8, H // 2 + 8), slice(W // 2 - 8, W // 2 + 8))
+    err = np.abs(mapped[inside] - same[inside]).mean()
+    contrast = np.abs(other[inside] - same[inside]).mean()
+    assert contrast > 12, contrast  # the test can tell the two tilts apart
+    assert err < contrast / 6, (err, contrast)
+
+
 def test_texture_transform_moves_the_pattern(renderer: Renderer, tmp_path: Path) -> None:
     red_green = halves((255, 0, 0, 255), (0, 255, 0, 255))
 
@@ -396,6 +452,33 @@ def test_metal_sphere_reflects_the_environment(renderer: Renderer, tmp_path: Pat
     top, bottom = img[H // 2 - 8, W // 2], img[H // 2 + 8, W // 2]
     assert top.sum() > 300, top  # bright sky, not black
     assert top.sum() > bottom.sum() + 60, (top, bottom)  # the dark ground below
+
+
+@pytest.mark.parametrize("metal", [1.0, 0.0])
+@pytest.mark.parametrize("rough", [1.0, 0.6, 0.2])
+def test_white_furnace_rough_metal_keeps_its_energy(
+    tmp_path: Path, metal: float, rough: float
+) -> None:
+    """A white material in a uniform environment (no punctual lights) reflects exactly the
+    environment's radiance, at any roughness: the multiple-scattering term gives back what the
+    single-scattering lobe loses (without it, rough metal renders at about half), and a
+    dielectric's diffuse gives up what its specular reflects (without that, it is brighter)."""
+    radiance = 0.5
+    env = np.full((16, 32, 3), radiance, np.float32)
+    uniform = PreparedEnvironment(
+        specular=specular_cube(env), irradiance=irradiance_sh(env), lut=brdf_lut()
+    )
+    with Renderer(W, H, lighting=Lighting(lights=()), environment=uniform) as furnace:
+        img = render(
+            furnace,
+            tmp_path,
+            lambda b: textured_quad(
+                b, base_color_factor=(1, 1, 1, 1), metallic_factor=metal, roughness_factor=rough
+            ),
+        )
+    expected = 255 * srgb(float(pbr_neutral(np.full(3, radiance))[0]))
+    centre = img[H // 2 - 4 : H // 2 + 4, W // 2 - 4 : W // 2 + 4, 0]
+    assert np.abs(centre - expected).max() <= 2, (centre.min(), centre.max(), expected)
 
 
 def test_clearcoat_adds_a_sharp_reflection_over_a_rough_base(
