@@ -355,26 +355,31 @@ def browser_stream(cafile: str) -> dict[str, Any]:
             context = browser.new_context(ignore_https_errors=True, bypass_csp=True)
             page = context.new_page()
             page.set_default_timeout(60_000)
-            page.goto(f"{HTTPS}/login/?next=/lobby/")
-            page.fill("#username", DEMO_PLAYER[0])
-            page.fill("#password", DEMO_PLAYER[1])
-            page.click("#login-submit")
-            page.wait_for_url(f"{HTTPS}/lobby/")
-            room = page.locator("li.scene", has_text="Demo room").first
-            room.wait_for(timeout=120_000)
-            room.locator("button.create-session").click()
-            page.wait_for_url(f"{HTTPS}/play/**")
-            page.wait_for_function("!!window.vrplatform")
-            page.wait_for_function(
-                "(() => { const s = window.vrplatform.stats();"
-                " return s && s.streaming && s.framesShown > 0; })()",
-                timeout=180_000,
-            )
-            time.sleep(2)
-            stats = dict(page.evaluate("window.vrplatform.stats()"))
-            OUT.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(OUT / "viewer.png"))
-            return stats
+            try:
+                page.goto(f"{HTTPS}/login/?next=/lobby/")
+                page.fill("#username", DEMO_PLAYER[0])
+                page.fill("#password", DEMO_PLAYER[1])
+                page.click("#login-submit")
+                page.wait_for_url(f"{HTTPS}/lobby/")
+                room = page.locator("li.scene", has_text="Demo room").first
+                room.wait_for(timeout=120_000)
+                room.locator("button.create-session").click()
+                page.wait_for_url(f"{HTTPS}/play/**")
+                page.wait_for_function("!!window.vrplatform")
+                page.wait_for_function(
+                    "(() => { const s = window.vrplatform.stats();"
+                    " return s && s.streaming && s.framesShown > 0; })()",
+                    timeout=180_000,
+                )
+                time.sleep(2)
+                stats = dict(page.evaluate("window.vrplatform.stats()"))
+                OUT.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(OUT / "viewer.png"))
+                return stats
+            except Exception:
+                OUT.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(OUT / "viewer-failed.png"))
+                raise
         finally:
             browser.close()
 
@@ -537,12 +542,14 @@ def main() -> int:
         def up() -> list[str] | None:
             with urllib.request.urlopen(url, timeout=10) as response:
                 targets = json.load(response)["data"]["activeTargets"]
-            web = [t for t in targets if t["labels"]["job"] == "vrplatform-web"]
-            if len(web) == 2 and all(t["health"] == "up" for t in web):
+            ours = [t for t in targets if t["labels"]["job"].startswith("vrplatform-")]
+            jobs = sorted(t["labels"]["job"] for t in ours)
+            want = ["vrplatform-streaming", "vrplatform-web", "vrplatform-web"]
+            if jobs == want and all(t["health"] == "up" for t in ours):
                 return [f"{t['labels']['instance']} {t['health']}" for t in targets]
             return None
 
-        return "; ".join(wait_until(up, 120, "web targets up", interval=5))
+        return "; ".join(wait_until(up, 120, "web and streaming targets up", interval=5))
 
     def restart_keeps_data() -> str:
         compose("down", timeout=300)
@@ -570,7 +577,7 @@ def main() -> int:
         checks.check("Chromium signs in through the gateway and decodes the demo stream", viewer)
         if checks.check("a creator's upload is processed by the Celery container", upload):
             checks.check("down and up keep the data (volumes)", restart_keeps_data)
-        checks.check("Prometheus scrapes the web targets", prometheus)
+        checks.check("Prometheus scrapes the web and streaming-worker targets", prometheus)
     if checks.failed:
         OUT.mkdir(parents=True, exist_ok=True)
         logs = compose("logs", "--no-color", "--timestamps", timeout=120, check=False)
