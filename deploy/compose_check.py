@@ -463,11 +463,16 @@ def main() -> int:
         compose("up", "-d", "--no-build", timeout=900)
         wait_until(lambda: compose.completed("setup"), 600, "setup finished")
         wait_until(lambda: compose.completed("provision-worker"), 300, "provision-worker finished")
-        for service in ("web1", "web2"):
+        # Healthy means: web answers /healthz, celery holds its broker connection, streaming its
+        # platform WebSocket (deploy/docker/healthcheck.py).
+        for service in ("web1", "web2", "celery", "streaming"):
             wait_until(lambda s=service: compose.healthy(s), 300, f"{service} healthy")
         wait_until(lambda: compose.state("gateway")["Status"] == "running", 120, "gateway running")
         setup_log = compose.logs("setup")
-        return f"setup exited 0 ({len(setup_log.splitlines())} log lines); web1, web2 healthy"
+        return (
+            f"setup exited 0 ({len(setup_log.splitlines())} log lines); "
+            "web1, web2, celery, streaming healthy"
+        )
 
     def gateway_tls13() -> str:
         OUT.mkdir(parents=True, exist_ok=True)
