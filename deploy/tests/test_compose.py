@@ -172,3 +172,36 @@ def test_entrypoint_and_scripts_parse() -> None:
     assert "AS gpu" in dockerfile
     for package in ("libegl1", "libgl1-mesa-dri"):
         assert package in (ROOT / "deploy" / "system-packages.txt").read_text()
+
+
+def _healthcheck_module() -> Any:
+    import importlib.util
+
+    path = ROOT / "deploy" / "docker" / "healthcheck.py"
+    spec = importlib.util.spec_from_file_location("vrp_healthcheck", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_healthcheck_sees_only_an_established_connection_of_the_process() -> None:
+    """celery and streaming are healthy while PID 1 holds its broker / platform connection."""
+    import os
+    import socket
+
+    healthcheck = _healthcheck_module()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        assert not healthcheck.connected_to(port, pid=os.getpid())  # listening is not connected
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            peer, _ = server.accept()
+            with peer:
+                assert healthcheck.connected_to(port, pid=os.getpid())
+                # A connection to another port is not the one asked about.
+                assert not healthcheck.connected_to(port + 1, pid=os.getpid())
+            client.close()
+    assert healthcheck._port("redis://redis:6379/0", 1) == 6379
+    assert healthcheck._port("http://127.0.0.1:18000", 1) == 18000
+    assert healthcheck._port("https://vr.example.com", 1) == 443
