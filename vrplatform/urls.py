@@ -13,7 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Sign-in, sign-out, sign-up, password change/reset, external providers (allauth).
     path("accounts/", include("allauth.urls")),
-    path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
+    path("o/", include("apps.accounts.oauth_urls", namespace="oauth2_provider")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/athena/", include("apps.accounts.api.urls")),

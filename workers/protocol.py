@@ -590,6 +590,11 @@ class StreamStart:
     # Participants of the session whose voice an operator muted (see VoiceMute): a worker that
     # starts streaming the session drops their audio from the first frame.
     voice_muted: list[str] = field(default_factory=list)
+    # The session's animation clip (ClipChange); "": the scene's default clip.
+    clip: str = ""
+    # Scene units per metre of the viewer (workers/rendering/spawn.py): eye separation, near
+    # plane and avatar sizes grow with it, so a scene authored in centimetres is life-size.
+    world_scale: float = 1.0
     type: str = "stream_start"
 
 
@@ -652,6 +657,16 @@ class VoiceMute:
 
 
 @dataclass(slots=True)
+class ClipChange:
+    """Platform -> worker: the session's host switched the animation clip; every viewer of the
+    session on this worker now sees ``clip`` from its start ("": the scene's default clip)."""
+
+    session_id: str
+    clip: str = ""
+    type: str = "clip_change"
+
+
+@dataclass(slots=True)
 class StatsReport:
     stream_id: str
     stats: StreamReport
@@ -694,6 +709,7 @@ WorkerMessage = (
     | WorkerPoses
     | RemotePoses
     | VoiceMute
+    | ClipChange
 )
 FROM_WORKER: Final = frozenset(
     {"register", "heartbeat", "signal", "stats", "stream_stopped", "poses"}
@@ -709,6 +725,7 @@ FROM_PLATFORM: Final = frozenset(
         "quality_hint",
         "remote_poses",
         "voice_mute",
+        "clip_change",
     }
 )
 
@@ -930,6 +947,8 @@ def parse_worker_message(raw: str | bytes | dict[str, Any]) -> WorkerMessage:
             pinned_quality=_rung(obj.get("pinned_quality"), "pinned_quality", optional=True),
             ice_servers=ice,
             voice_muted=[_str(p, "voice_muted[]") for p in muted],
+            clip=_str(obj.get("clip", ""), "clip", allow_empty=True),
+            world_scale=_number(obj.get("world_scale", 1.0), "world_scale", lo=1e-3, hi=1e4),
         )
     if kind in ("stream_stop", "stream_stopped"):
         cls = StreamStop if kind == "stream_stop" else StreamStopped
@@ -964,6 +983,11 @@ def parse_worker_message(raw: str | bytes | dict[str, Any]) -> WorkerMessage:
             _str(obj.get("session_id"), "session_id"),
             _str(obj.get("participant_id"), "participant_id"),
             muted,
+        )
+    if kind == "clip_change":
+        return ClipChange(
+            _str(obj.get("session_id"), "session_id"),
+            _str(obj.get("clip", ""), "clip", allow_empty=True),
         )
     if kind == "stats":
         return StatsReport(

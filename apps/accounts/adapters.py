@@ -1,13 +1,17 @@
 """django-allauth adapters: the platform's rules for the sign-in pages and external providers.
 
-- Sign-in through the pages counts failures in the same per-(username, client address)
+- Sign-in through the pages counts failures in the same per-(account, client address)
   lockout as ``POST /api/athena/authenticate``, so neither door is a way around the other.
 - The client address is ``REMOTE_ADDR``, which ``TrustedProxyMiddleware`` has already resolved.
-- Self sign-up is open only when operators say so (``ACCOUNT_SIGNUP_OPEN``); external providers
-  have their own switch (``SOCIAL_SIGNUP_OPEN``). Every new account is a participant.
+- Self sign-up is open only when operators say so (``ACCOUNT_SIGNUP_OPEN``) and e-mail
+  verification is mandatory (else the sign-up page would tell who has an account, and an
+  account could claim an address it does not own); external providers have their own switch
+  (``SOCIAL_SIGNUP_OPEN``). Every new account is a participant.
 - An external account links to an existing one only by an e-mail address the provider says is
   verified, and never to an address a self sign-up claimed without confirming it (that would
   let someone register a victim's address first and inherit their later SSO sign-in).
+  Addresses are compared exactly after ``email_match_key`` (ASCII only, ASCII case folded),
+  never by Unicode case folding or the database's case-insensitive match alone.
 """
 
 from __future__ import annotations
@@ -28,9 +32,15 @@ from apps.accounts.services import user_set_roles
 from apps.core.errors import RateLimited
 
 
+def self_signup_open() -> bool:
+    return bool(getattr(settings, "ACCOUNT_SIGNUP_OPEN", False)) and (
+        getattr(settings, "ACCOUNT_EMAIL_VERIFICATION", "") == "mandatory"
+    )
+
+
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest) -> bool:
-        return bool(getattr(settings, "ACCOUNT_SIGNUP_OPEN", False))
+        return self_signup_open()
 
     def get_client_ip(self, request: HttpRequest) -> str:
         return str(request.META.get("REMOTE_ADDR") or "unknown")
@@ -75,18 +85,38 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         return user
 
 
+def email_match_key(address: str) -> str | None:
+    """The form two addresses are compared in to link accounts: surrounding blanks removed,
+    ASCII letters lower-cased, nothing else changed. ``None`` (never linkable) for an address
+    with any non-ASCII character: Unicode case folding and compatibility forms map look-alikes
+    onto plain letters (KELVIN SIGN U+212A lower-cases to "k", so "\u212aate@corp.test" would
+    become kate's address), and no rule short of refusing them is safe."""
+    address = address.strip()
+    if not address or not address.isascii():
+        return None
+    return address.lower()  # ASCII only: lower() touches A-Z and nothing else
+
+
 def linkable_user(addresses: list[Any]) -> User | None:
     """The one active local account whose e-mail is among the provider's *verified*
-    addresses, unless that address is an unconfirmed self sign-up claim."""
-    verified = {a.email.strip().lower() for a in addresses if a.verified and a.email}
+    addresses, unless that address is an unconfirmed self sign-up claim. Addresses match
+    only when their ``email_match_key`` is equal: the database's case-insensitive lookup
+    narrows the candidates, the exact comparison of the keys decides."""
+    verified = {
+        key for a in addresses if a.verified and a.email and (key := email_match_key(a.email))
+    }
     for email in sorted(verified):
-        users = list(User.objects.filter(email__iexact=email, is_active=True)[:2])
+        candidates = User.objects.filter(email__iexact=email, is_active=True)[:10]
+        users = [u for u in candidates if email_match_key(u.email) == email]
         if len(users) != 1:
             continue  # none, or ambiguous: never guess which account to hand over
         user = users[0]
-        unconfirmed = EmailAddress.objects.filter(
-            user=user, email__iexact=email, verified=False
-        ).exists()
+        unconfirmed = any(
+            email_match_key(claim) == email
+            for claim in EmailAddress.objects.filter(user=user, verified=False).values_list(
+                "email", flat=True
+            )
+        )
         if not unconfirmed:
             return user
     return None

@@ -7,4 +7,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and roles (AthenaCore)"
 
     def ready(self) -> None:
-        from apps.accounts import schema, signals  # noqa: F401  (registers receivers, schema)
+        from apps.accounts import checks, schema, signals  # noqa: F401  (registers them)

@@ -34,7 +34,7 @@ class TokenIdentity:
 def authenticate_bearer(token: str) -> TokenIdentity:
     """Resolve a bearer token to an identity, or raise ``AuthenticationFailed`` with a code
     (``token_expired``, ``token_invalid``, ``token_revoked``, ``user_inactive``)."""
-    if not token or len(token) > 4096:
+    if not token or len(token) > 4096 or not token.isascii():  # tokens are ASCII; "\ud800" too
         raise AuthenticationFailed("The token is invalid.", code="token_invalid")
     if looks_like_jwt(token):
         claims = access_token_decode(token)

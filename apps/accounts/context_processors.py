@@ -2,9 +2,10 @@
 
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest
+
+from apps.accounts.adapters import self_signup_open
 
 
 def account_settings(request: HttpRequest) -> dict[str, Any]:
-    return {"signup_open": bool(getattr(settings, "ACCOUNT_SIGNUP_OPEN", False))}
+    return {"signup_open": self_signup_open()}

@@ -24,6 +24,7 @@ from apps.accounts.lockout import (
 from apps.accounts.models import RefreshToken, User
 from apps.accounts.roles import ROLES, STAFF_ROLES, role_grants
 from apps.accounts.selectors import user_roles
+from apps.accounts.signins import jwt_signin_key, signins_end_notify
 from apps.accounts.tokens import access_token_deny, access_token_encode
 from apps.core.errors import AuthenticationFailed, InvalidInput
 from apps.core.events import send_event_on_commit
@@ -107,8 +108,9 @@ def token_refresh(*, refresh: str) -> TokenPair:
 
 
 def token_family_revoke(*, family: uuid.UUID, reason: str = "token_revoked") -> int:
-    """Revoke every refresh token of a family, deny its live access tokens and close the
-    sockets that signed in with one of them (4401)."""
+    """Revoke every refresh token of a family, deny its live access tokens, close the
+    sockets that signed in with one of them (4401) and end the sign-in (``signin_ended``:
+    the streams it started stop)."""
     now = timezone.now()
     with transaction.atomic():
         tokens = list(
@@ -122,7 +124,33 @@ def token_family_revoke(*, family: uuid.UUID, reason: str = "token_revoked") -> 
         by_user.setdefault(user_id, []).append(jti)
     for user_id, jtis in by_user.items():
         sockets_revoke_notify(user_id=user_id, jtis=jtis, reason=reason)
+    signins_end_notify(keys=[jwt_signin_key(family)], reason=reason)
     return len(tokens)
+
+
+def user_signins_revoke(*, user_id: int, reason: str) -> int:
+    """End every sign-in of a user (a password change or reset): each platform token family
+    as ``token_family_revoke`` does, and every OAuth2 token (django-oauth-toolkit revokes a
+    refresh token with its access token; deleting an access token closes its sockets and ends
+    its sign-in, ``signals.py``). Returns how many sign-ins ended."""
+    from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+
+    families = set(
+        RefreshToken.objects.filter(user_id=user_id, revoked_at__isnull=True).values_list(
+            "family", flat=True
+        )
+    )
+    for family in families:
+        token_family_revoke(family=family, reason=reason)
+    refresh_tokens = list(
+        get_refresh_token_model().objects.filter(user_id=user_id, revoked__isnull=True)
+    )
+    for refresh_token in refresh_tokens:
+        refresh_token.revoke()
+    access_tokens = list(get_access_token_model().objects.filter(user_id=user_id))
+    for access_token in access_tokens:
+        access_token.revoke()
+    return len(families) + len(refresh_tokens) + len(access_tokens)
 
 
 def auth_logout(

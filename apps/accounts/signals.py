@@ -1,14 +1,32 @@
-"""Receivers: keep role permissions in sync after migrations; tell sockets when roles change."""
+"""Receivers: keep role permissions in sync after migrations; tell sockets when roles change;
+end sign-ins when a password changes or an OAuth2 token is revoked."""
 
 from typing import Any
 
-from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_save
+from django.db.models.signals import (
+    m2m_changed,
+    post_delete,
+    post_migrate,
+    post_save,
+    pre_delete,
+    pre_save,
+)
 from django.dispatch import receiver
 from oauth2_provider.models import get_access_token_model
 
 from apps.accounts.authentication import oauth2_socket_key
 from apps.accounts.models import User
-from apps.accounts.services import roles_sync, sockets_revoke_notify, wisdom_updated_notify
+from apps.accounts.services import (
+    roles_sync,
+    sockets_revoke_notify,
+    user_signins_revoke,
+    wisdom_updated_notify,
+)
+from apps.accounts.signins import (
+    oauth2_signin_is_live,
+    signin_key_for_oauth2,
+    signins_end_notify,
+)
 from apps.core.events import run_on_commit
 
 
@@ -64,6 +82,28 @@ def _deactivated(sender: Any, instance: User, **kwargs: Any) -> None:
         )
 
 
+@receiver(post_save, sender=User)
+def _password_changed(sender: Any, instance: User, created: bool, **kwargs: Any) -> None:
+    # ``set_password`` keeps the new raw password in ``_password`` until ``save`` has sent
+    # this signal; a hasher upgrade at sign-in clears it first (Django: "hash upgrades
+    # shouldn't be considered password changes"). So this is a real change: the allauth
+    # change and reset pages, the admin's password form, ``changepassword``, a service.
+    # Every earlier sign-in ends: its tokens, its sockets, its streams.
+    if created or getattr(instance, "_password", None) is None:
+        return
+    user_id = instance.pk
+    run_on_commit(
+        lambda: user_signins_revoke(user_id=user_id, reason="password_changed"),
+        what="end the sign-ins of a user whose password changed",
+    )
+
+
+@receiver(pre_delete, sender=get_access_token_model())
+def _oauth_token_signin(sender: Any, instance: Any, **kwargs: Any) -> None:
+    # Read before the delete: deleting the token unlinks its refresh token.
+    instance._signin_key = signin_key_for_oauth2(instance)
+
+
 @receiver(post_delete, sender=get_access_token_model())
 def _oauth_token_revoked(sender: Any, instance: Any, **kwargs: Any) -> None:
     # django-oauth-toolkit deletes an access token when it is revoked (/o/revoke_token/, a
@@ -74,4 +114,16 @@ def _oauth_token_revoked(sender: Any, instance: Any, **kwargs: Any) -> None:
     if user_id:
         sockets_revoke_notify(
             user_id=user_id, jtis=[oauth2_socket_key(instance.pk)], reason="token_revoked"
+        )
+    key = getattr(instance, "_signin_key", "")
+    if key:
+        # A refresh deletes the token it spends and creates the next in one transaction:
+        # the sign-in ends only if no live token of it is left once that commits.
+        run_on_commit(
+            lambda: (
+                None
+                if oauth2_signin_is_live(key)
+                else signins_end_notify(keys=[key], reason="token_revoked")
+            ),
+            what="end an OAuth2 sign-in",
         )

@@ -123,6 +123,16 @@ class SceneVersion(models.Model):
     bounds_min = models.JSONField(null=True, blank=True)
     bounds_max = models.JSONField(null=True, blank=True)
     thumbnail = models.FileField(upload_to=version_file_upload_to, max_length=500, blank=True)
+    # Animation clips found at processing ([{"name", "duration"}], file order) and the one a
+    # session plays until its host switches ("": the first clip).
+    clips = models.JSONField(default=list, blank=True)
+    default_clip = models.CharField(max_length=128, blank=True)
+    # Where viewers start, computed at processing (workers/rendering/spawn.py: the default start,
+    # the thumbnail's framing, the cameras, the scale) and the creator's choice over it:
+    # {} (the computed default), {"camera": i}, {"framing": true} or {"point": {position, yaw,
+    # pitch}}, each optionally with {"scale": units per metre}. Read it through ``spawn_start``.
+    spawn = models.JSONField(null=True, blank=True)
+    spawn_choice = models.JSONField(default=dict, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     processing_started_at = models.DateTimeField(null=True, blank=True)
@@ -160,4 +170,29 @@ class SceneVersion(models.Model):
             "texture_pixels": self.texture_pixels,
             "bounds_min": self.bounds_min,
             "bounds_max": self.bounds_max,
+            "clips": self.clips,
+            "spawn": self.spawn,
         }
+
+    def spawn_start(self) -> dict[str, Any] | None:
+        """Where a viewer starts: ``{source, position, yaw, pitch, scale}`` (positions are the
+        viewer's eye in scene units; ``scale`` is scene units per metre), the creator's choice
+        applied over what processing computed. None before processing."""
+        spawn = self.spawn
+        if not spawn:
+            return None
+        choice = self.spawn_choice or {}
+        keys = ("position", "yaw", "pitch")
+        start = {"source": spawn.get("source", "bounds"), **{k: spawn.get(k) for k in keys}}
+        if "camera" in spawn:
+            start["camera"] = spawn["camera"]
+        cameras = spawn.get("cameras") or []
+        camera = choice.get("camera")
+        if isinstance(camera, int) and 0 <= camera < len(cameras):
+            start = {"source": "camera", "camera": camera, **{k: cameras[camera][k] for k in keys}}
+        elif choice.get("framing") and spawn.get("framing"):
+            start = {"source": "bounds", **{k: spawn["framing"][k] for k in keys}}
+        elif isinstance(choice.get("point"), dict):
+            start = {"source": "creator", **{k: choice["point"][k] for k in keys}}
+        start["scale"] = float(choice.get("scale") or spawn.get("scale") or 1.0)
+        return start

@@ -66,15 +66,26 @@ def run(
     tool_timeout_s: float = 120,
 ) -> dict[str, Any]:
     from apps.scenes.validation import DERIVATIVE_NAME, GltfLimits, validate_package
-    from apps.scenes.validation.conversion import CONVERTIBLE, ConversionFailed, convert_to_glb
+    from apps.scenes.validation.conversion import (
+        ConversionFailed,
+        convert_to_glb,
+        needs_conversion,
+    )
     from apps.scenes.validation.tools import ToolMissing
 
     processing: dict[str, Any] = {}
-    if package.suffix.lower() in CONVERTIBLE:
+    converted_issues: list[Any] = []  # textures embedded or missing, fixes to assimp's output
+    try:
+        convert = needs_conversion(package, GltfLimits(**limits))
+    except ConversionFailed as exc:
+        result = _rejected(exc.code, exc.message, processing)
+        (out_dir / REPORT_NAME).write_text(json.dumps(result))
+        return result
+    if convert:
         _emit("converting", 15)
         try:
-            package, processing["converted_from"] = convert_to_glb(
-                package, out_dir, timeout_s=tool_timeout_s
+            package, processing["converted_from"], converted_issues = convert_to_glb(
+                package, out_dir, timeout_s=tool_timeout_s, limits=GltfLimits(**limits)
             )
         except ToolMissing as exc:
             result = _rejected("converter_unavailable", str(exc), processing)
@@ -94,6 +105,7 @@ def run(
         tool_timeout_s=tool_timeout_s,
     )
     report.processing = {**processing, **report.processing}
+    report.issues[:0] = converted_issues
     # What workers will load: the decoded derivative, else the converted GLB, else the upload.
     render_path = package
     if report.processing.get("derivative"):
@@ -108,12 +120,25 @@ def run(
         from workers.rendering.animation import SceneAnimation
         from workers.rendering.gltf_package import load_package
         from workers.rendering.renderer import thumbnail
+        from workers.rendering.scene import build_scene_data
+        from workers.rendering.spawn import compute_spawn
 
         try:
             loaded = load_package(render_path, limits=GltfLimits(**limits))
             animation = SceneAnimation.from_package(loaded)
-            # An animated scene's thumbnail is its first frame (t = 0), not the rest pose.
-            png = thumbnail(animation.scene_at(0.0) if animation else loaded, size=thumb_size)
+            # An animated scene's thumbnail is its first clip's first frame (t = 0), not the
+            # rest pose.
+            scene = animation.scene_at(0.0) if animation else build_scene_data(loaded)
+            png = thumbnail(scene, size=thumb_size)
+            # Where viewers start (the thumbnail's framing of the same bounds, or a camera)
+            # and the clips a creator and a session's host choose from.
+            result["stats"]["spawn"] = compute_spawn(
+                loaded.document, scene.bounds_min, scene.bounds_max
+            )
+            result["stats"]["clips"] = [
+                {"name": c.name, "duration": round(c.duration, 4)}
+                for c in (animation.clips if animation else [])
+            ]
         except Exception as exc:  # any renderer failure becomes a report entry
             result["ok"] = False
             result["issues"].append(

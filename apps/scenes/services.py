@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -32,8 +31,10 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.core.errors import Conflict, InvalidInput, PayloadTooLarge
+from apps.scenes import sandbox
 from apps.scenes.models import Container, Scene, SceneVersion, VersionStatus, Visibility
 from apps.scenes.processing import REPORT_NAME, THUMBNAIL_NAME
+from apps.scenes.validation.report import grouped_report
 from workers.rendering.gltf_package import GltfLimits
 
 logger = logging.getLogger(__name__)
@@ -210,6 +211,92 @@ def scene_update(*, scene: Scene, data: dict[str, Any]) -> Scene:
     return scene
 
 
+SPAWN_SCALES = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)  # scene units per metre a creator may set
+
+
+def _spawn_point(value: Any) -> dict[str, Any]:
+    bad = InvalidInput(
+        "A spawn point is {position: [x, y, z], yaw, pitch} with finite numbers.",
+        code="invalid_spawn",
+    )
+    if not isinstance(value, dict):
+        raise bad
+    position, yaw, pitch = value.get("position"), value.get("yaw", 0.0), value.get("pitch", 0.0)
+    numbers = [*(position if isinstance(position, list) else []), yaw, pitch]
+    if (
+        not isinstance(position, list)
+        or len(position) != 3
+        or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and abs(v) < 1e7 for v in numbers
+        )
+    ):
+        raise bad
+    return {
+        "position": [float(v) for v in position],
+        "yaw": float(yaw),
+        "pitch": max(-1.5, min(1.5, float(pitch))),
+    }
+
+
+def scene_version_configure(
+    *,
+    version: SceneVersion,
+    default_clip: str | None = None,
+    spawn: dict[str, Any] | None = None,
+) -> SceneVersion:
+    """The creator's choices for a processed version: the animation clip sessions play until
+    their host switches (a name processing found, or "" for the first), and where viewers start
+    (``{}``: the computed default; ``{"camera": i}``; ``{"framing": true}``; ``{"point":
+    {position, yaw, pitch}}``; any of them with ``"scale"``, scene units per metre)."""
+    if version.status != VersionStatus.READY:
+        raise Conflict(
+            "Only a processed (ready) version can be configured.",
+            code="version_not_ready",
+            detail={"status": version.status},
+        )
+    changed: list[str] = []
+    if default_clip is not None:
+        names = [c.get("name") for c in version.clips or []]
+        if default_clip and default_clip not in names:
+            raise InvalidInput(
+                "This version has no animation clip of that name.",
+                code="unknown_clip",
+                detail={"clips": names},
+            )
+        version.default_clip = default_clip
+        changed.append("default_clip")
+    if spawn is not None:
+        choice: dict[str, Any] = {}
+        cameras = (version.spawn or {}).get("cameras") or []
+        if "camera" in spawn:
+            camera = spawn["camera"]
+            if not isinstance(camera, int) or isinstance(camera, bool):
+                raise InvalidInput("camera is an index.", code="invalid_spawn")
+            if not 0 <= camera < len(cameras):
+                raise InvalidInput(
+                    "This version has no camera with that index.",
+                    code="unknown_camera",
+                    detail={"cameras": [c.get("name") for c in cameras]},
+                )
+            choice["camera"] = camera
+        elif spawn.get("framing") is True:
+            choice["framing"] = True
+        elif "point" in spawn:
+            choice["point"] = _spawn_point(spawn["point"])
+        if "scale" in spawn and spawn["scale"] is not None:
+            if spawn["scale"] not in SPAWN_SCALES:
+                raise InvalidInput(
+                    f"scale is one of {', '.join(str(v) for v in SPAWN_SCALES)}.",
+                    code="invalid_spawn",
+                )
+            choice["scale"] = float(spawn["scale"])
+        version.spawn_choice = choice
+        changed.append("spawn_choice")
+    if changed:
+        version.save(update_fields=changed)
+    return version
+
+
 @transaction.atomic
 def scene_delete(*, scene: Scene) -> None:
     names: list[str] = []
@@ -310,23 +397,35 @@ def _run_child(
         "--max-output-mb",
         str(config.max_output_mb),
     ]
+    try:
+        # Its own environment, read-only upload and code, a private writable out_dir, no
+        # network (apps.scenes.sandbox; SCENE_SANDBOX says what happens without bubblewrap).
+        child = sandbox.wrap(
+            cmd, read_only=[package.parent], writable=[out_dir], cwd=Path(settings.BASE_DIR)
+        )
+    except sandbox.SandboxUnavailable:
+        return _ChildResult(
+            None,
+            None,
+            "sandbox_unavailable",
+            "Scene processing is disabled on this server: its sandbox (bubblewrap) cannot run "
+            "here. An operator must fix it (see deploy/README.md), then reprocess the version.",
+        )
     stderr_path = out_dir / "stderr.txt"
     timed_out = threading.Event()
     with stderr_path.open("wb") as stderr:
         proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            cmd,
+            child.argv,
             cwd=str(settings.BASE_DIR),
             stdout=subprocess.PIPE,
             stderr=stderr,
             stdin=subprocess.DEVNULL,
-            # One BLAS thread: the child does no linear algebra worth the per-thread buffers,
-            # which would otherwise count against its address-space limit.
-            env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
+            env=child.env,
         )
 
         def kill() -> None:
             timed_out.set()
-            proc.kill()
+            sandbox.kill(proc)
 
         timer = threading.Timer(config.timeout_s, kill)
         timer.start()
@@ -342,7 +441,7 @@ def _run_child(
         finally:
             timer.cancel()
             if proc.poll() is None:
-                proc.kill()
+                sandbox.kill(proc)
                 proc.wait()
     err_tail = stderr_path.read_bytes()[-4000:].decode("utf-8", "replace")
     report_path = out_dir / REPORT_NAME
@@ -431,6 +530,7 @@ def _finish(
     report = dict(report)
     report["issues"] = list(report.get("issues") or []) + list(extra or [])
     ok = bool(report.get("ok")) and not extra and thumbnail is not None
+    report = grouped_report(report)  # a few issues of each code, counted by code
     report["ok"] = ok
     stats = report.get("stats") or {}
     for name in _STAT_FIELDS:
@@ -438,6 +538,8 @@ def _finish(
     version.texture_pixels = int(stats.get("texture_pixels") or 0)
     version.bounds_min = stats.get("bounds_min")
     version.bounds_max = stats.get("bounds_max")
+    version.clips = list(stats.get("clips") or [])
+    version.spawn = stats.get("spawn")
     version.report = report
     version.status = VersionStatus.READY if ok else VersionStatus.REJECTED
     errors = [i for i in report["issues"] if i.get("severity") == "error"]

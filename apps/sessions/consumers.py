@@ -45,6 +45,7 @@ from apps.accounts.authentication import TokenIdentity, authenticate_bearer
 from apps.accounts.selectors import user_roles
 from apps.accounts.services import user_group_name
 from apps.core.errors import Conflict, NotFound, PermissionDenied, PlatformError
+from apps.core.parsers import UNENCODABLE, unencodable
 from apps.monitoring.metrics import ws_connected, ws_disconnected, ws_message
 from apps.sessions import selectors, services
 from apps.sessions.extensions import (
@@ -90,9 +91,6 @@ def _setting(name: str) -> float:
 # these needs thread affinity: each is one self-contained selector or service call.
 def _db(func: Any) -> Any:
     return database_sync_to_async(func, thread_sensitive=False)
-
-
-authenticate = _db(authenticate_bearer)
 
 
 @_db
@@ -294,6 +292,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if message is None:
             await self.error("bad_json", "The message is not valid JSON.")
             return
+        if "\\u" in text and unencodable(message):  # only an escape spells a lone surrogate
+            await self.error("bad_json", UNENCODABLE)
+            return
         if not isinstance(event, str) or not isinstance(data, dict):
             await self.error("bad_envelope", 'Send {"event": str, "data": {...}}.')
             return
@@ -397,7 +398,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.error("bad_type", "token must be a string.")
             return
         try:
-            identity = await authenticate(token)
+            # The checks of a connecting token (scope, revocation, this session's access),
+            # not just "same user": else a profile-only token would keep a sessions socket.
+            identity, privileged = await authenticate_for_session(token, self.session_id)
         except PlatformError as exc:
             await self.error(exc.code, exc.message)
             if exc.code in ("token_revoked", "user_inactive"):
@@ -408,6 +411,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.error("token_invalid", "The token belongs to another account.")
             return
         self.identity = identity
+        self.privileged = privileged
         self.expires_at = identity.expires_at
         roles = await roles_of(identity.user)
         await self.send_event(
@@ -468,6 +472,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 "state_version": session.state_version,
                 "tick_hz": tick_hz(),
                 "server_time": _now_ms(),
+                # Where to start, the clips and the one playing (session_scene_playback).
+                "scene": live.scene,
             },
         )
         await self.channel_layer.group_send(
@@ -485,7 +491,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
         self.joined = False
         try:
-            gone = await disconnect_participant(participant_id=self.participant_id)
+            gone = await disconnect_participant(
+                participant_id=self.participant_id, leaving=reason == "left"
+            )
         except Exception:
             logger.exception("could not record that participant %s left", self.participant_id)
             gone = False
@@ -564,6 +572,20 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 self.session_id, self.channel_name, self.participant_id, gone=False
             )
         await self.shut(CLOSE_SESSION_ENDED, "session_ended")
+
+    async def hermes_member_left(self, message: dict[str, Any]) -> None:
+        """The user left through the API (``services.participant_leave``): the membership is
+        over, so this socket leaves the session's groups and gets none of its events; it
+        stays open and may join again."""
+        if self.closing or not self.joined:
+            return
+        self.joined = False
+        if self.hub is not None:
+            await self.hub.leave(
+                self.session_id, self.channel_name, self.participant_id, gone=False
+            )
+        await self.group_leave(session_group(self.session_id))
+        await self.group_leave(member_group(self.session_id, self.user_id))
 
     async def wisdom_updated(self, message: dict[str, Any]) -> None:
         if self.closing or self.identity is None:

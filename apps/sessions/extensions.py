@@ -10,6 +10,9 @@
   ``{"type": "client.event", "event": str, "data": dict}`` and each socket forwards
   ``{"event": event, "data": data}`` to its client.
 - ``session_ended``: sent after commit when a session ends (kwarg ``session_id``).
+- ``participant_left``: sent after commit when a participant leaves a session on purpose (the
+  leave API or ``hermes:session_leave`` on their last socket; kwargs ``session_id``,
+  ``participant_id``, ``user_id``). A dropped connection is not a leave.
 """
 
 import uuid
@@ -74,3 +77,7 @@ def session_group(session_id: uuid.UUID) -> str:
 
 # Sent after commit by ``services.session_end``; kwargs: ``session_id`` (uuid.UUID).
 session_ended = django.dispatch.Signal()
+
+# Sent after commit by ``services.participant_leave`` and a socket's leave; kwargs:
+# ``session_id`` (uuid.UUID), ``participant_id`` (int), ``user_id`` (int).
+participant_left = django.dispatch.Signal()

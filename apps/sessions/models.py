@@ -66,6 +66,8 @@ class VRSession(models.Model):
     # Shared by invite/private sessions out of band; public sessions have none.
     invite_token = models.CharField(max_length=64, blank=True, db_index=True)
     state = models.JSONField(default=dict, blank=True)
+    # The animation clip the host chose (hermes:clip_change); "": the scene version's default.
+    animation_clip = models.CharField(max_length=128, blank=True)
     state_version = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

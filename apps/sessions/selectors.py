@@ -177,3 +177,20 @@ def sessions_live(*, limit: int = 200) -> list[dict[str, Any]]:
         }
         for s in rows
     ]
+
+
+def session_scene_playback(*, session: VRSession) -> dict[str, Any] | None:
+    """What a viewer needs of the session's scene before its first frame: where to start
+    (``spawn``: eye position, yaw, pitch, scale; see workers/rendering/spawn.py), the animation
+    clips and the one playing now (the host's choice, else the version's default, else the
+    first). None when the session has no scene."""
+    version = session.scene_version
+    if version is None:
+        return None
+    clips = list(version.clips or [])
+    names = [c.get("name") for c in clips]
+    clip = next(
+        (c for c in (session.animation_clip, version.default_clip) if c and c in names),
+        names[0] if names else "",
+    )
+    return {"spawn": version.spawn_start(), "clips": clips, "clip": clip}

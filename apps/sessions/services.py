@@ -7,6 +7,10 @@ Events sent here (channel-layer messages to ``session_group``, forwarded by each
   with code 4000. The ``session_ended`` signal fires after commit too.
 - ``hermes:participant_left`` (``participant_leave``, the REST leave); the consumer sends
   ``hermes:participant_joined``/``_left`` for sockets, since it knows them.
+- ``hermes.member_left`` (``participant_leave``) to the leaver's own sockets: they leave the
+  session's groups, so they no longer receive its events (``hermes:transmit``...).
+The ``participant_left`` signal fires after commit when someone leaves on purpose (their
+streams stop).
 All through ``apps.core.events.send_event_on_commit``.
 """
 
@@ -24,7 +28,7 @@ from django.utils import timezone
 
 from apps.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
 from apps.core.events import run_on_commit, send_event_on_commit
-from apps.sessions.extensions import session_ended, session_group
+from apps.sessions.extensions import member_group, participant_left, session_ended, session_group
 from apps.sessions.models import (
     MAX_PARTICIPANTS_LIMIT,
     Participant,
@@ -34,7 +38,12 @@ from apps.sessions.models import (
     VRSession,
     new_invite_token,
 )
-from apps.sessions.selectors import LIVE_STATUSES, participant_as_dict, session_members
+from apps.sessions.selectors import (
+    LIVE_STATUSES,
+    participant_as_dict,
+    session_members,
+    session_scene_playback,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +213,7 @@ class LiveJoin:
     participant: Participant
     me: dict[str, Any]
     members: list[dict[str, Any]]
+    scene: dict[str, Any] | None = None  # selectors.session_scene_playback
 
 
 @transaction.atomic
@@ -227,15 +237,36 @@ def participant_connect(
         session.started_at = now
         session.save(update_fields=["status", "started_at"])
     return LiveJoin(
-        session, participant, participant_as_dict(participant), session_members(session=session)
+        session,
+        participant,
+        participant_as_dict(participant),
+        session_members(session=session),
+        session_scene_playback(session=session),
     )
 
 
+def _participant_left_notify(participant: Participant) -> None:
+    """After commit: ``participant_left`` (what they started in the session stops)."""
+    kwargs = {
+        "session_id": participant.session_id,
+        "participant_id": participant.pk,
+        "user_id": participant.user_id,
+    }
+
+    def send() -> None:
+        for receiver, result in participant_left.send_robust(sender=Participant, **kwargs):
+            if isinstance(result, Exception):
+                logger.error("participant_left receiver %r failed", receiver, exc_info=result)
+
+    run_on_commit(send, what="participant_left")
+
+
 @transaction.atomic
-def participant_disconnect(*, participant_id: int, sockets: int = 1) -> bool:
+def participant_disconnect(*, participant_id: int, sockets: int = 1, leaving: bool = False) -> bool:
     """One socket (or ``sockets``) of a participant closed or left. Returns whether the
     participant has left (their last socket): then ``left_at`` is set; a later join restores
-    them with their role."""
+    them with their role. ``leaving``: the socket left on purpose (``hermes:session_leave``),
+    so a last socket's leave is the participant's leave (``participant_left``)."""
     participant = Participant.objects.select_for_update().filter(pk=participant_id).first()
     if participant is None:
         return False
@@ -247,6 +278,8 @@ def participant_disconnect(*, participant_id: int, sockets: int = 1) -> bool:
         participant.left_at = participant.last_seen_at
         fields.append("left_at")
     participant.save(update_fields=fields)
+    if left and leaving:
+        _participant_left_notify(participant)
     return left
 
 
@@ -289,6 +322,12 @@ def participant_leave(*, session_id: uuid.UUID, user: Any) -> None:
         "hermes:participant_left",
         {"participant_id": participant.pk, "user_id": user.pk, "reason": "left"},
     )
+    # The leaver's open sockets leave the session's groups: the membership is over, so no
+    # more of its events (a private session's ``hermes:transmit``).
+    send_event_on_commit(
+        member_group(session_id, user.pk), {"type": "hermes.member_left", "reason": "left"}
+    )
+    _participant_left_notify(participant)
 
 
 @transaction.atomic

@@ -7,11 +7,19 @@ class StreamingConfig(AppConfig):
     verbose_name = "MorpheusVR — streaming workers, streams, placement, quality"
 
     def ready(self) -> None:
-        from apps.sessions.extensions import register_client_event, session_ended
+        from apps.accounts.signins import signin_ended
+        from apps.sessions.extensions import participant_left, register_client_event, session_ended
         from apps.streaming import events, schema  # noqa: F401  (schema: OpenAPI extension)
 
         register_client_event("morpheus:signal", events.on_signal)
         register_client_event("morpheus:quality_change", events.on_quality_change)
+        register_client_event("hermes:clip_change", events.on_clip_change)
         session_ended.connect(
             events.on_session_ended, dispatch_uid="streaming.stop_streams_of_ended_session"
+        )
+        participant_left.connect(
+            events.on_participant_left, dispatch_uid="streaming.stop_streams_of_leaver"
+        )
+        signin_ended.connect(
+            events.on_signin_ended, dispatch_uid="streaming.stop_streams_of_ended_signin"
         )

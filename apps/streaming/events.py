@@ -13,7 +13,7 @@ from channels.layers import get_channel_layer
 
 from apps.core.errors import InvalidInput
 from apps.sessions.extensions import ClientContext
-from apps.streaming import services
+from apps.streaming import clips, services
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,32 @@ async def on_quality_change(ctx: ClientContext, data: dict[str, Any]) -> None:
     )
 
 
+async def on_clip_change(ctx: ClientContext, data: dict[str, Any]) -> None:
+    """``hermes:clip_change`` ``{clip}``: the host switches the animation for everyone
+    (``clips.session_clip_change``; the answer is the ``hermes:clip_changed`` broadcast)."""
+    if not isinstance(data, dict):
+        raise InvalidInput("data must be an object", code="invalid_clip")
+    await database_sync_to_async(clips.session_clip_change)(
+        session_id=ctx.session_id,
+        role=ctx.role,
+        participant_id=ctx.participant_id,
+        clip=data.get("clip"),
+    )
+
+
 def on_session_ended(sender: Any, session_id: Any, **kwargs: Any) -> None:
     stopped = services.streams_stop_for_session(session_id=session_id)
     if stopped:
         logger.info("session %s ended: %d streams stopped", session_id, stopped)
+
+
+def on_signin_ended(sender: Any, keys: list[str], reason: str, **kwargs: Any) -> None:
+    """A sign-in ended (``apps.accounts.signins.signin_ended``): its streams stop too."""
+    stopped = services.streams_stop_for_signins(signins=keys, reason=reason)
+    if stopped:
+        logger.info("sign-in ended (%s): %d streams stopped", reason, stopped)
+
+
+def on_participant_left(sender: Any, participant_id: int, **kwargs: Any) -> None:
+    """A participant left their session on purpose: their stream stops."""
+    services.streams_stop_for_participant(participant_id=participant_id, reason="left")

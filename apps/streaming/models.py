@@ -73,6 +73,10 @@ class Stream(models.Model):
     offer = models.JSONField(null=True, blank=True)  # the worker's latest SDP offer
     placements = models.PositiveIntegerField(default=0)  # times placed on a worker
     stop_reason = models.CharField(max_length=256, blank=True, default="")
+    # The sign-in (``apps.accounts.signins`` key: a token family) that started the stream, or
+    # last asked for it; the stream ends when that sign-in does (sign-out, a replayed refresh
+    # token, a password change, an OAuth2 revocation). "": a cookie session or a service.
+    signin = models.CharField(max_length=80, blank=True, default="", db_index=True)
     stats_summary = models.JSONField(default=dict, blank=True)
     last_stats = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

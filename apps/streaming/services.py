@@ -290,6 +290,7 @@ def _assign(stream: Stream, worker: StreamingWorker) -> None:
             max_quality=stream.max_quality or None,
             pinned_quality=stream.pinned_quality or None,
             voice_muted=_voice_muted(stream.session_id),
+            **_playback(stream),
         ),
     )
     if stream.max_bitrate_kbps:
@@ -350,15 +351,23 @@ def _validate_quality(quality: str | None) -> str | None:
 
 
 def stream_start(
-    *, user: Any, session_id: uuid.UUID, quality: str | None = None, codec: str | None = None
+    *,
+    user: Any,
+    session_id: uuid.UUID,
+    quality: str | None = None,
+    codec: str | None = None,
+    signin: str = "",
 ) -> tuple[Stream, bool]:
     """Start (or return the running) stream of ``user`` in a session; True if created.
+    ``signin`` (``apps.accounts.signins``) is the sign-in asking: the stream ends with it.
 
     Raises ``NotFound`` when the user is not a current participant, and ``ServiceUnavailable``
     (``no_capacity``, with the queue position) when no worker has room: the stream stays
     queued (committed) and starts (``morpheus:render_started``) as soon as capacity frees up.
     """
-    stream, created = _stream_start(user=user, session_id=session_id, quality=quality, codec=codec)
+    stream, created = _stream_start(
+        user=user, session_id=session_id, quality=quality, codec=codec, signin=signin
+    )
     if stream.worker_id is None:
         raise _NoCapacity(stream, queue_position(stream))
     return stream, created
@@ -366,7 +375,7 @@ def stream_start(
 
 @transaction.atomic
 def _stream_start(
-    *, user: Any, session_id: uuid.UUID, quality: str | None, codec: str | None
+    *, user: Any, session_id: uuid.UUID, quality: str | None, codec: str | None, signin: str
 ) -> tuple[Stream, bool]:
     from apps.sessions.selectors import participant_get, session_get_for_member
 
@@ -383,11 +392,15 @@ def _stream_start(
     )
     if existing is not None:
         created, stream = False, existing
+        if signin and stream.signin != signin:  # now held by the sign-in that asked last
+            stream.signin = signin
+            stream.save(update_fields=["signin", "updated_at"])
     else:
         stream = Stream.objects.create(
             participant=participant,
             session=session,
             user=user,
+            signin=signin,
             codec=codec,
             pinned_quality=quality if quality in RUNGS else "",
         )
@@ -460,6 +473,17 @@ def streams_stop_for_user(*, user_id: int, reason: str) -> int:
     return _streams_stop(reason, user_id=user_id)
 
 
+def streams_stop_for_signins(*, signins: list[str], reason: str) -> int:
+    """Stop the streams the ended sign-ins started (``apps.accounts.signins.signin_ended``):
+    the sign-out closed their sockets, but a headset would keep streaming over WebRTC."""
+    return _streams_stop(reason, signin__in=[s for s in signins if s])
+
+
+def streams_stop_for_participant(*, participant_id: int, reason: str = "left") -> int:
+    """Stop a participant's streams once they left the session (the API or their socket)."""
+    return _streams_stop(reason, participant_id=participant_id)
+
+
 def streams_stop_unless_allowed(*, user_id: int, reason: str = "permission_revoked") -> int:
     """Stop a user's streams once their roles no longer allow streaming (a role taken away in
     the admin panel or by ``user_set_roles``): like a disabled account, their headset would
@@ -498,6 +522,17 @@ def stream_quality_adjust(
     if stream.worker is not None:
         _to_worker(stream.worker, _quality_request(stream))
     return stream
+
+
+def _playback(stream: Stream) -> dict[str, Any]:
+    """The session's animation clip now (apps/streaming/clips.py) and its scene's scale."""
+    from apps.sessions.selectors import session_scene_playback
+
+    playback = session_scene_playback(session=stream.session)
+    if not playback:
+        return {}
+    spawn = playback.get("spawn") or {}
+    return {"clip": str(playback["clip"]), "world_scale": float(spawn.get("scale") or 1.0)}
 
 
 def _voice_muted(session_id: uuid.UUID) -> list[str]:

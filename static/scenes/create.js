@@ -218,8 +218,11 @@
     show("ready-view", true);
     const stats = $("stats");
     stats.replaceChildren();
+    // "Triangles drawn" counts every instance of a mesh (what the renderer draws); the
+    // report's "unique triangles" (added by showReport) counts each mesh once, as the Khronos
+    // validator does: two different figures, so each is named.
     const rows = [
-      ["triangles", v.stats.triangles], ["vertices", v.stats.vertices], ["meshes", v.stats.meshes],
+      ["triangles drawn", v.stats.triangles], ["vertices", v.stats.vertices], ["meshes", v.stats.meshes],
       ["materials", v.stats.materials], ["textures", v.stats.textures],
       ["texture pixels", v.stats.texture_pixels], ["size", `${(v.size_bytes / 1048576).toFixed(2)} MiB`],
       ["bounds", v.stats.bounds_min ? `${fmt(v.stats.bounds_min)} … ${fmt(v.stats.bounds_max)}` : "—"],
@@ -230,6 +233,7 @@
       tr.insertCell().textContent = String(val);
     }
     showReport(sceneId, v).catch(() => {});
+    showPlayback(sceneId, v);
     if (v.thumbnail_url) {
       // The thumbnail needs the bearer token, which an <img src> cannot send.
       const r = await api(v.thumbnail_url);
@@ -253,6 +257,47 @@
     };
   }
 
+  // The creator's playback choices (PATCH the version): the animation clip sessions play
+  // until their host switches, where viewers start (the scene's camera, outside framing it as
+  // the thumbnail does, or another camera), and the scene's units when the guess is wrong.
+  function showPlayback(sceneId, v) {
+    const clips = v.stats.clips || [];
+    const spawn = v.stats.spawn || {};
+    const choice = v.spawn_choice || {};
+    const option = (value, text) => Object.assign(document.createElement("option"), { value, textContent: text });
+    show("clip-choice", clips.length > 0);
+    $("default-clip").replaceChildren(
+      ...clips.map((c, i) => option(i === 0 ? "" : c.name, `${c.name} (${Number(c.duration).toFixed(2)} s)${i === 0 ? ", the first" : ""}`)),
+    );
+    $("default-clip").value = clips.length && v.default_clip !== clips[0].name ? v.default_clip : "";
+    const cameras = spawn.cameras || [];
+    $("spawn-start").replaceChildren(
+      option("default", cameras.length ? `the scene's camera "${cameras[0].name}"` : "outside, framing the scene as its thumbnail"),
+      ...(cameras.length ? [option("framing", "outside, framing the scene as its thumbnail")] : []),
+      ...cameras.slice(1).map((c, i) => option(`camera:${i + 1}`, `camera "${c.name}"`)),
+    );
+    $("spawn-start").value = choice.framing ? "framing" : choice.camera ? `camera:${choice.camera}` : "default";
+    $("spawn-scale").options[0].textContent = `automatic (${spawn.scale === 100 ? "centimetres" : "metres"})`;
+    $("spawn-scale").value = choice.scale ? String(choice.scale) : "";
+    $("playback-state").textContent = "";
+    const save = async () => {
+      const start = $("spawn-start").value;
+      const spawnChoice = start === "framing" ? { framing: true } : start.startsWith("camera:") ? { camera: Number(start.slice(7)) } : {};
+      if ($("spawn-scale").value) spawnChoice.scale = Number($("spawn-scale").value);
+      try {
+        await apiJson(`${API}/scenes/${sceneId}/versions/${v.id}`, {
+          method: "PATCH",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ default_clip: $("default-clip").value, spawn: spawnChoice }),
+        });
+        $("playback-state").textContent = "saved";
+      } catch (e) {
+        $("playback-state").textContent = e.message;
+      }
+    };
+    for (const id of ["default-clip", "spawn-start", "spawn-scale"]) $(id).onchange = save;
+  }
+
   // What processing did (converted from FBX/OBJ, decoded compression) and the official
   // validator's warnings and infos: a ready scene's report is worth reading too.
   async function showReport(sceneId, v) {
@@ -263,7 +308,8 @@
     if (processing.converted_from) {
       const c = processing.converted_from;
       notes.push(`Converted from ${c.from} to glTF with ${c.tool}.`);
-      if ((c.normalised || []).length) notes.push(`Adjusted: ${c.normalised.join("; ")}.`);
+      const fixes = (c.normalised || []).length;
+      if (fixes) notes.push(`The converter fixed ${fixes} value(s) outside glTF's rules (listed below).`);
     }
     if ((processing.decoded || []).length) {
       notes.push(`Decoded ${processing.decoded.join(", ")} into a render-ready copy.`);
@@ -273,17 +319,55 @@
     $("validator-note").textContent = k
       ? `Khronos glTF-Validator ${k.version}: ${k.errors} errors, ${k.warnings} warnings, ${k.infos} infos.`
       : "";
-    const rest = (report.issues || []).filter((i) => i.severity !== "error");
+    const unique = (report.stats || {}).unique_triangles;
+    if (unique !== undefined && !$("stats").querySelector("tr[data-stat=unique]")) {
+      const tr = $("stats").insertRow(1);
+      tr.dataset.stat = "unique";
+      tr.insertCell().textContent = "unique triangles";
+      tr.insertCell().textContent = String(unique);
+    }
+    const rest = groupIssues(report).filter((g) => g.severity !== "error");
     const tbody = $("notes").querySelector("tbody");
     tbody.replaceChildren();
-    for (const issue of rest) {
-      const tr = tbody.insertRow();
-      tr.insertCell().textContent = issue.code;
-      tr.insertCell().appendChild(document.createElement("code")).textContent = issue.pointer || "(the file)";
-      tr.insertCell().textContent = issue.message;
-      tr.insertCell().textContent = issue.severity;
-    }
+    for (const group of rest) issueRow(tbody, group, group.severity);
     $("notes").hidden = rest.length === 0;
+  }
+
+  // Issues by code: the stored report counts every issue in issue_groups and keeps only a few
+  // of each code, so 200 bad accessors are one row ("200 times, e.g. ..."), not 200 rows.
+  // Reports stored before grouping existed are grouped here the same way.
+  function groupIssues(report) {
+    if (report.issue_groups) return report.issue_groups;
+    const groups = new Map();
+    for (const i of report.issues || []) {
+      const key = `${i.severity}|${i.code}`;
+      const g = groups.get(key) || {
+        code: i.code, severity: i.severity, source: i.source, count: 0,
+        message: i.message, examples: [], hint: "",
+      };
+      g.count += 1;
+      if (g.examples.length < 3) g.examples.push(i.pointer || "");
+      groups.set(key, g);
+    }
+    return [...groups.values()];
+  }
+
+  function issueRow(tbody, group, last) {
+    const tr = tbody.insertRow();
+    tr.insertCell().textContent = group.code;
+    const where = group.examples.map((p) => p || "(the file)").join(", ");
+    const more = group.count - group.examples.length;
+    tr.insertCell().appendChild(document.createElement("code")).textContent =
+      more > 0 ? `${where} … and ${more} more` : where;
+    const what = tr.insertCell();
+    const times = `${group.count}${group.at_least ? " or more" : ""} times`;
+    what.textContent = group.count > 1 ? `${times}, e.g.: ${group.message}` : group.message;
+    if (group.hint) {
+      const hint = what.appendChild(document.createElement("div"));
+      hint.className = "hint";
+      hint.textContent = `What to do: ${group.hint}`;
+    }
+    tr.insertCell().textContent = last;
   }
 
   function fmt(xyz) { return `(${xyz.map((n) => n.toFixed(2)).join(", ")})`; }
@@ -293,13 +377,8 @@
     const tbody = $("issues").querySelector("tbody");
     tbody.replaceChildren();
     const body = await apiJson(`${API}/scenes/${sceneId}/versions/${v.id}/report`);
-    for (const issue of (body.report.issues || []).filter((i) => i.severity === "error")) {
-      const tr = tbody.insertRow();
-      tr.insertCell().textContent = issue.code;
-      const where = tr.insertCell().appendChild(document.createElement("code"));
-      where.textContent = issue.pointer || "(the file)";
-      tr.insertCell().textContent = issue.message;
-      tr.insertCell().textContent = issue.source === "khronos" ? "Khronos glTF-Validator" : "platform";
+    for (const group of groupIssues(body.report || {}).filter((g) => g.severity === "error")) {
+      issueRow(tbody, group, group.source === "khronos" ? "Khronos glTF-Validator" : "platform");
     }
   }
 

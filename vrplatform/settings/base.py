@@ -167,10 +167,12 @@ JWT_ISSUER = env.str("JWT_ISSUER", default="vrplatform")
 JWT_ACCESS_TTL = timedelta(seconds=env.int("JWT_ACCESS_TTL_SECONDS", default=900))
 JWT_REFRESH_TTL = timedelta(days=env.int("JWT_REFRESH_TTL_DAYS", default=14))
 
-# Login lockout per (username, client IP): after this many failures inside the window,
+# Login lockout per (account, client IP): after this many failures inside the window,
 # further attempts get 429 with Retry-After until the window passes.
 LOGIN_LOCKOUT_THRESHOLD = env.int("LOGIN_LOCKOUT_THRESHOLD", default=5)
 LOGIN_LOCKOUT_WINDOW_SECONDS = env.int("LOGIN_LOCKOUT_WINDOW_SECONDS", default=900)
+# Failures from one client address over every account (password spraying), same window.
+LOGIN_LOCKOUT_CLIENT_THRESHOLD = env.int("LOGIN_LOCKOUT_CLIENT_THRESHOLD", default=50)
 
 # Where people reach the platform (the gateway in production); used in links we hand out.
 PUBLIC_URL = env.str("PUBLIC_URL", default="http://localhost:8000").rstrip("/")
@@ -234,6 +236,8 @@ REST_FRAMEWORK = {
         "anon": env.str("THROTTLE_ANON", default="60/min"),
         "user": env.str("THROTTLE_USER", default="1200/min"),
         "authenticate": env.str("THROTTLE_AUTHENTICATE", default="30/min"),
+        # /o/device/ and the device-confirm pages: user codes entered, per user and per address
+        "device_user_code": env.str("THROTTLE_DEVICE_USER_CODE", default="20/min"),
     },
     "EXCEPTION_HANDLER": "apps.core.handlers.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "apps.core.schema.PlatformAutoSchema",
@@ -325,6 +329,14 @@ SCENE_THUMBNAIL_SIZE = tuple(env.list("SCENE_THUMBNAIL_SIZE", cast=int, default=
 SCENE_WORK_DIR = env.str("SCENE_WORK_DIR", default="") or None  # None: the system temp dir
 # Validator limit overrides: a JSON object of apps.scenes.validation GltfLimits fields.
 SCENE_GLTF_LIMITS = env.json("SCENE_GLTF_LIMITS", default={})
+# The processing child runs in a bubblewrap sandbox (apps/scenes/sandbox.py). Without one:
+# required (refuse to process), best_effort (log an error, run with limits only), off.
+SCENE_SANDBOX = env.str("SCENE_SANDBOX", default="required")
+if SCENE_SANDBOX not in ("required", "best_effort", "off"):
+    raise ValueError(f"SCENE_SANDBOX must be required, best_effort or off, not {SCENE_SANDBOX!r}")
+SCENE_SANDBOX_BWRAP = env.str("SCENE_SANDBOX_BWRAP", default="bwrap")
+# Directories of processing tools installed outside /usr (first on the child's PATH).
+SCENE_TOOL_PATH = env.list("SCENE_TOOL_PATH", default=[])
 
 # --- Static, media, i18n --------------------------------------------------------------------
 STATIC_URL = "/static/"
@@ -422,10 +434,17 @@ ACCOUNT_ADAPTER = "apps.accounts.adapters.AccountAdapter"
 SOCIALACCOUNT_ADAPTER = "apps.accounts.adapters.SocialAccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_SIGNUP_OPEN = env.bool("ACCOUNT_SIGNUP_OPEN", default=False)  # self sign-up
+# Open self sign-up verifies e-mail ("mandatory"): the address is proven before the account is
+# usable, and the sign-up page answers the same for a taken address as for a new one (the
+# owner gets an e-mail instead), so it cannot tell who has an account. Sign-up stays closed
+# unless verification is mandatory (apps/accounts/adapters.py, and a system check).
+ACCOUNT_EMAIL_VERIFICATION = env.str(
+    "ACCOUNT_EMAIL_VERIFICATION", default="mandatory" if ACCOUNT_SIGNUP_OPEN else "optional"
+)
+ACCOUNT_PREVENT_ENUMERATION = True
 SOCIAL_SIGNUP_OPEN = env.bool("SOCIAL_SIGNUP_OPEN", default=True)  # first sign-in via a provider
 SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_LOGIN_ON_GET = False  # a POST (CSRF-checked) starts an external sign-in

@@ -128,6 +128,7 @@ class SyntheticHeadset:
         self.options = options
         self.base = options.platform_url.rstrip("/")
         self.access = ""
+        self.refresh = ""  # the sign-in's refresh token (to sign out: POST /api/athena/logout)
         self.session_id = options.session_id or ""
         self.stream_id = ""
         self.ws: ClientConnection | None = None
@@ -168,6 +169,7 @@ class SyntheticHeadset:
         if r.status_code != 200:
             raise HeadsetError(f"login failed: {r.status_code} {r.text[:200]}")
         self.access = r.json()["access"]
+        self.refresh = r.json()["refresh"]
 
     async def ensure_session(self) -> None:
         if self.session_id:

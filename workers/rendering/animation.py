@@ -2,16 +2,24 @@
 
 The static path (``scene.py``) bakes node transforms into world-space vertices once. A scene with
 ``animations`` takes this path instead: :class:`SceneAnimation` keeps each drawn primitive in
-object space (with its morph targets and skin), samples the animation channels at a time ``t``
-(looped over the longest channel), and writes posed world-space positions and normals into an
-array with exactly the static layout. The renderer then only rewrites its vertex buffer
-(``Renderer.update_scene_vertices``, the one hook); draws, materials and textures are unchanged.
+object space (with its morph targets and skin), samples the channels of one *clip* (one glTF
+``animation``) at a time ``t`` looped over that clip's own duration, and writes posed
+world-space positions and normals into an array with exactly the static layout. The renderer
+then only rewrites its vertex buffer (``Renderer.update_scene_vertices``, the one hook); draws,
+materials and textures are unchanged.
 Static scenes never build this, so they stay on the fast path.
 
-Who decides the time: the streaming worker owns the session clock (``SessionPoses.scene_time``),
-so every viewer of a session sees the same pose; thumbnails use ``t = 0``, the first frame.
+Clips are separate, as authored: a file with Survey, Walk and Run plays one of them, looped at
+its own length (the other clips' channels do not run; nodes they alone move keep their rest
+pose). Which one: the clip named by the caller, else the first (``clips[0]``). Names are the
+glTF ``animation.name``; unnamed or repeated ones get a stable made-up name (:func:`clip_names`),
+so the platform (which lists them at processing time) and the worker agree.
 
-Culling: chunk bounding spheres are made to cover the poses sampled over the whole loop, so a
+Who decides the time and the clip: the streaming worker owns the session clock and clip
+(``SessionPoses``), so every viewer of a session sees the same pose; thumbnails use the default
+clip at ``t = 0``, its first frame.
+
+Culling: chunk bounding spheres are made to cover the poses sampled over every clip, so a
 moving part is not culled by its rest-pose bounds. Levels of detail are not built for animated
 scenes (their simplification error is measured on one pose only).
 """
@@ -50,6 +58,30 @@ class _Channel:
     times: F64
     values: F64  # (keys, width) or (keys * 3, width) for CUBICSPLINE
     interpolation: str
+
+
+@dataclass
+class Clip:
+    """One glTF animation: its channels play together, looped over ``duration`` seconds."""
+
+    name: str
+    channels: list[_Channel]
+    duration: float
+
+
+def clip_names(document: dict[str, Any]) -> list[str]:
+    """The name of each glTF animation, in order: its own ``name`` when it has a unique one,
+    else ``Animation <index>`` (with ``#<index>`` appended to a repeated name)."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for i, animation in enumerate(document.get("animations") or []):
+        raw = animation.get("name") if isinstance(animation, dict) else None
+        name = raw.strip()[:128] if isinstance(raw, str) and raw.strip() else f"Animation {i}"
+        if name in seen:
+            name = f"{name[:120]} #{i}"
+        seen.add(name)
+        out.append(name)
+    return out
 
 
 @dataclass
@@ -242,8 +274,9 @@ class SceneAnimation:
         self.items.sort(key=lambda it: it.offset)
         self.nodes: list[dict[str, Any]] = list(self.doc.get("nodes") or [])
         self.parents = {c: i for i, n in enumerate(self.nodes) for c in n.get("children", [])}
-        self.channels = self._channels(package)
-        self.duration = max((float(c.times[-1]) for c in self.channels), default=0.0)
+        self.clips = self._clips(package)
+        self.channels = [c for clip in self.clips for c in clip.channels]
+        self._by_name = {clip.name: clip for clip in self.clips}
         self.skins = self._skins(package)
         self._vertices = self.static.vertices.copy()
 
@@ -255,38 +288,48 @@ class SceneAnimation:
         anim = cls(package)
         return anim if anim.channels else None
 
-    def _channels(self, package: PackageLike) -> list[_Channel]:
-        out: list[_Channel] = []
+    def _clips(self, package: PackageLike) -> list[Clip]:
+        """Every animation with at least one channel we can play, as its own clip."""
+        clips: list[Clip] = []
+        names = clip_names(self.doc)
         for a, animation in enumerate(self.doc.get("animations") or []):
-            samplers = animation.get("samplers") or []
-            for channel in animation.get("channels") or []:
-                target = channel.get("target") or {}
-                if "node" not in target or target.get("path") not in (
-                    "translation",
-                    "rotation",
-                    "scale",
-                    "weights",
-                ):
-                    continue  # e.g. KHR_animation_pointer targets: not supported
-                sampler = samplers[int(channel["sampler"])]
-                times = np.asarray(package.read_accessor(int(sampler["input"])), np.float64)
-                values = np.asarray(package.read_accessor(int(sampler["output"])), np.float64)
-                times = times.reshape(-1)
-                keys = times.shape[0]
-                if keys == 0:
-                    continue
-                interpolation = str(sampler.get("interpolation", "LINEAR"))
-                rows = keys * 3 if interpolation == "CUBICSPLINE" else keys
-                out.append(
-                    _Channel(
-                        node=int(target["node"]),
-                        path=str(target["path"]),
-                        times=times,
-                        values=values.reshape(rows, -1),
-                        interpolation=interpolation,
-                    )
-                )
+            channels = self._channels(package, animation)
             log.debug("animation %d: %d channels", a, len(animation.get("channels") or []))
+            if channels:
+                duration = max(float(c.times[-1]) for c in channels)
+                clips.append(Clip(names[a], channels, duration))
+        return clips
+
+    def _channels(self, package: PackageLike, animation: dict[str, Any]) -> list[_Channel]:
+        out: list[_Channel] = []
+        samplers = animation.get("samplers") or []
+        for channel in animation.get("channels") or []:
+            target = channel.get("target") or {}
+            if "node" not in target or target.get("path") not in (
+                "translation",
+                "rotation",
+                "scale",
+                "weights",
+            ):
+                continue  # e.g. KHR_animation_pointer targets: not supported
+            sampler = samplers[int(channel["sampler"])]
+            times = np.asarray(package.read_accessor(int(sampler["input"])), np.float64)
+            values = np.asarray(package.read_accessor(int(sampler["output"])), np.float64)
+            times = times.reshape(-1)
+            keys = times.shape[0]
+            if keys == 0:
+                continue
+            interpolation = str(sampler.get("interpolation", "LINEAR"))
+            rows = keys * 3 if interpolation == "CUBICSPLINE" else keys
+            out.append(
+                _Channel(
+                    node=int(target["node"]),
+                    path=str(target["path"]),
+                    times=times,
+                    values=values.reshape(rows, -1),
+                    interpolation=interpolation,
+                )
+            )
         return out
 
     def _skins(self, package: PackageLike) -> list[tuple[list[int], F64]]:
@@ -304,13 +347,24 @@ class SceneAnimation:
         return skins
 
     # -- posing ---------------------------------------------------------------------------------
-    def loop_time(self, t: float) -> float:
-        return float(t % self.duration) if self.duration > 0 else 0.0
+    def clip(self, name: str | None = None) -> Clip:
+        """The clip called ``name``; the first one for None, "" or a name this scene lacks (the
+        platform checks names before they get here; the worker must still never fail)."""
+        return self._by_name.get(name or "", self.clips[0])
 
-    def _world_matrices(self, t: float) -> tuple[list[F64], dict[int, F64]]:
+    @property
+    def duration(self) -> float:
+        """The default (first) clip's length in seconds."""
+        return self.clips[0].duration
+
+    def loop_time(self, t: float, clip: str | None = None) -> float:
+        length = self.clip(clip).duration
+        return float(t % length) if length > 0 else 0.0
+
+    def _world_matrices(self, t: float, clip: Clip) -> tuple[list[F64], dict[int, F64]]:
         trs: dict[int, dict[str, Any]] = {}
         weights: dict[int, F64] = {}
-        for ch in self.channels:
+        for ch in clip.channels:
             value = sample(ch, t)
             if ch.path == "weights":
                 weights[ch.node] = value.reshape(-1)
@@ -338,10 +392,12 @@ class SceneAnimation:
 
         return [resolve(i) for i in range(len(self.nodes))], weights
 
-    def pose(self, t: float) -> F32:
-        """Posed vertices at ``t`` seconds (looped), in the static layout; a reused buffer."""
-        t = self.loop_time(t)
-        world, anim_weights = self._world_matrices(t)
+    def pose(self, t: float, clip: str | None = None) -> F32:
+        """Posed vertices at ``t`` seconds into ``clip`` (looped at that clip's length; None:
+        the first clip), in the static layout; a reused buffer."""
+        chosen = self.clip(clip)
+        t = self.loop_time(t, chosen.name)
+        world, anim_weights = self._world_matrices(t, chosen)
         out = self._vertices
         joint_mats = [
             np.stack([world[j] for j in joints]) @ ibm if joints else np.zeros((0, 4, 4))
@@ -379,16 +435,21 @@ class SceneAnimation:
             view[:, 3:6] = nrm / np.maximum(length, 1e-12)
         return out
 
-    def scene_at(self, t: float) -> SceneData:
-        """The scene posed at ``t``, with culling spheres that cover the whole loop."""
+    def scene_at(self, t: float, clip: str | None = None) -> SceneData:
+        """The scene posed at ``t`` into ``clip``, with culling spheres that cover every clip's
+        whole loop (so switching clips needs no new spheres)."""
         chunks: list[Chunk] = []
         lo = hi = None
-        samples = [self.duration * k / BOUNDS_SAMPLES for k in range(BOUNDS_SAMPLES + 1)]
-        for s in samples if self.duration > 0 else [0.0]:
-            p = self.pose(s)[:, 0:3]
-            lo = p.copy() if lo is None else np.minimum(lo, p)
-            hi = p.copy() if hi is None else np.maximum(hi, p)
-        vertices = self.pose(t).copy()
+        # Fewer samples per clip when there are many: loading stays bounded.
+        per_clip = max(6, min(BOUNDS_SAMPLES, 4 * BOUNDS_SAMPLES // len(self.clips)))
+        for each in self.clips:
+            length = each.duration
+            samples = [length * k / per_clip for k in range(per_clip + 1)]
+            for s in samples if length > 0 else [0.0]:
+                p = self.pose(s, each.name)[:, 0:3]
+                lo = p.copy() if lo is None else np.minimum(lo, p)
+                hi = p.copy() if hi is None else np.maximum(hi, p)
+        vertices = self.pose(t, clip).copy()
         assert lo is not None
         assert hi is not None
         for chunk in self.static.chunks:

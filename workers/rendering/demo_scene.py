@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from workers.rendering.gltf_builder import Arrays, GltfBuilder, box, torus, uv_sphere
+from workers.rendering.gltf_builder import Arrays, GltfBuilder, box, torus, uv_sphere, write_glb
 from workers.rendering.transforms import quat_from_axis_angle
 
 U8 = npt.NDArray[np.uint8]
@@ -196,8 +196,13 @@ def build_demo_scene(path: Path, *, target_triangles: int = 300_000) -> SceneSum
             translation=(0, 0.85, 0),
             rotation=quat_from_axis_angle((1, 0, 0.3), 0.5 * i),
         )
-    b.write_glb(path)
-    doc, _ = b.to_document_and_bin()
+    doc, bin_chunk = b.to_document_and_bin()
+    # Where viewers start (workers/rendering/spawn.py honours a scene's first camera): inside
+    # the room at eye height, looking down -Z at the ring, not outside it framing the walls.
+    doc["cameras"] = [{"type": "perspective", "perspective": {"yfov": 1.2, "znear": 0.05}}]
+    doc["nodes"].append({"name": "start", "camera": 0, "translation": [0.0, 1.6, 3.0]})
+    doc["scenes"][0]["nodes"].append(len(doc["nodes"]) - 1)
+    write_glb(doc, bin_chunk, path)
     triangles = 0
     mesh_tris = {}
     for mi, mesh_json in enumerate(doc["meshes"]):

@@ -263,13 +263,45 @@ def parse_json(data: bytes, limits: GltfLimits) -> dict[str, Any]:
 # --------------------------------------------------------------------------- GLB
 
 
+def not_a_glb_message(data: bytes) -> str:
+    """What a file uploaded as .glb that is not one looks like, in words a creator can act on
+    (a saved web page is the usual case: the download link's page instead of the model)."""
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n\x0c")
+    low = head.lower()
+    if not data:
+        looks, advice = "is empty", "Upload the .glb file your tool exported."
+    elif low.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in low:
+        looks = "looks like an HTML web page"
+        advice = (
+            "This often happens when a download saves the page that links to a model instead "
+            "of the model. Download the .glb file itself and upload it."
+        )
+    elif head.startswith(b"{"):
+        looks = "looks like JSON text (a .gltf file?)"
+        advice = "Upload a .gltf file with the extension .gltf, zipped with its .bin and textures."
+    elif data.startswith(b"PK\x03\x04"):
+        looks, advice = "is a zip archive", "Upload it with the extension .zip."
+    elif data.startswith(b"Kaydara FBX") or b"FBXHeaderExtension" in head:
+        looks, advice = "is an FBX file", "Upload it with the extension .fbx."
+    elif head.startswith(b"<"):
+        looks = "looks like XML or HTML text"
+        advice = "Export the scene as binary glTF (.glb) from your tool and upload that."
+    elif head and all(32 <= c < 127 or c in b"\t\r\n" for c in head[:256]):
+        looks = "looks like a text file"
+        advice = "Export the scene as binary glTF (.glb) from your tool and upload that."
+    else:
+        looks = "is some other kind of file"
+        advice = "Export the scene as binary glTF (.glb) from your tool and upload that."
+    return f"This is not a GLB file: it {looks}, and a GLB starts with 'glTF'. {advice}"
+
+
 def parse_glb(data: bytes, limits: GltfLimits) -> tuple[dict[str, Any], bytes | None]:
     """Split a GLB into (document, BIN chunk or None), checking every length."""
+    if data[:4] != GLB_MAGIC[: len(data)] or not data:
+        raise GltfPackageError("glb_magic", not_a_glb_message(data))
     if len(data) < 12:
         raise GltfPackageError("glb_truncated", f"GLB is {len(data)} bytes, header needs 12")
-    magic, version, length = struct.unpack_from("<4sII", data, 0)
-    if magic != GLB_MAGIC:
-        raise GltfPackageError("glb_magic", f"not a GLB file (magic {magic!r})")
+    version, length = struct.unpack_from("<II", data, 4)
     if version != 2:
         raise GltfPackageError("glb_version", f"GLB container version {version}, expected 2")
     if length != len(data):
@@ -931,7 +963,9 @@ def load_package(
         try:
             scenes = zsource.scene_files()
             if not scenes:
-                raise GltfPackageError("zip_no_scene", "the zip contains no .gltf or .glb file")
+                raise GltfPackageError(
+                    "zip_no_scene", "the zip holds no scene file (.glb, .gltf, .obj or .fbx)"
+                )
             if len(scenes) > 1:
                 raise GltfPackageError(
                     "zip_multiple_scenes",

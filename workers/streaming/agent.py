@@ -43,6 +43,7 @@ from workers.protocol import (
     RUNGS,
     SUBPROTOCOL,
     SUPPORTED_VERSIONS,
+    ClipChange,
     ErrorMessage,
     FrameMeta,
     Heartbeat,
@@ -410,6 +411,10 @@ class WorkerAgent:
                 # Kept even before the session's first stream here: a mute must not be lost.
                 poses = self._sessions.setdefault(message.session_id, SessionPoses())
                 poses.voice.set_muted(message.participant_id, message.muted)
+            elif isinstance(message, ClipChange):
+                session = self._sessions.get(message.session_id)
+                if session is not None:  # no stream of it here yet: its stream_start says
+                    session.set_clip(message.clip)
             else:
                 logger.warning("unexpected message %s from the platform", message.type)
         except Exception:
@@ -448,7 +453,7 @@ class WorkerAgent:
             await self.send(StreamStopped(sid, "failed: worker at capacity"))
             return
         try:
-            source = await self._source(message.scene_url)
+            source = await self._source(message.scene_url, world_scale=message.world_scale)
         except Exception as exc:
             logger.exception("stream %s: scene unavailable", sid)
             await self.send(StreamStopped(sid, f"failed: scene unavailable ({exc})"[:256]))
@@ -472,8 +477,10 @@ class WorkerAgent:
             )
         for participant_id in message.voice_muted:  # the operator's mutes, kept by the platform
             poses.voice.set_muted(participant_id, True)
+        poses.set_clip(message.clip)  # the platform's record of the session's clip
         if isinstance(source, RendererSource):
-            source.clock = poses.scene_time  # one animation clock per session
+            source.clock = poses.scene_time  # one animation clock and clip per session
+            source.clip = poses.current_clip
         peer = StreamPeer(config, source, encoder_choice=self.encoder, session_poses=poses)
         self._stopped_by_platform.discard(sid)
         self._streams.add(sid)
@@ -530,11 +537,11 @@ class WorkerAgent:
 
     # ------------------------------------------------------------------ scenes
 
-    async def _source(self, scene_url: str) -> FrameSource:
+    async def _source(self, scene_url: str, *, world_scale: float = 1.0) -> FrameSource:
         if scene_url == PATTERN_SCENE:
             return PatternSource()
         path = await asyncio.to_thread(self.fetch_scene, scene_url)
-        return RendererSource(path)
+        return RendererSource(path, world_scale=world_scale)
 
     def fetch_scene(self, scene_url: str) -> Path:
         """Download a scene once per checksum into the cache dir; returns the local path."""

@@ -114,10 +114,19 @@ class RendererSource:
     """
 
     def __init__(
-        self, scene_path: str | Path, *, ipd: float = 0.064, cpu_convert: bool = False
+        self,
+        scene_path: str | Path,
+        *,
+        ipd: float = 0.064,
+        cpu_convert: bool = False,
+        world_scale: float = 1.0,
     ) -> None:
         self.scene_path = Path(scene_path)
-        self.ipd = ipd
+        # Scene units per metre of the viewer (stream_start.world_scale, from spawn.py): in a
+        # scene authored in centimetres the eyes are 6.4 units apart, not 0.064, so the scene
+        # looks life-size in the headset; the near plane and avatars grow alike.
+        self.world_scale = world_scale
+        self.ipd = ipd * world_scale
         # False (default): the renderer's I420 pass, then one readback of 1.5 bytes a pixel.
         # Since that pass was split (renderer._convert_i420) it beats RGB readback + swscale
         # on llvmpipe too: 6.3 vs 7.3 ms at 1024x288, 31.7 vs 33.8 ms at 2560x720 (render
@@ -132,31 +141,34 @@ class RendererSource:
         # session's clock (SessionPoses.scene_time) so all viewers of a session agree.
         started = time.monotonic()
         self.clock: Callable[[], float] = lambda: time.monotonic() - started
+        # And its clip ("": the scene's first), from the same session (SessionPoses.clip).
+        self.clip: Callable[[], str] = lambda: ""
         self._animation: Any = None
 
     def _avatars(self, avatars: Mapping[str, Pose] | None) -> list[Any]:
         from workers.rendering.renderer import Avatar  # lazy on purpose
 
         out = []
+        k = self.world_scale
         for participant, pose in sorted((avatars or {}).items()):
             # Stable colour per participant, so people recognise each other across frames.
             hue = zlib.crc32(participant.encode()) / 0xFFFFFFFF
             color = (0.4 + 0.6 * hue, 0.9 - 0.5 * hue, 0.5 + 0.4 * math.sin(6.28 * hue))
-            out.append(Avatar(pose.p, pose.q, color=color, kind="sphere", size=0.25))
-            out += self._hands(pose, color)
+            out.append(Avatar(pose.p, pose.q, color=color, kind="sphere", size=0.25 * k))
+            out += self._hands(pose, color, k)
         return out
 
     @staticmethod
-    def _hands(pose: Pose, color: tuple[float, float, float]) -> list[Any]:
+    def _hands(pose: Pose, color: tuple[float, float, float], k: float = 1.0) -> list[Any]:
         """Controllers and tracked hands as simple shapes (no input-profile models here): a
         controller is a box a little longer than it is wide, a hand a small ball."""
         from workers.rendering.renderer import Avatar  # lazy on purpose
 
         kinds = pose.xr.kinds if pose.xr is not None else {}
         return [
-            Avatar(h.p, h.q, color=color, kind="sphere", size=0.09)
+            Avatar(h.p, h.q, color=color, kind="sphere", size=0.09 * k)
             if kinds.get(side) == "hand"
-            else Avatar(h.p, h.q, color=color, kind="box", size=(0.05, 0.05, 0.14))
+            else Avatar(h.p, h.q, color=color, kind="box", size=(0.05 * k, 0.05 * k, 0.14 * k))
             for side, h in sorted(pose.hands.items())
         ]
 
@@ -173,13 +185,13 @@ class RendererSource:
         if self._renderer is None:
             self._renderer = self._load(2 * eye_width, height)
         if self._animation is not None:
-            self._renderer.update_scene_vertices(self._animation.pose(self.clock()))
+            self._renderer.update_scene_vertices(self._animation.pose(self.clock(), self.clip()))
         if self._size != size:
             self._renderer.resize(eye_width, height)
             self._buffers = [np.empty(width * height * 3 // 2, np.uint8) for _ in range(2)]
             self._size = size
         # The viewer's own controllers too, in a neutral grey: they see what they hold.
-        shown = self._avatars(avatars) + self._hands(pose, OWN_HANDS_COLOR)
+        shown = self._avatars(avatars) + self._hands(pose, OWN_HANDS_COLOR, self.world_scale)
         if views == 1:
             # One view from between the eyes, with the left eye's projection (or the same
             # 90-degree default render_stereo uses): what a flat desktop view shows.
@@ -211,12 +223,13 @@ class RendererSource:
 
         package = load_package_any(self.scene_path)
         self._animation = SceneAnimation.from_package(package)
+        near, far = 0.05 * self.world_scale, 500.0 * self.world_scale
         if self._animation is None:  # static: the fast path, levels of detail included
-            renderer = Renderer(width // 2, height)
+            renderer = Renderer(width // 2, height, near=near, far=far)
             renderer.load_scene(package)
         else:
-            renderer = Renderer(width // 2, height, lod=False)
-            renderer.load_scene(self._animation.scene_at(self.clock()))
+            renderer = Renderer(width // 2, height, lod=False, near=near, far=far)
+            renderer.load_scene(self._animation.scene_at(self.clock(), self.clip()))
         return renderer
 
     def close(self) -> None:

@@ -81,6 +81,11 @@ class StreamConfig:
     ice_servers: list[dict[str, Any]] = field(default_factory=list)
     stats_interval_s: float = 1.0
     pose_rate_limit: float = 250.0  # pose messages per second (burst: one second's worth)
+    # Client feedback on the `frames` channel (about one a second, plus view switches): messages
+    # per second past this are dropped; layout changes (views, display rate) apply at most once
+    # per interval, the latest value winning, so a flood cannot reopen the encoder per frame.
+    feedback_rate_limit: float = 20.0
+    layout_interval_s: float = 0.25
     encoder_threads: int = 0
     max_bitrate: int = 200_000_000
     # Scale the rendered size to hold the frame rate (governor.py); off pins full size.
@@ -238,6 +243,10 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
         self.pose_counts: Counter[str] = Counter()  # received / accepted / <reject code>
         self.feedback: ClientFeedback | None = None
         self._bucket = TokenBucket(config.pose_rate_limit, config.pose_rate_limit)
+        self._feedback_bucket = TokenBucket(config.feedback_rate_limit, config.feedback_rate_limit)
+        self._layout_applied_at = -math.inf  # loop time of the last views/display-rate change
+        self._layout_timer: asyncio.TimerHandle | None = None
+        self.layout_changes = 0  # times views or the display rate were applied
         self.input = InputTracker()
         self._errors_sent: dict[str, float] = {}  # code -> loop time last told to the client
         self._encode_ms: list[float] = []
@@ -414,14 +423,41 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
                 self._say_voice({"pos": positions})
 
     def _on_feedback_message(self, message: str | bytes) -> None:
+        # Limited like poses: a client flooding feedback must not cost the worker per message.
+        if not self._feedback_bucket.take(self._loop.time()):
+            self.pose_counts["feedback_rate_limited"] += 1
+            self._tell_client("rate_limited", "too many frames-channel messages")
+            return
         try:
             self.feedback = parse_client_feedback(message)
         except ProtocolError as exc:
             self.pose_counts[f"feedback_{exc.code}"] += 1
             return
-        self._match_display_rate(self.feedback.display_hz)
-        self.track.set_views(self.feedback.views)
+        self._schedule_layout()
         self.emit("feedback", self.feedback)
+
+    def _schedule_layout(self) -> None:
+        """Apply views and display rate now, or when the interval since the last change has
+        passed (the latest feedback then): each change restarts pacing and the encoder."""
+        if self._layout_timer is not None:
+            return  # the pending timer applies the latest feedback
+        due = self._layout_applied_at + self.config.layout_interval_s
+        if self._loop.time() >= due:
+            self._apply_layout()
+        else:
+            self._layout_timer = self._loop.call_at(due, self._apply_layout)
+
+    def _apply_layout(self) -> None:
+        self._layout_timer = None
+        feedback = self.feedback
+        if feedback is None or self._closing:
+            return
+        before = (self.track.target_fps, self.track.views)
+        self._match_display_rate(feedback.display_hz)
+        self.track.set_views(feedback.views)
+        if (self.track.target_fps, self.track.views) != before:
+            self._layout_applied_at = self._loop.time()
+            self.layout_changes += 1
 
     def _match_display_rate(self, display_hz: float) -> None:
         """Frames beyond the client's display rate are never shown: a 60 Hz desktop gets 60,
@@ -622,6 +658,8 @@ class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]
             await self.closed.wait()
             return
         self._closing = True
+        if self._layout_timer is not None:
+            self._layout_timer.cancel()
         current = asyncio.current_task()
         for task in list(self._tasks):
             if task is not current:

@@ -33,12 +33,24 @@ class SessionPoses:
         self.remote_max_age_s = remote_max_age_s
         self._clock = clock
         self._started = clock()
+        self.clip = ""  # the animation clip everyone sees ("": the scene's default)
         self.voice = SessionVoice()  # the session's voices on this worker (voice.py)
 
     def scene_time(self) -> float:
-        """Seconds since the session's first stream started on this worker: the animation time
-        all of its viewers render (the worker owns the clock, not the clients)."""
+        """Seconds since the session's first stream started on this worker, or since its clip
+        last changed: the animation time all of its viewers render (the worker owns the clock,
+        not the clients)."""
         return self._clock() - self._started
+
+    def current_clip(self) -> str:
+        return self.clip
+
+    def set_clip(self, clip: str) -> None:
+        """The host switched clips: everyone sees ``clip`` from its first frame, now. Setting
+        the clip already playing changes nothing (a stream_start repeats the session's clip)."""
+        if clip != self.clip:
+            self.clip = clip
+            self._started = self._clock()
 
     def update(self, participant_id: str, pose: Pose) -> None:
         self._poses[participant_id] = pose

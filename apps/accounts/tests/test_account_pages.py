@@ -53,6 +53,7 @@ def test_self_sign_up_is_off_unless_operators_switch_it_on(settings):
     assert b"/accounts/signup/" not in client.get(LOGIN).content  # no invitation to it
     assert b"signup-link" not in client.get("/login/").content
     settings.ACCOUNT_SIGNUP_OPEN = True
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"  # what base.py makes it when open
     assert b"/accounts/signup/" in client.get(LOGIN).content
     assert b"signup-link" in client.get("/login/").content
     weak = client.post(

@@ -40,3 +40,17 @@ def test_two_accounts_with_the_address_link_neither(make_user):
 def test_a_disabled_account_is_not_linked(make_user):
     make_user(username="gone", email="gone@corp.example", is_active=False)
     assert linkable_user([addr("gone@corp.example", True)]) is None
+
+
+def test_unicode_look_alikes_link_nothing(make_user):
+    """Issue 25, item 7: KELVIN SIGN (U+212A) lower-cases to "k" in Python and may upper-case
+    to "K" in the database; a provider's verified "\u212aate@corp.test" is not kate's."""
+    make_user(username="kate", email="kate@corp.test")
+    assert linkable_user([addr("\u212aate@corp.test", True)]) is None
+    assert linkable_user([addr("kate@corp.te\u017ft", True)]) is None  # LONG S, "s"
+    assert linkable_user([addr("\uff4bate@corp.test", True)]) is None  # FULLWIDTH k (NFKC)
+
+
+def test_a_stored_look_alike_is_not_linked_to_the_plain_address(make_user):
+    make_user(username="mallory", email="\u212aate@corp.test")
+    assert linkable_user([addr("kate@corp.test", True)]) is None

@@ -244,6 +244,10 @@ def test_device_authorization_grant_for_headsets(client, make_user):
     client.force_login(user)
     entered = client.post("/o/device/", {"user_code": user_code})
     assert entered.status_code == 302
+    consent = client.get(entered["Location"])
+    assert 'Registered by <strong id="client-owner">the platform\'s administrators' in (
+        consent.content.decode()
+    )
     approved = client.post(entered["Location"], {"action": "accept"})
     assert approved.status_code == 302
     client.logout()

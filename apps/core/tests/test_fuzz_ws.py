@@ -50,6 +50,8 @@ SCALARS = (
     | HUGE
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=40)
+    # lone surrogates: valid JSON escapes no UTF-8 encoder (Redis, PostgreSQL) can hold
+    | st.sampled_from(["\ud800", "a\udfffb", "\udbff\udbff"])
 )
 JSON = st.recursive(
     SCALARS,
@@ -270,6 +272,9 @@ async def test_session_socket_answers_known_hostile_frames(room: Room) -> None:
         (Frame(text=_text({"event": "hermes:pose", "data": {**VALID_POSE, "t": 10**400}})), ""),
         (Frame(text=_text({"event": 1, "data": {}})), "bad_envelope"),
         (Frame(text=_text({"event": "nope", "data": {}})), "unknown_event"),
+        # issue 25 item 12: a renewal token no encoder can hold was an internal_error
+        (Frame(text=_text({"event": "athena:heartbeat", "data": {"token": "\ud800"}})), "bad_json"),
+        (Frame(text=_text({"event": "hermes:pose", "data": {"\udfff": 1}})), "bad_json"),
     ]
     for n, (frame, code) in enumerate(cases):
         await _send(room.fuzzer, frame)

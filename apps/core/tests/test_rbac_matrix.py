@@ -69,6 +69,7 @@ EXPECTED: dict[str, tuple[int, Cell, Cell, Cell, Cell]] = {
     "daedalus.version": (401, (200, 404), (200, 404), (200, 200), (200, 200)),
     "daedalus.version_report": (401, (404, 404), (200, 404), (200, 200), (200, 200)),
     "daedalus.version_thumbnail": (401, (200, 404), (200, 404), (200, 200), (200, 200)),
+    "daedalus.version_configure": (401, (403, 404), (200, 404), (200, 200), (200, 200)),
     "daedalus.unpublish": (401, (403, 404), (200, 404), (200, 200), (200, 200)),
     "daedalus.publish": (401, (403, 404), (200, 404), (200, 200), (200, 200)),
     # destructive rows last
@@ -180,6 +181,7 @@ def _requests(w: World) -> dict[str, Callable[[], Request]]:
         "daedalus.version": lambda: ("get", ver, None),
         "daedalus.version_report": lambda: ("get", f"{ver}/report", None),
         "daedalus.version_thumbnail": lambda: ("get", f"{ver}/thumbnail", None),
+        "daedalus.version_configure": lambda: ("patch", ver, {"default_clip": ""}),
         "daedalus.unpublish": lambda: ("post", f"/api/daedalus/scenes/{scene_id}/unpublish", {}),
         "daedalus.publish": lambda: (
             "post",
@@ -340,6 +342,7 @@ SCOPE_TABLE: dict[str, set[str] | str] = {
     "daedalus.version": _SC,
     "daedalus.version_report": _SC,
     "daedalus.version_thumbnail": _SC,
+    "daedalus.version_configure": _SC,
     "daedalus.unpublish": _SC,
     "daedalus.publish": _SC,
     "morpheus.render_stop": _ST,

@@ -101,3 +101,35 @@ async def test_revocation_closes_the_feed_with_4401(make_user: Any, how: str) ->
         assert message["code"] == 4401
     finally:
         await comm.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "allowed"),
+    [
+        ("http://localhost:8000", None, True),  # CORS_ORIGINS
+        ("http://127.0.0.1:9999", None, False),  # an allowed host name on another port
+        ("https://localhost:8000", None, False),  # another scheme
+        ("http://127.0.0.1:9999", "127.0.0.1:9999", True),  # the socket's own origin
+        ("http://127.0.0.1:9999", "127.0.0.1:8000", False),
+        ("http://evil.test:8000", "evil.test:8000", False),  # a host ALLOWED_HOSTS refuses
+    ],
+)
+async def test_origin_must_match_scheme_host_and_port(
+    make_user: Any, origin: str, host: str | None, allowed: bool
+) -> None:
+    """Issue 25 item 13: an admin's cookie from a page on another port is refused."""
+    admin = await database_sync_to_async(make_user)("admin")
+    headers = [
+        (k, v) for k, v in await database_sync_to_async(_cookie_for)(admin) if k != b"origin"
+    ]
+    headers.append((b"origin", origin.encode()))
+    if host:
+        headers.append((b"host", host.encode()))
+    comm = WebsocketCommunicator(application, PATH, headers=headers)
+    connected, _ = await comm.connect()
+    try:
+        assert connected is allowed
+        if allowed:
+            assert (await comm.receive_json_from(timeout=5))["event"] == "delphi:dashboard"
+    finally:
+        await comm.disconnect()

@@ -45,6 +45,30 @@ class SceneStatsOutput(serializers.Serializer):
     texture_pixels = serializers.IntegerField()
     bounds_min = serializers.ListField(child=serializers.FloatField(), allow_null=True)
     bounds_max = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    clips = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Animation clips in file order: [{name, duration (s)}]; empty: not animated.",
+    )
+    spawn = serializers.DictField(
+        allow_null=True,
+        help_text="Where viewers start, as processing computed it (workers/rendering/spawn.py): "
+        "source, position (eye, scene units), yaw, pitch, scale (units per metre), framing, "
+        "cameras [{node, name, position, yaw, pitch}].",
+    )
+
+
+class SpawnChoiceInput(serializers.Serializer):
+    camera = serializers.IntegerField(required=False, min_value=0)
+    framing = serializers.BooleanField(required=False)
+    point = serializers.DictField(required=False, help_text="{position: [x, y, z], yaw, pitch}")
+    scale = serializers.FloatField(required=False, allow_null=True)
+
+
+class SceneVersionConfigureInput(serializers.Serializer):
+    default_clip = serializers.CharField(
+        max_length=128, required=False, allow_blank=True, help_text='"": the first clip'
+    )
+    spawn = SpawnChoiceInput(required=False, help_text="{}: the computed default start")
 
 
 class SceneVersionOutput(serializers.ModelSerializer):
@@ -53,6 +77,7 @@ class SceneVersionOutput(serializers.ModelSerializer):
     thumbnail_url = serializers.SerializerMethodField()
     report_url = serializers.SerializerMethodField()
     is_published = serializers.SerializerMethodField()
+    spawn_start = serializers.SerializerMethodField()
 
     class Meta:
         model = SceneVersion
@@ -72,6 +97,9 @@ class SceneVersionOutput(serializers.ModelSerializer):
             "thumbnail_url",
             "report_url",
             "is_published",
+            "default_clip",
+            "spawn_choice",
+            "spawn_start",
             "created_at",
             "processing_started_at",
             "processed_at",
@@ -90,6 +118,10 @@ class SceneVersionOutput(serializers.ModelSerializer):
 
     def get_is_published(self, obj: SceneVersion) -> bool:
         return bool(obj.scene.published_version_id == obj.id)
+
+    def get_spawn_start(self, obj: SceneVersion) -> dict[str, Any] | None:
+        """Where viewers start, the creator's choice applied (what the viewer receives)."""
+        return obj.spawn_start()
 
 
 class SceneOwnerOutput(serializers.Serializer):
@@ -138,5 +170,10 @@ class SceneReportOutput(serializers.Serializer):
     status = serializers.CharField()
     error = serializers.CharField(allow_blank=True)
     report = serializers.JSONField(
-        help_text='{"ok", "issues": [{"code", "severity", "message", "pointer"}], "stats", ...}'
+        help_text=(
+            '{"ok", "issues": [{"code", "severity", "message", "pointer", "source"}] (at most 3 '
+            'of each code), "issue_groups": [{"code", "severity", "source", "count", "message", '
+            '"examples": [pointer], "hint", "at_least"?}], "stats" (triangles drawn, '
+            'unique_triangles, ...), "stat_labels", "khronos", "processing"}'
+        )
     )

@@ -36,6 +36,7 @@ from apps.scenes.api.serializers import (
     ScenePublishInput,
     SceneReportOutput,
     SceneUpdateInput,
+    SceneVersionConfigureInput,
     SceneVersionOutput,
     SceneVersionUploadInput,
 )
@@ -199,6 +200,26 @@ class VersionDetailView(APIView):
         scene = _scene(request, scene_id)
         version = selectors.scene_version_get_visible(
             user=request.user, identity=request.auth, scene=scene, version_id=version_id
+        )
+        return Response(SceneVersionOutput(version).data)
+
+    @extend_schema(
+        request=SceneVersionConfigureInput,
+        responses={200: SceneVersionOutput},
+        summary="The creator's choices: default animation clip, where viewers start",
+    )
+    def patch(self, request: Request, scene_id: uuid.UUID, version_id: uuid.UUID) -> Response:
+        scene = _scene(request, scene_id)
+        _require(request, scene, "change_scene")
+        version = selectors.scene_version_get_visible(
+            user=request.user, identity=request.auth, scene=scene, version_id=version_id
+        )
+        data = SceneVersionConfigureInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = services.scene_version_configure(
+            version=version,
+            default_clip=data.validated_data.get("default_clip"),
+            spawn=request.data.get("spawn") if "spawn" in data.validated_data else None,
         )
         return Response(SceneVersionOutput(version).data)
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from apps.core.testing_browser import PASSWORD, Server, orm
+from apps.core.testing_browser import ARTIFACTS, PASSWORD, Server, orm
 from apps.scenes.validation.tests import corpus
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -120,7 +120,7 @@ def test_creator_uploads_the_demo_scene_through_api_and_page_and_publishes_it(
     assert size[0] >= 64, size
     assert size[1] >= 32, size
     stats = stats_table(page)
-    assert stats["triangles"] == str(summary.triangles)
+    assert stats["triangles drawn"] == str(summary.triangles)
     assert stats["meshes"] == str(summary.meshes)
     assert stats["materials"] == str(summary.materials)
     assert stats["textures"] == str(summary.textures)
@@ -250,8 +250,11 @@ def test_creator_uploads_compressed_and_converted_scenes_and_sees_the_validators
         "document.getElementById('processing-note').textContent.includes('Converted from FBX')"
     )
     assert "Khronos glTF-Validator 2." in page.inner_text("#validator-note")
-    assert "roughnessFactor" in page.inner_text("#processing-note")  # what conversion adjusted
-    assert stats_table(page)["triangles"] == str(formats.REFERENCE_TRIANGLES)
+    assert "The converter fixed 2 value(s)" in page.inner_text("#processing-note")
+    assert "roughnessFactor" in page.inner_text("#notes")  # what conversion adjusted, named
+    assert stats_table(page)["triangles drawn"] == str(formats.REFERENCE_TRIANGLES)
+    page.wait_for_selector("#stats tr[data-stat=unique]")
+    assert stats_table(page)["unique triangles"] == str(formats.REFERENCE_TRIANGLES)
     page.wait_for_function(
         "(() => { const i = document.getElementById('thumbnail');"
         " return i.complete && i.naturalWidth > 0; })()"
@@ -275,3 +278,61 @@ def test_creator_uploads_compressed_and_converted_scenes_and_sees_the_validators
     ]
     assert [case.code, case.pointer, "Khronos glTF-Validator"] in found, found
     page.screenshot(path=str(tmp_path / "rejected.png"))
+
+    # Forty of the same error are one row: a count, three places, and what to do.
+    from apps.scenes.tests.test_creator_files import many_bad_bounds
+
+    upload_on_page(page, many_bad_bounds(tmp_path / "many"), name="many bad bounds")
+    page.wait_for_function(
+        "document.getElementById('version-title').textContent.includes('bad-bounds')"
+    )
+    wait_status(page, "rejected")
+    page.locator("#issues tbody tr").first.wait_for()
+    rows = issues_table(page)
+    same = [row for row in rows if row[0] == "ACCESSOR_MAX_MISMATCH"]
+    assert len(same) == 1, rows
+    assert "more" in same[0][1]
+    assert " times, e.g.: " in same[0][2]
+    assert "What to do:" in same[0][2]
+    page.screenshot(path=str(tmp_path / "grouped.png"), full_page=True)
+
+
+def test_creator_picks_the_default_clip_and_where_viewers_start(
+    live_platform: Server, user_factory: Any, pages: Any, tmp_path: Path
+) -> None:
+    """The page lists the clips processing found (names and durations) and the starts (the
+    scene's camera, outside framing it); a choice is saved on the version through the API."""
+    from workers.rendering.tests.animated import make_two_clips
+
+    user_factory("dora", "creator")
+    page = pages()
+    sign_in(page, live_platform, "dora")
+    upload_on_page(page, make_two_clips(tmp_path, camera=True), name="Two clips")
+    wait_status(page, "ready")
+    page.locator("#clip-choice").wait_for(state="visible")
+    assert page.locator("#default-clip option").all_inner_texts() == [
+        "Slide (2.00 s), the first",
+        "Bob (0.50 s)",
+    ]
+    starts = page.locator("#spawn-start option").all_inner_texts()
+    assert starts == ['the scene\'s camera "Front"', "outside, framing the scene as its thumbnail"]
+    assert page.inner_text("#spawn-scale option:checked") == "automatic (metres)"
+
+    page.select_option("#default-clip", "Bob")
+    page.wait_for_function("document.getElementById('playback-state').textContent === 'saved'")
+    page.evaluate("document.getElementById('playback-state').textContent = ''")
+    page.select_option("#spawn-start", "framing")
+    page.wait_for_function("document.getElementById('playback-state').textContent === 'saved'")
+    page.locator("#playback").screenshot(path=str(ARTIFACTS / "creator-playback.png"))
+
+    scenes = requests.get(f"{live_platform.url}{API}/scenes", headers=bearer("dora"), timeout=10)
+    scene = scenes.json()["results"][0]
+    versions = requests.get(
+        f"{live_platform.url}{API}/scenes/{scene['id']}/versions",
+        headers=bearer("dora"),
+        timeout=10,
+    ).json()
+    version = (versions["results"] if isinstance(versions, dict) else versions)[0]
+    assert version["default_clip"] == "Bob"
+    assert version["spawn_start"]["source"] == "bounds"
+    assert version["spawn_choice"] == {"framing": True}

@@ -4,7 +4,6 @@ render-ready GLB that workers load, and rendered into the same picture as the or
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +185,6 @@ def test_an_fbx_the_converter_cannot_read_is_rejected(
 
 def test_a_hanging_converter_is_stopped(
     settings: Any,
-    monkeypatch: pytest.MonkeyPatch,
     make_user: Any,
     bearer_client: Any,
     upload: Any,
@@ -197,7 +195,7 @@ def test_a_hanging_converter_is_stopped(
     fake.mkdir()
     (fake / "assimp").write_text("#!/bin/sh\nexec sleep 60\n")  # a converter that hangs
     (fake / "assimp").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    settings.SCENE_TOOL_PATH = [str(fake)]  # the child's PATH is its own (apps/scenes/sandbox)
     settings.SCENE_TOOL_TIMEOUT_S = 2
     code, _ = _rejected(bearer_client(make_user("creator")), upload, obj)
     assert code == "conversion_timeout"
@@ -289,8 +287,9 @@ def test_an_fbx_naming_a_texture_it_does_not_carry_still_imports(
     fbx = formats.assimp_export(src / "ref.gltf", tmp_path / "linked.fbx", "fbxa")
     assert b"ref_img0.png" in fbx.read_bytes()  # named, not embedded
     version = _process(bearer_client(make_user("creator")), upload, fbx)
-    notes = version.report["processing"]["converted_from"]["normalised"]
-    assert "/images/0: external texture 'ref_img0.png' is not in the upload" in notes
+    missing = [i for i in version.report["issues"] if i["code"] == "texture_missing"]
+    assert [(i["severity"], i["pointer"]) for i in missing] == [("warning", "/images/0")]
+    assert "'ref_img0.png'" in missing[0]["message"]
     assert version.triangles == formats.REFERENCE_TRIANGLES
 
 

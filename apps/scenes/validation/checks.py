@@ -567,6 +567,9 @@ class Checker:
         for node in nodes:
             if "mesh" in node:
                 all_instanced += self._mesh_triangles(node["mesh"])
+        self.stats.unique_triangles = sum(
+            self._mesh_triangles(m) for m in range(len(self.arrays["meshes"]))
+        )
         triangles = max(self.stats.triangles, all_instanced)
         if triangles > self.limits.max_triangles:
             self.add(

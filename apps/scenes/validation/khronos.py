@@ -24,7 +24,9 @@ from .tools import ToolMissing, require_node_package, run_node
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 120
-MAX_ISSUES = 200
+# Enough that one repeated error cannot hide every other kind: the stored report groups them by
+# code (report.grouped_report), so this many messages are a few lines for the creator.
+MAX_ISSUES = 2000
 # gltf-validator severities: 0 error, 1 warning, 2 information, 3 hint.
 _SEVERITY = {0: "error", 1: "warning", 2: "info", 3: "info"}
 

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import HasPermission
+from apps.accounts.signins import signin_key
 from apps.core.errors import InvalidInput, NotFound
 from apps.streaming import selectors, services
 from apps.streaming.api.serializers import (
@@ -33,7 +34,9 @@ class RenderStartView(APIView):
     def post(self, request: Request) -> Response:
         data = RenderStartIn(data=request.data)
         data.is_valid(raise_exception=True)
-        stream, created = services.stream_start(user=request.user, **data.validated_data)
+        stream, created = services.stream_start(
+            user=request.user, signin=signin_key(request.auth), **data.validated_data
+        )
         return Response(StreamOut(stream).data, status=201 if created else 200)
 
 

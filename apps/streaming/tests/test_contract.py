@@ -28,6 +28,7 @@ from workers.protocol import (
     FROM_WORKER,
     PROTOCOL_VERSION,
     ClientStats,
+    ClipChange,
     ErrorMessage,
     ForecastReport,
     Heartbeat,
@@ -97,6 +98,7 @@ EXAMPLES: dict[str, WorkerMessage] = {
     "poses": WorkerPoses("sess", {"3": POSE}),
     "remote_poses": RemotePoses("sess", {"4": POSE}, 1_700_000_000_000.0),
     "voice_mute": VoiceMute("sess", "4", True),
+    "clip_change": ClipChange("sess", "Walk"),
 }
 
 
@@ -323,6 +325,10 @@ async def test_every_platform_message_through_the_worker(caplog: pytest.LogCaptu
         # An operator's mute reaches the session's voices on this worker.
         await agent._handle(encode_message(EXAMPLES["voice_mute"]))
         assert agent._sessions["sess"].voice.is_muted("4")
+
+        # The host's clip change reaches the session's clock on this worker.
+        await agent._handle(encode_message(EXAMPLES["clip_change"]))
+        assert agent._sessions["sess"].current_clip() == "Walk"
 
         # Remote poses become avatars; local poses go out at the tick.
         await agent._handle(encode_message(EXAMPLES["remote_poses"]))

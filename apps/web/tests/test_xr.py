@@ -289,13 +289,15 @@ def test_immersive_session_draws_each_eye_and_sends_the_head_to_the_worker(
         assert turned < 0.25 * min(unturned, wrong_way), (eye, turned, unturned, wrong_way)
     page.evaluate("document.getElementById('video').play()")
 
-    # Head poses reach the worker: its render pose follows a scripted head path, and it
-    # renders with the page's projections (IWER's 80 degree field of view).
+    # Head poses reach the worker: its render pose follows a scripted head path, placed in the
+    # scene by the origin (the demo room's start: a standing eye at its camera, (0, 1.6, 3)),
+    # and it renders with the page's projections (IWER's 80 degree field of view).
+    assert xr(page)["origin"] == {"p": [0, 0, 3], "yaw": 0}
     for p, yaw, pitch in [((0.5, 1.5, -0.2), 25, 0), ((-0.3, 1.7, 0.4), -20, 10)]:
         set_head(page, p, yaw, pitch)
         page.wait_for_function(
             f"""(() => {{ const r = window.vrplatform.xr().renderPose; if (!r) return false;
-              const d = Math.hypot(r.p[0] - {p[0]}, r.p[1] - {p[1]}, r.p[2] - {p[2]});
+              const d = Math.hypot(r.p[0] - {p[0]}, r.p[1] - {p[1]}, r.p[2] - {p[2]} - 3);
               return d < 0.02; }})()""",
             timeout=20_000,
         )

@@ -1,13 +1,13 @@
 import { ApiError, sessionSignIn, signIn, tokens } from "./api.js";
+import { sameOriginPath } from "./next.js";
 
 const form = document.getElementById("login-form");
 const error = document.getElementById("login-error");
 const params = new URLSearchParams(location.search);
 
-// Only same-site paths: never bounce a user to another origin after sign-in.
+// Only pages of this origin: never bounce a user elsewhere after sign-in (next.js).
 function nextPath() {
-  const next = params.get("next") || "/lobby/";
-  return next.startsWith("/") && !next.startsWith("//") ? next : "/lobby/";
+  return sameOriginPath(params.get("next"), location.origin);
 }
 
 function show(message) {
@@ -21,7 +21,9 @@ if (tokens()?.access && !params.get("message")) location.replace(nextPath());
 // The account pages (password or an external provider) come back here with a cookie session:
 // trade it for this tab's tokens. No session: the form below stays.
 const accounts = document.getElementById("login-accounts");
-if (accounts) accounts.href = `/accounts/login/?next=${encodeURIComponent(`/login/?next=${nextPath()}`)}`;
+if (accounts) {
+  accounts.href = `/accounts/login/?next=${encodeURIComponent(`/login/?next=${encodeURIComponent(nextPath())}`)}`;
+}
 if (!tokens()?.access) {
   sessionSignIn()
     .then((pair) => pair && location.replace(nextPath()))

@@ -41,7 +41,10 @@ const state = {
   shownLayout: null,
   yaw: 0,
   pitch: 0,
-  position: [0, 1.6, 3],
+  position: [0, 1.6, 3], // until the session says where the scene starts (applySpawn)
+  spawn: null, // session_established scene.spawn: {source, position, yaw, pitch, scale}
+  spawned: false,
+  scene: null, // {clips, clip}: the scene's animation clips and the one playing
   keys: new Set(),
   inVr: false,
   tokenRenewals: 0, // rotated tokens the socket accepted (athena:wisdom_updated token_renewed)
@@ -82,6 +85,36 @@ function showSpeaking() {
   }
 }
 setInterval(showSpeaking, 150);
+
+// ---------------------------------------------------------------- where the viewer starts
+
+// The scene's start (workers/rendering/spawn.py): a camera of the scene, the creator's point,
+// or outside the scene framing it as its thumbnail does. Positions are the eye in scene units;
+// `scale` is scene units per metre (100 for a scene authored in centimetres), so walking speed
+// grows with it, as the headset's eye height, reach and eye separation do. Applied once per
+// page: a reconnect does not move a viewer who has walked off.
+function applySpawn(spawn) {
+  state.spawn = spawn || null;
+  if (!spawn?.position || state.spawned) return;
+  state.spawned = true;
+  state.position = spawn.position.slice(0, 3).map(Number);
+  state.yaw = Number(spawn.yaw) || 0;
+  state.pitch = clampPitch(Number(spawn.pitch) || 0);
+}
+const spawnScale = () => (state.spawn?.scale > 0 ? state.spawn.scale : 1);
+
+// The host picks the animation clip everyone sees (hermes:clip_change); others see its name.
+function renderClips() {
+  const label = document.getElementById("clip-label");
+  const select = document.getElementById("clip");
+  const clips = state.scene?.clips || [];
+  label.hidden = clips.length < 2;
+  select.replaceChildren(...clips.map((c) => el("option", { value: c.name }, `${c.name} (${Number(c.duration).toFixed(1)} s)`)));
+  select.value = state.scene?.clip || "";
+  const me = state.participants.get(state.me);
+  select.disabled = me?.role !== "host";
+  select.title = select.disabled ? "Only the session's host switches the animation." : "";
+}
 
 // ---------------------------------------------------------------- socket and stream
 
@@ -157,6 +190,9 @@ function onEvent(event, data) {
       state.me = data.participant_id;
       state.participants = new Map((data.members || []).map((m) => [m.participant_id, m]));
       renderParticipants();
+      state.scene = data.scene ? { clips: data.scene.clips || [], clip: data.scene.clip || "" } : null;
+      applySpawn(data.scene?.spawn);
+      renderClips();
       if (!streamRequested) {
         streamRequested = true;
         stream.start(document.getElementById("quality").value);
@@ -175,6 +211,10 @@ function onEvent(event, data) {
     case "hermes:session_ended":
       sessionEnded();
       break;
+    case "hermes:clip_changed":
+      if (state.scene) state.scene.clip = data.clip;
+      renderClips();
+      break;
     case "athena:wisdom_updated":
       if (data.reason === "token_renewed") state.tokenRenewals++;
       break;
@@ -184,7 +224,10 @@ function onEvent(event, data) {
       break;
     case "error":
       if (data.code === "session_ended") sessionEnded();
-      else if (data.code !== "rate_limited") console.warn("platform error", data.code, data.message);
+      else if (["not_host", "unknown_clip", "no_animation"].includes(data.code)) {
+        banner(data.message, "warning");
+        renderClips(); // back to the clip that plays
+      } else if (data.code !== "rate_limited") console.warn("platform error", data.code, data.message);
       break;
     default:
       if (event.startsWith("morpheus:")) stream.handleEvent(event, data).catch((err) => onStreamState("failed", { message: err.message }));
@@ -248,7 +291,7 @@ function tick(now) {
   }
   const dt = Math.min(0.1, interval / 1000);
   lastTick = now;
-  const d = moveDelta(state.keys, state.yaw, MOVE_SPEED * dt);
+  const d = moveDelta(state.keys, state.yaw, MOVE_SPEED * spawnScale() * dt);
   state.position = state.position.map((v, i) => v + d[i]);
   stream.sendPose({ p: state.position, q: quatFromYawPitch(state.yaw, state.pitch) });
   // With requestVideoFrameCallback each new frame is drawn as it arrives (onVideoFrame): a
@@ -381,6 +424,8 @@ function stats() {
     inVr: state.inVr,
     tokenRenewals: state.tokenRenewals,
     pose: { p: state.position.slice(), yaw: state.yaw, pitch: state.pitch },
+    spawn: state.spawn,
+    clip: state.scene?.clip ?? null,
     participants: [...state.participants.values()].map((m) => ({ participant_id: m.participant_id, username: m.username, role: m.role, connected: m.connected !== false })),
   };
 }
@@ -429,6 +474,9 @@ window.addEventListener("keydown", (event) => {
     toggle.checked = !toggle.checked;
     toggle.dispatchEvent(new Event("change"));
   }
+});
+document.getElementById("clip").addEventListener("change", (event) => {
+  socket.send("hermes:clip_change", { clip: event.target.value });
 });
 document.getElementById("quality").addEventListener("change", (event) => {
   stream.requestedQuality = event.target.value;
@@ -500,6 +548,7 @@ async function setupVr() {
         message: vrMessage,
         comfort,
         voice,
+        spawn: state.spawn,
         onEnd: () => setInVr(false),
       });
     } catch (err) {

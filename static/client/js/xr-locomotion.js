@@ -16,8 +16,27 @@ const SNAP_REARM = 0.3; // ...and return inside this before the next snap
 const TELEPORT_AIM = 0.7; // push the stick forward past this to aim; release to jump
 export const TELEPORT_MAX_M = 15;
 
-export function makeOrigin() {
-  return { p: [0, 0, 0], yaw: 0, snapArmed: true, aiming: false };
+// A standing viewer's eye above the floor (m); workers/rendering/spawn.py EYE_HEIGHT_M.
+export const EYE_HEIGHT_M = 1.6;
+
+// The origin at the start of a VR session. With the scene's spawn (session_established
+// scene.spawn: eye position, yaw, scale in scene units per metre), a viewer standing at the
+// reference space's origin has their eye at the spawn point, looking along its yaw (pitch is
+// the head's own): the floor goes EYE_HEIGHT_M * scale below the eye. Without one, the scene's
+// origin, as before.
+export function makeOrigin(spawn = null) {
+  const scale = spawn?.scale > 0 ? spawn.scale : 1;
+  const p = spawn?.position
+    ? [spawn.position[0], spawn.position[1] - EYE_HEIGHT_M * scale, spawn.position[2]]
+    : [0, 0, 0];
+  return { p, yaw: spawn?.yaw || 0, scale, snapArmed: true, aiming: false };
+}
+
+// A pose of the headset's reference space (metres) in scene units: the viewer's body is
+// `scale` times larger in a scene authored in centimetres (see spawn.py), so head motion,
+// hands and reach scale with it, as eye separation does on the worker.
+export function scalePose(pose, scale) {
+  return scale === 1 ? pose : { ...pose, p: pose.p.map((v) => v * scale) };
 }
 
 export function originQuat(origin) {
@@ -94,7 +113,8 @@ export function floorHit(rayP, rayDir, floorY = 0, maxDist = TELEPORT_MAX_M) {
 // Aim by pushing the stick forward; releasing it jumps the head (x/z) to the target.
 // `ray` is the pointer in scene coordinates {p, dir}. Returns {target, jumped}.
 export function teleportStep(origin, stickY, ray, headP) {
-  const target = ray ? floorHit(ray.p, ray.dir) : null;
+  // The floor is the origin's height (the spawn's floor), reach scales with the viewer.
+  const target = ray ? floorHit(ray.p, ray.dir, origin.p[1], TELEPORT_MAX_M * (origin.scale || 1)) : null;
   if (stickY < -TELEPORT_AIM) {
     origin.aiming = true;
     return { target, jumped: false };

@@ -10,7 +10,7 @@ import {
 } from "./math.js";
 import { XrInput } from "./xr-input.js";
 import {
-  applyOrigin, COMFORT_DEFAULTS, makeOrigin, originMessage, originQuat, smoothMove, teleportStep, turn,
+  applyOrigin, COMFORT_DEFAULTS, makeOrigin, originMessage, originQuat, scalePose, smoothMove, teleportStep, turn,
   vignetteStrength,
 } from "./xr-locomotion.js";
 import { linkProgram, Overlay } from "./xr-overlay.js";
@@ -164,7 +164,8 @@ const IDENT_Q = [0, 0, 0, 1];
 
 // Where a scene point appears in a view, in NDC; null when behind the eye.
 function projectToView(point, origin, view) {
-  const local = quatRotate(quatConjugate(originQuat(origin)), point.map((v, i) => v - origin.p[i]));
+  const scale = origin.scale || 1; // scene units per metre of the reference space
+  const local = quatRotate(quatConjugate(originQuat(origin)), point.map((v, i) => (v - origin.p[i]) / scale));
   const eye = mat4TransformPoint(Array.from(view.transform.inverse.matrix), [...local, 1]);
   const clip = mat4TransformPoint(Array.from(view.projectionMatrix), eye);
   return clip[3] > 1e-6 ? [clip[0] / clip[3], clip[1] / clip[3]] : null;
@@ -175,8 +176,9 @@ function projectToView(point, origin, view) {
 // `frameViews()` that frame's layout (its metadata's views: 1 or 2); `message()` what to show
 // instead of (or over) the picture, or null; `comfort` the comfort settings.
 // `voice` (voice.js): the left controller's X button is push-to-talk; the view marks "on air".
+// `spawn` (session_established scene.spawn): where the viewer starts and how big (makeOrigin).
 export async function runImmersive({
-  video, stream, renderPose, frameViews = () => 2, message, comfort = COMFORT_DEFAULTS, voice, onEnd,
+  video, stream, renderPose, frameViews = () => 2, message, comfort = COMFORT_DEFAULTS, voice, onEnd, spawn = null,
 }) {
   const session = await navigator.xr.requestSession("immersive-vr", { optionalFeatures: ["local-floor", "hand-tracking"] });
   const canvas = document.createElement("canvas");
@@ -192,7 +194,8 @@ export async function runImmersive({
   const renderer = new ReprojectingRenderer(gl);
   const overlay = new Overlay(gl);
   const input = new XrInput(session);
-  const origin = makeOrigin();
+  const origin = makeOrigin(spawn);
+  const scale = origin.scale;
   let lastTime = null;
   let vignette = 0;
   let pttHeld = false;
@@ -214,12 +217,18 @@ export async function runImmersive({
     // The headset's display rate (72/90/120 Hz): the worker paces the stream by it.
     if (session.frameRate) stream.displayHz = session.frameRate;
     else if (dt > 0) stream.displayHz = 0.9 * (stream.displayHz || 1 / dt) + 0.1 / dt;
-    const head = rigid(pose.transform);
+    // Reference-space poses in scene units from here on (scale 1 but for big scenes).
+    const head = scalePose(rigid(pose.transform), scale);
     const hands = input.read(frame, space);
+    for (const side of Object.keys(hands.hands)) hands.hands[side] = scalePose(hands.hands[side], scale);
+    for (const side of Object.keys(hands.rays)) hands.rays[side] = scalePose(hands.rays[side], scale);
 
     // Locomotion: left stick moves, right stick turns (x) and aims a teleport (forward).
     let moved = 0, turned = 0, target = null;
-    if (hands.sticks.left) moved = smoothMove(origin, hands.sticks.left, head.q, dt, comfort);
+    if (hands.sticks.left) {
+      // Walking speed grows with the viewer (comfort is read live: the settings may change).
+      moved = smoothMove(origin, hands.sticks.left, head.q, dt, { ...comfort, moveSpeed: comfort.moveSpeed * scale }) / scale;
+    }
     if (hands.sticks.right) {
       turned = turn(origin, hands.sticks.right.x, head.p, dt, comfort);
       const local = hands.rays.right;

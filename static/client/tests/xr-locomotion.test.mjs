@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  applyOrigin, COMFORT_DEFAULTS, floorHit, makeOrigin, originMessage, smoothMove, teleportStep, turn,
-  vignetteStrength,
+  applyOrigin, COMFORT_DEFAULTS, EYE_HEIGHT_M, floorHit, makeOrigin, originMessage, scalePose, smoothMove,
+  teleportStep, turn, vignetteStrength,
 } from "../js/xr-locomotion.js";
 import { quatFromYawPitch, yawPitchFromQuat } from "../js/math.js";
 
@@ -15,6 +15,22 @@ test("a fresh origin leaves poses where they are", () => {
   const pose = applyOrigin(makeOrigin(), { p: [1, 1.6, -2], q: quatFromYawPitch(0.3, 0.1) });
   closeVec(pose.p, [1, 1.6, -2]);
   closeVec(pose.q, quatFromYawPitch(0.3, 0.1));
+});
+
+test("the scene's spawn places a standing viewer's eye at its point, facing its yaw, at its scale", () => {
+  // A centimetre scene (scale 100): the eye 160 units above the floor, not 1.6.
+  const spawn = { position: [40, 60, 120], yaw: deg(30), pitch: -0.2, scale: 100 };
+  const o = makeOrigin(spawn);
+  const standing = scalePose({ p: [0, EYE_HEIGHT_M, 0], q: IDENT }, o.scale);
+  const eye = applyOrigin(o, standing);
+  closeVec(eye.p, spawn.position, 1e-9);
+  close(yawPitchFromQuat(eye.q).yaw, deg(30));
+  close(o.p[1], 60 - 160); // the floor, where a teleport lands
+  // A step of 10 cm in the room is 10 units in the scene.
+  closeVec(scalePose({ p: [0.1, 0, 0], q: IDENT }, 100).p, [10, 0, 0]);
+  // No spawn (no scene): the scene's origin as before.
+  assert.deepEqual(makeOrigin(null).p, [0, 0, 0]);
+  assert.equal(makeOrigin(null).scale, 1);
 });
 
 test("stick forward moves along the head's yaw, on the floor, at the comfort speed", () => {

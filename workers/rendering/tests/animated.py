@@ -104,3 +104,48 @@ def make_skinned(root: Path) -> Path:
     doc["nodes"][0]["skin"] = 0
     doc["animations"] = [_animation("rotation", 2, times, rot_acc)]
     return _write(root, "skinned", doc, bin_chunk)
+
+
+TWO_CLIPS = {"Slide": 2.0, "Bob": 0.5}  # name -> duration, in file order
+
+
+def make_two_clips(root: Path, *, camera: bool = False, root_scale: float = 1.0) -> Path:
+    """Fox-like: two clips of different lengths moving different nodes. "Slide" (2 s) moves a
+    red box (node 0, rest x = 0) along x as :func:`make_slider` does; "Bob" (0.5 s) lifts a blue
+    box (node 1, rest (1.5, 0, 0)) to y = 1 at t = 0.25 and back. With ``camera``, a third
+    node "Front" holds a camera at (0.75, 0.5, 6) looking down -Z. With ``root_scale`` 100, all
+    of it hangs under a node scaled by 100: a scene authored in centimetres, as Fox is."""
+    b = GltfBuilder()
+    red = b.add_material(base_color_factor=(0.9, 0.1, 0.1, 1.0))
+    blue = b.add_material(base_color_factor=(0.1, 0.2, 0.9, 1.0))
+    pos, nrm, uv, idx = box((0.5, 0.5, 0.5))
+    slider = b.add_mesh(pos, normals=nrm, uvs=uv, indices=idx, material=red)
+    bobber = b.add_mesh(pos, normals=nrm, uvs=uv, indices=idx, material=blue)
+    b.add_node(mesh=slider, name="slider")
+    b.add_node(mesh=bobber, translation=(1.5, 0.0, 0.0), name="bobber")
+    slide_t = b.add_accessor(np.array([0.0, 1.0, 2.0]), target=None)
+    slide_v = b.add_accessor(
+        np.array([[-0.6, 0, 0], [0.6, 0, 0], [-0.6, 0, 0]], np.float32),
+        target=None,
+        with_bounds=False,
+    )
+    bob_t = b.add_accessor(np.array([0.0, 0.25, 0.5]), target=None)
+    bob_v = b.add_accessor(
+        np.array([[1.5, 0, 0], [1.5, 1, 0], [1.5, 0, 0]], np.float32),
+        target=None,
+        with_bounds=False,
+    )
+    doc, bin_chunk = b.to_document_and_bin()
+    doc["animations"] = [
+        {**_animation("translation", 0, slide_t, slide_v), "name": "Slide"},
+        {**_animation("translation", 1, bob_t, bob_v), "name": "Bob"},
+    ]
+    if camera:
+        doc["cameras"] = [{"type": "perspective", "perspective": {"yfov": 1.0, "znear": 0.05}}]
+        doc["nodes"].append({"name": "Front", "camera": 0, "translation": [0.75, 0.5, 6.0]})
+        doc["scenes"][0]["nodes"].append(len(doc["nodes"]) - 1)
+    if root_scale != 1.0:
+        children = list(doc["scenes"][0]["nodes"])
+        doc["nodes"].append({"name": "units", "scale": [root_scale] * 3, "children": children})
+        doc["scenes"][0]["nodes"] = [len(doc["nodes"]) - 1]
+    return _write(root, "two_clips", doc, bin_chunk)

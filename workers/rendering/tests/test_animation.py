@@ -44,6 +44,43 @@ def test_node_translation_is_sampled_linearly_and_loops(tmp_path: Path) -> None:
     assert _item_vertices(anim, 0.3, floor).mean(axis=0) == pytest.approx((0, -0.4, 0), abs=1e-5)
 
 
+def test_clips_are_separate_and_loop_at_their_own_length(tmp_path: Path) -> None:
+    """Fox-like file (two clips, different lengths, different nodes): the chosen clip alone
+    plays, looped at its own duration; the other clip's node keeps its rest pose."""
+    anim = _anim(animated.make_two_clips(tmp_path))
+    assert [(c.name, c.duration) for c in anim.clips] == list(animated.TWO_CLIPS.items())
+    slider = next(i for i, it in enumerate(anim.items) if it.node == 0)
+    bobber = next(i for i, it in enumerate(anim.items) if it.node == 1)
+
+    def centre(t: float, item: int, clip: str | None) -> tuple[float, ...]:
+        it = anim.items[item]
+        v = anim.pose(t, clip)[it.offset : it.offset + it.positions.shape[0], 0:3]
+        return tuple(float(c) for c in v.mean(axis=0))
+
+    # The default is the first clip (Slide): the bobber stays at rest all the while.
+    for t, x in ((0.0, -0.6), (0.5, 0.0), (1.0, 0.6), (2.5, 0.0)):
+        assert centre(t, slider, None) == pytest.approx((x, 0, 0), abs=1e-5), t
+        assert centre(t, bobber, None) == pytest.approx((1.5, 0, 0), abs=1e-5), t
+    # Bob loops every 0.5 s (not over the longest clip's 2 s); the slider stays at rest x = 0.
+    for t, y in ((0.0, 0.0), (0.25, 1.0), (0.75, 1.0), (1.125, 0.5), (1.75, 1.0)):
+        assert centre(t, bobber, "Bob") == pytest.approx((1.5, y, 0), abs=1e-5), t
+        assert centre(t, slider, "Bob") == pytest.approx((0, 0, 0), abs=1e-5), t
+    assert anim.loop_time(1.75, "Bob") == pytest.approx(0.25)
+    # An unknown name falls back to the first clip rather than failing the worker.
+    assert centre(0.0, slider, "Run") == pytest.approx((-0.6, 0, 0), abs=1e-5)
+    # Culling spheres cover every clip: the bobber's chunk reaches y = 1 + 0.25.
+    scene = anim.scene_at(0.0)
+    blue = next(c for c in scene.chunks if scene.materials[c.material].base_color[2] > 0.8)
+    assert blue.center[1] + blue.radius >= 1.25
+
+
+def test_clip_names_are_unique_and_stable() -> None:
+    from workers.rendering.animation import clip_names
+
+    doc = {"animations": [{"name": "Walk"}, {}, {"name": "Walk"}, {"name": "  "}]}
+    assert clip_names(doc) == ["Walk", "Animation 1", "Walk #2", "Animation 3"]
+
+
 def test_morph_target_weights_move_the_vertices(tmp_path: Path) -> None:
     anim = _anim(animated.make_morph(tmp_path))
     for t, top in ((0.0, 0.5), (0.5, 1.0), (1.0, 1.5), (2.0, 0.5)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import time
 from collections.abc import AsyncIterator
@@ -427,4 +428,42 @@ async def test_a_view_too_narrow_for_the_stamp_stays_stereo(registry: PeerRegist
         assert frame_id is not None
         meta = await client.meta_for(frame_id)
         assert meta is None or meta["views"] == 2
+    await client.pc.close()
+
+
+async def test_frames_channel_flood_is_rate_limited_and_layout_changes_coalesced(
+    registry: PeerRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 25 item 9: thousands of feedback messages flipping views 1↔2 and display rate
+    30↔90 Hz gave a log line and an encoder restart per message. Now the channel is limited like
+    poses, layout changes apply at most once per interval, and the last value wins."""
+    caplog.set_level(logging.INFO, logger="workers.streaming.peer")
+    peer, client = await start(registry, feedback_rate_limit=20.0, layout_interval_s=0.25)
+    await client.frame()
+    started = time.monotonic()
+    channel = client.channels["frames"]
+    for n in range(2000):
+        channel.send(json.dumps({"views": 1 + n % 2, "display_hz": 30 if n % 2 else 90}))
+        if n % 100 == 0:
+            await asyncio.sleep(0.01)  # let the transport drain, as a real sender would
+    for _ in range(200):
+        if peer.pose_counts["feedback_rate_limited"] >= 1000:
+            break
+        await asyncio.sleep(0.05)
+    assert peer.pose_counts["feedback_rate_limited"] >= 1000
+    # After the flood: one more report, and it is the one that counts.
+    await asyncio.sleep(0.3)  # the bucket refills a message
+    channel.send(json.dumps({"views": 1, "display_hz": 60}))
+    for _ in range(100):
+        if (peer.track.target_fps, peer.track.views) == (60, 1):
+            break
+        await asyncio.sleep(0.05)
+    assert (peer.track.target_fps, peer.track.views) == (60, 1)
+    elapsed = time.monotonic() - started
+    bound = elapsed / 0.25 + 2
+    assert peer.layout_changes <= bound
+    paced = [r for r in caplog.records if "paced at" in r.getMessage()]
+    assert 1 <= len(paced) <= bound
+    ids = [read_frame_id(await client.frame()) for _ in range(3)]  # still streaming
+    assert all(i is not None for i in ids)
     await client.pc.close()

@@ -103,6 +103,41 @@ def test_viewers_of_one_session_see_the_same_animation_pose(tmp_path: Path) -> N
             viewer.close()
 
 
+def test_a_clip_change_reaches_every_viewer_of_the_session_from_its_start(
+    tmp_path: Path,
+) -> None:
+    """The host's clip change (SessionPoses.set_clip, from the platform's clip_change): both
+    viewers of the session render the new clip, from its first frame, at the same time."""
+    from workers.rendering.tests.animated import make_two_clips
+    from workers.streaming.session import SessionPoses
+
+    path = make_two_clips(tmp_path)
+    clock = _Clock()
+    session = SessionPoses(clock=clock)
+    viewers = [RendererSource(path, cpu_convert=True) for _ in range(2)]
+    for viewer in viewers:
+        viewer.clock, viewer.clip = session.scene_time, session.current_clip
+    # A reference that always plays Bob at a fixed time, to compare pictures with.
+    reference = RendererSource(path, cpu_convert=True)
+    reference.clip = lambda: "Bob"
+    pose = Pose(p=(0.75, 0.5, 4.0))
+    try:
+        clock.now += 1.25
+        slide = viewers[0].render(pose, 0, SIZE).copy()  # Slide at 1.25 s: the default
+        session.set_clip("Bob")
+        clock.now += 0.25  # Bob's highest point, 0.25 s after the switch
+        a, b = (v.render(pose, 1, SIZE).copy() for v in viewers)
+        reference.clock = lambda: 0.25
+        assert np.array_equal(a, b)
+        assert np.array_equal(a, reference.render(pose, 0, SIZE))
+        assert not np.array_equal(a, slide)
+        session.set_clip("Bob")  # the same clip again (a stream_start): no restart
+        assert session.scene_time() == pytest.approx(0.25)
+    finally:
+        for viewer in (*viewers, reference):
+            viewer.close()
+
+
 def test_controllers_and_hands_are_drawn_for_the_owner_and_on_others_avatars(
     scene: Path,
 ) -> None:
@@ -155,3 +190,33 @@ def test_one_view_is_the_centre_eye_at_the_full_picture_size(scene: Path) -> Non
     # Between the two eyes: closer to each eye than the eyes are to each other.
     assert ssim(mono[:height], left) > ssim(left, right)
     assert ssim(mono[:height], right) > ssim(left, right)
+
+
+def test_a_centimetre_scene_at_its_world_scale_looks_like_the_metre_scene(tmp_path: Path) -> None:
+    """stream_start.world_scale (spawn.py): the same boxes authored 100 times larger, seen from
+    100 times farther with world_scale 100, give the same stereo picture as the metre scene at
+    scale 1: eye separation and near plane grow with the scene, so it is not a giant."""
+    from workers.rendering.gltf_builder import GltfBuilder, box
+
+    def write(name: str, k: float) -> Path:
+        b = GltfBuilder()
+        red = b.add_material(base_color_factor=(0.9, 0.2, 0.1, 1.0))
+        pos, nrm, uv, idx = box((0.4, 0.4, 0.4))
+        mesh = b.add_mesh(pos, normals=nrm, uvs=uv, indices=idx, material=red)
+        for x, z in ((-0.3, 0.0), (0.3, -0.6)):  # two depths: stereo disparity differs
+            b.add_node(mesh=mesh, translation=(x * k, 0.0, z * k), scale=(k, k, k))
+        b.write_glb(tmp_path / name)
+        return tmp_path / name
+
+    metres = RendererSource(write("m.glb", 1.0), cpu_convert=True)
+    centimetres = RendererSource(write("cm.glb", 100.0), cpu_convert=True, world_scale=100.0)
+    plain = RendererSource(tmp_path / "cm.glb", cpu_convert=True)  # the old, unscaled viewer
+    try:
+        a = metres.render(Pose(p=(0, 0.2, 1.2)), 0, SIZE).astype(int)
+        b = centimetres.render(Pose(p=(0, 20, 120)), 0, SIZE).astype(int)
+        c = plain.render(Pose(p=(0, 20, 120)), 0, SIZE).astype(int)
+        assert (np.abs(a - b).max(axis=-1) > 40).sum() < 30  # the same, but for rounding
+        assert (np.abs(a - c).max(axis=-1) > 40).sum() > 100  # a giant's eyes see less depth
+    finally:
+        for source in (metres, centimetres, plain):
+            source.close()

@@ -2,8 +2,9 @@
 
 Migrates, creates the demo accounts, the demo scene (built by code, uploaded, validated and
 published through the same services as the API) and a streaming worker identity, prints where
-to go and how to sign in, then runs daphne and one streaming worker process. Ctrl-C (or either
-process exiting) stops both.
+to go and how to sign in, then runs daphne and one streaming worker process. Ctrl-C, SIGTERM or
+SIGHUP to this command (or either process exiting) stops both: a launcher that died alone would
+leave them orphaned, still serving the port.
 """
 
 import os
@@ -27,15 +28,28 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-serve", action="store_true", help="set up only, do not serve")
         parser.add_argument("--no-worker", action="store_true", help="do not start a worker")
+        parser.add_argument(
+            "--skip-setup",
+            action="store_true",
+            help="serve at once: no migrations, demo accounts or demo scene (a set-up database)",
+        )
 
     def handle(
-        self, *args: Any, host: str, port: int, no_serve: bool, no_worker: bool, **options: Any
+        self,
+        *args: Any,
+        host: str,
+        port: int,
+        no_serve: bool,
+        no_worker: bool,
+        skip_setup: bool = False,
+        **options: Any,
     ) -> None:
-        call_command("migrate", interactive=False, verbosity=0)
-        self.stdout.write(self.style.MIGRATE_HEADING("Demo accounts (username / password):"))
-        call_command("create_demo_users", stdout=self.stdout)
-        self.stdout.write(self.style.MIGRATE_HEADING("Demo scene:"))
-        call_command("create_demo_scene", stdout=self.stdout)
+        if not skip_setup:
+            call_command("migrate", interactive=False, verbosity=0)
+            self.stdout.write(self.style.MIGRATE_HEADING("Demo accounts (username / password):"))
+            call_command("create_demo_users", stdout=self.stdout)
+            self.stdout.write(self.style.MIGRATE_HEADING("Demo scene:"))
+            call_command("create_demo_scene", stdout=self.stdout)
         token = self._worker_token()
 
         shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host  # noqa: S104
@@ -78,6 +92,10 @@ class Command(BaseCommand):
             str(port),
             "vrplatform.asgi:application",
         ]
+        # SIGTERM (a service manager, `kill`) and SIGHUP (the terminal closed) stop the children
+        # like Ctrl-C does; installed before the first child starts, so none can be left behind.
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _interrupt)
         processes = [subprocess.Popen(web)]  # noqa: S603
         if worker_token:
             # The token travels in the environment, not argv, so `ps` does not show it.
@@ -96,6 +114,9 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
+            # A second signal must not cut the cleanup short (it is bounded below).
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_IGN)
             for process in processes:
                 if process.poll() is None:
                     process.send_signal(signal.SIGTERM)
@@ -105,3 +126,7 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     process.kill()
         sys.exit(next((p.returncode for p in processes if p.returncode), 0))
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
