@@ -225,6 +225,11 @@ class Compose:
         self.env = {
             **PORTS,
             "VRP_IMAGE": IMAGE,
+            # bubblewrap cannot mount its /proc under Docker's /proc masks, and docker-compose
+            # 1.29 cannot lift them (systempaths=unconfined): processing runs with its clean
+            # environment and limits only, and logs an ERROR per run. SCENE_SANDBOX=required
+            # in the caller's environment checks the full sandbox instead.
+            "SCENE_SANDBOX": os.environ.get("SCENE_SANDBOX", "best_effort"),
             "COMPOSE_DOCKER_CLI_BUILD": "1",
             "DOCKER_BUILDKIT": "1",
             # docker-compose 1.29 runs `docker` for builds: the client of the same engine.
@@ -426,6 +431,7 @@ def main() -> int:
         and not all(pullable(i) for i in ("postgres:16-bookworm", "redis:7-bookworm"))
     )
     compose = Compose(offline)
+    log(f"SCENE_SANDBOX={compose.env['SCENE_SANDBOX']} (deploy/README.md, make test-compose)")
     log(
         f"compose: {' '.join(compose.base)}; "
         + ("offline (Debian-built data layer, no Grafana)" if offline else "registry images")
