@@ -447,6 +447,8 @@ def main() -> int:
             t0 = time.monotonic()
             compose("build", "postgres", "redis", "gateway", "prometheus", timeout=1800)
             timings["offline images"] = time.monotonic() - t0
+        # Each source change leaves the previous build untagged: drop those (the cache stays).
+        run([DOCKER, "image", "prune", "-f"], check=False, timeout=300)
         size = run([DOCKER, "image", "inspect", "--format", "{{.Size}}", IMAGE]).stdout.strip()
         user = run(
             [DOCKER, "image", "inspect", "--format", "{{.Config.User}}", IMAGE]
