@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # a partial run does not (one app cannot reach the bar). Force it with COVERAGE_ARGS=--cov.
 COVERAGE_ARGS ?= $(if $(strip $(PYTEST_ARGS)),,--cov --cov-report=term)
 
-.PHONY: run test setup system-packages node-tools lint format check clean test-integration test-load security-scan
+.PHONY: run test setup system-packages node-tools lint format check clean test-integration test-load security-scan test-compose
 
 run: setup ## set up everything and start the platform (web, streaming worker, demo data)
 	$(BIN)/python manage.py run_platform --host $(HOST) --port $(PORT)
@@ -78,3 +78,11 @@ security-scan: setup ## bandit, pip-audit, check --deploy, Schemathesis against 
 	$(BIN)/python -m deploy.security.check_deploy
 	$(BIN)/python -m vrplatform.devservices -- \
 		$(BIN)/python -m deploy.security.api_fuzz --max-examples $(SCHEMATHESIS_EXAMPLES)
+
+# The stack in containers (deploy/README.md): builds the image (cached), starts docker-compose.yml
+# from clean volumes, checks it as a user would through the gateway, restarts it, stops it.
+# COMPOSE_CHECK_ARGS: --offline / --online (default: offline when the registry cannot be pulled),
+# --keep (leave it running).
+COMPOSE_CHECK_ARGS ?=
+test-compose: setup
+	$(BIN)/python deploy/compose_check.py $(COMPOSE_CHECK_ARGS)

@@ -1,8 +1,9 @@
-"""docker-compose.yml and the image's scripts, without a container engine.
+"""docker-compose.yml, the offline override and the image's scripts, without starting anything.
 
-`docker compose config` needs only the client and its compose plugin; where the plugin is
-missing (as on the CI machine: a `docker` client, no plugin), the file is parsed with PyYAML
-and its structure asserted: services, published ports, volumes, start order.
+`config` needs only a compose client: the v2 plugin (`docker compose`) or Debian's
+`docker-compose` 1.29, whichever is here; without either, the file is parsed with PyYAML and its
+structure asserted: services, published ports, volumes, start order. Running the stack is
+`make test-compose` (deploy/compose_check.py).
 """
 
 import shutil
@@ -15,30 +16,52 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
+OFFLINE = ROOT / "deploy" / "docker" / "offline.yml"
 
 
 def _compose() -> dict[str, Any]:
     return yaml.safe_load(COMPOSE.read_text())
 
 
-def _has_compose_plugin() -> bool:
+def _compose_client() -> list[str] | None:
     docker = shutil.which("docker")
-    if not docker:
-        return False
-    probe = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30)
-    return probe.returncode == 0
+    if docker:
+        probe = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30)
+        if probe.returncode == 0:
+            return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    return [legacy] if legacy else None
 
 
-@pytest.mark.skipif(not _has_compose_plugin(), reason="no docker compose plugin here")
-def test_docker_compose_config_accepts_the_file() -> None:
-    result = subprocess.run(
-        ["docker", "compose", "-f", str(COMPOSE), "config", "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+@pytest.mark.skipif(_compose_client() is None, reason="no docker compose client here")
+@pytest.mark.parametrize("files", [[COMPOSE], [COMPOSE, OFFLINE]], ids=["registry", "offline"])
+def test_docker_compose_config_accepts_the_files(files: list[Path]) -> None:
+    client = _compose_client()
+    assert client is not None
+    args = [*client, "-p", "vrplatform"]
+    for path in files:
+        args += ["-f", str(path)]
+    result = subprocess.run([*args, "config"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    if OFFLINE in files:
+        # Debian-built stand-ins for the registry images; Grafana only with its profile.
+        for name in ("postgres", "redis", "gateway", "prometheus"):
+            assert services[name]["build"]["context"].endswith("deploy/docker/offline"), name
+            assert services[name]["image"].startswith("vrplatform-offline-"), name
+        assert services["grafana"]["profiles"] == ["grafana"]
+    else:
+        assert services["postgres"]["image"] == "postgres:16-bookworm"
+
+
+def test_offline_images_keep_the_registry_images_interface() -> None:
+    dockerfile = (ROOT / "deploy" / "docker" / "offline" / "Dockerfile").read_text()
+    for target in ("postgres", "redis", "nginx", "prometheus"):
+        assert f"AS {target}\n" in dockerfile, target
+    entrypoint = ROOT / "deploy" / "docker" / "offline" / "postgres-entrypoint.sh"
+    result = subprocess.run(["sh", "-n", str(entrypoint)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "POSTGRES_PASSWORD_FILE" in entrypoint.read_text()
 
 
 def test_services_and_published_ports() -> None:
@@ -167,3 +190,36 @@ def test_the_turn_relay_and_the_web_processes_share_one_secret_file() -> None:
     keygen = (ROOT / "deploy/docker/keygen.py").read_text()
     assert Path(secret_file).name in keygen
     assert "TURN_SHARED_SECRET" in (ROOT / "deploy/docker/entrypoint.sh").read_text()
+
+
+def _healthcheck_module() -> Any:
+    import importlib.util
+
+    path = ROOT / "deploy" / "docker" / "healthcheck.py"
+    spec = importlib.util.spec_from_file_location("vrp_healthcheck", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_healthcheck_sees_only_an_established_connection_of_the_process() -> None:
+    """celery and streaming are healthy while PID 1 holds its broker / platform connection."""
+    import os
+    import socket
+
+    healthcheck = _healthcheck_module()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        assert not healthcheck.connected_to(port, pid=os.getpid())  # listening is not connected
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            peer, _ = server.accept()
+            with peer:
+                assert healthcheck.connected_to(port, pid=os.getpid())
+                # A connection to another port is not the one asked about.
+                assert not healthcheck.connected_to(port + 1, pid=os.getpid())
+            client.close()
+    assert healthcheck._port("redis://redis:6379/0", 1) == 6379
+    assert healthcheck._port("http://127.0.0.1:18000", 1) == 18000
+    assert healthcheck._port("https://vr.example.com", 1) == 443
