@@ -58,11 +58,12 @@ def wait_status(page: Any, status: str) -> None:
 
 
 def stats_table(page: Any) -> dict[str, str]:
-    rows = page.locator("#stats tr")
-    return {
-        rows.nth(i).locator("td").nth(0).inner_text(): rows.nth(i).locator("td").nth(1).inner_text()
-        for i in range(rows.count())
-    }
+    # Read in one step: the report adds its "unique triangles" row while the page settles, and
+    # a row-by-row read would skip the last row when one is inserted halfway.
+    rows = page.evaluate(
+        "[...document.querySelectorAll('#stats tr')].map(r => [...r.cells].map(c => c.innerText))"
+    )
+    return {cells[0]: cells[1] for cells in rows}
 
 
 def test_creator_uploads_the_demo_scene_through_api_and_page_and_publishes_it(
