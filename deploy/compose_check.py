@@ -550,8 +550,14 @@ def main() -> int:
             return state if state == "ready" else None
 
         wait_until(processed, 300, "the upload processed")
-        worked = "succeeded" in compose.logs("celery")
-        return f"scene {scene['id']} ready; celery logged the task: {worked}"
+        celery_logs = compose.logs("celery")
+        worked = "succeeded" in celery_logs
+        # apps/scenes/sandbox.py logs this once when Docker refuses the sandbox its own /proc.
+        sandbox = "without /proc" if "scene sandbox without /proc" in celery_logs else "as built"
+        return (
+            f"scene {scene['id']} ready; celery logged the task: {worked}; "
+            f"SCENE_SANDBOX={compose.env['SCENE_SANDBOX']}, sandbox {sandbox}"
+        )
 
     def prometheus() -> str:
         url = f"http://127.0.0.1:{PORTS['PROMETHEUS_PORT']}/api/v1/targets"
