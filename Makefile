@@ -85,4 +85,5 @@ security-scan: setup ## bandit, pip-audit, check --deploy, Schemathesis against 
 # --keep (leave it running).
 COMPOSE_CHECK_ARGS ?=
 test-compose: setup
+	bash deploy/system-packages.sh deploy/system-packages-compose.txt
 	$(BIN)/python deploy/compose_check.py $(COMPOSE_CHECK_ARGS)

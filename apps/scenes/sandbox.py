@@ -12,7 +12,14 @@ validator), so its child runs with nothing it does not need:
   ``/home``, ``/etc``'s secrets) exists in it;
 - no network (its own empty network namespace), its own PID/IPC/UTS namespaces, the
   ``nobody`` user of its own user namespace with no capabilities, a new session (no
-  terminal injection), and it dies with its parent.
+  terminal injection), and it dies with its parent;
+- a fresh ``/proc`` of its own PID namespace, or none at all where the kernel refuses to
+  mount one (inside a Docker container, whose masked ``/proc`` makes a new procfs mount "too
+  revealing"; ``SCENE_SANDBOX_PROC=none`` forces it). Never the host's ``/proc`` bound in:
+  the child's kernel uid is the platform's, so it could read the Celery worker's
+  ``/proc/<pid>/environ``. Without ``/proc`` the child still has its own PID namespace (it
+  can neither see nor signal the platform's processes); Node, Python, Mesa's llvmpipe and
+  assimp run without it (apps/scenes/tests/test_sandbox.py).
 
 ``SCENE_SANDBOX`` decides what happens where bubblewrap is missing or cannot make namespaces
 (some container runtimes forbid them): ``required`` (the default) refuses to process and says
@@ -40,6 +47,7 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 MODES = ("required", "best_effort", "off")
+PROC_MODES = ("auto", "none")
 NOBODY = 65534
 # Host environment variables the child may see: locale and renderer (EGL/Mesa) knobs only.
 _PASS_NAMES = frozenset({"LANG", "LC_ALL", "TZ", "EGL_PLATFORM", "LIBGL_ALWAYS_SOFTWARE"})
@@ -95,7 +103,20 @@ def _bind(args: list[str], flag: str, path: Path) -> None:
     args += [flag, str(path.resolve()), str(path)]
 
 
-def bwrap_args(*, read_only: list[Path], writable: list[Path], cwd: Path) -> list[str]:
+def proc_mode() -> str:
+    """``SCENE_SANDBOX_PROC``: ``auto`` (a fresh ``/proc``, or none where it cannot be mounted)
+    or ``none`` (never a ``/proc``)."""
+    mode = str(getattr(settings, "SCENE_SANDBOX_PROC", "auto"))
+    if mode not in PROC_MODES:
+        raise ValueError(f"SCENE_SANDBOX_PROC must be one of {PROC_MODES}, not {mode!r}")
+    return mode
+
+
+def bwrap_args(
+    *, read_only: list[Path], writable: list[Path], cwd: Path, proc: bool = True
+) -> list[str]:
+    """bubblewrap's arguments; ``proc=False`` leaves ``/proc`` out (still its own PID
+    namespace: see the module's docstring)."""
     args = [
         "--unshare-all",  # net, ipc, pid, uts, cgroup; user where it can
         "--unshare-user",
@@ -109,8 +130,7 @@ def bwrap_args(*, read_only: list[Path], writable: list[Path], cwd: Path) -> lis
         "--new-session",
         "--hostname",
         "sandbox",
-        "--proc",
-        "/proc",
+        *(["--proc", "/proc"] if proc else []),
         "--dev",
         "/dev",
         "--tmpfs",
@@ -139,27 +159,51 @@ def bwrap_args(*, read_only: list[Path], writable: list[Path], cwd: Path) -> lis
 
 
 _probe_lock = threading.Lock()
-_probed_ok: set[str] = set()
+# (bwrap, with /proc) pairs that worked here.
+_probed_ok: set[tuple[str, bool]] = set()
+_warned: set[str] = set()  # bwraps whose missing /proc was logged
 
 
-def _probe(bwrap: str) -> str | None:
-    """None when ``bwrap`` can build the sandbox here, else why not (cached when it works)."""
-    with _probe_lock:
-        if bwrap in _probed_ok:
-            return None
-        argv = [bwrap, *bwrap_args(read_only=[], writable=[], cwd=Path("/")), "--", "true"]
-        try:
-            proc = subprocess.run(  # noqa: S603 (fixed argv)
-                argv, capture_output=True, timeout=30, env=child_env(), check=False
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"{bwrap} could not run: {exc}"
-        if proc.returncode != 0:
-            return proc.stderr.decode("utf-8", "replace").strip()[-300:] or "exit status " + str(
-                proc.returncode
-            )
-        _probed_ok.add(bwrap)
+def _try(bwrap: str, proc: bool) -> str | None:
+    """None when ``bwrap`` builds the sandbox (with or without ``/proc``), else why not."""
+    if (bwrap, proc) in _probed_ok:
         return None
+    args = bwrap_args(read_only=[], writable=[], cwd=Path("/"), proc=proc)
+    try:
+        result = subprocess.run(  # noqa: S603 (fixed argv)
+            [bwrap, *args, "--", "true"],
+            capture_output=True,
+            timeout=30,
+            env=child_env(),
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{bwrap} could not run: {exc}"
+    if result.returncode != 0:
+        return result.stderr.decode("utf-8", "replace").strip()[-300:] or "exit status " + str(
+            result.returncode
+        )
+    _probed_ok.add((bwrap, proc))
+    return None
+
+
+def _probe(bwrap: str) -> tuple[bool, str | None]:
+    """(with /proc, None) when ``bwrap`` can build the sandbox here, else (_, why not)."""
+    with _probe_lock:
+        if proc_mode() == "none":
+            return False, _try(bwrap, proc=False)
+        problem = _try(bwrap, proc=True)
+        if problem is None:
+            return True, None
+        # Docker's masked /proc: the kernel refuses a new procfs mount; the rest still works.
+        if _try(bwrap, proc=False) is None:
+            if bwrap not in _warned:
+                _warned.add(bwrap)
+                logger.warning(
+                    "scene sandbox without /proc: a fresh one cannot be mounted here (%s)", problem
+                )
+            return False, None
+        return True, problem
 
 
 def wrap(argv: list[str], *, read_only: list[Path], writable: list[Path], cwd: Path) -> Wrapped:
@@ -173,10 +217,12 @@ def wrap(argv: list[str], *, read_only: list[Path], writable: list[Path], cwd: P
         return Wrapped(argv, env, sandboxed=False)
     name = str(getattr(settings, "SCENE_SANDBOX_BWRAP", "") or "bwrap")
     bwrap = shutil.which(name)
-    problem = _probe(bwrap) if bwrap else f"{name} is not installed (Debian: bubblewrap)"
+    with_proc, problem = (
+        _probe(bwrap) if bwrap else (True, f"{name} is not installed (Debian: bubblewrap)")
+    )
     if problem is None:
         assert bwrap is not None
-        args = bwrap_args(read_only=read_only, writable=writable, cwd=cwd)
+        args = bwrap_args(read_only=read_only, writable=writable, cwd=cwd, proc=with_proc)
         return Wrapped([bwrap, *args, "--", *argv], env, sandboxed=True)
     if mode == "required":
         logger.error(

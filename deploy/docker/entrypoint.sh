@@ -33,6 +33,12 @@ read_secret_files() {
     if [ -z "${DATABASE_URL:-}" ] && [ -n "${POSTGRES_PASSWORD:-}" ]; then
         export DATABASE_URL="postgres://${POSTGRES_USER:-vrp}:${POSTGRES_PASSWORD}@${POSTGRES_HOST:-postgres}:${POSTGRES_PORT:-5432}/${POSTGRES_DB:-vrp}"
     fi
+    # docker-compose.yml's `turn` relay: TURN_URLS unset (not empty, which turns TURN off)
+    # means that relay on $TURN_HOST. Made here, not by a nested ${...} default in the compose
+    # file, which Debian's docker-compose 1.29 mis-expands.
+    if [ -z "${TURN_URLS+set}" ] && [ -n "${TURN_HOST:-}" ]; then
+        export TURN_URLS="turn:${TURN_HOST}:3478?transport=udp,turn:${TURN_HOST}:3478?transport=tcp"
+    fi
 }
 
 wait_for_file() {  # $1 path, $2 seconds

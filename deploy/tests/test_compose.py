@@ -6,6 +6,7 @@ structure asserted: services, published ports, volumes, start order. Running the
 `make test-compose` (deploy/compose_check.py).
 """
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -184,12 +185,52 @@ def test_the_turn_relay_and_the_web_processes_share_one_secret_file() -> None:
     for web in ("web1", "web2"):
         environment = services[web]["environment"]
         assert environment["TURN_SHARED_SECRET_FILE"] == secret_file
-        assert "3478" in environment["TURN_URLS"]
+        # Unset unless `.env` or the shell sets it: the entrypoint then names the relay.
+        assert environment["TURN_URLS"] is None
+        assert environment["TURN_HOST"] == "${PUBLIC_HOST:-localhost}"
     # The streaming worker gets per-stream credentials, never the secret.
     assert not any("TURN" in k for k in services["streaming"]["environment"])
     keygen = (ROOT / "deploy/docker/keygen.py").read_text()
     assert Path(secret_file).name in keygen
     assert "TURN_SHARED_SECRET" in (ROOT / "deploy/docker/entrypoint.sh").read_text()
+
+
+@pytest.mark.parametrize(
+    ("environment", "urls"),
+    [
+        (
+            {"TURN_HOST": "vr.example"},
+            "turn:vr.example:3478?transport=udp,turn:vr.example:3478?transport=tcp",
+        ),
+        ({"TURN_HOST": "vr.example", "TURN_URLS": ""}, ""),  # TURN off
+        (
+            {"TURN_HOST": "vr.example", "TURN_URLS": "turn:relay.example:3478"},
+            "turn:relay.example:3478",
+        ),
+        ({}, "unset"),  # Kubernetes and others: no TURN_HOST, no default
+    ],
+)
+def test_the_entrypoint_names_the_turn_relay_unless_told_otherwise(
+    environment: dict[str, str], urls: str
+) -> None:
+    result = subprocess.run(
+        ["/bin/sh", "deploy/docker/entrypoint.sh", "sh", "-c", 'echo "${TURN_URLS-unset}"'],
+        env={"PATH": "/usr/bin:/bin", **environment},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+        check=True,
+    )
+    assert result.stdout.strip() == urls
+
+
+def test_no_nested_defaults_in_the_compose_files() -> None:
+    """``${A-${B}}`` is mis-expanded by Debian's docker-compose 1.29 (seen: TURN_URLS came out
+    as ``turn:${PUBLIC_HOST:-localhost:3478…``)."""
+    for path in (COMPOSE, ROOT / "deploy/docker/offline.yml"):
+        for line in path.read_text().splitlines():
+            assert not re.search(r"\$\{[^}]*\$\{", line), f"{path.name}: {line.strip()}"
 
 
 def _healthcheck_module() -> Any:

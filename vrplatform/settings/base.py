@@ -360,6 +360,8 @@ SCENE_SANDBOX = env.str("SCENE_SANDBOX", default="required")
 if SCENE_SANDBOX not in ("required", "best_effort", "off"):
     raise ValueError(f"SCENE_SANDBOX must be required, best_effort or off, not {SCENE_SANDBOX!r}")
 SCENE_SANDBOX_BWRAP = env.str("SCENE_SANDBOX_BWRAP", default="bwrap")
+# auto: the sandbox gets a fresh /proc, or none where the kernel refuses one (Docker); none.
+SCENE_SANDBOX_PROC = env.str("SCENE_SANDBOX_PROC", default="auto")
 # Directories of processing tools installed outside /usr (first on the child's PATH).
 SCENE_TOOL_PATH = env.list("SCENE_TOOL_PATH", default=[])
 

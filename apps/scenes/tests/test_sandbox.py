@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -38,6 +39,7 @@ _PROBE = textwrap.dedent(
     attempt("write_upload", lambda: open(upload, "a").write("x"))
     attempt("write_out", lambda: open(os.path.join(out_dir, "o.txt"), "w").write("ok"))
     attempt("connect", lambda: socket.create_connection(("127.0.0.1", port), timeout=2) and "open")
+    attempt("proc", lambda: sorted(p for p in os.listdir("/proc") if p.isdigit()))
     print(json.dumps(result))
     """
 )
@@ -75,11 +77,36 @@ def _run_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[st
     return json.loads(proc.stdout), accepted
 
 
+def _bwrap_refusing_proc(tmp_path: Path) -> str:
+    """A ``bwrap`` that fails as Docker's masked /proc makes it fail on ``--proc``."""
+    fake = tmp_path / "bin" / "bwrap"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/bin/sh\n"
+        'for a in "$@"; do [ "$a" = --proc ] && '
+        '{ echo "bwrap: Can\'t mount proc on /newroot/proc: Operation not permitted" >&2; exit 1; }'
+        "; done\n"
+        f'exec {shutil.which("bwrap")} "$@"\n'
+    )
+    fake.chmod(0o755)
+    return str(fake)
+
+
+@pytest.mark.parametrize("proc", ["mounted", "refused", "none"])
 def test_sandboxed_child_sees_only_its_upload_env_and_no_network(
-    settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, proc: str
 ) -> None:
+    """Also where a fresh /proc cannot be mounted (Docker) or SCENE_SANDBOX_PROC=none: then no
+    /proc at all, never the host's (the child's kernel uid is the platform's)."""
     settings.SCENE_SANDBOX = "required"
+    if proc == "refused":
+        settings.SCENE_SANDBOX_BWRAP = _bwrap_refusing_proc(tmp_path)
+    settings.SCENE_SANDBOX_PROC = "none" if proc == "none" else "auto"
     result, accepted = _run_probe(tmp_path, monkeypatch)
+    if proc == "mounted":
+        assert result["proc"] == ["1", "2"]  # its own PID namespace: bwrap's init and itself
+    else:
+        assert result["proc"].startswith("denied")
     # What it needs works: read the upload, write its outputs.
     assert result["upload"] == "upload"
     assert result["write_out"] == 2
@@ -102,12 +129,20 @@ def _uploaded(owner: Any, path: Path) -> Any:
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("proc", ["auto", "none"])
 def test_processing_child_gets_none_of_the_platform_environment(
-    settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_user: Any, package: Any
+    settings: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    make_user: Any,
+    package: Any,
+    proc: str,
 ) -> None:
     """End to end: the real processing child, given a ``PYTHONPATH`` with a planted
-    ``sitecustomize`` that records the platform's secret, never runs it."""
+    ``sitecustomize`` that records the platform's secret, never runs it. Without /proc (as in
+    a container) processing still works: Node's validator, Python, the EGL thumbnail."""
     settings.SCENE_SANDBOX = "required"
+    settings.SCENE_SANDBOX_PROC = proc
     hook = tmp_path / "hook"
     hook.mkdir()
     marker = tmp_path / "leaked.txt"
