@@ -563,7 +563,8 @@ def main() -> int:
         url = f"http://127.0.0.1:{PORTS['PROMETHEUS_PORT']}/api/v1/targets"
 
         def up() -> list[str] | None:
-            with urllib.request.urlopen(url, timeout=10) as response:
+            request = urllib.request.Request(url)  # the stack's own loopback port
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
                 targets = json.load(response)["data"]["activeTargets"]
             ours = [t for t in targets if t["labels"]["job"].startswith("vrplatform-")]
             jobs = sorted(t["labels"]["job"] for t in ours)
