@@ -6,6 +6,7 @@ No Django import at module level: the security scan and the load generator use t
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -15,9 +16,22 @@ import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def load_script(name: str, path: Path) -> ModuleType:
+    """Import a script that is not in a package (a benchmark, a container helper) by its path,
+    registered as ``name`` so the dataclasses and pickles inside it resolve."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(name, module)
+    spec.loader.exec_module(module)
+    return module
 
 
 def free_port() -> int:

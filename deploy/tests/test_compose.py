@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
+from apps.core.testing import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 OFFLINE = ROOT / "deploy" / "docker" / "offline.yml"
@@ -234,15 +236,8 @@ def test_no_nested_defaults_in_the_compose_files() -> None:
 
 
 def _healthcheck_module() -> Any:
-    import importlib.util
-
     path = ROOT / "deploy" / "docker" / "healthcheck.py"
-    spec = importlib.util.spec_from_file_location("vrp_healthcheck", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("vrp_healthcheck", path)
 
 
 def test_healthcheck_sees_only_an_established_connection_of_the_process() -> None:

@@ -4,8 +4,6 @@ two disagree on the camera. The recorded run over public models is by hand (RESU
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -13,6 +11,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+from apps.core.testing import load_script
 from workers.rendering.gltf_builder import GltfBuilder, box, uv_sphere
 from workers.rendering.gltf_package import load_package
 from workers.rendering.renderer import Pose
@@ -26,15 +25,7 @@ THRESHOLD = 0.9  # the issue's target per model, at full quality
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "bench_fidelity", ROOT / "benchmarks" / "bench_fidelity.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_fidelity", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_fidelity", ROOT / "benchmarks" / "bench_fidelity.py")
 
 
 def blocks_scene(path: Path) -> Path:

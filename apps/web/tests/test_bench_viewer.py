@@ -3,28 +3,20 @@ time to the nominal bitrate and the report. The benchmark itself runs by hand, n
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 
+from apps.core.testing import load_script
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "bench_viewer", ROOT / "benchmarks" / "bench_viewer.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_viewer", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_viewer", ROOT / "benchmarks" / "bench_viewer.py")
 
 
 def picture(seed: int = 1) -> np.ndarray:
