@@ -468,6 +468,11 @@ class _Program:
         self.u["u_brdf_lut"].value = _UNIT_BRDF_LUT
 
 
+# Default clip planes in metres (a viewer scaled for a centimetre scene multiplies both).
+NEAR_M = 0.05
+FAR_M = 500.0
+
+
 class Renderer:
     """See the module docstring."""
 
@@ -479,8 +484,8 @@ class Renderer:
         backend: str | None = "egl",
         device_index: int | None = None,
         lighting: Lighting | None = None,
-        near: float = 0.05,
-        far: float = 500.0,
+        near: float = NEAR_M,
+        far: float = FAR_M,
         lod: bool = True,
         environment: PreparedEnvironment | None = None,
     ) -> None:

@@ -220,11 +220,11 @@ class RendererSource:
 
     def _load(self, width: int, height: int) -> Any:
         from workers.rendering.animation import SceneAnimation  # lazy on purpose
-        from workers.rendering.renderer import Renderer, load_package_any
+        from workers.rendering.renderer import FAR_M, NEAR_M, Renderer, load_package_any
 
         package = load_package_any(self.scene_path)
         self._animation = SceneAnimation.from_package(package)
-        near, far = 0.05 * self.world_scale, 500.0 * self.world_scale
+        near, far = NEAR_M * self.world_scale, FAR_M * self.world_scale
         if self._animation is None:  # static: the fast path, levels of detail included
             renderer = Renderer(width // 2, height, near=near, far=far)
             renderer.load_scene(package)
