@@ -115,6 +115,15 @@ def pbr_neutral(c: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 # -- the environment contract ----------------------------------------------------------------
 
 
+def add_sphere(b: GltfBuilder, material: int) -> None:
+    """The material tests' subject: a smooth sphere filling the middle of the view."""
+    pos, nrm, uv, idx = uv_sphere(0.8, 32, 16)
+    b.add_node(
+        mesh=b.add_mesh(pos, normals=nrm, uvs=uv, indices=idx, material=material),
+        translation=(0, 0, -2.2),
+    )
+
+
 def test_default_environment_follows_three_js_equirect_convention() -> None:
     env = default_environment(32)
     assert env.shape == (32, 64, 3)
@@ -207,11 +216,7 @@ def test_specular_factor_zero_removes_the_dielectric_highlight(
 ) -> None:
     def build(b: GltfBuilder) -> None:
         mat = b.add_material(base_color_factor=(0.0, 0.0, 0.0, 1), roughness_factor=0.05)
-        pos, nrm, uv, idx = uv_sphere(0.8, 32, 16)
-        b.add_node(
-            mesh=b.add_mesh(pos, normals=nrm, uvs=uv, indices=idx, material=mat),
-            translation=(0, 0, -2.2),
-        )
+        add_sphere(b, mat)
 
     def no_specular(doc: Doc) -> None:
         doc["extensionsUsed"] = ["KHR_materials_specular"]
@@ -442,11 +447,7 @@ def test_metal_sphere_reflects_the_environment(renderer: Renderer, tmp_path: Pat
         mat = b.add_material(
             base_color_factor=(1, 1, 1, 1), metallic_factor=1.0, roughness_factor=0.05
         )
-        pos, nrm, uv, idx = uv_sphere(0.8, 32, 16)
-        b.add_node(
-            mesh=b.add_mesh(pos, normals=nrm, uvs=uv, indices=idx, material=mat),
-            translation=(0, 0, -2.2),
-        )
+        add_sphere(b, mat)
 
     img = render(renderer, tmp_path, build)
     top, bottom = img[H // 2 - 8, W // 2], img[H // 2 + 8, W // 2]
@@ -486,11 +487,7 @@ def test_clearcoat_adds_a_sharp_reflection_over_a_rough_base(
 ) -> None:
     def build(b: GltfBuilder) -> None:
         mat = b.add_material(base_color_factor=(0.5, 0.05, 0.05, 1), roughness_factor=1.0)
-        pos, nrm, uv, idx = uv_sphere(0.8, 32, 16)
-        b.add_node(
-            mesh=b.add_mesh(pos, normals=nrm, uvs=uv, indices=idx, material=mat),
-            translation=(0, 0, -2.2),
-        )
+        add_sphere(b, mat)
 
     def coat(doc: Doc) -> None:
         doc["extensionsUsed"] = ["KHR_materials_clearcoat"]
