@@ -92,7 +92,8 @@ def test_viewer_decodes_through_the_relay_and_restarts_ice_in_place(
     page.evaluate("() => window.vrplatform.restartIce()")
     after = wait_stats(
         page,
-        f"s.iceRestarts === 1 && s.streaming && s.framesShown > {s['framesShown'] + 15}",
+        f"s.iceRestarts === 1 && s.streaming && s.framesShown > {s['framesShown'] + 15}"
+        " && s.candidatePair !== null",
         timeout_ms=30_000,
     )
     assert after["streamId"] == s["streamId"]  # the same stream, not a new one

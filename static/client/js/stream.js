@@ -365,11 +365,15 @@ export class StreamClient {
   async collectStats() {
     if (!this.pc) return;
     const report = await this.pc.getStats();
-    let inbound = null, pair = null;
+    let inbound = null, pair = null, selectedId = null;
     report.forEach((s) => {
       if (s.type === "inbound-rtp" && s.kind === "video") inbound = s;
+      if (s.type === "transport" && s.selectedCandidatePairId) selectedId = s.selectedCandidatePairId;
       if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") pair = s;
     });
+    // The transport names the pair in use; during an ICE restart the old nominated pair is
+    // gone before the new one is flagged, and the transport's pointer bridges that gap.
+    if (selectedId && report.get(selectedId)) pair = report.get(selectedId);
     // host / srflx / prflx / relay: "relay" when either end is relayed (through TURN).
     const types = pair ? [report.get(pair.localCandidateId)?.candidateType, report.get(pair.remoteCandidateId)?.candidateType] : [];
     this.candidatePair = ["relay", "srflx", "prflx", "host"].find((t) => types.includes(t)) || null;
