@@ -34,7 +34,7 @@ from apps.sessions.extensions import member_group
 from apps.streaming.models import Stream, StreamStats, StreamStatsMinute
 from apps.streaming.selectors import report_latency_ms
 from apps.streaming.services import _worker_stream
-from workers.protocol import ForecastReport, StreamReport
+from workers.protocol import ForecastReport, StreamReport, percentile
 
 logger = logging.getLogger(__name__)
 
@@ -167,16 +167,6 @@ class CompactResult:
     raw_deleted: int
     minutes_written: int
     minutes_deleted: int
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear-interpolated percentile (q in 0..1) of ``values``; None when empty."""
-    if not values:
-        return None
-    values = sorted(values)
-    k = (len(values) - 1) * q
-    lo, hi = math.floor(k), math.ceil(k)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
 def _values(reports: list[dict[str, Any]], key: str) -> list[float]:

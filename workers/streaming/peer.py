@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from aiortc import (
     RTCBundlePolicy,
     RTCConfiguration,
@@ -45,10 +44,12 @@ from workers.protocol import (
     ProtocolError,
     StreamReport,
     StreamStart,
+    TokenBucket,
     frame_latency_ms,
     frame_stages,
     parse_client_feedback,
     parse_pose,
+    percentiles,
 )
 from workers.streaming import playout
 from workers.streaming.encoder import (
@@ -117,28 +118,6 @@ class StreamConfig:
     def stereo_size(self, rung: str) -> tuple[int, int]:
         w, h = self.rung_sizes[rung]
         return 2 * w, h
-
-
-class TokenBucket:
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst = rate, burst
-        self._tokens, self._t = burst, time.monotonic()
-
-    def take(self, now: float) -> bool:
-        self._tokens = min(self.burst, self._tokens + (now - self._t) * self.rate)
-        self._t = now
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True
-
-
-def percentiles(values: list[float]) -> Percentiles:
-    """p50/p95/p99 of ``values`` (zeros when empty), as the stats reports carry them."""
-    if not values:
-        return Percentiles()
-    p50, p95, p99 = np.percentile(np.asarray(values), [50, 95, 99])
-    return Percentiles(round(float(p50), 3), round(float(p95), 3), round(float(p99), 3))
 
 
 def ice_servers(
