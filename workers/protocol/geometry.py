@@ -108,6 +108,29 @@ def quat_to_mat3(q: Iterable[float]) -> Mat3:
     )
 
 
+def mat3_to_quat(m: Any) -> Quat:
+    """The unit quaternion of a 3x3 rotation matrix (rows; a numpy array or nested lists),
+    by Shepperd's method: the largest of w, x, y, z is found first, so no division is small."""
+    tr = m[0][0] + m[1][1] + m[2][2]
+    if tr > 0:
+        s = math.sqrt(tr + 1.0) * 2
+        w, x = 0.25 * s, (m[2][1] - m[1][2]) / s
+        y, z = (m[0][2] - m[2][0]) / s, (m[1][0] - m[0][1]) / s
+    elif m[0][0] > m[1][1] and m[0][0] > m[2][2]:
+        s = math.sqrt(1.0 + m[0][0] - m[1][1] - m[2][2]) * 2
+        w, x = (m[2][1] - m[1][2]) / s, 0.25 * s
+        y, z = (m[0][1] + m[1][0]) / s, (m[0][2] + m[2][0]) / s
+    elif m[1][1] > m[2][2]:
+        s = math.sqrt(1.0 + m[1][1] - m[0][0] - m[2][2]) * 2
+        w, x = (m[0][2] - m[2][0]) / s, (m[0][1] + m[1][0]) / s
+        y, z = 0.25 * s, (m[1][2] + m[2][1]) / s
+    else:
+        s = math.sqrt(1.0 + m[2][2] - m[0][0] - m[1][1]) * 2
+        w, x = (m[1][0] - m[0][1]) / s, (m[0][2] + m[2][0]) / s
+        y, z = (m[1][2] + m[2][1]) / s, 0.25 * s
+    return (float(x), float(y), float(z), float(w))
+
+
 def _floats(value: Iterable[Any], n: int, what: str) -> list[float]:
     try:
         out = [float(v) for v in value]

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from workers.rendering.environment import PunctualLight
-from workers.rendering.transforms import quat_to_mat3
+from workers.rendering.transforms import node_local_matrix
 
 log = logging.getLogger(__name__)
 
@@ -182,23 +182,6 @@ class SceneData:
     @property
     def empty(self) -> bool:
         return self.triangles == 0
-
-
-def node_local_matrix(node: dict[str, Any]) -> F64:
-    if "matrix" in node:
-        m = np.asarray(node["matrix"], dtype=np.float64)
-        if m.shape != (16,):
-            raise ValueError("node.matrix must have 16 numbers")
-        return m.reshape(4, 4).T  # glTF stores column-major
-    t = np.asarray(node.get("translation", (0.0, 0.0, 0.0)), dtype=np.float64)
-    r = np.asarray(node.get("rotation", (0.0, 0.0, 0.0, 1.0)), dtype=np.float64)
-    s = np.asarray(node.get("scale", (1.0, 1.0, 1.0)), dtype=np.float64)
-    if t.shape != (3,) or r.shape != (4,) or s.shape != (3,):
-        raise ValueError("node TRS has the wrong shape")
-    m = np.eye(4)
-    m[:3, :3] = quat_to_mat3(r) * s[None, :]
-    m[:3, 3] = t
-    return m
 
 
 _MATERIAL_EXTENSION_NOTES = {

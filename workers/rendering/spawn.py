@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from workers.rendering.scene import MAX_NODE_DEPTH, node_local_matrix
+from workers.rendering.scene import MAX_NODE_DEPTH
+from workers.rendering.transforms import node_local_matrix
 
 F64 = npt.NDArray[np.float64]
 
