@@ -46,7 +46,7 @@ from workers.headset.path import head_pose
 from workers.protocol import BEARER_PREFIX, SUBPROTOCOL, frame_stages
 from workers.protocol import percentiles as shared_percentiles
 from workers.streaming.frames import ID_MODULO, read_frame_id
-from workers.streaming.peer import ice_servers
+from workers.streaming.ice import ice_servers
 
 logger = logging.getLogger(__name__)
 
