@@ -190,28 +190,28 @@ def _stream_start(obj: dict[str, Any]) -> StreamStart:
 
 @dataclass(slots=True)
 class StreamStop:
+    """Platform -> worker: stop ``stream_id``."""
+
     stream_id: str
     reason: str = ""
     type: str = "stream_stop"
 
 
-@parses("stream_stop", sent_by=("platform",))
-def _stream_stop(obj: dict[str, Any]) -> StreamStop:
-    reason = text(obj.get("reason", ""), "reason", max_len=256, allow_empty=True)
-    return StreamStop(text(obj.get("stream_id"), "stream_id"), reason)
-
-
 @dataclass(slots=True)
 class StreamStopped:
+    """Worker -> platform: ``stream_id`` stopped; ``reason`` says why."""
+
     stream_id: str
     reason: str = ""
     type: str = "stream_stopped"
 
 
+@parses("stream_stop", sent_by=("platform",))
 @parses("stream_stopped", sent_by=("worker",))
-def _stream_stopped(obj: dict[str, Any]) -> StreamStopped:
+def _stream_stop(obj: dict[str, Any]) -> StreamStop | StreamStopped:
+    cls = StreamStop if obj["type"] == "stream_stop" else StreamStopped
     reason = text(obj.get("reason", ""), "reason", max_len=256, allow_empty=True)
-    return StreamStopped(text(obj.get("stream_id"), "stream_id"), reason)
+    return cls(text(obj.get("stream_id"), "stream_id"), reason)
 
 
 # ---------------------------------------------------------------- signalling
