@@ -5,7 +5,7 @@ load time and all primitives sharing a material are merged into one draw range. 
 costs one draw call per material per eye, whatever the node count.
 
 Input is any object with the :class:`PackageLike` shape (``document``, ``read_accessor``,
-``image_bytes``), i.e. the strict reader in ``gltf_package.py``. Anything unsupported
+``image_bytes``), i.e. the strict reader in ``gltf_package``. Anything unsupported
 (points/lines, skins, morph targets, unknown extensions, undecodable images, out-of-range
 indices) is skipped with a log line; what changes how the scene looks is also a named
 :class:`RenderWarning` (``SceneData.warnings``), which processing puts on the version's report.
