@@ -58,8 +58,9 @@ sys.path.insert(0, str(ROOT))
 from workers.protocol import RUNGS  # noqa: E402
 from workers.rendering import environment  # noqa: E402
 from workers.rendering.animation import SceneAnimation  # noqa: E402
+from workers.rendering.camera import CameraPose, frame_bounds_pose  # noqa: E402
 from workers.rendering.gltf_package import load_package  # noqa: E402
-from workers.rendering.renderer import Pose, Renderer, frame_bounds_pose  # noqa: E402
+from workers.rendering.renderer import Renderer  # noqa: E402
 from workers.rendering.transforms import perspective  # noqa: E402
 from workers.streaming.governor import RenderGovernor  # noqa: E402
 from workers.streaming.ssim import ssim  # noqa: E402
@@ -198,7 +199,7 @@ TONE_MAPPINGS = {"khronos_pbr_neutral": "NeutralToneMapping", "none": "NoToneMap
 class View:
     """One camera, in the renderer's terms (camera-to-world pose, looking down -Z)."""
 
-    pose: Pose
+    pose: CameraPose
     fov_y_deg: float
     near: float
     far: float
