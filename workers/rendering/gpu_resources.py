@@ -14,7 +14,7 @@ import numpy as np
 from workers.rendering import shaders
 from workers.rendering.environment import PunctualLight
 from workers.rendering.ibl import SPECULAR_LEVELS
-from workers.rendering.scene import (
+from workers.rendering.scene_data import (
     VERTEX_FLOATS,
     MaterialData,
     TextureRef,

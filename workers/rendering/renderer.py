@@ -88,11 +88,8 @@ from workers.rendering.gpu_resources import (
 )
 from workers.rendering.ibl import PreparedEnvironment, prepared_environment
 from workers.rendering.lod import add_lods
-from workers.rendering.scene import (
-    PackageLike,
-    SceneData,
-    build_scene_data,
-)
+from workers.rendering.scene import build_scene_data
+from workers.rendering.scene_data import PackageLike, SceneData
 from workers.rendering.transforms import (
     as_matrix4,
     perspective,
