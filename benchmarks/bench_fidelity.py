@@ -30,6 +30,9 @@ For each model:
 SSIM (``workers/streaming/ssim.py``, on BT.601 luma) and RGB PSNR are computed per model; a
 markdown table is printed and written to ``OUT/fidelity.md``, and ``OUT/<model>.png`` shows
 ours | three.js | |difference| x 4 side by side, so a person can look.
+
+One module past ~700 lines on purpose: the reference page, its server and the comparison serve
+this benchmark alone and share no code with the others (``duplicates`` finds none).
 """
 
 from __future__ import annotations
