@@ -44,6 +44,7 @@ _GL_FINISH = None if _GL_LIB is None else _GL_LIB.glFinish
 
 
 def gl_finish(ctx: moderngl.Context) -> None:
+    """Wait for the GPU, through libOpenGL when there is one, so the GIL is free meanwhile."""
     if _GL_FINISH is not None:
         _GL_FINISH()
     else:

@@ -14,11 +14,7 @@ import numpy as np
 from workers.rendering import shaders
 from workers.rendering.environment import PunctualLight
 from workers.rendering.ibl import SPECULAR_LEVELS
-from workers.rendering.scene_data import (
-    VERTEX_FLOATS,
-    MaterialData,
-    TextureRef,
-)
+from workers.rendering.scene_data import VERTEX_FLOATS, MaterialData, TextureRef
 
 # Shader variants: (UV code per texture slot, alpha mask, unlit); see shaders.scene_fs. The
 # scene's light counts are compiled in too (the program cache key adds them).

@@ -22,9 +22,6 @@ class ImageInfo:
         return self.width * self.height
 
 
-# --------------------------------------------------------------------------- images
-
-
 def sniff_image(data: bytes | memoryview) -> ImageInfo | None:
     """Format and declared size from the header only (no decoding); None if not PNG/JPEG/KTX2.
 

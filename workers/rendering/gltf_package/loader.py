@@ -26,9 +26,6 @@ from workers.rendering.gltf_package.sources import (
 logger = logging.getLogger(__name__)
 
 
-# --------------------------------------------------------------------------- loading
-
-
 class _Budget:
     """Total decoded bytes across buffers and images."""
 
