@@ -1,7 +1,8 @@
 // The viewer page /play/<session_id>/: session socket, stream, desktop preview with
 // mouse-look and WASD, Enter VR, stats overlay, quality selector, participants, and the
 // public debugging hook window.vrplatform.
-import { api, ApiError, banner, el, requireSignIn, setupHeader } from "./api.js";
+import { api, ApiError, requireSignIn } from "./api.js";
+import { banner, el, setupHeader } from "./dom.js";
 import { clampPitch, eyeSourceRect, frameViews, moveDelta, pictureViews, quatFromYawPitch } from "./math.js";
 import { FrameRate, frameStages, overheadRatio, Samples, STAGE_LABELS, StageStats } from "./framestats.js";
 import { formatBitrate, percentile } from "./netstats.js";
