@@ -152,7 +152,7 @@ def main() -> int:
     parser.add_argument("--no-governor", action="store_true", help="always render full size")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    from workers.rendering.renderer import renderer_info
+    from workers.rendering.gl_context import renderer_info
 
     info = renderer_info()
     results = []

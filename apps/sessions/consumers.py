@@ -45,8 +45,8 @@ from apps.accounts.authentication import TokenIdentity, authenticate_bearer
 from apps.accounts.selectors import user_roles
 from apps.accounts.services import user_group_name
 from apps.core.errors import Conflict, NotFound, PermissionDenied, PlatformError
+from apps.core.instruments import ws_connected, ws_disconnected, ws_message
 from apps.core.parsers import UNENCODABLE, unencodable
-from apps.monitoring.metrics import ws_connected, ws_disconnected, ws_message
 from apps.sessions import selectors, services
 from apps.sessions.extensions import (
     ClientContext,

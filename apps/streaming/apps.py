@@ -7,6 +7,7 @@ class StreamingConfig(AppConfig):
     verbose_name = "MorpheusVR — streaming workers, streams, placement, quality"
 
     def ready(self) -> None:
+        # Here, not at the top: these import models, which app loading forbids before ready().
         from apps.accounts.signins import signin_ended
         from apps.sessions.extensions import participant_left, register_client_event, session_ended
         from apps.streaming import events, schema  # noqa: F401  (schema: OpenAPI extension)

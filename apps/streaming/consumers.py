@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from apps.core.errors import PlatformError
-from apps.monitoring.metrics import observe_stream_report
+from apps.core.instruments import observe_stream_report
 from apps.streaming import selectors, services, stats
 from apps.streaming.remote_poses import WorkerPoseRelay
 from workers.protocol import (

@@ -18,8 +18,8 @@ from apps.scenes.validation import GltfLimits, validate_package
 from apps.scenes.validation.transforms import local_matrix
 from workers.rendering.gltf_builder import GltfBuilder, box
 from workers.rendering.gltf_package import load_package
-from workers.rendering.scene import build_scene_data, node_local_matrix
-from workers.rendering.transforms import quat_to_mat3
+from workers.rendering.scene import build_scene_data
+from workers.rendering.transforms import node_local_matrix, quat_to_mat3
 
 QUATERNIONS = {
     "zero": (0.0, 0.0, 0.0, 0.0),
