@@ -19,7 +19,7 @@ from apps.monitoring.capacity_forecast import CapacityForecast, capacity_forecas
 from apps.monitoring.models import CapacitySample
 from apps.sessions import selectors as sessions
 from apps.streaming import selectors as streaming
-from apps.streaming.stats import percentile
+from workers.protocol import percentile
 
 
 def workers_list() -> list[dict[str, Any]]:
