@@ -19,8 +19,8 @@ from apps.accounts.models import User
 from apps.accounts.services import (
     roles_sync,
     sockets_revoke_notify,
+    user_roles_changed_notify,
     user_signins_revoke,
-    wisdom_updated_notify,
 )
 from apps.accounts.signins import (
     oauth2_signin_is_live,
@@ -44,13 +44,14 @@ def _roles_changed(sender: Any, instance: Any, action: str, reverse: bool, **kwa
         return
     user_ids = [instance.pk] if not reverse else list(kwargs.get("pk_set") or ())
     for user_id in user_ids:
-        wisdom_updated_notify(user_id=user_id)
+        user_roles_changed_notify(user_id=user_id)
         if action != "post_add":
             _stop_streams_unless_allowed(user_id)
 
 
 def _stop_streams_unless_allowed(user_id: int) -> None:
-    from apps.streaming.services import streams_stop_unless_allowed  # streaming imports accounts
+    # Upward (accounts sit below streaming): lint-imports flags it until it is a signal.
+    from apps.streaming.services import streams_stop_unless_allowed
 
     # After commit: ``groups.set()`` clears and adds in one transaction; judge the end state.
     run_on_commit(
@@ -74,7 +75,8 @@ def _deactivated(sender: Any, instance: User, **kwargs: Any) -> None:
     # open sockets close with 4401 (its tokens are refused from now on anyway).
     if getattr(instance, "_was_active", None) and not instance.is_active:
         sockets_revoke_notify(user_id=instance.pk, jtis=None, reason="user_inactive")
-        from apps.streaming.services import streams_stop_for_user  # streaming imports accounts
+        # Upward (accounts sit below streaming): lint-imports flags it, as above.
+        from apps.streaming.services import streams_stop_for_user
 
         run_on_commit(
             lambda: streams_stop_for_user(user_id=instance.pk, reason="user_inactive"),
