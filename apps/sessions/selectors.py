@@ -9,6 +9,7 @@ from django.db.models import Q, QuerySet
 from apps.accounts.models import User
 from apps.accounts.permissions import caller_has_perm
 from apps.core.errors import Conflict, NotFound, PermissionDenied
+from apps.sessions.extensions import session_streams_providers
 from apps.sessions.models import Participant, SessionStatus, SessionVisibility, VRSession
 
 logger = logging.getLogger(__name__)
@@ -98,17 +99,11 @@ def participant_as_dict(participant: Participant) -> dict[str, Any]:
 
 
 def session_streams(*, session: VRSession) -> list[dict[str, Any]]:
-    """The session's streams, from the streaming app when it provides
-    ``apps.streaming.selectors.streams_for_session(session=...)``; else none."""
-    try:
-        # Upward (sessions sit below streaming): lint-imports flags it until it is a signal.
-        from apps.streaming import selectors as streaming_selectors
-    except ImportError:
-        return []
-    hook = getattr(streaming_selectors, "streams_for_session", None)
-    if hook is None:
-        return []
-    return list(hook(session=session))
+    """The session's streams, from the app that registered itself as their provider
+    (``extensions.register_session_streams``: streaming, above sessions); else none."""
+    return [
+        stream for provider in session_streams_providers() for stream in provider(session=session)
+    ]
 
 
 def sessions_live_count() -> int:
