@@ -76,7 +76,7 @@ logger = logging.getLogger(__name__)
 
 PROTOCOL = SUBPROTOCOL
 MAX_MESSAGE_BYTES = 16 * 1024
-CLOSE_UNAUTHENTICATED = CLOSE_UNAUTHORIZED  # one table of close codes: workers/protocol.py
+CLOSE_UNAUTHENTICATED = CLOSE_UNAUTHORIZED  # one table of close codes: workers/protocol/sockets.py
 
 
 def _setting(name: str) -> float:

@@ -3,7 +3,7 @@
 A worker authenticates with its token as the subprotocol ``bearer.<token>`` next to
 ``vrplatform.v1`` (a bad token: accepted, then closed with 4401 so the worker can tell it
 apart from a network failure). Messages, close codes and the protocol version are those of
-``workers/protocol.py`` and nothing else; each message is size-checked, schema-checked and
+``workers/protocol/`` and nothing else; each message is size-checked, schema-checked and
 rate-limited before a service sees it.
 """
 
