@@ -20,6 +20,7 @@ from apps.core.errors import PlatformError
 from apps.core.instruments import observe_stream_report
 from apps.streaming import selectors, services, stats
 from apps.streaming.remote_poses import WorkerPoseRelay
+from apps.streaming.stats_batch import StatsBuffer, stream_stats_batch_record, stream_stats_flush
 from workers.protocol import (
     BEARER_PREFIX,
     CLOSE_DECLARED_DEAD,
@@ -28,6 +29,7 @@ from workers.protocol import (
     CLOSE_UNAUTHORIZED,
     CLOSE_UNSUPPORTED_VERSION,
     MAX_CONTROL_BYTES,
+    STATS_BATCH_VERSION,
     SUBPROTOCOL,
     SUPPORTED_VERSIONS,
     ErrorMessage,
@@ -36,6 +38,7 @@ from workers.protocol import (
     Register,
     Registered,
     Signal,
+    StatsBatch,
     StatsReport,
     StreamStopped,
     WorkerMessage,
@@ -48,7 +51,8 @@ from workers.protocol import (
 logger = logging.getLogger(__name__)
 
 MAX_CAPABILITIES_CHARS = 16 * 1024
-# A worker sends a heartbeat every few seconds and one stats report per stream per second.
+# A worker sends a heartbeat every few seconds and one stats batch a second (a version-2 worker:
+# one stats report per stream per second), besides its pose ticks.
 RATE_PER_S = 400.0
 MAX_STRIKES = 50
 
@@ -56,6 +60,7 @@ MAX_STRIKES = 50
 class WorkerConsumer(AsyncWebsocketConsumer):
     worker_id: uuid.UUID | None = None
     registered = False
+    version = 0  # the protocol version negotiated at register
 
     async def connect(self) -> None:
         offered: list[str] = list(self.scope.get("subprotocols") or [])
@@ -70,6 +75,7 @@ class WorkerConsumer(AsyncWebsocketConsumer):
         self.worker_name = worker.name
         self._tokens, self._t, self._strikes = RATE_PER_S, time.monotonic(), 0
         self.poses = WorkerPoseRelay(self.channel_name, self.send)
+        self.stats_buffer = StatsBuffer()  # stats_batch reports until their flush
         await self.channel_layer.group_add(services.worker_group(worker.id), self.channel_name)
         await self.accept(subprotocol)
         logger.info("worker %s connected", worker.name)
@@ -78,6 +84,7 @@ class WorkerConsumer(AsyncWebsocketConsumer):
         if self.worker_id is None:
             return
         await self.poses.close()
+        await database_sync_to_async(stream_stats_flush)(buffer=self.stats_buffer)
         await self.channel_layer.group_discard(
             services.worker_group(self.worker_id), self.channel_name
         )
@@ -152,6 +159,7 @@ class WorkerConsumer(AsyncWebsocketConsumer):
                 capabilities=message.capabilities,
             )
             self.registered = True
+            self.version = version
             # Any older socket of this worker stops taking commands.
             await self.channel_layer.group_send(
                 services.worker_group(self.worker_id),
@@ -168,6 +176,8 @@ class WorkerConsumer(AsyncWebsocketConsumer):
             await self._reject("not_registered", "send register first")
             return
         if isinstance(message, Heartbeat):
+            if self.stats_buffer.due():  # a worker whose streams all ended sends no batch
+                await database_sync_to_async(stream_stats_flush)(buffer=self.stats_buffer)
             if not await database_sync_to_async(self._heartbeat)(message.load):
                 await self.close(code=CLOSE_DECLARED_DEAD)
         elif isinstance(message, Signal):
@@ -187,9 +197,17 @@ class WorkerConsumer(AsyncWebsocketConsumer):
             )
             if recorded:
                 observe_stream_report(message.stream_id, message.stats)
+        elif isinstance(message, StatsBatch) and self.version >= STATS_BATCH_VERSION:
+            accepted = await database_sync_to_async(stream_stats_batch_record)(
+                worker_id=self.worker_id, reports=message.reports, buffer=self.stats_buffer
+            )
+            for item in accepted:
+                observe_stream_report(item.stream_id, item.stats)
         elif isinstance(message, WorkerPoses):
             self.poses.publish(message)  # in memory, no database: this runs at the tick rate
         elif isinstance(message, StreamStopped):
+            # Its last seconds are stored before the stream stops.
+            await database_sync_to_async(stream_stats_flush)(buffer=self.stats_buffer)
             await database_sync_to_async(services.stream_stopped_by_worker)(
                 worker_id=self.worker_id, stream_id=message.stream_id, reason=message.reason
             )

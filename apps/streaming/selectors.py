@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 
 from apps.accounts.permissions import caller_has_perm
@@ -68,15 +69,51 @@ def report_latency_ms(report: Mapping[str, Any]) -> float | None:
     return _num(latency.get("p50")) if isinstance(latency, Mapping) else None
 
 
+def live_key(stream_id: Any) -> str:
+    """The cache key of a stream's live second (written by ``stats_batch``)."""
+    return f"morpheus:live:{stream_id}"
+
+
+def live_reports(stream_ids: list[Any]) -> dict[str, dict[str, Any]]:
+    """The live second of each stream that has one in the cache (batched reports reach
+    ``Stream.last_stats`` only at the next flush, ``MORPHEUS_STATS_FLUSH_S``), by stream id.
+    One round trip for all; a cache outage reads as "none", so callers fall back to the row."""
+    if not stream_ids:
+        return {}
+    try:
+        found = cache.get_many([live_key(sid) for sid in stream_ids])
+    except Exception:  # the cache is Redis: an outage shows the last flushed second
+        logger.warning("live stats unavailable; showing the last flushed reports")
+        return {}
+    prefix = len(live_key(""))
+    return {key[prefix:]: value for key, value in found.items() if isinstance(value, dict)}
+
+
+def latest_report(
+    stream: Stream, live: Mapping[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A stream's newest report: its live second where newer than the flushed one."""
+    if live is None:
+        live = live_reports([stream.pk])
+    flushed: dict[str, Any] = stream.last_stats or {}
+    now = live.get(str(stream.pk))
+    if now is not None and (_num(now.get("t")) or 0.0) >= (_num(flushed.get("t")) or 0.0):
+        return now
+    return flushed
+
+
 def stream_metrics(stream: Stream) -> dict[str, Any]:
     """Performance of one stream from the worker's latest stats report and a short history."""
-    s: dict[str, Any] = stream.last_stats or {}
+    s = latest_report(stream)
     history = list(
         StreamStats.objects.filter(stream=stream)
         .order_by("-id")
         .values_list("report", flat=True)[:HISTORY_POINTS]
     )
     history.reverse()
+    newest = history[-1] if history and isinstance(history[-1], dict) else {}
+    if s and _num(s.get("t")) != _num(newest.get("t")):
+        history = [*history, s][-HISTORY_POINTS:]  # the live second, not yet flushed
     return {
         "stream_id": str(stream.id),
         "session_id": str(stream.session_id),
@@ -197,8 +234,10 @@ def streams_live(*, session_id: Any = None, limit: int = 500) -> list[dict[str, 
     if session_id is not None:
         streams = streams.filter(session_id=session_id)
     out = []
-    for s in streams.select_related("worker").order_by("created_at")[:limit]:
-        last = s.last_stats or {}
+    page = list(streams.select_related("worker").order_by("created_at")[:limit])
+    live = live_reports([s.pk for s in page])
+    for s in page:
+        last = latest_report(s, live)
         out.append(
             {
                 "id": str(s.pk),
@@ -292,6 +331,25 @@ def stream_get_for_worker(
             "worker %s sent a message for stream %.64s it does not run", worker_id, stream_id
         )
     return stream
+
+
+def streams_get_for_worker(*, worker_id: uuid.UUID, stream_ids: list[str]) -> dict[str, Stream]:
+    """The active streams among ``stream_ids`` that ``worker_id`` runs, by id, in one query;
+    the others are left out and logged, as in :func:`stream_get_for_worker`."""
+    wanted: dict[uuid.UUID, str] = {}
+    for raw in stream_ids:
+        try:
+            wanted[uuid.UUID(raw)] = raw
+        except ValueError:
+            continue
+    rows = Stream.objects.filter(pk__in=wanted, worker_id=worker_id, status__in=Stream.ACTIVE)
+    found = {wanted[s.pk]: s for s in rows} if wanted else {}
+    for raw in dict.fromkeys(stream_ids):
+        if raw not in found:
+            logger.warning(
+                "worker %s sent a message for stream %.64s it does not run", worker_id, raw
+            )
+    return found
 
 
 def stream_get_for_client(*, user_id: int, session_id: uuid.UUID, stream_id: Any) -> Stream:

@@ -1,4 +1,5 @@
-"""Writes of stream stats: one worker report recorded, and the one retention policy.
+"""Writes of stream stats: one worker report recorded (a version-2 worker's ``stats``, and a
+batched report that changes the stream), and the one retention policy.
 
 Retention (the only code that deletes stats rows):
 
@@ -10,7 +11,9 @@ Retention (the only code that deletes stats rows):
 
 Folding runs for a stream every ``MORPHEUS_STATS_COMPACT_EVERY`` reports while it streams (so a
 long stream never holds much more than its window of seconds) and for all streams from the
-periodic task (``streaming.stats_compact``), which also catches streams that ended.
+periodic task (``streaming.stats_compact``), which also catches streams that ended. Reports
+that arrive in a ``stats_batch`` (``stats_batch.py``) are the same rows, written in bulk, and
+are folded by the periodic task only.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ def recent_window() -> timedelta:
 # ---------------------------------------------------------------- one report
 
 
-def _summary(previous: dict[str, Any], report: StreamReport) -> dict[str, Any]:
+def summary_next(previous: dict[str, Any], report: StreamReport) -> dict[str, Any]:
+    """A stream's ``stats_summary`` with one more report (both stats paths)."""
     reports = int(previous.get("reports", 0)) + 1
     old_rung = previous.get("rung")
     return {
@@ -96,12 +100,12 @@ def stream_stats_record(
         stream.status = Stream.Status.STREAMING
         stream.started_at = stream.started_at or now
         fields += ["status", "started_at"]
-    stream.stats_summary = _summary(stream.stats_summary or {}, report)
+    stream.stats_summary = summary_next(stream.stats_summary or {}, report)
     stream.last_stats = report.to_dict()
     stream.save(update_fields=fields)
     StreamStats.objects.create(stream=stream, report=stream.last_stats, created_at=now)
     if report.forecast is not None and report.forecast.recommended_rung is not None:
-        _forecast_notify(stream, report.forecast)
+        forecast_notify(stream, report.forecast)
     every = int(settings.MORPHEUS_STATS_COMPACT_EVERY)
     if every > 0 and stream.stats_summary["reports"] % every == 0:
         _compact(now=now, stream_id=stream.id)
@@ -115,7 +119,7 @@ def _to_owner(stream: Stream, event: str, data: dict[str, Any]) -> None:
     )
 
 
-def _forecast_notify(stream: Stream, forecast: ForecastReport) -> None:
+def forecast_notify(stream: Stream, forecast: ForecastReport) -> None:
     """The worker's forecast stepped the stream down ahead of trouble (or would have, but the
     user pinned the rung): tell its viewer, at most once per ``MONITORING_ORACLE_COOLDOWN_S``."""
     cooldown = float(settings.MONITORING_ORACLE_COOLDOWN_S)

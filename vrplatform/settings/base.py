@@ -307,6 +307,11 @@ if TURN_CREDENTIAL_TTL_S < 60:
 MORPHEUS_STATS_RECENT_S = env.int("MORPHEUS_STATS_RECENT_S", default=3600)
 MORPHEUS_STATS_MINUTES_RETENTION_DAYS = env.int("MORPHEUS_STATS_MINUTES_RETENTION_DAYS", default=30)
 MORPHEUS_STATS_COMPACT_EVERY = env.int("MORPHEUS_STATS_COMPACT_EVERY", default=60)
+# Batched stats (apps/streaming/stats_batch.py): a worker connection's reports reach PostgreSQL
+# in bulk every MORPHEUS_STATS_FLUSH_S seconds (or batches); the live second of each stream is
+# in the cache for MORPHEUS_STATS_LIVE_TTL_S.
+MORPHEUS_STATS_FLUSH_S = env.float("MORPHEUS_STATS_FLUSH_S", default=10.0)
+MORPHEUS_STATS_LIVE_TTL_S = env.int("MORPHEUS_STATS_LIVE_TTL_S", default=30)
 PROMETHEUS_URL = env.str("PROMETHEUS_URL", default="http://localhost:9090")
 # /metrics: a scraper presents METRICS_TOKEN as a Bearer token or connects from these networks.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -2,10 +2,11 @@
 control socket (``/ws/morpheus/worker/``) besides what :mod:`workers.protocol.sockets` holds.
 
 Every message is a JSON object with a "type". Worker -> platform: register, heartbeat, signal
-(offer, candidate), stats, stream_stopped, poses. Platform -> worker: registered, error,
-stream_start, stream_stop, signal (answer, candidate), quality, quality_hint, remote_poses,
-voice_mute, clip_change. Each message's dataclass is followed by its parser, registered with
-:func:`parses` under its type and sender; :func:`parse_worker_message` looks the type up.
+(offer, candidate), stats, stats_batch (protocol version 3), stream_stopped, poses. Platform ->
+worker: registered, error, stream_start, stream_stop, signal (answer, candidate), quality,
+quality_hint, remote_poses, voice_mute, clip_change. Each message's dataclass is followed by
+its parser, registered with :func:`parses` under its type and sender;
+:func:`parse_worker_message` looks the type up.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ from workers.protocol.sockets import PROTOCOL_VERSION
 
 MAX_CONTROL_BYTES: Final = 256 * 1024  # SDP offers with many candidates run to ~10 KiB
 MAX_REMOTE_POSES: Final = 256  # participants per session a worker is told about
+# Reports per stats_batch: a worker runs ~8 streams, and a report is at most a few KiB, so 64
+# stay far under MAX_CONTROL_BYTES; a worker with more streams sends several batches.
+MAX_STATS_BATCH: Final = 64
 
 Sender = Literal["worker", "platform"]
 _Parsed = TypeVar("_Parsed")
@@ -359,6 +363,25 @@ def _stats(obj: dict[str, Any]) -> StatsReport:
     )
 
 
+@dataclass(slots=True)
+class StatsBatch:
+    """Worker -> platform, once a second (protocol version 3): the reports of every stream the
+    worker runs since its last batch, oldest first (a stream may appear more than once)."""
+
+    reports: list[StatsReport]
+    type: str = "stats_batch"
+
+
+@parses("stats_batch", sent_by=("worker",))
+def _stats_batch(obj: dict[str, Any]) -> StatsBatch:
+    raw = obj.get("reports")
+    if not isinstance(raw, list) or not raw:
+        raise ProtocolError("bad_type", "reports must be a non-empty list")
+    if len(raw) > MAX_STATS_BATCH:
+        raise ProtocolError("too_large", f"at most {MAX_STATS_BATCH} reports per stats_batch")
+    return StatsBatch([_stats(mapping(r, "reports[]")) for r in raw])
+
+
 def _parse_pose_map(value: Any) -> dict[str, Pose]:
     obj = mapping(value, "poses")
     if len(obj) > MAX_REMOTE_POSES:
@@ -415,6 +438,7 @@ WorkerMessage = (
     | QualityRequest
     | QualityHint
     | StatsReport
+    | StatsBatch
     | WorkerPoses
     | RemotePoses
     | VoiceMute
@@ -434,6 +458,13 @@ def message_to_dict(message: WorkerMessage) -> dict[str, Any]:
         if isinstance(message, RemotePoses):
             out["t"] = message.t
         return out
+    if isinstance(message, StatsBatch):
+        return {
+            "type": message.type,
+            "reports": [
+                {"stream_id": r.stream_id, "stats": r.stats.to_dict()} for r in message.reports
+            ],
+        }
     out = asdict(message)
     if isinstance(message, Register):
         out["versions"] = list(message.versions)

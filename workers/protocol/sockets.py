@@ -11,8 +11,11 @@ BEARER_PREFIX: Final = "bearer."  # the token rides as a second subprotocol, nev
 # platform answers ``registered`` with the highest one both speak, or ``error``
 # ``unsupported_version`` and closes with CLOSE_UNSUPPORTED_VERSION. A register without
 # ``versions`` is a version-1 worker (untyped stats reports), which this platform refuses.
-PROTOCOL_VERSION: Final = 2
-SUPPORTED_VERSIONS: Final[tuple[int, ...]] = (2,)
+# Version 3 adds ``stats_batch`` (one message a second carrying every stream's report); a
+# version-2 worker still sends one ``stats`` per stream, which the platform still takes.
+PROTOCOL_VERSION: Final = 3
+SUPPORTED_VERSIONS: Final[tuple[int, ...]] = (2, 3)
+STATS_BATCH_VERSION: Final = 3  # the first version with ``stats_batch``
 
 # Close codes of every platform socket, one meaning each (RFC 6455 leaves 4000-4999 to us;
 # the last three digits follow HTTP where one fits).

@@ -40,7 +40,9 @@ from workers.protocol import (
     CLOSE_UNSUPPORTED_VERSION,
     FRAME_STAGES,
     MAX_CONTROL_BYTES,
+    MAX_STATS_BATCH,
     RUNGS,
+    STATS_BATCH_VERSION,
     SUBPROTOCOL,
     SUPPORTED_VERSIONS,
     ClipChange,
@@ -54,6 +56,7 @@ from workers.protocol import (
     Registered,
     RemotePoses,
     Signal,
+    StatsBatch,
     StatsReport,
     StreamReport,
     StreamStart,
@@ -226,6 +229,8 @@ class WorkerAgent:
         self._streams: set[str] = set()  # stream ids started and not yet closed
         self._stopped_by_platform: set[str] = set()
         self._unsent: list[WorkerMessage] = []  # stream_stopped while disconnected
+        # Stats reports since the last stats_batch, oldest first (protocol version 3).
+        self._stats_pending: list[StatsReport] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self.registered = asyncio.Event()
         self.protocol_version = 0  # negotiated at register
@@ -334,12 +339,14 @@ class WorkerAgent:
             await self.send(Register(self.config.name, self.capabilities(), SUPPORTED_VERSIONS))
             heartbeat = asyncio.ensure_future(self._heartbeats())
             poses = asyncio.ensure_future(self._pose_ticks())
+            stats = asyncio.ensure_future(self._stats_ticks())
             try:
                 async for raw in ws:
                     await self._handle(raw)
             finally:
                 heartbeat.cancel()
                 poses.cancel()
+                stats.cancel()
                 self._ws = None
             if ws.close_code == CLOSE_UNAUTHORIZED:
                 raise FatalAgentError("the platform refused the worker token (4401)")
@@ -353,6 +360,18 @@ class WorkerAgent:
             await asyncio.sleep(self.config.heartbeat_s)
             load = len(self.registry) / max(self.config.max_streams, 1)
             await self.send(Heartbeat(self.config.name, len(self.registry), round(load, 3)))
+
+    async def _stats_ticks(self) -> None:
+        """One stats_batch a second carries every stream's reports (a platform at 10,000
+        streams takes a message per worker per second, not one per stream)."""
+        while True:
+            await asyncio.sleep(self.config.stats_interval_s)
+            await self.send_stats_batch()
+
+    async def send_stats_batch(self) -> None:
+        pending, self._stats_pending = self._stats_pending, []
+        for i in range(0, len(pending), MAX_STATS_BATCH):
+            await self.send(StatsBatch(pending[i : i + MAX_STATS_BATCH]))
 
     async def _pose_ticks(self) -> None:
         """Each tick, the poses of the participants this worker streams that changed, one
@@ -519,7 +538,11 @@ class WorkerAgent:
 
     async def _on_stats(self, sid: str, report: StreamReport) -> None:
         self.metrics.update(sid, report, self.config.rung_sizes)
-        await self.send(StatsReport(sid, report))
+        if self.protocol_version >= STATS_BATCH_VERSION:
+            if self._ws is not None:  # like a report sent while disconnected: dropped
+                self._stats_pending.append(StatsReport(sid, report))
+        else:  # a version-2 platform: one message per report
+            await self.send(StatsReport(sid, report))
 
     async def _on_closed(self, peer: StreamPeer, source: FrameSource) -> None:
         sid = peer.stream_id
@@ -550,6 +573,7 @@ class WorkerAgent:
             await asyncio.to_thread(close)
         if replaced or by_platform:
             return  # the stream goes on (replaced), or the platform already knows
+        await self.send_stats_batch()  # its last seconds, while the platform still takes them
         reason = (
             "worker_shutdown"
             if self._stopping.is_set()

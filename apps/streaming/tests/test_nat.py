@@ -315,9 +315,10 @@ def run_headset(
 
 def latest_report(stream_id: str) -> dict[str, Any]:
     from apps.streaming.models import Stream
+    from apps.streaming.selectors import latest_report as live_or_flushed
 
-    stream = orm(Stream.objects.get, pk=stream_id)
-    return dict(stream.last_stats or {})
+    # The live second (batched reports reach the row at the next flush).
+    return dict(orm(lambda: live_or_flushed(Stream.objects.get(pk=stream_id))))
 
 
 # ---------------------------------------------------------------- the tests

@@ -165,3 +165,59 @@ def test_admin_creates_a_worker_and_shows_its_token_once(make_user: Any) -> None
     page = client.get(f"/admin/streaming/streamingworker/{worker.pk}/change/")
     assert page.status_code == 200
     assert token not in page.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_stats_batches_are_checked_like_every_message_and_flushed_on_disconnect(
+    make_user: Any, make_session: Any, close_thread_connections: Any
+) -> None:
+    from workers.protocol import MAX_STATS_BATCH
+
+    _, token = await database_sync_to_async(services.worker_create)(name="w3")
+    comm = await open_worker(token)
+    caps = {"max_streams": 2, "encoder": "libx264"}
+    register = {"type": "register", "worker_id": "w3", "capabilities": caps, "versions": [2, 3]}
+    await comm.send_to(text_data=json.dumps(register))
+    assert (await receive_json(comm))["version"] == 3
+    owner = await database_sync_to_async(make_user)()
+    session = await database_sync_to_async(make_session)(owner)
+    stream, _ = await database_sync_to_async(services.stream_start)(
+        user=owner, session_id=session.id
+    )
+    assert (await receive_json(comm))["type"] == "stream_start"
+
+    def batch(*ids: str, second: int = 1) -> str:
+        stats = {"t": float(second), "fps": 90, "rung": "720p", "frames_sent": second}
+        reports = [{"stream_id": sid, "stats": stats} for sid in ids]
+        return json.dumps({"type": "stats_batch", "reports": reports})
+
+    # Malformed and oversized batches: the error of any bad message; the socket stays up.
+    await comm.send_to(text_data=json.dumps({"type": "stats_batch", "reports": {}}))
+    assert (await receive_json(comm))["code"] == "bad_type"
+    await comm.send_to(text_data=json.dumps({"type": "stats_batch", "reports": [{"x": 1}]}))
+    assert (await receive_json(comm))["code"] == "bad_type"
+    await comm.send_to(text_data=batch(*[str(stream.id)] * (MAX_STATS_BATCH + 1)))
+    assert (await receive_json(comm))["code"] == "too_large"
+    # Another worker's (or no) stream next to its own: refused for that stream, nothing back.
+    foreign = "7b4c1c9e-0000-4000-8000-000000000000"
+    await comm.send_to(text_data=batch(str(stream.id), foreign, second=1))
+    await comm.send_to(text_data=batch(str(stream.id), second=2))
+    assert await comm.receive_nothing(timeout=0.5)
+    assert await StreamStats.objects.filter(stream_id=foreign).acount() == 0
+    await comm.disconnect()  # the buffered second is flushed
+    stored = [r.report["t"] async for r in StreamStats.objects.order_by("created_at", "id")]
+    assert sorted(stored) == [1.0, 2.0]
+    assert (await Stream.objects.aget(pk=stream.pk)).last_stats["t"] == 2.0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_version_2_worker_may_not_send_stats_batches(close_thread_connections: Any) -> None:
+    _, token = await database_sync_to_async(services.worker_create)(name="w2")
+    comm = await open_worker(token)
+    register = {"type": "register", "worker_id": "w2", "capabilities": {}, "versions": [2]}
+    await comm.send_to(text_data=json.dumps(register))
+    assert (await receive_json(comm))["version"] == 2
+    stats = {"stream_id": "s", "stats": {"t": 1.0, "rung": "720p"}}
+    await comm.send_to(text_data=json.dumps({"type": "stats_batch", "reports": [stats]}))
+    assert (await receive_json(comm))["code"] == "unexpected_type"
+    await comm.disconnect()

@@ -20,6 +20,7 @@ from apps.core.testing import free_port
 from apps.core.testing_browser import ARTIFACTS, Server, orm, wait_until
 from apps.streaming.coturn import coturn_command
 from apps.streaming.models import Stream
+from apps.streaming.selectors import latest_report
 from apps.web.tests.test_browser import create_session_from_lobby, sign_in, wait_stats
 
 pytestmark = [
@@ -81,8 +82,9 @@ def test_viewer_decodes_through_the_relay_and_restarts_ice_in_place(
     assert s["iceTransportPolicy"] == "relay"
 
     def worker_pair() -> str:
-        stream = orm(Stream.objects.get, pk=s["streamId"])
-        return str((stream.last_stats or {}).get("candidate_pair") or "")
+        # The live second (batched reports reach the row at the next flush).
+        report = orm(lambda: latest_report(Stream.objects.get(pk=s["streamId"])))
+        return str(report.get("candidate_pair") or "")
 
     # The worker's side too, from its next stats report (once a second).
     wait_until(lambda: worker_pair() != "", 15, "the worker's stats report with its pair")

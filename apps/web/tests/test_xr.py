@@ -16,6 +16,7 @@ from apps.accounts.models import User
 from apps.accounts.services import token_pair_issue
 from apps.core.testing_browser import ROOT, orm, wait_until
 from apps.streaming.models import Stream
+from apps.streaming.selectors import latest_report
 from apps.web.tests.test_browser import (
     create_session_from_lobby,
     rung_eye_size,
@@ -205,7 +206,8 @@ def warp_error(before: list[float], after: list[float], p0: float, turn_deg: flo
 
 
 def stream_stats(stream_id: str) -> dict[str, Any]:
-    return orm(lambda: Stream.objects.get(id=stream_id).last_stats or {})
+    # The live second (batched reports reach the row at the next flush).
+    return orm(lambda: latest_report(Stream.objects.get(id=stream_id)))
 
 
 MONO_RUNG = "4K"  # the test worker's 4K eye is wider than the frame-id stamp: mono is possible
