@@ -33,7 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._hermes_bench import platform_env
-from benchmarks.bench_stats_reports import _count_queries, _report
+from benchmarks.bench_stats_reports import _count_queries, _report, registered_worker
 
 MODES = ("old", "new")
 
@@ -59,26 +59,14 @@ async def _run(
     mode: str, streams: int, seconds: int, counter: Any, cache_calls: Any
 ) -> dict[str, float]:
     from channels.db import database_sync_to_async
-    from channels.testing import WebsocketCommunicator
 
     from apps.accounts.services import user_create
     from apps.sessions import services as sessions
     from apps.streaming import services
-    from apps.streaming.models import Stream, StreamingWorker
-    from vrplatform.asgi import application
     from workers.protocol import MAX_STATS_BATCH
 
     db = database_sync_to_async
-    await db(lambda: (Stream.objects.all().delete(), StreamingWorker.objects.all().delete()))()
-    _, token = await db(services.worker_create)(name=f"bench-{time.time_ns()}")
-    comm = WebsocketCommunicator(
-        application, "/ws/morpheus/worker/", subprotocols=["vrplatform.v1", f"bearer.{token}"]
-    )
-    assert (await comm.connect(timeout=10))[0]
-    register = {"type": "register", "worker_id": "b", "versions": [2, 3]}
-    caps = {"max_streams": streams}
-    await comm.send_to(text_data=json.dumps(register | {"capabilities": caps}))
-    assert json.loads(await comm.receive_from(timeout=10))["type"] == "registered"
+    comm = await registered_worker(versions=[2, 3], max_streams=streams)
     ids = []
     for _ in range(streams):
         user = await db(user_create)(username=f"bench{time.time_ns()}", password=None)

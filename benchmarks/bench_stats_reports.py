@@ -69,31 +69,43 @@ def _report(i: int, t0: float) -> dict[str, Any]:
     }
 
 
-async def _run(reports: int) -> dict[str, float]:
+async def registered_worker(*, versions: list[int], max_streams: int) -> Any:
+    """A fresh worker connected to the real worker socket consumer and registered (the
+    database's earlier workers and streams removed first: they would be reaped now and their
+    streams placed on this run's worker)."""
     from channels.db import database_sync_to_async
     from channels.testing import WebsocketCommunicator
 
-    from apps.accounts.services import user_create
-    from apps.sessions import services as sessions
-    from apps.streaming import consumers, services
+    from apps.streaming import services
+    from apps.streaming.models import Stream, StreamingWorker
     from vrplatform.asgi import application
 
-    # The socket's flood limit (400 messages/s) would cap what we measure: lift it.
-    consumers.RATE_PER_S = 1e9  # type: ignore[attr-defined]
     db = database_sync_to_async
-    from apps.streaming.models import Stream, StreamingWorker
-
-    # A throwaway database: workers and streams of an earlier run would be reaped now and
-    # their streams placed on this run's workers.
     await db(lambda: (Stream.objects.all().delete(), StreamingWorker.objects.all().delete()))()
     _, token = await db(services.worker_create)(name=f"bench-{time.time_ns()}")
     comm = WebsocketCommunicator(
         application, "/ws/morpheus/worker/", subprotocols=["vrplatform.v1", f"bearer.{token}"]
     )
     assert (await comm.connect(timeout=10))[0]
-    register = {"type": "register", "worker_id": "b", "versions": [2]}
-    await comm.send_to(text_data=json.dumps(register | {"capabilities": {"max_streams": 8}}))
+    register = {"type": "register", "worker_id": "b", "versions": versions}
+    await comm.send_to(
+        text_data=json.dumps(register | {"capabilities": {"max_streams": max_streams}})
+    )
     assert json.loads(await comm.receive_from(timeout=10))["type"] == "registered"
+    return comm
+
+
+async def _run(reports: int) -> dict[str, float]:
+    from channels.db import database_sync_to_async
+
+    from apps.accounts.services import user_create
+    from apps.sessions import services as sessions
+    from apps.streaming import consumers, services
+
+    # The socket's flood limit (400 messages/s) would cap what we measure: lift it.
+    consumers.RATE_PER_S = 1e9  # type: ignore[attr-defined]
+    db = database_sync_to_async
+    comm = await registered_worker(versions=[2], max_streams=8)
     owner = await db(user_create)(
         username=f"bench{time.time_ns()}", password="x" * 16, roles=["participant"]
     )
