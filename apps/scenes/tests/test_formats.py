@@ -12,7 +12,7 @@ import pytest
 from apps.scenes import selectors
 from apps.scenes.models import SceneVersion
 from apps.scenes.tests import formats
-from apps.scenes.tests.conftest import version_url
+from apps.scenes.tests.helpers import version_url
 from workers.rendering.gltf_package import load_package
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from apps.scenes.models import Scene
-from apps.scenes.tests.conftest import scene_url, small_glb, version_url
+from apps.scenes.tests.helpers import scene_url, small_glb, version_url
 
 pytestmark = pytest.mark.django_db
 

@@ -24,7 +24,7 @@ from django.conf import settings
 from apps.accounts.services import roles_sync, token_pair_issue
 from apps.accounts.tests.factories import UserFactory
 from apps.sessions import services
-from apps.sessions.tests.conftest import pose
+from apps.sessions.tests.sockets import pose
 
 BASE_DIR = Path(settings.BASE_DIR)
 TIMEOUT = 10.0

@@ -24,7 +24,7 @@ def test_a_dead_processs_sockets_are_taken_off_and_live_ones_kept(
 
     from apps.sessions import services
     from apps.sessions.extensions import session_group
-    from apps.streaming.tests.conftest import channel_messages
+    from apps.streaming.tests.messages import channel_messages
 
     owner, guest = make_user("participant"), make_user("participant")
     session = services.session_create(owner=owner, name="room")
