@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from apps.core.testing_browser import ARTIFACTS, RUNG_SIZES
-from apps.web.tests.conftest import PASSWORD, Server, orm
+from apps.core.testing_browser import ARTIFACTS, PASSWORD, RUNG_SIZES, Server, orm
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # Rows the desktop view cuts from the top: the stamp's 16-px band and the 4 rows the codec's

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from apps.core.testing_browser import ARTIFACTS
-from apps.web.tests.conftest import orm
+from apps.core.testing_browser import ARTIFACTS, orm
 from apps.web.tests.test_browser import (
     PICTURE_JS,
     create_session_from_lobby,

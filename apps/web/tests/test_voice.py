@@ -96,7 +96,7 @@ def test_two_participants_hear_each_other_and_a_muted_mic_is_silent(
 
     from apps.accounts.models import User
     from apps.accounts.services import token_pair_issue
-    from apps.web.tests.conftest import orm
+    from apps.core.testing_browser import orm
 
     user_factory("op", "operator")
     op = orm(User.objects.get, username="op")
