@@ -50,8 +50,10 @@ format: setup
 
 check: lint ## what CI checks besides the tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
+	npx --no-install eslint static
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache node_modules

@@ -119,10 +119,3 @@ def make_users(count: int, prefix: str) -> list[tuple[object, str]]:
         user = user_create(username=f"{prefix}{i}", password=None, roles=["participant"])
         users.append((user, token_pair_issue(user=user).access))
     return users
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q / 100.0 * len(ordered)))]

@@ -25,7 +25,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._hermes_bench import cpu_seconds, daphne, make_users, percentile, platform_env
+from benchmarks._hermes_bench import cpu_seconds, daphne, make_users, platform_env
+from workers.protocol import percentiles
 
 RTT_LIMIT_MS = 100.0
 
@@ -124,8 +125,8 @@ async def load(url: str, tokens: list[str], steps: list[int], seconds: float, pi
             "connections": alive,
             "failed_connects": sum(failures.values()),
             "connect_s": round(connect_s, 1),
-            "rtt_p50_ms": round(percentile(rtts, 50), 1),
-            "rtt_p99_ms": round(percentile(rtts, 99), 1),
+            "rtt_p50_ms": percentiles(rtts, digits=1).p50,
+            "rtt_p99_ms": percentiles(rtts, digits=1).p99,
             "beats_per_s": round(len(rtts) / seconds),
             "server_cpu_pct": round(cpu),
             "harness_cpu_pct": round(harness),

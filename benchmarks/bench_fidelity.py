@@ -30,6 +30,9 @@ For each model:
 SSIM (``workers/streaming/ssim.py``, on BT.601 luma) and RGB PSNR are computed per model; a
 markdown table is printed and written to ``OUT/fidelity.md``, and ``OUT/<model>.png`` shows
 ours | three.js | |difference| x 4 side by side, so a person can look.
+
+One module past ~700 lines on purpose: the reference page, its server and the comparison serve
+this benchmark alone and share no code with the others (``duplicates`` finds none).
 """
 
 from __future__ import annotations
@@ -58,8 +61,9 @@ sys.path.insert(0, str(ROOT))
 from workers.protocol import RUNGS  # noqa: E402
 from workers.rendering import environment  # noqa: E402
 from workers.rendering.animation import SceneAnimation  # noqa: E402
+from workers.rendering.camera import CameraPose, frame_bounds_pose  # noqa: E402
 from workers.rendering.gltf_package import load_package  # noqa: E402
-from workers.rendering.renderer import Pose, Renderer, frame_bounds_pose  # noqa: E402
+from workers.rendering.renderer import Renderer  # noqa: E402
 from workers.rendering.transforms import perspective  # noqa: E402
 from workers.streaming.governor import RenderGovernor  # noqa: E402
 from workers.streaming.ssim import ssim  # noqa: E402
@@ -198,7 +202,7 @@ TONE_MAPPINGS = {"khronos_pbr_neutral": "NeutralToneMapping", "none": "NoToneMap
 class View:
     """One camera, in the renderer's terms (camera-to-world pose, looking down -Z)."""
 
-    pose: Pose
+    pose: CameraPose
     fov_y_deg: float
     near: float
     far: float

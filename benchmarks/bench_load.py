@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests
 
-from benchmarks._hermes_bench import BASE_DIR, daphne, percentile, platform_env
+from benchmarks._hermes_bench import BASE_DIR, daphne, platform_env
+from workers.protocol import percentiles
 
 SESSION_SIZE = 8
 
@@ -138,8 +139,8 @@ def rest_mix(base: str, stop: threading.Event, workers: int = 4) -> dict[str, An
     result: dict[str, Any] = {
         name: {
             "requests": len(values),
-            "p50_ms": round(percentile(values, 50), 1),
-            "p99_ms": round(percentile(values, 99), 1),
+            "p50_ms": percentiles(values, digits=1).p50,
+            "p99_ms": percentiles(values, digits=1).p99,
         }
         for name, values in latencies.items()
     }

@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
-from workers.protocol import RUNGS, frame_stages, parse_frame_meta
+from workers.protocol import RUNGS, frame_stages, parse_frame_meta, percentiles
 from workers.rendering.demo_scene import build_demo_scene
 from workers.streaming.encoder import select_encoder
 from workers.streaming.frames import ID_MODULO, RendererSource, read_frame_id
-from workers.streaming.peer import StreamConfig, StreamPeer, percentiles
+from workers.streaming.peer import StreamConfig, StreamPeer
 
 
 def _ms() -> float:
@@ -152,7 +152,7 @@ def main() -> int:
     parser.add_argument("--no-governor", action="store_true", help="always render full size")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    from workers.rendering.renderer import renderer_info
+    from workers.rendering.gl_context import renderer_info
 
     info = renderer_info()
     results = []

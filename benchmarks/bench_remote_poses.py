@@ -29,11 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._hermes_bench import platform_env
-
-
-def _percentile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
+from workers.protocol import percentiles
 
 
 class _Forward:
@@ -168,7 +164,7 @@ async def _run(seconds: float, per_worker: int) -> dict[str, Any]:
     return {
         "poses": len(ages),
         "age_ms_p50": round(statistics.median(ages), 1),
-        "age_ms_p99": round(_percentile(ages, 0.99), 1),
+        "age_ms_p99": percentiles(ages, digits=1).p99,
         "age_ms_max": round(max(ages), 1),
         "remote_poses_messages_per_s": round(messages / elapsed, 1),
         "poses_per_message": round(len(ages) / max(messages, 1), 2),

@@ -33,17 +33,18 @@ def main() -> None:
     parser.add_argument("--size", default="1280x720", help="per eye")
     args = parser.parse_args()
     sys.path.insert(0, str(args.root.resolve()))
+    from workers.rendering.camera import CameraPose
     from workers.rendering.demo_scene import build_demo_scene
-    from workers.rendering.renderer import Pose, Renderer
+    from workers.rendering.renderer import Renderer
     from workers.rendering.transforms import look_at_quat
 
     width, height = (int(v) for v in args.size.split("x"))
 
-    def pose_at(i: int) -> Pose:  # as bench_renderer.py: a slow walk around the room
+    def pose_at(i: int) -> CameraPose:  # as bench_renderer.py: a slow walk around the room
         a = 0.02 * i
         eye = (1.2 * math.sin(a), 1.6, 1.2 * math.cos(a))
         target = (3.0 * math.sin(a + 0.6), 1.2, 3.0 * math.cos(a + 0.6) - 0.5)
-        return Pose(eye, look_at_quat(eye, target))
+        return CameraPose(eye, look_at_quat(eye, target))
 
     with tempfile.TemporaryDirectory() as tmp:
         summary = build_demo_scene(Path(tmp) / "demo.glb")

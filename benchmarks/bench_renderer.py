@@ -21,19 +21,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from workers.rendering.camera import CameraPose
 from workers.rendering.demo_scene import build_demo_scene
-from workers.rendering.renderer import Avatar, Pose, Renderer
+from workers.rendering.renderer import Avatar, Renderer
 from workers.rendering.transforms import look_at_quat
 
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080), "2K": (2560, 1440), "4K": (3840, 2160)}
 
 
-def pose_at(i: int) -> Pose:
+def pose_at(i: int) -> CameraPose:
     # Walk slowly around the room centre, looking at the ring of objects.
     a = 0.02 * i
     eye = (1.2 * math.sin(a), 1.6, 1.2 * math.cos(a))
     target = (3.0 * math.sin(a + 0.6), 1.2, 3.0 * math.cos(a + 0.6) - 0.5)
-    return Pose(eye, look_at_quat(eye, target))
+    return CameraPose(eye, look_at_quat(eye, target))
 
 
 def stats(values: list[float]) -> str:

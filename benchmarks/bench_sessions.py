@@ -36,10 +36,10 @@ from benchmarks._hermes_bench import (
     daphne,
     free_port,
     make_users,
-    percentile,
     platform_env,
     wait_listening,
 )
+from workers.protocol import percentile
 
 POSE_HZ = 90
 TICK_HZ = 30
@@ -185,8 +185,8 @@ async def run_load(
     elapsed = t1 - t0
     return {
         "updates_per_s": stats.updates / elapsed,
-        "age_p50_ms": percentile(stats.ages, 50),
-        "age_p99_ms": percentile(stats.ages, 99),
+        "age_p50_ms": percentile(stats.ages, 0.5),
+        "age_p99_ms": percentile(stats.ages, 0.99),
         "server_cpu_pct": 100.0 * (cpu1 - cpu0) / elapsed,
         "ceiling_per_s": len(urls) * (len(urls) - 1) * TICK_HZ,
     }

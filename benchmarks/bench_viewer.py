@@ -32,6 +32,9 @@ at its own resolution are written to ``--out``: look at them (no 16x16 blocks, n
 Bounded: one browser, one stream, ``--seconds`` of motion, at most ``--captures`` captures;
 everything runs on this machine's cores (on the 2-core VM the browser's decode, the worker's
 render and encode and daphne share them).
+
+One module past ~700 lines on purpose: driving the page, capturing and scoring its frames serve
+this benchmark alone and share no code with the others (``duplicates`` finds none).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ export PYTHONUNBUFFERED=1
   | tee "$OUT/summary.txt"
 
 # 1. The GL renderer: the NVIDIA device through EGL, not Mesa's llvmpipe.
-info=$("$PY" -c 'from workers.rendering.renderer import renderer_info; print(renderer_info())') || {
+info=$("$PY" -c 'from workers.rendering.gl_context import renderer_info; print(renderer_info())') || {
   echo "device_check: no EGL context" | tee -a "$OUT/summary.txt"; exit 1; }
 echo "GL renderer: $info" | tee -a "$OUT/summary.txt"
 case "${info,,}" in

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from apps.accounts.models import RefreshToken, User
+from apps.accounts.services import token_family_revoke
 
 admin.site.site_header = "ElysiumUX · VR platform administration"
 admin.site.site_title = "ElysiumUX"
@@ -35,8 +36,6 @@ class RefreshTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the whole token family")
     def revoke_family(self, request, queryset):  # type: ignore[no-untyped-def]
-        from apps.accounts.services import token_family_revoke
-
         for family in set(queryset.values_list("family", flat=True)):
             token_family_revoke(family=family)
 

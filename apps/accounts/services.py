@@ -239,8 +239,9 @@ def roles_sync() -> None:
         group.permissions.set(granted)
 
 
-def wisdom_updated_notify(*, user_id: int) -> None:
-    """After commit, tell the user's open sockets that their roles changed."""
+def user_roles_changed_notify(*, user_id: int) -> None:
+    """After commit, tell the user's open sockets that their roles changed (the wire event keeps
+    its name, ``wisdom.updated``)."""
 
     def message() -> dict[str, Any]:
         user = User.objects.filter(pk=user_id).first()

@@ -1,5 +1,11 @@
 """Receivers: keep role permissions in sync after migrations; tell sockets when roles change;
-end sign-ins when a password changes or an OAuth2 token is revoked."""
+end sign-ins when a password changes or an OAuth2 token is revoked.
+
+Signals for the apps above accounts (streaming connects to them in its ``ready()``; accounts
+may not import it), each sent after commit with the kwarg ``user_id``:
+- ``user_roles_reduced``: a user lost roles; what they may still do is judged on the end state.
+- ``user_deactivated``: the account was disabled (its tokens are refused from now on).
+"""
 
 from typing import Any
 
@@ -11,7 +17,7 @@ from django.db.models.signals import (
     pre_delete,
     pre_save,
 )
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 from oauth2_provider.models import get_access_token_model
 
 from apps.accounts.authentication import oauth2_socket_key
@@ -19,8 +25,8 @@ from apps.accounts.models import User
 from apps.accounts.services import (
     roles_sync,
     sockets_revoke_notify,
+    user_roles_changed_notify,
     user_signins_revoke,
-    wisdom_updated_notify,
 )
 from apps.accounts.signins import (
     oauth2_signin_is_live,
@@ -28,6 +34,9 @@ from apps.accounts.signins import (
     signins_end_notify,
 )
 from apps.core.events import run_on_commit
+
+user_roles_reduced = Signal()
+user_deactivated = Signal()
 
 
 @receiver(post_migrate)
@@ -44,17 +53,15 @@ def _roles_changed(sender: Any, instance: Any, action: str, reverse: bool, **kwa
         return
     user_ids = [instance.pk] if not reverse else list(kwargs.get("pk_set") or ())
     for user_id in user_ids:
-        wisdom_updated_notify(user_id=user_id)
+        user_roles_changed_notify(user_id=user_id)
         if action != "post_add":
             _stop_streams_unless_allowed(user_id)
 
 
 def _stop_streams_unless_allowed(user_id: int) -> None:
-    from apps.streaming.services import streams_stop_unless_allowed  # streaming imports accounts
-
     # After commit: ``groups.set()`` clears and adds in one transaction; judge the end state.
     run_on_commit(
-        lambda: streams_stop_unless_allowed(user_id=user_id),
+        lambda: user_roles_reduced.send(sender=User, user_id=user_id),
         what="stop the streams of a user who may no longer stream",
     )
 
@@ -74,10 +81,9 @@ def _deactivated(sender: Any, instance: User, **kwargs: Any) -> None:
     # open sockets close with 4401 (its tokens are refused from now on anyway).
     if getattr(instance, "_was_active", None) and not instance.is_active:
         sockets_revoke_notify(user_id=instance.pk, jtis=None, reason="user_inactive")
-        from apps.streaming.services import streams_stop_for_user  # streaming imports accounts
-
+        user_id = instance.pk
         run_on_commit(
-            lambda: streams_stop_for_user(user_id=instance.pk, reason="user_inactive"),
+            lambda: user_deactivated.send(sender=User, user_id=user_id),
             what="stop a disabled user's streams",
         )
 

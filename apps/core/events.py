@@ -15,7 +15,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from apps.monitoring.metrics import event_send_failures
+from apps.core.instruments import event_send_failures
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import time
 
 from django.http import HttpRequest, HttpResponseBase
 
+from apps.core.instruments import observe_http
 from apps.core.middleware import HookMiddleware
-from apps.monitoring.metrics import observe_http
 
 UNMATCHED = "<unmatched>"
 

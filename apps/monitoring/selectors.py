@@ -15,11 +15,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from apps.monitoring import forecast
+from apps.monitoring.capacity_forecast import CapacityForecast, capacity_forecast
 from apps.monitoring.models import CapacitySample
 from apps.sessions import selectors as sessions
 from apps.streaming import selectors as streaming
-from apps.streaming.stats import percentile
+from workers.protocol import percentile
 
 
 def workers_list() -> list[dict[str, Any]]:
@@ -76,7 +76,7 @@ def capacity_history(*, now: datetime | None = None, days: int = 14) -> list[flo
     return out
 
 
-def capacity_forecast_now(*, now: datetime | None = None) -> forecast.CapacityForecast:
+def capacity_forecast_now(*, now: datetime | None = None) -> CapacityForecast:
     """The capacity forecast; cached for ``MONITORING_CAPACITY_CACHE_S`` (default 60) because
     every scrape of every web process asks and the fit over two weeks takes tens of ms."""
     ttl = int(settings.MONITORING_CAPACITY_CACHE_S)
@@ -84,17 +84,17 @@ def capacity_forecast_now(*, now: datetime | None = None) -> forecast.CapacityFo
         return _capacity_forecast(now)
     cached = cache.get("delphi:capacity_forecast")
     if isinstance(cached, dict):
-        return forecast.CapacityForecast(**cached)
+        return CapacityForecast(**cached)
     result = _capacity_forecast(None)
     cache.set("delphi:capacity_forecast", dataclasses.asdict(result), ttl)
     return result
 
 
-def _capacity_forecast(now: datetime | None) -> forecast.CapacityForecast:
+def _capacity_forecast(now: datetime | None) -> CapacityForecast:
     history = capacity_history(now=now)
     if not history:
         history = [float(streams_active_count())]
-    return forecast.capacity_forecast(
+    return capacity_forecast(
         history,
         bucket_s=int(settings.MONITORING_CAPACITY_BUCKET_S),
         season=int(settings.MONITORING_CAPACITY_SEASON_BUCKETS),

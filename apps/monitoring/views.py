@@ -15,7 +15,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from apps.monitoring.metrics import render_metrics
+from apps.monitoring.collector import render_metrics
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ worker, because both steps parse hostile input and the renderer allocates in C (
 Python ``MemoryError`` cannot stop it. The child caps its own address space and CPU time with
 ``resource.setrlimit`` before importing anything heavy, so a scene that passes the validator's
 limits but still blows up costs one dead child, not the worker. No Django here: the parent
-(``services.scene_version_process``) owns the database and storage.
+(``pipeline.scene_version_process``) owns the database and storage.
 
 Steps: FBX/OBJ are converted to GLB (assimp); then :func:`validate_package` runs the gates
 (container checks, the official Khronos validator, decoding of compressed files into a plain
@@ -25,6 +25,7 @@ import argparse
 import json
 import resource
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +48,12 @@ def _emit(stage: str, progress: int) -> None:
 
 
 def _rejected(code: str, message: str, processing: dict[str, Any]) -> dict[str, Any]:
-    issue = {"code": code, "severity": "error", "message": message, "pointer": ""}
+    # Here, not at the top: the validation package loads the glTF parser, after main's limits.
+    from apps.scenes.validation.report import Issue
+
     return {
         "ok": False,
-        "issues": [issue],
+        "issues": [asdict(Issue(code=code, severity="error", message=message))],
         "stats": {},
         "khronos": None,
         "processing": processing,
@@ -65,12 +68,14 @@ def run(
     thumb_size: tuple[int, int],
     tool_timeout_s: float = 120,
 ) -> dict[str, Any]:
+    # Here, not at the top: heavy imports (parser, renderer) come after main's resource limits.
     from apps.scenes.validation import DERIVATIVE_NAME, GltfLimits, validate_package
     from apps.scenes.validation.conversion import (
         ConversionFailed,
         convert_to_glb,
         needs_conversion,
     )
+    from apps.scenes.validation.report import Issue
     from apps.scenes.validation.tools import ToolMissing
 
     processing: dict[str, Any] = {}
@@ -142,12 +147,13 @@ def run(
         except Exception as exc:  # any renderer failure becomes a report entry
             result["ok"] = False
             result["issues"].append(
-                {
-                    "code": "render_failed",
-                    "severity": "error",
-                    "message": f"the scene passed validation but could not be rendered: {exc}",
-                    "pointer": "",
-                }
+                asdict(
+                    Issue(
+                        code="render_failed",
+                        severity="error",
+                        message=f"the scene passed validation but could not be rendered: {exc}",
+                    )
+                )
             )
         else:
             (out_dir / THUMBNAIL_NAME).write_bytes(png)

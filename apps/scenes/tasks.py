@@ -1,4 +1,4 @@
-"""Celery tasks of the scenes app (thin: the work is in ``services.scene_version_process``).
+"""Celery tasks of the scenes app (thin: the work is in ``pipeline.scene_version_process``).
 
 Resource bounds, outermost first:
 - Celery ``time_limit`` (hard, kills the worker process) and ``soft_time_limit`` (raises in the
@@ -20,7 +20,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
-from apps.scenes import services
+from apps.scenes import pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +39,10 @@ def process_scene_version(version_id: str) -> str | None:
     """Process one scene version; returns its final status, or None when nothing was done."""
     vid = uuid.UUID(version_id)
     try:
-        version = services.scene_version_process(version_id=vid)
+        version = pipeline.scene_version_process(version_id=vid)
     except SoftTimeLimitExceeded:
         logger.warning("scene version %s hit the soft time limit", vid)
-        services.scene_version_fail(
+        pipeline.scene_version_fail(
             version_id=vid,
             code="processing_timeout",
             message="Processing took too long; simplify the scene.",

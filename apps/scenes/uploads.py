@@ -17,6 +17,9 @@ from django.http import HttpRequest
 
 from apps.core.errors import PayloadTooLarge
 
+# Stored files are read and written in chunks of this size, never whole into memory.
+CHUNK = 1024 * 1024
+
 # Multipart framing and the small text fields ride on top of the file itself.
 FORM_OVERHEAD_BYTES = 1024 * 1024
 

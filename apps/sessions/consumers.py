@@ -45,8 +45,8 @@ from apps.accounts.authentication import TokenIdentity, authenticate_bearer
 from apps.accounts.selectors import user_roles
 from apps.accounts.services import user_group_name
 from apps.core.errors import Conflict, NotFound, PermissionDenied, PlatformError
+from apps.core.instruments import ws_connected, ws_disconnected, ws_message
 from apps.core.parsers import UNENCODABLE, unencodable
-from apps.monitoring.metrics import ws_connected, ws_disconnected, ws_message
 from apps.sessions import selectors, services
 from apps.sessions.extensions import (
     ClientContext,
@@ -76,7 +76,7 @@ logger = logging.getLogger(__name__)
 
 PROTOCOL = SUBPROTOCOL
 MAX_MESSAGE_BYTES = 16 * 1024
-CLOSE_UNAUTHENTICATED = CLOSE_UNAUTHORIZED  # one table of close codes: workers/protocol.py
+CLOSE_UNAUTHENTICATED = CLOSE_UNAUTHORIZED  # one table of close codes: workers/protocol/sockets.py
 
 
 def _setting(name: str) -> float:
@@ -208,11 +208,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.counted = True
         ws_connected()
         if refusal is not None:
-            await self.shut(*refusal)
+            await self.close_from_server(*refusal)
             return
         if self.identity is not None:
             await self.signed_in()
-        self.watchdog = loop.create_task(self.watch())
+        self.watchdog = loop.create_task(self.watch_deadlines())
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
@@ -226,7 +226,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if self.user_id:
             await self.group_leave(user_group_name(self.user_id))
 
-    async def shut(self, code: int, reason: str) -> None:
+    async def close_from_server(self, code: int, reason: str) -> None:
         """Close from our side: clean up first (the peer may never answer the close)."""
         if self.closing:
             return
@@ -234,16 +234,16 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await self.leave(reason="disconnected")
         await self.close(code=code, reason=reason)
 
-    async def watch(self) -> None:
+    async def watch_deadlines(self) -> None:
         """Auth deadline, idle timeout and token expiry, in one task per socket."""
         loop = asyncio.get_running_loop()
         while not self.closing:
             now = loop.time()
             if self.identity is None and now >= self.auth_deadline:
-                await self.shut(CLOSE_UNAUTHENTICATED, "authentication_timeout")
+                await self.close_from_server(CLOSE_UNAUTHENTICATED, "authentication_timeout")
                 return
             if now - self.last_received >= self.idle_timeout:
-                await self.shut(CLOSE_IDLE, "idle_timeout")
+                await self.close_from_server(CLOSE_IDLE, "idle_timeout")
                 return
             wake = self.last_received + self.idle_timeout
             if self.identity is None:
@@ -251,7 +251,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             if self.expires_at is not None:
                 left = (self.expires_at - timezone.now()).total_seconds()
                 if left <= 0:
-                    await self.shut(CLOSE_UNAUTHENTICATED, "token_expired")
+                    await self.close_from_server(CLOSE_UNAUTHENTICATED, "token_expired")
                     return
                 wake = min(wake, now + left)
             await asyncio.sleep(max(0.01, wake - now))
@@ -269,13 +269,13 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def handle(self, text: str | None, raw: bytes | None) -> None:
         if text is None:
-            if await self.admit(self.general):
+            if await self.admit_message(self.general):
                 await self.error("binary_not_supported", "Send JSON text frames.")
             return
         if len(text) > MAX_MESSAGE_BYTES or (
             len(text) * 4 > MAX_MESSAGE_BYTES and len(text.encode()) > MAX_MESSAGE_BYTES
         ):
-            if await self.admit(self.general):
+            if await self.admit_message(self.general):
                 await self.error("too_large", f"Messages are at most {MAX_MESSAGE_BYTES} bytes.")
             return
         try:
@@ -287,7 +287,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if data is None and isinstance(message, dict):
             data = {}
         bucket = self.poses if event == "hermes:pose" else self.general
-        if not await self.admit(bucket):
+        if not await self.admit_message(bucket):
             return
         if message is None:
             await self.error("bad_json", "The message is not valid JSON.")
@@ -304,7 +304,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
         await self.dispatch_event(event, data)
 
-    async def admit(self, bucket: TokenBucket) -> bool:
+    async def admit_message(self, bucket: TokenBucket) -> bool:
+        """Whether the rate limit lets this message through: a first refusal answers
+        ``rate_limited``, ``strike_limit`` refusals in a row close the socket."""
         if bucket.take():
             self.strikes = 0
             return True
@@ -312,13 +314,13 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if self.strikes == 1:
             await self.error("rate_limited", "Too many messages; slow down.")
         elif self.strikes >= self.strike_limit:
-            await self.shut(CLOSE_RATE_LIMITED, "rate_limited")
+            await self.close_from_server(CLOSE_RATE_LIMITED, "rate_limited")
         return False
 
     async def before_auth(self, event: str, data: dict[str, Any]) -> None:
         token = data.get("token")
         if event != "athena:authenticate" or not isinstance(token, str):
-            await self.shut(CLOSE_UNAUTHENTICATED, "authentication_required")
+            await self.close_from_server(CLOSE_UNAUTHENTICATED, "authentication_required")
             return
         await self.authenticate(token)
 
@@ -326,12 +328,12 @@ class SessionConsumer(AsyncWebsocketConsumer):
         """First-message authentication."""
         refusal = await self.check_token(token)
         if refusal is not None:
-            await self.shut(*refusal)
+            await self.close_from_server(*refusal)
             return
         await self.signed_in()
         if self.watchdog is not None:
             self.watchdog.cancel()  # re-plan with the token's expiry
-        self.watchdog = asyncio.get_running_loop().create_task(self.watch())
+        self.watchdog = asyncio.get_running_loop().create_task(self.watch_deadlines())
 
     async def check_token(self, token: str) -> tuple[int, str] | None:
         """Sets ``identity`` and ``privileged``, or returns the close code and reason."""
@@ -405,7 +407,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.error(exc.code, exc.message)
             if exc.code in ("token_revoked", "user_inactive"):
                 # The client's current token is dead: so is this sign-in.
-                await self.shut(CLOSE_UNAUTHENTICATED, exc.code)
+                await self.close_from_server(CLOSE_UNAUTHENTICATED, exc.code)
             return
         if identity.user.pk != self.user_id:
             await self.error("token_invalid", "The token belongs to another account.")
@@ -571,7 +573,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.hub.leave(
                 self.session_id, self.channel_name, self.participant_id, gone=False
             )
-        await self.shut(CLOSE_SESSION_ENDED, "session_ended")
+        await self.close_from_server(CLOSE_SESSION_ENDED, "session_ended")
 
     async def hermes_member_left(self, message: dict[str, Any]) -> None:
         """The user left through the API (``services.participant_leave``): the membership is
@@ -595,7 +597,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             {"reason": message.get("reason", "roles_changed"), "roles": message.get("roles", [])},
         )
         if not await may_join(user_id=self.user_id, identity=self.identity):
-            await self.shut(CLOSE_UNAUTHENTICATED, "roles_revoked")
+            await self.close_from_server(CLOSE_UNAUTHENTICATED, "roles_revoked")
 
     async def athena_revoked(self, message: dict[str, Any]) -> None:
         """A token revoked or the account disabled (``accounts.services.sockets_revoke_notify``):
@@ -605,4 +607,6 @@ class SessionConsumer(AsyncWebsocketConsumer):
         jtis = message.get("jtis")
         if jtis is not None and self.identity.jti not in jtis:
             return
-        await self.shut(CLOSE_UNAUTHENTICATED, str(message.get("reason") or "token_revoked"))
+        await self.close_from_server(
+            CLOSE_UNAUTHENTICATED, str(message.get("reason") or "token_revoked")
+        )

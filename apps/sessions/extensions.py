@@ -10,13 +10,15 @@
   ``{"type": "client.event", "event": str, "data": dict}`` and each socket forwards
   ``{"event": event, "data": data}`` to its client.
 - ``session_ended``: sent after commit when a session ends (kwarg ``session_id``).
+- ``register_session_streams(provider)``: the streaming app lists a session's streams for the
+  session API (``provider(session=...)`` returns dicts); with no provider a session has none.
 - ``participant_left``: sent after commit when a participant leaves a session on purpose (the
   leave API or ``hermes:session_leave`` on their last socket; kwargs ``session_id``,
   ``participant_id``, ``user_id``). A dropped connection is not a leave.
 """
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +65,21 @@ def register_client_event(event: str, handler: ClientEventHandler) -> None:
 
 def client_event_handler(event: str) -> ClientEventHandler | None:
     return _handlers.get(event)
+
+
+SessionStreamsProvider = Callable[..., Iterable[dict[str, Any]]]
+# Set once by the streaming app's ready(), read-only afterwards.
+_session_streams: list[SessionStreamsProvider] = []
+
+
+def register_session_streams(provider: SessionStreamsProvider) -> None:
+    """Let the streaming app (above sessions) list a session's streams."""
+    if provider not in _session_streams:
+        _session_streams.append(provider)
+
+
+def session_streams_providers() -> tuple[SessionStreamsProvider, ...]:
+    return tuple(_session_streams)
 
 
 def member_group(session_id: uuid.UUID, user_id: int) -> str:

@@ -1,27 +1,10 @@
-"""Per-connection token buckets for the session WebSocket."""
+"""Per-connection token buckets for the session WebSocket.
 
-import time
-from dataclasses import dataclass, field
+The bucket is the one the streaming worker rate-limits its data channels with: defined once in
+:mod:`workers.protocol.limits` and imported here, so ``apps.sessions.limits.TokenBucket``
+keeps working.
+"""
 
+from workers.protocol.limits import TokenBucket
 
-@dataclass
-class TokenBucket:
-    """``rate`` tokens per second, at most ``burst`` saved up; one message costs one."""
-
-    rate: float
-    burst: float
-    tokens: float = field(init=False)
-    updated: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.tokens = self.burst
-        self.updated = time.monotonic()
-
-    def take(self, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
+__all__ = ["TokenBucket"]

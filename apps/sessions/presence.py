@@ -27,6 +27,8 @@ import weakref
 
 from django.conf import settings
 
+from apps.sessions import services
+
 logger = logging.getLogger(__name__)
 
 LIVE_TTL_S = 30
@@ -107,8 +109,6 @@ def presence_reap() -> int:
     if not enabled():
         return 0
     import redis
-
-    from apps.sessions import services
 
     client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
     taken = 0

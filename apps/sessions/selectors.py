@@ -6,8 +6,10 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from apps.accounts.models import User
 from apps.accounts.permissions import caller_has_perm
-from apps.core.errors import NotFound
+from apps.core.errors import Conflict, NotFound, PermissionDenied
+from apps.sessions.extensions import session_streams_providers
 from apps.sessions.models import Participant, SessionStatus, SessionVisibility, VRSession
 
 logger = logging.getLogger(__name__)
@@ -97,16 +99,11 @@ def participant_as_dict(participant: Participant) -> dict[str, Any]:
 
 
 def session_streams(*, session: VRSession) -> list[dict[str, Any]]:
-    """The session's streams, from the streaming app when it provides
-    ``apps.streaming.selectors.streams_for_session(session=...)``; else none."""
-    try:
-        from apps.streaming import selectors as streaming_selectors
-    except ImportError:
-        return []
-    hook = getattr(streaming_selectors, "streams_for_session", None)
-    if hook is None:
-        return []
-    return list(hook(session=session))
+    """The session's streams, from the app that registered itself as their provider
+    (``extensions.register_session_streams``: streaming, above sessions); else none."""
+    return [
+        stream for provider in session_streams_providers() for stream in provider(session=session)
+    ]
 
 
 def sessions_live_count() -> int:
@@ -118,8 +115,6 @@ def session_socket_access(*, session_id: uuid.UUID, user: Any, identity: Any) ->
     no invite needed). Raises ``NotFound`` (missing or private to others), ``PermissionDenied``
     (no join permission, or an invite/private session they never joined) or ``Conflict``
     ``session_ended``."""
-    from apps.core.errors import Conflict, PermissionDenied
-
     session = session_get_visible(session_id=session_id, user=user, identity=identity)
     if not caller_has_perm(user, identity, "hermes.join_vrsession"):
         raise PermissionDenied("Your roles do not allow joining sessions.")
@@ -137,8 +132,6 @@ def session_socket_access(*, session_id: uuid.UUID, user: Any, identity: Any) ->
 
 def user_may_join(*, user_id: int, identity: Any) -> bool:
     """Fresh check (roles may have just changed) of the join permission."""
-    from apps.accounts.models import User
-
     user = User.objects.filter(pk=user_id, is_active=True).first()
     return user is not None and caller_has_perm(user, identity, "hermes.join_vrsession")
 

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from apps.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
 from apps.core.events import run_on_commit, send_event_on_commit
+from apps.scenes.selectors import scene_version_streamable
 from apps.sessions.extensions import member_group, participant_left, session_ended, session_group
 from apps.sessions.models import (
     MAX_PARTICIPANTS_LIMIT,
@@ -38,6 +39,7 @@ from apps.sessions.models import (
     VRSession,
     new_invite_token,
 )
+from apps.sessions.poses import pose_store_forget_session
 from apps.sessions.selectors import (
     LIVE_STATUSES,
     participant_as_dict,
@@ -112,15 +114,6 @@ def session_create(
 
 def _scene_version_for_session(version_id: uuid.UUID) -> Any:
     """Only a ready, published version may be the scene of a session."""
-    try:
-        from apps.scenes.selectors import scene_version_streamable
-    except ImportError:  # the scenes app has not landed its selectors yet
-        from apps.scenes.models import SceneVersion
-
-        version = SceneVersion.objects.filter(pk=version_id).first()
-        if version is None:
-            raise NotFound("No such scene version.", code="scene_not_found") from None
-        return version
     try:
         return scene_version_streamable(version_id=version_id)
     except NotFound as exc:
@@ -350,8 +343,6 @@ def session_end(*, session_id: uuid.UUID) -> VRSession:
     _send_to_session(sid, "hermes:session_ended", data, kind="hermes.session_ended")
 
     def forget_poses() -> None:
-        from apps.sessions.poses import pose_store_forget_session
-
         pose_store_forget_session(sid)
 
     def stop_everything_else() -> None:

@@ -7,9 +7,17 @@ class StreamingConfig(AppConfig):
     verbose_name = "MorpheusVR — streaming workers, streams, placement, quality"
 
     def ready(self) -> None:
+        # Here, not at the top: these import models, which app loading forbids before ready().
+        from apps.accounts.signals import user_deactivated, user_roles_reduced
         from apps.accounts.signins import signin_ended
-        from apps.sessions.extensions import participant_left, register_client_event, session_ended
+        from apps.sessions.extensions import (
+            participant_left,
+            register_client_event,
+            register_session_streams,
+            session_ended,
+        )
         from apps.streaming import events, schema  # noqa: F401  (schema: OpenAPI extension)
+        from apps.streaming.selectors import streams_for_session
 
         register_client_event("morpheus:signal", events.on_signal)
         register_client_event("morpheus:quality_change", events.on_quality_change)
@@ -23,3 +31,10 @@ class StreamingConfig(AppConfig):
         signin_ended.connect(
             events.on_signin_ended, dispatch_uid="streaming.stop_streams_of_ended_signin"
         )
+        user_roles_reduced.connect(
+            events.on_user_roles_reduced, dispatch_uid="streaming.stop_streams_of_reduced_roles"
+        )
+        user_deactivated.connect(
+            events.on_user_deactivated, dispatch_uid="streaming.stop_streams_of_disabled_user"
+        )
+        register_session_streams(streams_for_session)

@@ -3,7 +3,7 @@
 A worker authenticates with its token as the subprotocol ``bearer.<token>`` next to
 ``vrplatform.v1`` (a bad token: accepted, then closed with 4401 so the worker can tell it
 apart from a network failure). Messages, close codes and the protocol version are those of
-``workers/protocol.py`` and nothing else; each message is size-checked, schema-checked and
+``workers/protocol/`` and nothing else; each message is size-checked, schema-checked and
 rate-limited before a service sees it.
 """
 
@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from apps.core.errors import PlatformError
-from apps.monitoring.metrics import observe_stream_report
+from apps.core.instruments import observe_stream_report
 from apps.streaming import selectors, services, stats
 from apps.streaming.remote_poses import WorkerPoseRelay
 from workers.protocol import (

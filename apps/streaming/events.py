@@ -73,3 +73,14 @@ def on_signin_ended(sender: Any, keys: list[str], reason: str, **kwargs: Any) ->
 def on_participant_left(sender: Any, participant_id: int, **kwargs: Any) -> None:
     """A participant left their session on purpose: their stream stops."""
     services.streams_stop_for_participant(participant_id=participant_id, reason="left")
+
+
+def on_user_roles_reduced(sender: Any, user_id: int, **kwargs: Any) -> None:
+    """A user lost roles (``apps.accounts.signals.user_roles_reduced``): the streams their
+    remaining roles no longer allow stop."""
+    services.streams_stop_unless_allowed(user_id=user_id)
+
+
+def on_user_deactivated(sender: Any, user_id: int, **kwargs: Any) -> None:
+    """An account was disabled (``apps.accounts.signals.user_deactivated``): its streams stop."""
+    services.streams_stop_for_user(user_id=user_id, reason="user_inactive")

@@ -103,7 +103,7 @@ class Stream(models.Model):
 
 class StreamStats(models.Model):
     """One stats report from the worker (about one a second): a ``StreamReport`` of
-    ``workers/protocol.py`` as JSON. Kept for the recent window (``MORPHEUS_STATS_RECENT_S``),
+    ``workers/protocol/`` as JSON. Kept for the recent window (``MORPHEUS_STATS_RECENT_S``),
     then folded into ``StreamStatsMinute`` rows (``apps/streaming/stats.py``)."""
 
     stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="stats")

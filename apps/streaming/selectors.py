@@ -1,6 +1,7 @@
 """Reads of the streaming control plane. Querysets are restricted to what the caller may see,
 so someone else's stream is a 404, not a 403."""
 
+import logging
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -10,7 +11,10 @@ from django.db.models import Count, Q, QuerySet
 
 from apps.accounts.permissions import caller_has_perm
 from apps.core.errors import NotFound
+from apps.sessions.models import Participant
 from apps.streaming.models import Stream, StreamingWorker, StreamStats, StreamStatsMinute
+
+logger = logging.getLogger(__name__)
 
 HISTORY_POINTS = 60
 
@@ -261,3 +265,63 @@ def worker_streams_active(*, worker_id: uuid.UUID) -> list[tuple[str, str, str]]
         (str(s), str(session), str(participant))
         for s, session, participant in rows.values_list("id", "session_id", "participant_id")
     ]
+
+
+# ---------------------------------------------------------------- for the services and stats
+# Lookups of the stream a worker's or a client's message names, and the placement queue.
+
+
+def stream_get_for_worker(
+    *, worker_id: uuid.UUID, stream_id: str, lock: bool = False
+) -> Stream | None:
+    """The active stream ``stream_id`` if ``worker_id`` runs it; None otherwise (logged: a
+    worker that names a stream it does not run is out of date or misbehaving). ``lock`` takes
+    the stream's row lock for the caller's transaction."""
+    try:
+        sid = uuid.UUID(stream_id)
+    except ValueError:
+        sid = None
+    qs = Stream.objects.select_related("worker")
+    if lock:
+        qs = qs.select_for_update(of=("self",))
+    stream = (
+        qs.filter(pk=sid, worker_id=worker_id, status__in=Stream.ACTIVE).first() if sid else None
+    )
+    if stream is None:
+        logger.warning(
+            "worker %s sent a message for stream %.64s it does not run", worker_id, stream_id
+        )
+    return stream
+
+
+def stream_get_for_client(*, user_id: int, session_id: uuid.UUID, stream_id: Any) -> Stream:
+    """The caller's own active, placed stream in a session; NotFound for any other."""
+    try:
+        sid = uuid.UUID(str(stream_id))
+    except ValueError as exc:
+        raise NotFound("No such stream.", code="stream_not_found") from exc
+    stream = (
+        Stream.objects.select_related("worker")
+        .filter(pk=sid, user_id=user_id, session_id=session_id, status__in=Stream.ACTIVE)
+        .exclude(worker=None)
+        .first()
+    )
+    if stream is None:
+        raise NotFound("No such stream.", code="stream_not_found")
+    return stream
+
+
+def streams_queued() -> QuerySet[Stream]:
+    """Streams waiting for a worker with capacity."""
+    return Stream.objects.filter(status=Stream.Status.PENDING, worker__isnull=True)
+
+
+def stream_queue_position(*, stream: Stream) -> int:
+    return streams_queued().filter(created_at__lte=stream.created_at).count()
+
+
+def session_voice_muted(*, session_id: uuid.UUID) -> list[str]:
+    """Participants an operator muted in a session (``voice_mute``), for a worker that starts
+    streaming it."""
+    muted = Participant.objects.filter(session_id=session_id, voice_muted=True)
+    return [str(pk) for pk in muted.values_list("pk", flat=True)]

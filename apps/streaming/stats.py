@@ -29,12 +29,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.events import send_event_on_commit
-from apps.monitoring import metrics
+from apps.core.instruments import oracle_predictions
 from apps.sessions.extensions import member_group
 from apps.streaming.models import Stream, StreamStats, StreamStatsMinute
-from apps.streaming.selectors import report_latency_ms
-from apps.streaming.services import _worker_stream
-from workers.protocol import ForecastReport, StreamReport
+from apps.streaming.selectors import report_latency_ms, stream_get_for_worker
+from workers.protocol import ForecastReport, StreamReport, percentile
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ def stream_stats_record(
     worker's own forecast (``report.forecast``) is recorded with the report; when it stepped
     the stream down, the viewer is told (``delphi:oracle_prediction``, after commit)."""
     now = now or timezone.now()
-    stream = _worker_stream(worker_id, stream_id, lock=True)
+    stream = stream_get_for_worker(worker_id=worker_id, stream_id=stream_id, lock=True)
     if stream is None:
         return False
     fields = ["last_stats", "stats_summary", "updated_at"]
@@ -130,7 +129,7 @@ def _forecast_notify(stream: Stream, forecast: ForecastReport) -> None:
     action = "pinned" if stream.pinned_quality else "step_down"
     target = None if stream.pinned_quality else forecast.recommended_rung
     hold_s = float(settings.MONITORING_ORACLE_HOLD_S) if target else 0.0
-    metrics.oracle_predictions.labels(action=action).inc()
+    oracle_predictions.labels(action=action).inc()
     _to_owner(
         stream,
         PREDICTION_EVENT,
@@ -167,16 +166,6 @@ class CompactResult:
     raw_deleted: int
     minutes_written: int
     minutes_deleted: int
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear-interpolated percentile (q in 0..1) of ``values``; None when empty."""
-    if not values:
-        return None
-    values = sorted(values)
-    k = (len(values) - 1) * q
-    lo, hi = math.floor(k), math.ceil(k)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
 def _values(reports: list[dict[str, Any]], key: str) -> list[float]:

@@ -1,16 +1,18 @@
 // Operator dashboard: live snapshots over /ws/delphi/dashboard/, tables and canvas charts.
-// No dependencies. Text goes in with textContent only (names come from users).
-"use strict";
-(function () {
-  const root = document.getElementById("delphi-dashboard");
-  if (!root) return;
+// An ES module on the client's page helpers (dom.js). Text goes in with textContent only (names
+// come from users).
+import { $, el } from "../client/js/dom.js";
+
+const root = $("delphi-dashboard");
+if (root) start(root);
+
+function start(root) {
   const HISTORY = 300; // points kept per chart (5 minutes at one snapshot a second)
   const series = { latency50: [], latency99: [], fps: [], bitrate: [], streams: [] };
   let selectedSession = null;
   let last = null;
 
   const fmt = (v, digits) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
-  const $ = (id) => document.getElementById(id);
 
   function push(name, value) {
     const s = series[name];
@@ -43,13 +45,7 @@
   }
 
   function row(cells, attrs) {
-    const tr = document.createElement("tr");
-    for (const [text, numeric] of cells) {
-      const td = document.createElement("td");
-      td.textContent = text;
-      if (numeric) td.className = "num";
-      tr.appendChild(td);
-    }
+    const tr = el("tr", {}, cells.map(([text, numeric]) => el("td", { textContent: text, className: numeric ? "num" : undefined })));
     Object.assign(tr, attrs || {});
     return tr;
   }
@@ -122,4 +118,4 @@
     };
   }
   connect();
-})();
+}

@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,8 +44,9 @@ from websockets.typing import Subprotocol
 
 from workers.headset.path import head_pose
 from workers.protocol import BEARER_PREFIX, SUBPROTOCOL, frame_stages
+from workers.protocol import percentiles as shared_percentiles
 from workers.streaming.frames import ID_MODULO, read_frame_id
-from workers.streaming.peer import ice_servers
+from workers.streaming.ice import ice_servers
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +67,11 @@ def _ms() -> float:
 
 
 def percentiles(values: list[float]) -> dict[str, float] | None:
+    """p50/p95/p99 (the shared definition, :mod:`workers.protocol.stats`) as the summary line
+    carries them: a dict to 2 decimals; None when empty."""
     if not values:
         return None
-    p50, p95, p99 = np.percentile(np.asarray(values), [50, 95, 99])
-    return {"p50": round(float(p50), 2), "p95": round(float(p95), 2), "p99": round(float(p99), 2)}
+    return asdict(shared_percentiles(values, digits=2))
 
 
 async def _drain(track: MediaStreamTrack) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 
 import websockets
 
-from workers.protocol import BEARER_PREFIX, SUBPROTOCOL
+from workers.protocol import BEARER_PREFIX, SUBPROTOCOL, percentile
 
 logger = logging.getLogger("headset.load")
 
@@ -59,13 +59,6 @@ class Tally:
     pose_sent_seqs: dict[tuple[str, int], int] = field(default_factory=dict)
     errors: Counter[str] = field(default_factory=Counter)
     closed_early: Counter[str] = field(default_factory=Counter)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class User:

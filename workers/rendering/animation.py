@@ -40,8 +40,8 @@ from workers.rendering.scene import (
     SceneData,
     _Loader,
     _to_triangle_list,
-    node_local_matrix,
 )
+from workers.rendering.transforms import node_local_matrix
 
 log = logging.getLogger(__name__)
 
@@ -98,19 +98,6 @@ class _Item:
     skin: int | None
     joints: npt.NDArray[np.int64] | None  # (n, 4)
     weights: F32 | None  # (n, 4)
-
-
-def _quat_to_mat3_batch(q: F64) -> F64:
-    q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
-    x, y, z, w = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    return np.stack(
-        [
-            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-            np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-            np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
-        ],
-        -2,
-    )
 
 
 def _slerp(a: F64, b: F64, u: float) -> F64:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from workers.rendering.scene import SceneData
+from workers.rendering.scene_data import SceneData
 
 F64 = npt.NDArray[np.float64]
 Range = tuple[int, int]  # (first index, index count)

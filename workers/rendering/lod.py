@@ -19,7 +19,7 @@ from dataclasses import replace
 import numpy as np
 import numpy.typing as npt
 
-from workers.rendering.scene import Chunk, SceneData
+from workers.rendering.scene_data import Chunk, SceneData
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Public API::
 
     r = Renderer(1280, 720)                  # per-eye size; EGL, GPU device preferred
     r.load_scene(Path("scene.glb"))          # or a GltfPackage, or SceneData
-    frame = r.render_stereo(Pose((0, 1.6, 2), (0, 0, 0, 1)), ipd=0.064, fov_y_deg=90,
+    frame = r.render_stereo(CameraPose((0, 1.6, 2), (0, 0, 0, 1)), ipd=0.064, fov_y_deg=90,
                             avatars=[Avatar((0, 1.6, 0), color=(1, 0, 0))])
     frame.rgb()        # (720, 2560, 3) uint8, top row first, left eye in the left half
     frame.i420()       # contiguous uint8 Y|U|V (BT.601 limited), converted on the GPU
@@ -12,10 +12,11 @@ Public API::
     r.render_view(pose, projection=..., width=512, height=288)   # mono, e.g. thumbnails
     r.close()
 
-Poses are camera-to-world: position + quaternion [x, y, z, w]; the camera looks down -Z with
-+Y up (WebXR/glTF convention). Projections are 4x4 numpy arrays (math convention), or 16
-numbers in column-major order exactly as WebXR's ``XRView.projectionMatrix`` gives them;
-asymmetric frusta are fine. Without projections, a symmetric ``fov_y_deg`` one is used.
+Poses (``camera.CameraPose``) are camera-to-world: position + quaternion [x, y, z, w]; the
+camera looks down -Z with +Y up (WebXR/glTF convention). Projections are 4x4 numpy arrays
+(math convention), or 16 numbers in column-major order exactly as WebXR's
+``XRView.projectionMatrix`` gives them; asymmetric frusta are fine. Without projections, a
+symmetric ``fov_y_deg`` one is used.
 
 The arrays returned by ``rgb()``/``i420()`` are views of persistent per-size buffers,
 overwritten by the next readback of the same kind: copy them (or pass ``out=``) to keep them.
@@ -32,12 +33,13 @@ draw call per material per eye); the image is rendered upside down (projection Y
 ``glReadPixels`` returns the top row first and no CPU flip is needed; the I420 conversion runs
 as a fragment pass into an RGBA8 target whose bytes are the I420 buffer, so readback is 1.5
 bytes per pixel and the encoder needs no colour conversion.
+
+Beside this module: ``gl_context.py`` (the context, and the GL calls moderngl cannot make),
+``gpu_resources.py`` (render targets, meshes, shader variants), ``camera.py`` (poses, framing).
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import math
 import threading
@@ -53,6 +55,7 @@ import numpy as np
 import numpy.typing as npt
 
 from workers.rendering import shaders
+from workers.rendering.camera import CameraPose, Quat, Vec3, frame_bounds_pose
 from workers.rendering.culling import ChunkTable
 from workers.rendering.environment import (
     BACKGROUND_SRGB,
@@ -61,17 +64,32 @@ from workers.rendering.environment import (
     EXPOSURE,
     PunctualLight,
 )
-from workers.rendering.gltf_builder import box, uv_sphere
-from workers.rendering.ibl import SPECULAR_LEVELS, PreparedEnvironment, prepared_environment
-from workers.rendering.lod import add_lods
-from workers.rendering.scene import (
-    VERTEX_FLOATS,
-    MaterialData,
-    PackageLike,
-    SceneData,
-    TextureRef,
-    build_scene_data,
+from workers.rendering.gl_context import (
+    SOFTWARE_RENDERERS,
+    create_gl_context,
+    gl_finish,
+    mirrored_repeat,
+    write_cube_level,
 )
+from workers.rendering.gltf_builder import box, uv_sphere
+from workers.rendering.gpu_resources import (
+    BASE_VARIANT,
+    UNIT_BRDF_LUT,
+    UNIT_SPEC_ENV,
+    GpuMesh,
+    LightCounts,
+    RenderTarget,
+    ShaderProgram,
+    VariantKey,
+    light_counts,
+    material_variant,
+    shape_vertices,
+    texture_transform_mat3,
+)
+from workers.rendering.ibl import PreparedEnvironment, prepared_environment
+from workers.rendering.lod import add_lods
+from workers.rendering.scene import build_scene_data
+from workers.rendering.scene_data import PackageLike, SceneData
 from workers.rendering.transforms import (
     as_matrix4,
     perspective,
@@ -83,21 +101,10 @@ from workers.rendering.transforms import (
 log = logging.getLogger(__name__)
 
 F64 = npt.NDArray[np.float64]
-Vec3 = Sequence[float] | npt.NDArray[Any]
-Quat = Sequence[float] | npt.NDArray[Any]
 MatrixLike = Sequence[float] | npt.NDArray[Any]
 
 # Clip-space Y flip: the image lands in GL memory top row first (see the module docstring).
 _FLIP_Y: F64 = np.diag([1.0, -1.0, 1.0, 1.0])
-_SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "lavapipe")
-# Shader variants: (UV code per texture slot, alpha mask, unlit); see shaders.scene_fs. The
-# scene's light counts are compiled in too (the program cache key adds them).
-# (UV codes, alpha mask, unlit, SH per vertex, clearcoat)
-_VariantKey = tuple[tuple[str | None, ...], bool, bool, bool, bool]
-_BASE: _VariantKey = ((None, None, None, None, None), False, False, True, False)
-_LightCounts = tuple[int, int, int]
-# Texture units: material maps 0-4 (shaders.TEXTURE_SLOTS order), then the environment.
-_UNIT_SPEC_ENV, _UNIT_BRDF_LUT = 5, 6
 _GL_TEXTURE_CUBE_MAP_SEAMLESS = 0x884F
 _GL_SRGB8_ALPHA8 = 0x8C43
 _IDENTITY4 = np.eye(4, dtype="f4").tobytes()
@@ -105,12 +112,6 @@ _IDENTITY3 = np.eye(3, dtype="f4").tobytes()
 # Level of detail: the coarsest level whose geometric error projects to at most this many
 # pixels is drawn (lod.py). Half a pixel keeps silhouettes where they are.
 LOD_PIXEL_ERROR = 0.5
-
-
-@dataclass(frozen=True)
-class Pose:
-    position: Vec3 = (0.0, 0.0, 0.0)
-    orientation: Quat = (0.0, 0.0, 0.0, 1.0)  # [x, y, z, w]
 
 
 @dataclass(frozen=True)
@@ -134,149 +135,6 @@ class Lighting:
     background: Sequence[float] = BACKGROUND_SRGB  # clear colour, as displayed
 
 
-def material_variant(m: MaterialData) -> _VariantKey:
-    """The shader variant a material needs: only the maps it has, only the UV math they use."""
-
-    def code(ref: TextureRef | None) -> str | None:
-        if ref is None:
-            return None
-        return ("t" if ref.transform is not None else "") + str(ref.texcoord)
-
-    if m.unlit:  # base colour only (KHR_materials_unlit)
-        uvs0 = (code(m.base_texture), None, None, None, None)
-        return (uvs0, m.alpha_mode == "MASK", True, False, False)
-    uvs = (
-        code(m.base_texture),
-        code(m.metallic_roughness_texture),
-        code(m.normal_texture),
-        code(m.occlusion_texture),
-        code(m.emissive_texture),
-    )
-    # Diffuse IBL per vertex unless the shading normal is not the interpolated vertex normal.
-    sh_per_vertex = m.normal_texture is None and not m.double_sided
-    return (uvs, m.alpha_mode == "MASK", False, sh_per_vertex, m.clearcoat > 0)
-
-
-def _light_counts(lights: Sequence[PunctualLight]) -> _LightCounts:
-    kinds = [light.kind for light in lights]
-    return (kinds.count("directional"), kinds.count("point"), kinds.count("spot"))
-
-
-def _xf_bytes(rows: tuple[float, float, float, float, float, float]) -> bytes:
-    """KHR_texture_transform rows as a GLSL mat3 (column-major)."""
-    a, b, c, d, e, f = rows
-    return np.array([a, d, 0.0, b, e, 0.0, c, f, 1.0], dtype="f4").tobytes()
-
-
-def _mirrored_repeat(tex: moderngl.Texture, x: bool, y: bool) -> None:
-    """MIRRORED_REPEAT wrapping, which moderngl's repeat_x/repeat_y cannot say."""
-    gl = _GL_LIB
-    if gl is None:
-        raise RuntimeError("libOpenGL not found for MIRRORED_REPEAT")
-    tex.use(location=0)
-    for on, pname in ((x, 0x2802), (y, 0x2803)):  # GL_TEXTURE_WRAP_S, GL_TEXTURE_WRAP_T
-        if on:
-            gl.glTexParameteri(0x0DE1, pname, 0x8370)  # GL_TEXTURE_2D, GL_MIRRORED_REPEAT
-
-
-def _write_cube_level(tex: moderngl.TextureCube, level: int, faces: npt.NDArray[Any]) -> None:
-    """Fill one mip level of a cube texture (moderngl writes level 0 only): glTexSubImage2D."""
-    gl = _GL_LIB
-    if gl is None:
-        raise RuntimeError("libOpenGL not found for cube map mip levels")
-    tex.use(location=_UNIT_SPEC_ENV)
-    size = faces.shape[1]
-    for face in range(6):
-        data = np.ascontiguousarray(faces[face], dtype=np.float32)
-        gl.glTexSubImage2D(
-            0x8515 + face,  # GL_TEXTURE_CUBE_MAP_POSITIVE_X + face
-            level,
-            0,
-            0,
-            size,
-            size,
-            0x1907,  # GL_RGB
-            0x1406,  # GL_FLOAT
-            data.ctypes.data_as(ctypes.c_void_p),
-        )
-
-
-def _load_gl() -> Any:
-    """libOpenGL through ctypes (None if absent): ``glFinish`` and the cube mip uploads.
-
-    moderngl holds the GIL for the whole of every GL call. A render waited for with its
-    ``ctx.finish()`` froze every other Python thread for the frame's whole raster time (on
-    llvmpipe tens of milliseconds: the streaming worker's event loop could neither send RTP
-    nor take poses meanwhile). glvnd's libOpenGL dispatches to the context current on the
-    calling thread, whichever library made it current.
-    """
-    for name in ("libOpenGL.so.0", ctypes.util.find_library("OpenGL"), "libGL.so.1"):
-        if not name:
-            continue
-        try:
-            lib = ctypes.CDLL(name)
-            lib.glFinish  # noqa: B018 - probe: raises AttributeError if missing
-            return lib
-        except (OSError, AttributeError):
-            continue
-    return None
-
-
-_GL_LIB = _load_gl()
-_GL_FINISH = None if _GL_LIB is None else _GL_LIB.glFinish
-
-
-def _finish(ctx: moderngl.Context) -> None:
-    if _GL_FINISH is not None:
-        _GL_FINISH()
-    else:
-        ctx.finish()
-
-
-def _egl_context(backend: str, device_index: int) -> moderngl.Context:
-    # The stubs type **settings as dicts; they are plain keyword arguments for glcontext.
-    settings: dict[str, Any] = {"backend": backend, "device_index": device_index}
-    return moderngl.create_context(standalone=True, require=330, **settings)
-
-
-def create_gl_context(
-    backend: str | None = "egl", device_index: int | None = None
-) -> moderngl.Context:
-    """A standalone GL 3.3+ context. With EGL and no ``device_index``, the first hardware EGL
-    device is used if there is one, else the first device (Mesa llvmpipe)."""
-    if backend is None:
-        return moderngl.create_context(standalone=True, require=330)
-    if device_index is not None:
-        return _egl_context(backend, device_index)
-    fallback: moderngl.Context | None = None
-    for index in range(16):
-        try:
-            ctx = _egl_context(backend, index)
-        except Exception:  # past the last device (glcontext raises a plain Exception)
-            break
-        name = str(ctx.info["GL_RENDERER"]).lower()
-        if not any(s in name for s in _SOFTWARE_RENDERERS):
-            if fallback is not None:
-                fallback.release()
-            return ctx
-        if fallback is None:
-            fallback = ctx
-        else:
-            ctx.release()
-    if fallback is None:
-        raise RuntimeError(f"no usable {backend} device for OpenGL 3.3")
-    return fallback
-
-
-def renderer_info(backend: str | None = "egl") -> str:
-    """The GL renderer string of the device a Renderer would use ("llvmpipe ..." or a GPU)."""
-    ctx = create_gl_context(backend)
-    try:
-        return str(ctx.info["GL_RENDERER"])
-    finally:
-        ctx.release()
-
-
 def load_package_any(path: Path) -> PackageLike:
     """Read a .glb/.gltf/.zip with the strict, bounds-checked reader."""
     from workers.rendering.gltf_package import load_package
@@ -285,35 +143,10 @@ def load_package_any(path: Path) -> PackageLike:
     return pkg
 
 
-class _Target:
-    """Persistent framebuffers and readback buffers for one frame size."""
-
-    def __init__(self, ctx: moderngl.Context, width: int, height: int) -> None:
-        self.width, self.height = width, height
-        self.color = ctx.texture((width, height), 4)
-        self.color.filter = (moderngl.LINEAR, moderngl.LINEAR)  # I420 chroma = bilinear mean
-        self.depth = ctx.depth_renderbuffer((width, height))
-        self.fbo = ctx.framebuffer(color_attachments=[self.color], depth_attachment=self.depth)
-        self.rgb = np.empty((height, width, 3), dtype=np.uint8)
-        self.generation = 0
-        self.i420_ok = width % 4 == 0 and height % 2 == 0
-        self.yuv_fbo: moderngl.Framebuffer | None = None
-        self.yuv_tex: moderngl.Texture | None = None
-        self.yuv = np.empty(width * height * 3 // 2, dtype=np.uint8)
-        if self.i420_ok:
-            self.yuv_tex = ctx.texture((width // 4, height * 3 // 2), 4)
-            self.yuv_fbo = ctx.framebuffer(color_attachments=[self.yuv_tex])
-
-    def release(self) -> None:
-        for obj in (self.fbo, self.color, self.depth, self.yuv_fbo, self.yuv_tex):
-            if obj is not None:
-                obj.release()
-
-
 class Frame:
     """A rendered image still in GPU memory; read it back with :meth:`rgb` or :meth:`i420`."""
 
-    def __init__(self, renderer: Renderer, target: _Target, render_ms: float) -> None:
+    def __init__(self, renderer: Renderer, target: RenderTarget, render_ms: float) -> None:
         self._renderer = renderer
         self._target = target
         self._generation = target.generation
@@ -323,7 +156,7 @@ class Frame:
         self.readback_ms = 0.0  # of the latest rgb()/i420() call
         self.convert_ms = 0.0  # GPU RGB->I420 pass of the latest i420() call
 
-    def _check(self) -> _Target:
+    def _check(self) -> RenderTarget:
         if self._target.generation != self._generation:
             raise RuntimeError("stale frame: its target was rendered to again")
         return self._target
@@ -373,101 +206,6 @@ class Frame:
 StereoFrame = Frame
 
 
-class _NoUniform:
-    """Stands in for a uniform the GLSL compiler optimised out of a shader variant."""
-
-    value: Any = None
-
-    def write(self, data: bytes) -> None:
-        del data
-
-
-class _Uniforms(dict[str, Any]):
-    """A program's active uniforms by name; names a variant does not use accept writes."""
-
-    def __init__(self, prog: moderngl.Program) -> None:
-        super().__init__(
-            (name, prog[name]) for name in prog if isinstance(prog[name], moderngl.Uniform)
-        )
-
-    def __missing__(self, name: str) -> Any:
-        return _NoUniform()
-
-
-class _GpuMesh:
-    """Vertex and index buffers with one vertex array per shader program, made on first use
-    (a moderngl VAO is bound to one program)."""
-
-    def __init__(self, ctx: moderngl.Context, verts: Any, idx: Any):
-        self.ctx = ctx
-        self.vbo = ctx.buffer(np.ascontiguousarray(verts, dtype=np.float32).tobytes())
-        self.ibo = ctx.buffer(np.ascontiguousarray(idx, dtype=np.uint32).tobytes())
-        self.vaos: dict[int, moderngl.VertexArray] = {}
-        self.count = int(np.asarray(idx).size)
-
-    def vao(self, prog: moderngl.Program) -> moderngl.VertexArray:
-        vao = self.vaos.get(prog.glo)
-        if vao is None:
-            vao = self.ctx.vertex_array(
-                prog,
-                [
-                    (
-                        self.vbo,
-                        "3f 3f 2f 4f 2f",
-                        "in_pos",
-                        "in_normal",
-                        "in_uv",
-                        "in_color",
-                        "in_uv1",
-                    )
-                ],
-                index_buffer=self.ibo,
-                index_element_size=4,
-                skip_errors=True,  # attributes a variant does not read are optimised out
-            )
-            self.vaos[prog.glo] = vao
-        return vao
-
-    def release(self) -> None:
-        for vao in self.vaos.values():
-            vao.release()
-        self.vaos.clear()
-        self.vbo.release()
-        self.ibo.release()
-
-
-def _shape_vertices(arrays: tuple[Any, Any, Any, Any]) -> tuple[Any, Any]:
-    pos, nrm, uv, idx = arrays
-    n = pos.shape[0]
-    verts = np.hstack([pos, nrm, uv, np.ones((n, 4), np.float32), np.zeros((n, 2), np.float32)])
-    assert verts.shape[1] == VERTEX_FLOATS
-    return verts, idx
-
-
-class _Program:
-    """One compiled scene-shader variant and its uniforms."""
-
-    def __init__(self, ctx: moderngl.Context, key: _VariantKey, lights: _LightCounts) -> None:
-        uvs, alpha_mask, unlit, sh_per_vertex, clearcoat = key
-        self.prog = ctx.program(
-            vertex_shader=shaders.scene_vs(sh_per_vertex=sh_per_vertex),
-            fragment_shader=shaders.scene_fs(
-                uvs=uvs,
-                alpha_mask=alpha_mask,
-                unlit=unlit,
-                clearcoat=clearcoat,
-                lights=lights,
-                spec_lod_max=SPECULAR_LEVELS - 1,
-                sh_per_vertex=sh_per_vertex,
-            ),
-        )
-        self.u = _Uniforms(self.prog)
-        for unit, (_define, prefix) in enumerate(shaders.TEXTURE_SLOTS):
-            self.u[f"u_{prefix}_tex"].value = unit
-        self.u["u_spec_env"].value = _UNIT_SPEC_ENV
-        self.u["u_brdf_lut"].value = _UNIT_BRDF_LUT
-
-
 # Default clip planes in metres (a viewer scaled for a centimetre scene multiplies both).
 NEAR_M = 0.05
 FAR_M = 500.0
@@ -500,8 +238,8 @@ class Renderer:
             self.info = str(ctx.info["GL_RENDERER"])
             # On llvmpipe the I420 pass costs more than swscale on the CPU (see the benchmark):
             # callers can pick rgb() + CPU conversion when this is True.
-            self.software = any(n in self.info.lower() for n in _SOFTWARE_RENDERERS)
-            self._programs: dict[tuple[_VariantKey, _LightCounts], _Program] = {}
+            self.software = any(n in self.info.lower() for n in SOFTWARE_RENDERERS)
+            self._programs: dict[tuple[VariantKey, LightCounts], ShaderProgram] = {}
             self._lights: tuple[PunctualLight, ...] = tuple(self.lighting.lights)
             self._yuv_progs = {
                 name: ctx.program(vertex_shader=shaders.FULLSCREEN_VS, fragment_shader=fs)
@@ -515,15 +253,15 @@ class Renderer:
             self._white = ctx.texture((1, 1), 4, bytes([255, 255, 255, 255]))
             self._env_textures = self._upload_environment(environment or prepared_environment())
             self._avatar_meshes = {
-                "box": _GpuMesh(ctx, *_shape_vertices(box((1.0, 1.0, 1.0)))),
-                "sphere": _GpuMesh(ctx, *_shape_vertices(uv_sphere(0.5, 24, 12))),
+                "box": GpuMesh(ctx, *shape_vertices(box((1.0, 1.0, 1.0)))),
+                "sphere": GpuMesh(ctx, *shape_vertices(uv_sphere(0.5, 24, 12))),
             }
-            self._program(_BASE)  # avatars, also before any scene is loaded
+            self._program(BASE_VARIANT)  # avatars, also before any scene is loaded
         self._scene: SceneData | None = None
-        self._scene_mesh: _GpuMesh | None = None
+        self._scene_mesh: GpuMesh | None = None
         self._culling: ChunkTable | None = None
         self._textures: list[moderngl.Texture] = []
-        self._targets: dict[tuple[int, int], _Target] = {}
+        self._targets: dict[tuple[int, int], RenderTarget] = {}
         self.width_per_eye, self.height = width_per_eye, height
         self.resize(width_per_eye, height)
         log.info("renderer on %s (%dx%d per eye)", self.info, width_per_eye, height)
@@ -553,7 +291,7 @@ class Renderer:
             s2 = last.shape[1] // 2
             levels.append(last.reshape(6, s2, 2, s2, 2, 3).mean(axis=(2, 4)))
         for level, faces in enumerate(levels):
-            _write_cube_level(spec, level, faces)
+            write_cube_level(spec, level, faces, UNIT_SPEC_ENV)
         spec.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
         lut_size = env.lut.shape[0]
         lut = ctx.texture(
@@ -564,16 +302,16 @@ class Renderer:
         self._irradiance_sh = np.ascontiguousarray(env.irradiance, dtype="f4").tobytes()
         return [spec, lut]
 
-    def _program(self, key: _VariantKey) -> _Program:
-        counts = _light_counts(self._lights)
+    def _program(self, key: VariantKey) -> ShaderProgram:
+        counts = light_counts(self._lights)
         program = self._programs.get((key, counts))
         if program is None:
-            program = _Program(self.ctx, key, counts)
+            program = ShaderProgram(self.ctx, key, counts)
             self._set_light_uniforms(program)
             self._programs[(key, counts)] = program
         return program
 
-    def _set_light_uniforms(self, program: _Program) -> None:
+    def _set_light_uniforms(self, program: ShaderProgram) -> None:
         u = program.u
         u["u_env_intensity"].value = float(self.lighting.environment_intensity)
         u["u_exposure"].value = float(self.lighting.exposure)
@@ -625,10 +363,10 @@ class Renderer:
                 self._targets.pop(key).release()
             self._target(*keep)
 
-    def _target(self, width: int, height: int) -> _Target:
+    def _target(self, width: int, height: int) -> RenderTarget:
         key = (width, height)
         if key not in self._targets:
-            self._targets[key] = _Target(self.ctx, width, height)
+            self._targets[key] = RenderTarget(self.ctx, width, height)
         return self._targets[key]
 
     def load_scene(self, source: Path | str | PackageLike | SceneData) -> SceneData:
@@ -653,16 +391,16 @@ class Renderer:
         self._release_scene()
         self._scene = scene
         self._lights = tuple(scene.lights) if scene.lights else tuple(self.lighting.lights)
-        counts = _light_counts(self._lights)
+        counts = light_counts(self._lights)
         for (_key, program_counts), program in self._programs.items():
             if program_counts == counts:  # cached from an earlier scene: its lights, not ours
                 self._set_light_uniforms(program)
         if not scene.empty:
-            self._scene_mesh = _GpuMesh(self.ctx, scene.vertices, scene.indices)
+            self._scene_mesh = GpuMesh(self.ctx, scene.vertices, scene.indices)
         self._culling = ChunkTable(scene, max_error_px=LOD_PIXEL_ERROR)
         # Compile every variant the scene needs now, not mid-stream on first sight.
         self._material_programs = [self._program(material_variant(m)) for m in scene.materials]
-        self._program(_BASE)
+        self._program(BASE_VARIANT)
         for tex in scene.textures:
             h, w = tex.rgba.shape[:2]
             gl_tex = self.ctx.texture(
@@ -674,7 +412,7 @@ class Renderer:
             s = tex.sampler
             gl_tex.repeat_x, gl_tex.repeat_y = s.repeat_x, s.repeat_y
             if s.mirror_x or s.mirror_y:
-                _mirrored_repeat(gl_tex, s.mirror_x, s.mirror_y)
+                mirrored_repeat(gl_tex, s.mirror_x, s.mirror_y)
             mag = moderngl.LINEAR if s.mag_linear else moderngl.NEAREST
             if s.mipmaps:
                 gl_tex.build_mipmaps()
@@ -740,7 +478,7 @@ class Renderer:
     # -- rendering ----------------------------------------------------------------------------
     def render_stereo(
         self,
-        pose: Pose | tuple[Vec3, Quat],
+        pose: CameraPose | tuple[Vec3, Quat],
         *,
         ipd: float = 0.064,
         projections: tuple[MatrixLike, MatrixLike] | None = None,
@@ -749,7 +487,7 @@ class Renderer:
     ) -> Frame:
         """Both eyes side by side (left eye left) in one (height, 2 * width_per_eye) image.
         The eyes sit at -ipd/2 and +ipd/2 along the pose's local X axis."""
-        pose = pose if isinstance(pose, Pose) else Pose(*pose)
+        pose = pose if isinstance(pose, CameraPose) else CameraPose(*pose)
         w, h = self.width_per_eye, self.height
         if projections is None:
             p = perspective(fov_y_deg, w / h, self.near, self.far)
@@ -765,7 +503,7 @@ class Renderer:
 
     def render_view(
         self,
-        pose: Pose | tuple[Vec3, Quat],
+        pose: CameraPose | tuple[Vec3, Quat],
         *,
         projection: MatrixLike | None = None,
         fov_y_deg: float = 60.0,
@@ -776,7 +514,7 @@ class Renderer:
         avatars: Iterable[Avatar] = (),
     ) -> Frame:
         """One view (thumbnails, previews); default size is one eye."""
-        pose = pose if isinstance(pose, Pose) else Pose(*pose)
+        pose = pose if isinstance(pose, CameraPose) else CameraPose(*pose)
         w, h = width or self.width_per_eye, height or self.height
         proj = (
             as_matrix4(projection)
@@ -791,7 +529,7 @@ class Renderer:
 
     def _render(
         self,
-        target: _Target,
+        target: RenderTarget,
         views: list[tuple[F64, Quat, F64, tuple[int, int, int, int]]],
         avatars: list[Avatar],
     ) -> Frame:
@@ -804,7 +542,7 @@ class Renderer:
         ctx.enable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         ctx.disable(moderngl.BLEND)
         ctx.front_face = "cw"  # the Y flip mirrors the winding
-        for unit, tex in zip((_UNIT_SPEC_ENV, _UNIT_BRDF_LUT), self._env_textures, strict=True):
+        for unit, tex in zip((UNIT_SPEC_ENV, UNIT_BRDF_LUT), self._env_textures, strict=True):
             tex.use(location=unit)
         programs = list(self._programs.values())
         for eye, orientation, proj, viewport in views:
@@ -819,11 +557,11 @@ class Renderer:
             self._draw_avatars(avatars)
         target.fbo.depth_mask = True
         ctx.disable(moderngl.BLEND)
-        _finish(ctx)  # honest render time; the readback would wait for it anyway
+        gl_finish(ctx)  # honest render time; the readback would wait for it anyway
         return Frame(self, target, (time.perf_counter() - start) * 1000)
 
     def _draw_scene(
-        self, target: _Target, view_proj: F64, eye: F64, proj: F64, height_px: int
+        self, target: RenderTarget, view_proj: F64, eye: F64, proj: F64, height_px: int
     ) -> None:
         scene, mesh, table = self._scene, self._scene_mesh, self._culling
         if scene is None or mesh is None or table is None:
@@ -844,7 +582,7 @@ class Renderer:
         ctx.enable(moderngl.CULL_FACE)
 
     def _use_material(
-        self, target: _Target, scene: SceneData, material: int, mesh: _GpuMesh
+        self, target: RenderTarget, scene: SceneData, material: int, mesh: GpuMesh
     ) -> moderngl.VertexArray:
         """Bind one material's program, uniforms, textures and raster state."""
         ctx = self.ctx
@@ -880,7 +618,7 @@ class Renderer:
                 continue
             self._textures[ref.slot].use(unit)
             if ref.transform is not None:
-                u[f"u_{prefix}_xf"].write(_xf_bytes(ref.transform))
+                u[f"u_{prefix}_xf"].write(texture_transform_mat3(ref.transform))
         if m.double_sided:
             ctx.disable(moderngl.CULL_FACE)
         else:
@@ -897,7 +635,7 @@ class Renderer:
     def _draw_avatars(self, avatars: list[Avatar]) -> None:
         if not avatars:
             return
-        program = self._program(_BASE)
+        program = self._program(BASE_VARIANT)
         u = program.u
         u["u_alpha_cutoff"].value = -1.0
         u["u_emissive"].value = (0.0, 0.0, 0.0)
@@ -922,7 +660,7 @@ class Renderer:
             u["u_base_color"].value = rgba
             mesh.vao(program.prog).render(moderngl.TRIANGLES)
 
-    def _convert_i420(self, target: _Target) -> None:
+    def _convert_i420(self, target: RenderTarget) -> None:
         assert target.yuv_fbo is not None
         ctx = self.ctx
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
@@ -939,25 +677,7 @@ class Renderer:
         uv_prog["u_w"].value, uv_prog["u_h"].value, uv_prog["u_tw"].value = w, h, tw
         target.yuv_fbo.viewport = (0, h, tw, h // 2)
         self._yuv_vaos[name].render(moderngl.TRIANGLES, vertices=3)
-        _finish(ctx)  # so convert_ms is the pass itself, not part of the readback
-
-
-def frame_bounds_pose(
-    bounds_min: F64, bounds_max: F64, fov_y_deg: float, aspect: float
-) -> tuple[Pose, float, float]:
-    """A pose looking at the bounds from the front-upper-right that fits them in view, with
-    matching near/far planes."""
-    from workers.rendering.transforms import look_at_quat
-
-    centre = (bounds_min + bounds_max) / 2
-    radius = max(float(np.linalg.norm(bounds_max - bounds_min)) / 2, 1e-3)
-    half_fov = math.radians(fov_y_deg) / 2
-    half_fov = min(half_fov, math.atan(math.tan(half_fov) * aspect))
-    dist = radius / math.sin(half_fov) * 1.02
-    direction = np.array([0.55, 0.45, 1.0])
-    eye = centre + direction / np.linalg.norm(direction) * dist
-    near = max(dist - radius * 1.5, radius * 1e-3)
-    return Pose(tuple(eye), look_at_quat(eye, centre)), near, dist + radius * 1.5
+        gl_finish(ctx)  # so convert_ms is the pass itself, not part of the readback
 
 
 def thumbnail(

@@ -9,7 +9,7 @@ The rule, in order:
    pitch; roll is dropped, a headset cannot roll the world).
 2. **A spawn point the creator sets** (position, yaw, pitch): resolved by the platform, not here.
 3. **Otherwise, outside the bounds**, framed as the thumbnail frames them: the same
-   :func:`workers.rendering.renderer.frame_bounds_pose` (same direction, front-upper-right,
+   :func:`workers.rendering.camera.frame_bounds_pose` (same direction, front-upper-right,
    looking at the centre), fitted to a 75-degree view rather than the thumbnail's 45: the
    viewer sees 90 degrees (desktop) or about that (headsets), so the scene fills most of the
    view as it fills the thumbnail, with a margin, and the eye stays outside its bounding sphere.
@@ -31,7 +31,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from workers.rendering.scene import MAX_NODE_DEPTH, node_local_matrix
+from workers.rendering.camera import frame_bounds_pose  # the thumbnail's framing
+from workers.rendering.scene import MAX_NODE_DEPTH
+from workers.rendering.transforms import node_local_matrix
 
 F64 = npt.NDArray[np.float64]
 
@@ -101,8 +103,6 @@ def compute_spawn(document: dict[str, Any], bounds_min: F64, bounds_max: F64) ->
     """The spawn data stored with a version: the default start (``source`` camera or bounds),
     the framing start (``framing``, always there, for a creator who prefers it), the cameras a
     creator may pick, and the scale. Positions are the viewer's *eye*, in scene units."""
-    from workers.rendering.renderer import frame_bounds_pose  # the thumbnail's framing
-
     lo, hi = np.asarray(bounds_min, np.float64), np.asarray(bounds_max, np.float64)
     pose, _, _ = frame_bounds_pose(lo, hi, FRAMING_FOV_Y_DEG, FRAMING_ASPECT)
     eye = np.asarray(pose.position, np.float64)

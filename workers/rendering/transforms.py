@@ -1,63 +1,50 @@
 """Small 3D math helpers (numpy, float64, math convention: ``M @ v`` with column vectors).
 
 Conventions follow glTF/WebXR/OpenGL: right-handed, +Y up, the camera looks down -Z,
-quaternions are [x, y, z, w], clip space z in [-1, 1].
+quaternions are [x, y, z, w], clip space z in [-1, 1]. Quaternion and node-transform maths
+is defined once, in :mod:`workers.protocol.geometry` (the scene validator uses it too); the
+functions here are its numpy face.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from workers.protocol import geometry
+from workers.protocol.geometry import mat3_to_quat, quat_from_axis_angle
+
 F64 = npt.NDArray[np.float64]
 VecLike = Sequence[float] | npt.NDArray[Any]
 
+__all__ = [
+    "as_matrix4",
+    "frustum_from_tangents",
+    "look_at_quat",
+    "mat3_to_quat",
+    "node_local_matrix",
+    "perspective",
+    "pose_matrix",
+    "quat_from_axis_angle",
+    "quat_to_mat3",
+    "view_matrix",
+]
+
 
 def quat_to_mat3(q: VecLike) -> F64:
-    x, y, z, w = (float(v) for v in q)
-    n = math.sqrt(x * x + y * y + z * z + w * w)
-    if n < 1e-12:
-        return np.eye(3)
-    x, y, z, w = x / n, y / n, z / n, w / n
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
+    """Rotation matrix of ``q`` (normalised; the identity for a degenerate ``q``): the shared
+    definition of :mod:`workers.protocol.geometry` as a numpy array."""
+    return np.array(geometry.quat_to_mat3(q))
 
 
-def quat_from_axis_angle(axis: VecLike, angle_rad: float) -> tuple[float, ...]:
-    a = np.asarray(axis, dtype=np.float64)
-    a = a / np.linalg.norm(a)
-    s = math.sin(angle_rad / 2)
-    return (float(a[0] * s), float(a[1] * s), float(a[2] * s), math.cos(angle_rad / 2))
-
-
-def mat3_to_quat(m: F64) -> tuple[float, float, float, float]:
-    tr = m[0, 0] + m[1, 1] + m[2, 2]
-    if tr > 0:
-        s = math.sqrt(tr + 1.0) * 2
-        w, x = 0.25 * s, (m[2, 1] - m[1, 2]) / s
-        y, z = (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2]) * 2
-        w, x = (m[2, 1] - m[1, 2]) / s, 0.25 * s
-        y, z = (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s
-    elif m[1, 1] > m[2, 2]:
-        s = math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2]) * 2
-        w, x = (m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s
-        y, z = 0.25 * s, (m[1, 2] + m[2, 1]) / s
-    else:
-        s = math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1]) * 2
-        w, x = (m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s
-        y, z = (m[1, 2] + m[2, 1]) / s, 0.25 * s
-    return (float(x), float(y), float(z), float(w))
+def node_local_matrix(node: Mapping[str, Any]) -> F64:
+    """A glTF node's local 4x4 matrix (:func:`workers.protocol.geometry.node_matrix`), the one
+    the renderer draws and the scene validator bounds. ValueError on a wrong shape."""
+    return np.array(geometry.node_matrix(node))
 
 
 def look_at_quat(

@@ -236,7 +236,7 @@ class WorkerAgent:
         self.encoder = select_encoder(nvenc_enabled=self.config.nvenc_enabled)
         encoders = [name for name in (NVENC, X264) if probe_encoder(name) is None]
         try:
-            from workers.rendering.renderer import renderer_info  # lazy: EGL is slow to load
+            from workers.rendering.gl_context import renderer_info  # lazy: EGL is slow to load
 
             self.renderer = renderer_info()
         except Exception as exc:  # no EGL: pattern streams still work

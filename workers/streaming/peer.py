@@ -4,6 +4,9 @@ The worker creates the OFFER (server-initiated): ``offer = await peer.create_off
 relay it to the headset, then ``await peer.set_answer(answer)``. aiortc gathers all ICE
 candidates before the offer resolves, so the offer carries them; trickled candidates from
 the client go to ``add_candidate``.
+
+A stream's configuration is :mod:`workers.streaming.config`; turning the platform's ICE servers
+into aiortc's and naming the selected candidate pair is :mod:`workers.streaming.ice`.
 """
 
 from __future__ import annotations
@@ -15,14 +18,11 @@ import math
 import time
 from collections import Counter, deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from aiortc import (
     RTCBundlePolicy,
     RTCConfiguration,
-    RTCIceServer,
     RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCRtpSender,
@@ -35,7 +35,6 @@ from pyee.asyncio import AsyncIOEventEmitter
 
 from workers.protocol import (
     FRAME_STAGES,
-    RUNGS,
     ClientFeedback,
     ClientStats,
     FrameMeta,
@@ -44,13 +43,15 @@ from workers.protocol import (
     PoseCounts,
     ProtocolError,
     StreamReport,
-    StreamStart,
+    TokenBucket,
     frame_latency_ms,
     frame_stages,
     parse_client_feedback,
     parse_pose,
+    percentiles,
 )
 from workers.streaming import playout
+from workers.streaming.config import StreamConfig
 from workers.streaming.encoder import (
     EncoderChoice,
     EncoderConfig,
@@ -60,137 +61,18 @@ from workers.streaming.encoder import (
 from workers.streaming.forecast import StreamForecaster, StreamPoint, forecast_report
 from workers.streaming.frames import FrameSource
 from workers.streaming.governor import RenderGovernor
+from workers.streaming.ice import ice_servers, selected_pair_type
 from workers.streaming.prediction import PosePredictor
 from workers.streaming.quality import QualityChange, QualityController, QualitySample
 from workers.streaming.session import SessionPoses
 from workers.streaming.track import StereoVideoTrack
-from workers.streaming.voice import VOICE_SLOTS, SessionVoice, VoiceSlotTrack
+from workers.streaming.voice import SessionVoice, VoiceSlotTrack
 from workers.streaming.xrinput import InputTracker
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
-class StreamConfig:
-    stream_id: str
-    session_id: str = ""
-    participant_id: str = ""
-    quality: str = "1080p"
-    target_fps: float = 90.0
-    max_quality: str | None = None
-    pinned_quality: str | None = None
-    ice_servers: list[dict[str, Any]] = field(default_factory=list)
-    ice_transport_policy: str = "all"  # "relay": TURN relay candidates only
-    stats_interval_s: float = 1.0
-    pose_rate_limit: float = 250.0  # pose messages per second (burst: one second's worth)
-    # Client feedback on the `frames` channel (about one a second, plus view switches): messages
-    # per second past this are dropped; layout changes (views, display rate) apply at most once
-    # per interval, the latest value winning, so a flood cannot reopen the encoder per frame.
-    feedback_rate_limit: float = 20.0
-    layout_interval_s: float = 0.25
-    encoder_threads: int = 0
-    max_bitrate: int = 200_000_000
-    # Scale the rendered size to hold the frame rate (governor.py); off pins full size.
-    render_governor: bool = True
-    min_render_scale: float = 0.4
-    # Ask the client to show frames as soon as they are decoded (playout.py).
-    playout_delay: bool = True
-    voice_slots: int = VOICE_SLOTS  # other participants' voices a client hears at once
-    # Per-eye size per rung; tests and benchmarks pass small sizes here.
-    rung_sizes: Mapping[str, tuple[int, int]] = field(default_factory=lambda: dict(RUNGS))
-
-    @classmethod
-    def from_start(cls, message: StreamStart, **overrides: Any) -> StreamConfig:
-        return cls(
-            stream_id=message.stream_id,
-            session_id=message.session_id,
-            participant_id=message.participant_id,
-            quality=message.quality,
-            target_fps=float(message.target_fps),
-            max_quality=message.max_quality,
-            pinned_quality=message.pinned_quality,
-            ice_servers=list(message.ice_servers),
-            ice_transport_policy=message.ice_transport_policy,
-            **overrides,
-        )
-
-    def stereo_size(self, rung: str) -> tuple[int, int]:
-        w, h = self.rung_sizes[rung]
-        return 2 * w, h
-
-
-class TokenBucket:
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst = rate, burst
-        self._tokens, self._t = burst, time.monotonic()
-
-    def take(self, now: float) -> bool:
-        self._tokens = min(self.burst, self._tokens + (now - self._t) * self.rate)
-        self._t = now
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True
-
-
-def percentiles(values: list[float]) -> Percentiles:
-    """p50/p95/p99 of ``values`` (zeros when empty), as the stats reports carry them."""
-    if not values:
-        return Percentiles()
-    p50, p95, p99 = np.percentile(np.asarray(values), [50, 95, 99])
-    return Percentiles(round(float(p50), 3), round(float(p95), 3), round(float(p99), 3))
-
-
-def ice_servers(
-    servers: list[dict[str, Any]], *, prefer_transport: str | None = None
-) -> list[RTCIceServer]:
-    """``RTCIceServer``s from the platform's ``{urls, username?, credential?}`` dicts.
-
-    aiortc uses only the FIRST usable TURN URL (and the first STUN one), where a browser
-    tries them all: ``prefer_transport`` ("udp" or "tcp") moves the TURN URLs of that
-    transport first, for a client that knows UDP is blocked where it is (``turns:`` is TCP)."""
-
-    def transport(url: str) -> str:
-        if url.startswith("turns:"):
-            return "tcp"
-        return "tcp" if "transport=tcp" in url else "udp"
-
-    out = []
-    for s in servers:
-        urls = s.get("urls", [])
-        urls = [urls] if isinstance(urls, str) else [str(u) for u in urls]
-        if prefer_transport:
-            urls.sort(key=lambda u: u.startswith("turn") and transport(u) != prefer_transport)
-        out.append(
-            RTCIceServer(urls=urls, username=s.get("username"), credential=s.get("credential"))
-        )
-    return out
-
-
 PC_CLOSE_TIMEOUT_S = 3.0
-
-# Preference when the two ends of the selected pair differ: a pair is "relay" when either
-# end is relayed (the media crosses a TURN server), and so on down to "host" (direct).
-_PAIR_TYPES = ("relay", "srflx", "prflx", "host")
-
-
-def selected_pair_type(pc: RTCPeerConnection) -> str:
-    """host / srflx / prflx / relay of the candidate pair the media flows on ("" before ICE
-    has selected one). aiortc has no candidate-pair stats: read the ICE connection's
-    nominated pair (max-bundle: one transport carries everything)."""
-    sctp = pc.sctp
-    transport = sctp.transport.transport if sctp is not None else None
-    if transport is None:
-        for transceiver in pc.getTransceivers():
-            if transceiver.sender.transport is not None:
-                transport = transceiver.sender.transport.transport
-                break
-    connection = getattr(transport, "_connection", None)
-    pair = getattr(connection, "_nominated", {}).get(1) if connection is not None else None
-    if pair is None:
-        return ""
-    types = {pair.local_candidate.type, pair.remote_candidate.type}
-    return next((t for t in _PAIR_TYPES if t in types), "")
 
 
 class StreamPeer(AsyncIOEventEmitter):  # type: ignore[misc]

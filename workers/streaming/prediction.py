@@ -8,7 +8,6 @@ expected pipeline latency.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import dataclass, replace
 
@@ -16,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from workers.protocol import Pose
+from workers.protocol.geometry import quat_conj, quat_mul, quat_to_rotvec, rotvec_to_quat
 
 Vec = NDArray[np.float64]
 
@@ -23,43 +23,6 @@ Vec = NDArray[np.float64]
 MAX_HORIZON_S = 0.1
 # Velocity samples further apart than this describe a different motion.
 MAX_SAMPLE_GAP_S = 0.25
-
-
-def quat_mul(a: Vec, b: Vec) -> Vec:
-    """Hamilton product of (x, y, z, w) quaternions."""
-    ax, ay, az, aw = a
-    bx, by, bz, bw = b
-    return np.array(
-        [
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-            aw * bw - ax * bx - ay * by - az * bz,
-        ]
-    )
-
-
-def quat_conj(q: Vec) -> Vec:
-    return np.array([-q[0], -q[1], -q[2], q[3]])
-
-
-def quat_to_rotvec(q: Vec) -> Vec:
-    """Rotation vector (axis * angle, radians) of a unit quaternion, shortest arc."""
-    if q[3] < 0:
-        q = -q
-    s = float(np.linalg.norm(q[:3]))
-    if s < 1e-12:
-        return np.zeros(3)
-    angle = 2.0 * math.atan2(s, float(q[3]))
-    return np.asarray(q[:3] / s * angle, dtype=np.float64)
-
-
-def rotvec_to_quat(v: Vec) -> Vec:
-    angle = float(np.linalg.norm(v))
-    if angle < 1e-12:
-        return np.array([0.0, 0.0, 0.0, 1.0])
-    axis = v / angle
-    return np.concatenate([axis * math.sin(angle / 2), [math.cos(angle / 2)]])
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +74,8 @@ class PosePredictor:
         dt = (newest.pose.t - base.pose.t) / 1000.0
         lin = (np.array(newest.pose.p) - np.array(base.pose.p)) / dt
         # q_new = dq * q_old  (world-frame delta), so dq = q_new * conj(q_old).
-        dq = quat_mul(np.array(newest.pose.q), quat_conj(np.array(base.pose.q)))
-        ang = quat_to_rotvec(dq) / dt
+        dq = quat_mul(newest.pose.q, quat_conj(base.pose.q))
+        ang = np.array(quat_to_rotvec(dq)) / dt
         return lin, ang
 
     def predict(self, now: float, extra_s: float | None = None) -> Pose | None:
@@ -124,7 +87,7 @@ class PosePredictor:
         horizon = min(max(horizon, 0.0), MAX_HORIZON_S)
         lin, ang = self.velocity()
         p = np.array(last.pose.p) + lin * horizon
-        q = quat_mul(rotvec_to_quat(ang * horizon), np.array(last.pose.q))
+        q: Vec = np.array(quat_mul(rotvec_to_quat(ang * horizon), last.pose.q), dtype=np.float64)
         q /= np.linalg.norm(q)
         # replace() keeps everything else the client sent (hands, projections, XR input).
         return replace(

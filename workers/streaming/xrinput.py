@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from workers.protocol import INPUT_EVENTS, Pose, RigidPose
+from workers.protocol import INPUT_EVENTS, Pose, RigidPose, TokenBucket
 
 EVENT_RATE = 10.0  # select/squeeze events per second a person can plausibly make
 EVENT_BURST = 20.0
@@ -27,9 +27,7 @@ class InputTracker:
     again at zero, which becomes the new baseline instead of a negative number of events."""
 
     def __init__(self, rate: float = EVENT_RATE, burst: float = EVENT_BURST) -> None:
-        self.rate, self.burst = rate, burst
-        self._tokens = burst
-        self._t: float | None = None
+        self._bucket = TokenBucket(rate, burst)
         self._last: dict[str, tuple[int, int]] = {}
         self.events: Counter[str] = Counter()  # accepted, by kind
         self.dropped = 0
@@ -48,9 +46,7 @@ class InputTracker:
             return report
         self.kinds = dict(pose.xr.kinds)
         self.origin = pose.xr.origin
-        if self._t is not None:
-            self._tokens = min(self.burst, self._tokens + (now - self._t) * self.rate)
-        self._t = now
+        self._bucket.refill(now)
         for side, counts in sorted(pose.xr.events.items()):
             last = self._last.get(side)
             self._last[side] = counts
@@ -59,8 +55,7 @@ class InputTracker:
             for kind, new, old in zip(INPUT_EVENTS, counts, last, strict=True):
                 fresh = new - old if new >= old else 0
                 # Arithmetic, not a loop per event: a hostile counter can jump by 2**31.
-                accepted = min(fresh, int(self._tokens))
-                self._tokens -= accepted
+                accepted = self._bucket.take_up_to(fresh)
                 self.events[kind] += accepted
                 report.events += [(side, kind)] * accepted
                 self.dropped += fresh - accepted

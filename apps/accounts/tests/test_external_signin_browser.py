@@ -12,6 +12,8 @@ import pytest
 from oidc_provider_mock import User as IdpUser
 from oidc_provider_mock import run_server_in_thread
 
+from apps.accounts.models import User
+from apps.accounts.services import roles_sync
 from apps.core.testing_browser import ARTIFACTS, PASSWORD, Server, orm
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -41,8 +43,6 @@ def idp() -> Iterator[str]:
 
 @pytest.fixture
 def platform_with_sso(transactional_db: Any, idp: str) -> Iterator[Server]:
-    from apps.accounts.services import roles_sync
-
     orm(roles_sync)
     ARTIFACTS.mkdir(exist_ok=True)
     server = Server(ARTIFACTS)
@@ -93,8 +93,6 @@ def test_new_user_signs_in_with_an_external_provider_and_lands_in_the_lobby(
     assert stored["user"]["is_staff"] is False
     page.screenshot(path=str(ARTIFACTS / "external-signin-lobby.png"))
 
-    from apps.accounts.models import User
-
     user = orm(User.objects.get, username="ana")
     assert user.email == "ana@corp.example"
     assert not user.has_usable_password()
@@ -114,8 +112,6 @@ def test_new_user_signs_in_with_an_external_provider_and_lands_in_the_lobby(
 def test_existing_account_is_linked_by_verified_e_mail(
     platform_with_sso: Server, idp: str, pages: Any, user_factory: Any
 ) -> None:
-    from apps.accounts.models import User
-
     _register_people(idp)
     local = user_factory("linda-local", "creator")
     orm(User.objects.filter(pk=local.pk).update, email="linda@corp.example")

@@ -25,7 +25,7 @@ class Platform:
 
 
 def report(stream: Any, **fields: Any) -> dict[str, Any]:
-    """A stats report as a worker sends it (``StreamReport`` of workers/protocol.py)."""
+    """A stats report as a worker sends it (``StreamReport`` of workers/protocol/reports.py)."""
     base = {
         "t": time.time() * 1000.0,
         "fps": 88.0,

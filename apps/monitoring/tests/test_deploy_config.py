@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from apps.monitoring.metrics import exported_metric_names
+from apps.monitoring.collector import exported_metric_names
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 # Identifiers in PromQL that name a series: ours all start with vrplatform_; `up` is

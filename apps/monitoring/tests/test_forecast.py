@@ -1,22 +1,25 @@
-"""Forecasts on known series (pure logic, no database)."""
+"""Forecasts on known series (pure logic, no database): the capacity forecast and the
+worker's per-stream link forecast it shares ``Holt`` with."""
 
 import math
 
 import numpy as np
 import pytest
 
-from apps.monitoring import forecast
-from apps.monitoring.forecast import (
+from apps.monitoring.capacity_forecast import (
     DAY_BUCKETS_5MIN,
-    ForecastConfig,
-    Holt,
-    StreamPoint,
     capacity_forecast,
     holt_winters_fit,
     mape,
+    workers_for,
+)
+from workers.streaming import forecast
+from workers.streaming.forecast import (
+    ForecastConfig,
+    Holt,
+    StreamPoint,
     predict_stream,
     trendline_slope,
-    workers_for,
 )
 
 

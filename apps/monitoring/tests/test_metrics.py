@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from celery import shared_task
 from django.test import Client
-from prometheus_client import generate_latest
+from prometheus_client import REGISTRY, generate_latest
 
-from apps.monitoring import metrics, tasks
-from apps.monitoring.metrics import registry_for_scrape
+from apps.core import instruments
+from apps.monitoring import tasks
+from apps.monitoring.collector import exported_metric_names, registry_for_scrape
 from apps.monitoring.tests.conftest import Platform, sample, typed
 
 
@@ -48,16 +49,16 @@ def test_http_route_label_is_the_pattern_not_the_path(client: Client) -> None:
 @pytest.mark.django_db
 def test_websocket_functions_move_gauge_and_counter() -> None:
     connections = sample("vrplatform_websocket_connections")
-    metrics.ws_connected()
-    metrics.ws_connected()
-    metrics.ws_disconnected()
+    instruments.ws_connected()
+    instruments.ws_connected()
+    instruments.ws_disconnected()
     assert sample("vrplatform_websocket_connections") == connections + 1
-    metrics.ws_disconnected()
+    instruments.ws_disconnected()
     before = sample("vrplatform_websocket_messages_total", {"event": "hermes:pose"})
-    metrics.ws_message("hermes:pose")
+    instruments.ws_message("hermes:pose")
     assert sample("vrplatform_websocket_messages_total", {"event": "hermes:pose"}) == before + 1
     other = sample("vrplatform_websocket_messages_total", {"event": "other"})
-    metrics.ws_message("attacker:" + "x" * 500)
+    instruments.ws_message("attacker:" + "x" * 500)
     assert sample("vrplatform_websocket_messages_total", {"event": "other"}) == other + 1
 
 
@@ -66,7 +67,9 @@ def test_stats_report_sets_stream_gauges_and_histograms(platform: Platform) -> N
     stream = platform.streams[0]
     sid = {"stream_id": str(stream.id)}
     fps_count = sample("vrplatform_stream_fps_count", {"rung": "1080p"})
-    metrics.observe_stream_report(str(stream.id), typed(stream, fps=71.5, rtt_ms=40.0, loss=0.03))
+    instruments.observe_stream_report(
+        str(stream.id), typed(stream, fps=71.5, rtt_ms=40.0, loss=0.03)
+    )
     assert sample("vrplatform_stream_current_fps", sid) == 71.5
     assert sample("vrplatform_stream_bitrate_bps", sid) == 24_000_000
     assert sample("vrplatform_stream_loss_ratio", sid) == pytest.approx(0.03)
@@ -75,8 +78,8 @@ def test_stats_report_sets_stream_gauges_and_histograms(platform: Platform) -> N
     assert sample("vrplatform_stream_latency_latest_seconds", sid) == pytest.approx(0.0215)
     assert sample("vrplatform_stream_fps_count", {"rung": "1080p"}) == fps_count + 1
     assert sample("vrplatform_stream_stage_seconds_count", {"stage": "encode"}) >= 1
-    metrics.stream_forget(str(stream.id))
-    assert metrics.REGISTRY.get_sample_value("vrplatform_stream_current_fps", sid) is None
+    instruments.stream_forget(str(stream.id))
+    assert REGISTRY.get_sample_value("vrplatform_stream_current_fps", sid) is None
 
 
 @pytest.fixture
@@ -146,11 +149,11 @@ def test_multiprocess_mode_merges_other_processes(tmp_path: Path) -> None:
     """A process started with PROMETHEUS_MULTIPROC_DIR writes its metrics to mmap files there;
     the scrape registry reads them back (this process's own metrics are in memory)."""
     code = (
-        "from apps.monitoring import metrics\n"
-        "metrics.observe_http('/api/mp', 'GET', 200, 0.2)\n"
-        "metrics.ws_connected()\n"
+        "from apps.core import instruments\n"
+        "instruments.observe_http('/api/mp', 'GET', 200, 0.2)\n"
+        "instruments.ws_connected()\n"
         "from workers.protocol import StreamReport\n"
-        "metrics.observe_stream_report('s1', StreamReport(t=1.0, fps=60, rung='2K'))\n"
+        "instruments.observe_stream_report('s1', StreamReport(t=1.0, fps=60, rung='2K'))\n"
     )
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=Path.cwd())
@@ -166,7 +169,7 @@ def test_multiprocess_mode_merges_other_processes(tmp_path: Path) -> None:
 
 
 def test_exported_names_cover_suffixes() -> None:
-    names = metrics.exported_metric_names()
+    names = exported_metric_names()
     assert "vrplatform_http_request_duration_seconds_bucket" in names
     assert "vrplatform_celery_task_failures_total" in names
     assert "vrplatform_streaming_workers_desired" in names

@@ -12,8 +12,13 @@ from typing import Any
 import pytest
 import requests
 
+from apps.accounts.models import User
+from apps.accounts.services import token_pair_issue
 from apps.core.testing_browser import ARTIFACTS, PASSWORD, Server, orm
+from apps.scenes.tests import formats
+from apps.scenes.tests.test_creator_files import many_bad_bounds
 from apps.scenes.validation.tests import corpus
+from apps.scenes.validation.tests.khronos_corpus import INVALID_CASES
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -21,9 +26,6 @@ API = "/api/daedalus"
 
 
 def bearer(username: str) -> dict[str, str]:
-    from apps.accounts.models import User
-    from apps.accounts.services import token_pair_issue
-
     def issue() -> str:
         return token_pair_issue(user=User.objects.get(username=username)).access
 
@@ -208,9 +210,6 @@ def test_hostile_uploads_show_the_report_with_code_and_pointer(
 def test_creator_uploads_compressed_and_converted_scenes_and_sees_the_validators_report(
     live_platform: Server, user_factory: Any, pages: Any, tmp_path: Path
 ) -> None:
-    from apps.scenes.tests import formats
-    from apps.scenes.validation.tests.khronos_corpus import INVALID_CASES
-
     user_factory("dora", "creator")
     auth = bearer("dora")
     # Through the API: Draco and KTX2 files as gltf-transform and basisu write them.
@@ -281,7 +280,6 @@ def test_creator_uploads_compressed_and_converted_scenes_and_sees_the_validators
     page.screenshot(path=str(tmp_path / "rejected.png"))
 
     # Forty of the same error are one row: a count, three places, and what to do.
-    from apps.scenes.tests.test_creator_files import many_bad_bounds
 
     upload_on_page(page, many_bad_bounds(tmp_path / "many"), name="many bad bounds")
     page.wait_for_function(

@@ -14,6 +14,7 @@ import pytest
 from apps.scenes import selectors
 from apps.scenes.models import SceneVersion
 from apps.scenes.tests import formats
+from apps.scenes.validation.report import EXAMPLES_PER_CODE, KHRONOS_ERROR_HINT
 from workers.rendering.gltf_package import load_package
 from workers.rendering.renderer import thumbnail
 
@@ -137,8 +138,6 @@ def many_bad_bounds(root: Path, meshes: int = 40) -> Path:
 def test_repeated_issues_are_grouped_by_code_with_a_count_and_what_to_do(
     make_user: Any, bearer_client: Any, upload: Any, tmp_path: Path
 ) -> None:
-    from apps.scenes.validation.report import EXAMPLES_PER_CODE, KHRONOS_ERROR_HINT
-
     version = _upload(bearer_client(make_user("creator")), upload, many_bad_bounds(tmp_path))
     assert version.status == "rejected"
     report = version.report

@@ -4,15 +4,18 @@ render-ready GLB that workers load, and rendered into the same picture as the or
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import Client
 
-from apps.scenes import selectors
+from apps.scenes import selectors, services
 from apps.scenes.models import SceneVersion
 from apps.scenes.tests import formats
 from apps.scenes.tests.helpers import version_url
+from apps.streaming.services import worker_create
 from workers.rendering.gltf_package import load_package
 
 pytestmark = pytest.mark.django_db
@@ -252,13 +255,6 @@ def test_corrupt_draco_data_is_a_named_rejection(
 def test_a_worker_downloads_the_render_ready_derivative(
     make_user: Any, bearer_client: Any, upload: Any, tmp_path: Path
 ) -> None:
-    import hashlib
-
-    from django.test import Client
-
-    from apps.scenes import services
-    from apps.streaming.services import worker_create
-
     client = bearer_client(make_user("creator"))
     version = _process(client, upload, formats.make_compressed(tmp_path, "meshopt"))
     services.scene_publish(scene=version.scene, version=version)

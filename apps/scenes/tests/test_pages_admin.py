@@ -25,7 +25,10 @@ def test_creator_page_renders_with_its_script(client: Client) -> None:
     assert "/static/scenes/create.js" in html
     script = finders.find("scenes/create.js")
     assert script is not None
-    source = Path(script).read_text()
+    # The page's module and the shared client module it signs in and keeps its tokens with.
+    api = finders.find("client/js/api.js")
+    assert api is not None
+    source = Path(script).read_text() + Path(api).read_text()
     for needed in ("/api/athena/authenticate", "sessionStorage", "upload.onprogress", "/publish"):
         assert needed in source
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.core.files import File
 from django.urls import reverse
 
+from apps.accounts.services import user_set_roles
+from apps.scenes import services
 from apps.scenes.models import Scene
 from apps.scenes.tests.helpers import scene_url, small_glb, version_url
 
@@ -98,10 +101,6 @@ def test_participant_sees_only_the_published_version(
     package: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    from django.core.files import File
-
-    from apps.scenes import services
-
     owner = make_user("creator")
     scene = make_scene(owner)
     with package(small_glb).open("rb") as fh, django_capture_on_commit_callbacks(execute=True):
@@ -155,7 +154,6 @@ def test_user_without_roles_sees_nothing(
     make_user: Any, bearer_client: Any, make_scene: Any
 ) -> None:
     scene = make_scene(make_user("creator"))
-    from apps.accounts.services import user_set_roles
 
     nobody = make_user()
     user_set_roles(user=nobody, roles=[])

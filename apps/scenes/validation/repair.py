@@ -36,6 +36,7 @@ from urllib.parse import unquote
 import numpy as np
 import numpy.typing as npt
 
+from workers.protocol.geometry import mat3_to_quat
 from workers.rendering.gltf_builder import glb_bytes
 from workers.rendering.gltf_package import (
     GltfLimits,
@@ -491,14 +492,7 @@ def _matrix_to_trs(m: npt.NDArray[np.float64]) -> dict[str, list[float]]:
     r = basis / scale
     if np.linalg.det(r) < 0:  # a mirror: carry it in the scale
         scale[0], r[:, 0] = -scale[0], -r[:, 0]
-    w = np.sqrt(max(0.0, 1.0 + r[0, 0] + r[1, 1] + r[2, 2])) / 2
-    x = np.sqrt(max(0.0, 1.0 + r[0, 0] - r[1, 1] - r[2, 2])) / 2
-    y = np.sqrt(max(0.0, 1.0 - r[0, 0] + r[1, 1] - r[2, 2])) / 2
-    z = np.sqrt(max(0.0, 1.0 - r[0, 0] - r[1, 1] + r[2, 2])) / 2
-    x = np.copysign(x, r[2, 1] - r[1, 2])
-    y = np.copysign(y, r[0, 2] - r[2, 0])
-    z = np.copysign(z, r[1, 0] - r[0, 1])
-    q = np.array([x, y, z, w])
+    q = np.array(mat3_to_quat(r))
     q /= np.linalg.norm(q)
     return {
         "translation": [float(v) for v in translation],

@@ -4,15 +4,15 @@ from typing import Any
 
 import pytest
 
+from apps.sessions.models import Participant
+from apps.streaming.services import voice_mute
+
 pytestmark = pytest.mark.django_db
 
 
 def test_session_admin_shows_members_and_their_operator_mute(
     make_user: Any, make_session: Any, client: Any
 ) -> None:
-    from apps.sessions.models import Participant
-    from apps.streaming.services import voice_mute
-
     host = make_user()
     session = make_session(host)
     member = Participant.objects.get(session=session, user=host)

@@ -4,10 +4,14 @@ from typing import Any
 
 import pytest
 import redis
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 
-from apps.sessions import presence
+from apps.sessions import presence, services
+from apps.sessions.extensions import session_group
 from apps.sessions.models import Participant
+from apps.streaming.tests.messages import channel_messages
 
 pytestmark = pytest.mark.django_db
 
@@ -19,13 +23,6 @@ def _client() -> Any:
 def test_a_dead_processs_sockets_are_taken_off_and_live_ones_kept(
     make_user: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
-    from apps.sessions import services
-    from apps.sessions.extensions import session_group
-    from apps.streaming.tests.messages import channel_messages
-
     owner, guest = make_user("participant"), make_user("participant")
     session = services.session_create(owner=owner, name="room")
     host = services.participant_connect(session_id=session.id, user=owner).participant

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import HasPermission
 from apps.accounts.signins import signin_key
 from apps.core.errors import InvalidInput, NotFound
+from apps.scenes.selectors import scene_version_file_path, scene_version_streamable
 from apps.streaming import selectors, services
 from apps.streaming.api.serializers import (
     IceConfigOut,
@@ -176,8 +177,6 @@ class WorkerSceneFileView(APIView):
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request: Request, version_id: uuid.UUID) -> FileResponse:
-        from apps.scenes.selectors import scene_version_file_path, scene_version_streamable
-
         version = scene_version_streamable(version_id=version_id)
         path = scene_version_file_path(version)
         if not path.is_file():

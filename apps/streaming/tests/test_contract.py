@@ -1,4 +1,4 @@
-"""The worker <-> platform contract (workers/protocol.py), fed through both sides.
+"""The worker <-> platform contract (workers/protocol/), fed through both sides.
 
 Every message type is built once (``EXAMPLES``) and: round-trips through the wire encoding;
 is accepted only in its direction; goes through the platform's real control socket consumer

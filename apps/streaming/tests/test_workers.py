@@ -123,7 +123,7 @@ async def test_worker_registers_heartbeats_and_bad_messages_do_not_crash(
     )
     assert (await receive_json(comm))["code"] == "unexpected_type"
     # Stats for a stream this worker does not run: ignored and logged, nothing stored.
-    with caplog.at_level(logging.WARNING, logger="apps.streaming.services"):
+    with caplog.at_level(logging.WARNING, logger="apps.streaming.selectors"):
         await comm.send_to(
             text_data=json.dumps(
                 {

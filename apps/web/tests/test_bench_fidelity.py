@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from apps.core.testing import load_script
+from workers.rendering.camera import CameraPose
 from workers.rendering.gltf_builder import GltfBuilder, box, uv_sphere
 from workers.rendering.gltf_package import load_package
-from workers.rendering.renderer import Pose
 from workers.rendering.scene import build_scene_data
 from workers.rendering.transforms import mat3_to_quat, quat_from_axis_angle, quat_to_mat3
 
@@ -46,12 +46,12 @@ def blocks_scene(path: Path) -> Path:
     return path
 
 
-def turned(pose: Pose, degrees: float) -> Pose:
+def turned(pose: CameraPose, degrees: float) -> CameraPose:
     """The same eye, turned about its own up axis."""
     r = quat_to_mat3(pose.orientation) @ quat_to_mat3(
         quat_from_axis_angle((0.0, 1.0, 0.0), np.radians(degrees))
     )
-    return Pose(pose.position, mat3_to_quat(r))
+    return CameraPose(pose.position, mat3_to_quat(r))
 
 
 @pytest.mark.browser

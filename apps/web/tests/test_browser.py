@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from apps.accounts.services import token_pair_issue
 from apps.core.testing_browser import ARTIFACTS, PASSWORD, RUNG_SIZES, Server, orm
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -126,8 +127,6 @@ def test_sign_in_lobby_session_and_participants_across_two_browsers(
 def test_ended_session_shows_a_message(platform, user_factory, pages):
     import requests
 
-    from apps.accounts.services import token_pair_issue
-
     alice = user_factory("alice")
     page = pages()
     sign_in(page, platform, "alice")
@@ -163,8 +162,6 @@ def test_ended_session_shows_a_message(platform, user_factory, pages):
 
 def test_session_socket_reconnects_after_the_server_drops(platform, user_factory, pages):
     import requests
-
-    from apps.accounts.services import token_pair_issue
 
     alice = user_factory("alice")
     auth = {"Authorization": f"Bearer {orm(token_pair_issue, user=alice).access}"}
@@ -386,8 +383,6 @@ def test_flat_view_gets_one_view_and_both_eyes_when_asked(
 
 def test_tokens_rotate_before_expiry_and_reach_the_socket(platform, user_factory, pages):
     import requests
-
-    from apps.accounts.services import token_pair_issue
 
     # Short-lived access tokens: the client refreshes a minute before expiry (here at once).
     platform.stop()

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.files import File
 
 from apps.core.testing_browser import ARTIFACTS, orm
+from apps.scenes import pipeline, services
 from apps.web.tests.test_browser import (
     PICTURE_JS,
     create_session_from_lobby,
@@ -23,15 +25,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def _publish(owner: Any, path: Path) -> Any:
-    from django.core.files import File
-
-    from apps.scenes import services
-
     with path.open("rb") as fh:
         scene, version = services.scene_create(
             owner=owner, name="Fox-like", visibility="public", upload=File(fh, name="fox.glb")
         )
-    services.scene_version_process(version_id=version.id)
+    pipeline.scene_version_process(version_id=version.id)
     version.refresh_from_db()
     assert version.status == "ready", version.report
     services.scene_publish(scene=scene, version=version)

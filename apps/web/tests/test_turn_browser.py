@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
+from apps.accounts.services import roles_sync
 from apps.core.testing import free_port, wait_until
 from apps.core.testing_browser import ARTIFACTS, Server, orm
 from apps.streaming.coturn import coturn_command
+from apps.streaming.models import Stream
 from apps.web.tests.test_browser import create_session_from_lobby, sign_in, wait_stats
 
 pytestmark = [
@@ -29,7 +31,6 @@ pytestmark = [
 @pytest.fixture
 def live_platform(transactional_db: Any, tmp_path: Path) -> Iterator[Server]:
     """The shared fixture's platform (so ``streaming_worker`` connects to it), relay-only."""
-    from apps.accounts.services import roles_sync
 
     orm(roles_sync)
     secret, port = uuid.uuid4().hex, free_port()
@@ -64,8 +65,6 @@ def live_platform(transactional_db: Any, tmp_path: Path) -> Iterator[Server]:
 def test_viewer_decodes_through_the_relay_and_restarts_ice_in_place(
     live_platform: Server, user_factory: Any, demo_scene: str, streaming_worker: Any, pages: Any
 ) -> None:
-    from apps.streaming.models import Stream
-
     user_factory("alice")
     page = pages()
     sign_in(page, live_platform, "alice")

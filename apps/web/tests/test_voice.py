@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from apps.core.testing_browser import ROOT
+from apps.accounts.models import User
+from apps.accounts.services import token_pair_issue
+from apps.core.testing_browser import ROOT, orm
 from apps.web.tests.test_browser import create_session_from_lobby, sign_in, stats, wait_stats
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -93,10 +95,6 @@ def test_two_participants_hear_each_other_and_a_muted_mic_is_silent(
     # An operator mutes Alice through the API: her page says so, her audio is dropped at the
     # worker (Bob hears nothing though her microphone is open), and unmuting brings her back.
     import requests
-
-    from apps.accounts.models import User
-    from apps.accounts.services import token_pair_issue
-    from apps.core.testing_browser import orm
 
     user_factory("op", "operator")
     op = orm(User.objects.get, username="op")

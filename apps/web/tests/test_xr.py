@@ -12,8 +12,11 @@ from typing import Any
 
 import pytest
 
+from apps.accounts.models import User
+from apps.accounts.services import token_pair_issue
 from apps.core.testing import ROOT, wait_until
 from apps.core.testing_browser import orm
+from apps.streaming.models import Stream
 from apps.web.tests.test_browser import (
     create_session_from_lobby,
     rung_eye_size,
@@ -203,8 +206,6 @@ def warp_error(before: list[float], after: list[float], p0: float, turn_deg: flo
 
 
 def stream_stats(stream_id: str) -> dict[str, Any]:
-    from apps.streaming.models import Stream
-
     return orm(lambda: Stream.objects.get(id=stream_id).last_stats or {})
 
 
@@ -323,9 +324,6 @@ def test_immersive_session_draws_each_eye_and_sends_the_head_to_the_worker(
 
 def _session(platform: Any, username: str) -> str:
     import requests
-
-    from apps.accounts.models import User
-    from apps.accounts.services import token_pair_issue
 
     user = orm(User.objects.get, username=username)
     auth = {"Authorization": f"Bearer {orm(token_pair_issue, user=user).access}"}

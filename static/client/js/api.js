@@ -1,6 +1,7 @@
-// Platform API client: the JWT pair lives in sessionStorage (per tab, gone with the tab), is
-// rotated with /api/athena/wisdom_refresh a minute before the access token expires, and every
-// call carries it. Errors come back as ApiError with the platform's error code.
+// Platform API client, HTTP and tokens only (page helpers are in dom.js): the JWT pair lives in
+// sessionStorage (per tab, gone with the tab), is rotated with /api/athena/wisdom_refresh a
+// minute before the access token expires, and every call carries it. Errors come back as
+// ApiError with the platform's error code. Every page (client, creator) keeps its pair here.
 
 const KEY = "vrplatform.auth";
 const REFRESH_MARGIN_MS = 60_000;
@@ -158,8 +159,19 @@ export async function api(path, { method = "GET", body, raw = false, signal } = 
 // and must not send the user to "Your sign-in expired" instead of the plain sign-in page.
 let signingOut = false;
 
+// What happens when the sign-in expires (the refresh token is refused): by default the sign-in
+// page, which comes back here after; a page with its own sign-in form sets its handler.
+let expired = null;
+export function onExpired(fn) {
+  expired = fn;
+}
+
 export function toLogin(message) {
   if (signingOut) return; // signOut() navigates itself
+  if (expired) {
+    expired(message);
+    return;
+  }
   const next = location.pathname + location.search;
   const params = new URLSearchParams({ next });
   if (message) params.set("message", message);
@@ -177,7 +189,9 @@ export function requireSignIn() {
   return current;
 }
 
-export async function signOut() {
+// Revokes the pair on the server, forgets it here and goes to the sign-in page; a page with its
+// own sign-in form (the creator page) passes redirect: false and shows that form instead.
+export async function signOut({ redirect = true } = {}) {
   signingOut = true;
   clearTimeout(refreshTimer);
   const current = tokens();
@@ -187,38 +201,6 @@ export async function signOut() {
     // Signing out locally matters more than telling the server; the access token expires anyway.
   }
   clearTokens();
-  location.assign("/login/");
-}
-
-// Header: who is signed in, and the sign-out button.
-export function setupHeader() {
-  const current = tokens();
-  const who = document.getElementById("whoami");
-  const button = document.getElementById("signout");
-  if (current?.user && who) who.textContent = current.user.username;
-  if (button && current) {
-    button.hidden = false;
-    button.addEventListener("click", signOut);
-  }
-}
-
-export function banner(message, kind = "error") {
-  const el = document.getElementById("banner");
-  if (!el) return;
-  el.textContent = message || "";
-  el.dataset.kind = kind;
-  el.hidden = !message;
-}
-
-export function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (value !== undefined && value !== null) node[key] = value;
-  }
-  for (const child of children.flat()) {
-    if (child !== null && child !== undefined) node.append(child);
-  }
-  return node;
+  if (redirect) location.assign("/login/");
+  else signingOut = false; // still on this page: a later sign-in can expire again
 }

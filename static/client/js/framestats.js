@@ -4,7 +4,7 @@
 // figures of getStats. Pure: tested under Node (static/client/tests/framestats.test.mjs).
 //
 // Clocks. The worker stamps its stages with its wall clock (ms since the epoch,
-// workers/protocol.py FrameMeta.t); the browser's are performance.timeOrigin + now. On one
+// workers/protocol/frames.py FrameMeta.t); the browser's are performance.timeOrigin + now. On one
 // machine the two agree, but a worker elsewhere may be off by any amount, so stage times that
 // cross the link are corrected by an NTP-style estimate made from traffic that already flows
 // both ways: poses up (sent at browser time s, received at worker time r: r - s = d_up + o)
@@ -13,7 +13,7 @@
 // The total (pose sent -> frame displayed) uses the browser clock only and needs no offset.
 import { percentile } from "./netstats.js";
 
-// Worker timestamps in pipeline order (workers/protocol.py STAGES).
+// Worker timestamps in pipeline order (workers/protocol/frames.py STAGES).
 export const WORKER_STAMPS = ["pose_rx", "render_start", "render_end", "convert_end", "encode_end", "send"];
 // The stages that add up to pose-to-photon, in order.
 export const STAGES = ["pose_to_worker", "queue", "render", "convert", "encode", "send", "network_decode", "display"];

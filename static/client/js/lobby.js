@@ -1,4 +1,5 @@
-import { api, ApiError, banner, el, requireSignIn, setupHeader } from "./api.js";
+import { api, ApiError, requireSignIn } from "./api.js";
+import { banner, el, setupHeader } from "./dom.js";
 import { relayCheck, runNetcheck } from "./netcheck.js";
 import { formatBitrate } from "./netstats.js";
 

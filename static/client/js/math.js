@@ -142,7 +142,7 @@ export function reprojectNdc(proj, delta, ndcX, ndcY) {
   return [clip[0] / clip[3], clip[1] / clip[3]];
 }
 
-// The layout of a frame (its metadata's `views`, workers/protocol.py FrameMeta): 2 is the
+// The layout of a frame (its metadata's `views`, workers/protocol/frames.py FrameMeta): 2 is the
 // side-by-side stereo picture, 1 one centre view filling the whole picture. Absent (older
 // workers) or anything else means side by side.
 export function frameViews(meta) {
@@ -209,7 +209,7 @@ export function clampPitch(pitch) {
   return Math.max(-PITCH_LIMIT, Math.min(PITCH_LIMIT, pitch));
 }
 
-// A pose message for the worker's `pose` data channel (workers/protocol.py parse_pose).
+// A pose message for the worker's `pose` data channel (workers/protocol/pose.py parse_pose).
 export function poseMessage({ p, q, t, seq, hands, proj, xr }) {
   const msg = { p: p.map(Number), q: quatNormalize(q), t, seq };
   if (hands && Object.keys(hands).length) msg.hands = hands;

@@ -1,7 +1,7 @@
 // Network and latency statistics. Pure functions, shared by the lobby's pre-flight check and
 // the viewer's stats overlay, and tested under Node.
 
-// Quality ladder with the worker's default bitrates at 90 fps (workers/protocol.py).
+// Quality ladder with the worker's default bitrates at 90 fps (workers/protocol/ladder.py).
 export const RUNGS = ["4K", "2K", "1080p", "720p"];
 export const RUNG_BITRATES = { "4K": 80e6, "2K": 40e6, "1080p": 25e6, "720p": 12e6 };
 

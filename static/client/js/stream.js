@@ -333,7 +333,7 @@ export class StreamClient {
     if (this.framesChannel?.readyState === "open") this.framesChannel.send(JSON.stringify(feedback));
   }
 
-  // The decode feedback for the `frames` channel (workers/protocol.py ClientFeedback).
+  // The decode feedback for the `frames` channel (workers/protocol/frames.py ClientFeedback).
   feedbackMessage() {
     return {
       decode_ms: this.rtc.decodeMs || 0,

@@ -1,12 +1,14 @@
 // The viewer page /play/<session_id>/: session socket, stream, desktop preview with
 // mouse-look and WASD, Enter VR, stats overlay, quality selector, participants, and the
 // public debugging hook window.vrplatform.
-import { api, ApiError, banner, el, requireSignIn, setupHeader } from "./api.js";
+import { api, ApiError, requireSignIn } from "./api.js";
+import { banner, el, setupHeader } from "./dom.js";
 import { clampPitch, eyeSourceRect, frameViews, moveDelta, pictureViews, quatFromYawPitch } from "./math.js";
-import { FrameRate, frameStages, overheadRatio, Samples, STAGE_LABELS, StageStats } from "./framestats.js";
-import { formatBitrate, percentile } from "./netstats.js";
+import { FrameRate, frameStages, overheadRatio, Samples, StageStats } from "./framestats.js";
+import { percentile } from "./netstats.js";
 import { SessionSocket } from "./socket.js";
 import { cropStamp, decodeStamp, DEFAULT_BLOCK, rgbaToLuma, STAMP_BLOCKS } from "./stamp.js";
+import { statsLines } from "./statstext.js";
 import { StreamClient } from "./stream.js";
 import { setupVoiceControls, Voice } from "./voice.js";
 import { loadComfort, runImmersive, setupComfortControls, xrState, xrSupported } from "./xr.js";
@@ -436,35 +438,8 @@ function stats() {
   };
 }
 
-const ms = (v) => (v === null || v === undefined ? "–" : `${v} ms`);
-
-// The stage breakdown, a few stages per line.
-function stageLines(stagesMs) {
-  const parts = Object.entries(stagesMs).map(([k, v]) => `${STAGE_LABELS[k] || k} ${v}`);
-  const lines = [];
-  for (let i = 0; i < parts.length; i += 4) lines.push(`${i ? "" : "stages p50 ms"}`.padEnd(15) + parts.slice(i, i + 4).join(", "));
-  return lines;
-}
-
 function renderStats() {
-  const s = stats();
-  const lines = [
-    `fps            ${s.fps}  (decoded and displayed, 5 s)`,
-    `latency p50    ${ms(s.latencyP50Ms)}  p99 ${ms(s.latencyP99Ms)}  (pose to photon)`,
-    ...stageLines(s.stagesMs),
-    `overhead       ${s.overheadRatio ?? "–"}  (p50 / sum of stage p50s)   clock offset ${ms(s.clockOffsetMs)}`,
-    `jitter buffer  ${ms(s.jitterBufferMs)} per frame (target ${ms(s.jitterBufferTargetDelayMs)}, minimum ${ms(s.jitterBufferMinimumDelayMs)}, asked ${s.jitterBufferTarget ?? "default"})`,
-    `decode         ${ms(s.decodeMs)} per frame, ${s.framesDropped} dropped`,
-    `bitrate        ${formatBitrate(s.bitrate)}`,
-    `packet loss    ${(s.packetLoss * 100).toFixed(2)}%`,
-    `rtt            ${s.rttMs == null ? "–" : `${Math.round(s.rttMs)} ms`}`,
-    `quality        ${s.quality || "–"} (asked: ${s.requestedQuality})${s.renderScale < 1 ? `, rendered at ${Math.round(s.renderScale * 100)}% to hold the frame rate` : ""}`,
-    `encoder        ${s.encoder || "–"}`,
-    `picture        ${s.videoSize[0]}x${s.videoSize[1]}, ${s.views === 1 ? "one centre view" : "both eyes side by side"} (asked: ${s.viewsAsked === 1 ? "one" : "both"})`,
-    `frames         ${s.framesDecoded} decoded, last id ${s.lastFrameId ?? "–"}`,
-    `session        ${s.sessionState}, stream ${s.streamState}, reconnects ${s.reconnects}`,
-  ];
-  document.getElementById("stats-text").textContent = lines.join("\n");
+  document.getElementById("stats-text").textContent = statsLines(stats()).join("\n");
 }
 setInterval(() => {
   if (!document.getElementById("stats").hidden) renderStats();

@@ -1,6 +1,6 @@
 // Locomotion in VR: a per-participant origin (position + yaw) that places the headset's own
 // reference space in the scene. The client moves it (thumbstick smooth move, snap turn,
-// teleport); the worker applies it on top of the head pose (workers/protocol.py Pose.world).
+// teleport); the worker applies it on top of the head pose (workers/protocol/pose.py Pose.world).
 // Pure functions only, so Node's test runner checks the same code the browser runs.
 import { quatFromAxisAngle, quatMultiply, quatRotate, yawPitchFromQuat } from "./math.js";
 

@@ -113,7 +113,8 @@ def test_culling_spheres_cover_the_whole_loop(tmp_path: Path) -> None:
 
 def test_the_renderer_draws_the_pose(tmp_path: Path) -> None:
     pytest.importorskip("moderngl")
-    from workers.rendering.renderer import Renderer, frame_bounds_pose
+    from workers.rendering.camera import frame_bounds_pose
+    from workers.rendering.renderer import Renderer
 
     anim = _anim(animated.make_slider(tmp_path))
     scene = anim.scene_at(0.0)

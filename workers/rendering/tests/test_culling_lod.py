@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from workers.rendering.camera import CameraPose
 from workers.rendering.culling import ChunkTable, frustum_planes
 from workers.rendering.demo_scene import build_demo_scene
 from workers.rendering.gltf_builder import GltfBuilder, uv_sphere
 from workers.rendering.lod import add_lods
-from workers.rendering.renderer import Pose, Renderer, load_package_any
+from workers.rendering.renderer import Renderer, load_package_any
 from workers.rendering.scene import build_scene_data
 from workers.rendering.transforms import look_at_quat, perspective, view_matrix
 
@@ -96,7 +97,7 @@ def test_culled_lod_picture_matches_the_full_detail_picture(demo: Path) -> None:
     """What the optimisations must not change: the picture (mean error well under 1 level
     in 255, no large local differences beyond silhouette pixels)."""
     eye = (1.0, 1.6, 1.5)
-    pose = Pose(eye, look_at_quat(np.array(eye), np.array([3.0, 1.0, -2.0])))
+    pose = CameraPose(eye, look_at_quat(np.array(eye), np.array([3.0, 1.0, -2.0])))
     images = []
     drawn = []
     for lod in (False, True):
@@ -125,7 +126,7 @@ def test_alpha_mask_and_normal_map_variants_still_shade(tmp_path: Path) -> None:
     b.write_glb(path)
     with Renderer(64, 48) as r:
         r.load_scene(path)
-        img = r.render_view(Pose((0, 0, 0), (0, 0, 0, 1)), fov_y_deg=60).rgb().astype(int)
+        img = r.render_view(CameraPose((0, 0, 0), (0, 0, 0, 1)), fov_y_deg=60).rgb().astype(int)
     left, right = img[:, :32], img[:, 32:]
     assert (left[..., 1] > 100).any()  # the opaque sphere is drawn, alpha ignored
     assert not (right[..., 0] > 100).any()  # the masked one is all below its cutoff
@@ -138,18 +139,18 @@ def test_other_python_threads_run_while_a_frame_renders(demo: Path) -> None:
     import threading
     import time
 
-    from workers.rendering import renderer as renderer_module
+    from workers.rendering import gl_context
 
-    assert renderer_module._GL_FINISH is not None
+    assert gl_context._GL_FINISH is not None
     with Renderer(1280, 720) as r:  # a raster of tens of ms a frame on llvmpipe
         r.load_scene(demo)
-        r.render_stereo(Pose((0, 1.6, 2), (0, 0, 0, 1)))  # compile shaders first
+        r.render_stereo(CameraPose((0, 1.6, 2), (0, 0, 0, 1)))  # compile shaders first
         ticks: list[float] = []
         done = threading.Event()
 
         def render() -> None:
             for i in range(4):
-                r.render_stereo(Pose((0.1 * i, 1.6, 2), (0, 0, 0, 1))).rgb()
+                r.render_stereo(CameraPose((0.1 * i, 1.6, 2), (0, 0, 0, 1))).rgb()
             done.set()
 
         worker = threading.Thread(target=render)

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from workers.rendering.camera import CameraPose
 from workers.rendering.demo_scene import png_bytes
 from workers.rendering.environment import (
     DEFAULT_LIGHTS,
@@ -36,10 +37,10 @@ from workers.rendering.ibl import (
     sample_equirect,
     specular_cube,
 )
-from workers.rendering.renderer import Lighting, Pose, Renderer
+from workers.rendering.renderer import Lighting, Renderer
 
 W, H = 48, 32
-ORIGIN = Pose((0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 1.0))
+ORIGIN = CameraPose((0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 1.0))
 LEFT, RIGHT = (H // 2, W // 2 - 6), (H // 2, W // 2 + 6)
 Img = npt.NDArray[np.int64]
 Doc = dict[str, Any]

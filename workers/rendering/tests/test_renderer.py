@@ -12,14 +12,16 @@ import numpy.typing as npt
 import pytest
 from PIL import Image
 
+from workers.rendering.camera import CameraPose
 from workers.rendering.demo_scene import build_demo_scene, png_bytes
+from workers.rendering.gl_context import renderer_info
 from workers.rendering.gltf_builder import GltfBuilder, box, write_glb
-from workers.rendering.renderer import Avatar, Pose, Renderer, renderer_info, thumbnail
+from workers.rendering.renderer import Avatar, Renderer, thumbnail
 from workers.rendering.transforms import frustum_from_tangents, quat_from_axis_angle
 
 W, H = 64, 48
 BG = (15, 18, 26)  # Lighting().background as bytes
-ORIGIN = Pose((0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 1.0))
+ORIGIN = CameraPose((0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 1.0))
 
 
 @pytest.fixture(scope="module")
@@ -96,16 +98,16 @@ def test_moving_and_rotating_the_pose_changes_the_image(renderer: Renderer, tmp_
     renderer.load_scene(red_cube(tmp_path))
     centred = red_centroid_x(renderer.render_view(ORIGIN, fov_y_deg=60).rgb().copy())
     # Camera moves right: the cube moves left in the image.
-    moved = renderer.render_view(Pose((0.5, 0, 0), (0, 0, 0, 1)), fov_y_deg=60).rgb()
+    moved = renderer.render_view(CameraPose((0.5, 0, 0), (0, 0, 0, 1)), fov_y_deg=60).rgb()
     assert red_centroid_x(moved) < centred - 3
     # Camera turns 90 degrees to the left: the cube leaves the view.
     turned = renderer.render_view(
-        Pose((0, 0, 0), quat_from_axis_angle((0, 1, 0), math.pi / 2)), fov_y_deg=60
+        CameraPose((0, 0, 0), quat_from_axis_angle((0, 1, 0), math.pi / 2)), fov_y_deg=60
     ).rgb()
     assert not is_red(turned).any()
     # Turning a little left moves the cube right.
     yawed = renderer.render_view(
-        Pose((0, 0, 0), quat_from_axis_angle((0, 1, 0), 0.15)), fov_y_deg=60
+        CameraPose((0, 0, 0), quat_from_axis_angle((0, 1, 0), 0.15)), fov_y_deg=60
     ).rgb()
     assert red_centroid_x(yawed) > centred + 3
 
@@ -161,7 +163,7 @@ def test_gpu_i420_matches_numpy_conversion_of_the_rgb_readback(
     scene = tmp_path / "demo.glb"
     build_demo_scene(scene, target_triangles=5_000)
     renderer.load_scene(scene)
-    frame = renderer.render_stereo(Pose((0, 1.6, 3), (0, 0, 0, 1)))
+    frame = renderer.render_stereo(CameraPose((0, 1.6, 3), (0, 0, 0, 1)))
     rgb = frame.rgb().copy()
     yuv = frame.i420().copy()
     assert yuv.shape == (2 * W * H * 3 // 2,)
@@ -176,7 +178,7 @@ def test_gpu_i420_matches_numpy_conversion_of_the_rgb_readback(
     out = np.empty_like(yuv)
     assert frame.i420(out=out) is out
     # Odd chroma widths and heights that are not multiples of 4 take the per-byte path.
-    odd = renderer.render_view(Pose((0, 1.6, 3), (0, 0, 0, 1)), width=84, height=46)
+    odd = renderer.render_view(CameraPose((0, 1.6, 3), (0, 0, 0, 1)), width=84, height=46)
     diff = np.abs(odd.i420().astype(int) - rgb_to_i420(odd.rgb()).astype(int))
     assert diff.max() <= 2, diff.max()
 
@@ -319,7 +321,7 @@ def test_demo_scene_builds_loads_and_renders(renderer: Renderer, tmp_path: Path)
     scene = renderer.load_scene(summary.path)
     assert scene.triangles == summary.triangles
     assert scene.skipped == []
-    img = renderer.render_stereo(Pose((0, 1.6, 2), (0, 0, 0, 1))).rgb()
+    img = renderer.render_stereo(CameraPose((0, 1.6, 2), (0, 0, 0, 1))).rgb()
     assert len(np.unique(img.reshape(-1, 3), axis=0)) > 50
     assert not is_bg(img[H - 1, W // 2])  # the floor is in view
 

@@ -10,8 +10,6 @@ import pytest
 
 from workers.rendering.spawn import CENTIMETRES, compute_spawn, yaw_pitch
 
-pytest.importorskip("moderngl")  # frame_bounds_pose lives beside the renderer
-
 
 def _forward(yaw: float, pitch: float) -> np.ndarray:
     """The client's quatFromYawPitch applied to -Z."""

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from apps.accounts.models import User
 from apps.accounts.services import user_create
-from apps.scenes import services
+from apps.scenes import pipeline, services
 from apps.scenes.models import Scene, VersionStatus, Visibility
 
 DEMO_NAME = "Demo room"
@@ -59,7 +59,7 @@ class Command(BaseCommand):
                 )
         # Process here, not only through the queue, so the command finishes with a result;
         # if a worker also picked the task up, the second run is a no-op.
-        services.scene_version_process(version_id=version.id)
+        pipeline.scene_version_process(version_id=version.id)
         version.refresh_from_db()
         if version.status != VersionStatus.READY:
             raise CommandError(

@@ -16,6 +16,7 @@ from apps.scenes import processing
 from apps.scenes.validation import run_khronos_validator
 from apps.scenes.validation.conversion import assimp_binary, sanitise_obj
 from apps.scenes.validation.repair import normalised_weights, repair_converted
+from apps.scenes.validation.transforms import local_matrix
 from workers.rendering.gltf_builder import GltfBuilder, box, glb_bytes
 from workers.rendering.gltf_package import GltfLimits, GltfPackage, parse_glb
 
@@ -182,8 +183,6 @@ def test_sanitised_obj_lines_are_the_lines_assimp_reads() -> None:
 
 
 def _world(document: dict[str, Any], index: int) -> Any:
-    from apps.scenes.validation.transforms import local_matrix
-
     parents = {c: i for i, n in enumerate(document["nodes"]) for c in n.get("children", [])}
     m = np.eye(4)
     while index is not None:

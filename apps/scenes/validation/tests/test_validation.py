@@ -19,6 +19,8 @@ from apps.scenes.validation.tests.corpus import (
     HostileCase,
     ValidCase,
     box_builder,
+    make_folder_gltf,
+    make_textured_glb,
     write_glb,
 )
 
@@ -134,8 +136,6 @@ def test_several_problems_are_reported_together(tmp_path: Path) -> None:
 
 
 def test_image_pixel_limit_is_configurable(tmp_path: Path) -> None:
-    from apps.scenes.validation.tests.corpus import make_textured_glb
-
     path = make_textured_glb(tmp_path)
     assert validate_package(path, limits=GltfLimits(max_image_pixels=32)).ok
     report = validate_package(path, limits=GltfLimits(max_image_pixels=31))
@@ -143,8 +143,6 @@ def test_image_pixel_limit_is_configurable(tmp_path: Path) -> None:
 
 
 def test_total_decoded_bytes_limit(tmp_path: Path) -> None:
-    from apps.scenes.validation.tests.corpus import make_folder_gltf
-
     path = make_folder_gltf(tmp_path)
     report = validate_package(path, limits=GltfLimits(max_total_decoded_bytes=100))
     assert [i.code for i in report.errors] == ["total_bytes_exceeded"]

@@ -1,8 +1,8 @@
 """Capacity forecasts (Holt-Winters additive: level, trend, daily season on 5-minute buckets of
 concurrent streams, parameters picked by one-step SSE). Pure logic: no Django, numpy only.
 
-The per-stream forecast runs on the worker (``workers/streaming/forecast.py``); its names are
-re-exported here for the predictions API and the benchmarks.
+Not to be confused with the per-stream *link* forecast, which runs on the worker
+(``workers/streaming/forecast.py``); only its ``Holt`` smoother is shared.
 """
 
 from __future__ import annotations
@@ -14,17 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from workers.streaming.forecast import (  # noqa: F401 - re-exported
-    ForecastConfig,
-    Holt,
-    StreamForecast,
-    StreamPoint,
-    highest_rung_fitting,
-    point_from_report,
-    predict_stream,
-    rung_bitrate,
-    trendline_slope,
-)
+from workers.streaming.forecast import Holt
 
 # ------------------------------------------------------------------ capacity
 

@@ -9,6 +9,9 @@ leave them orphaned, still serving the port.
 ``RUN_TURN=1`` without ``TURN_URLS`` also runs a local coturn (Debian's ``turnserver``) on
 127.0.0.1:3478 with a secret generated for this run, and gives the web server and the worker
 its URL and secret: try relay-only streaming with ``ICE_TRANSPORT_POLICY=relay``.
+
+It lives in ``apps/web``, the top layer, because it sets up every app (accounts, scenes,
+streaming); core may not import them.
 """
 
 import os
@@ -23,6 +26,10 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+
+from apps.streaming.coturn import coturn_command
+from apps.streaming.models import StreamingWorker
+from apps.streaming.services import worker_create, worker_token_rotate
 
 DEV_WORKER_NAME = "dev-worker"
 
@@ -80,9 +87,6 @@ class Command(BaseCommand):
 
     def _worker_token(self) -> str:
         # A fresh token on every start: tokens are stored hashed, so the old one is unknown.
-        from apps.streaming.models import StreamingWorker
-        from apps.streaming.services import worker_create, worker_token_rotate
-
         worker = StreamingWorker.objects.filter(name=DEV_WORKER_NAME).first()
         if worker is None:
             return worker_create(name=DEV_WORKER_NAME)[1]
@@ -141,8 +145,6 @@ class Command(BaseCommand):
         sys.exit(next((p.returncode for p in processes if p.returncode), 0))
 
     def _coturn(self) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
-        from apps.streaming.coturn import coturn_command
-
         if shutil.which("turnserver") is None:
             raise SystemExit("RUN_TURN=1 needs coturn: apt-get install coturn")
         secret = secrets.token_urlsafe(32)

@@ -1,0 +1,189 @@
+"""Where a stream runs: choosing a worker (sticky per session, else least loaded), (re)assigning
+a stream and telling the worker to start it, the queue of streams waiting for capacity, and a
+stream's end (which frees capacity for the queue).
+
+The worker registry, the users' stream commands and the worker's reports all move streams
+through these functions, so this module imports none of theirs.
+"""
+
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from apps.core.events import run_on_commit
+from apps.core.instruments import stream_forget
+from apps.sessions.selectors import session_scene_playback
+from apps.streaming.ice import ice_config
+from apps.streaming.models import Stream, StreamingWorker
+from apps.streaming.selectors import session_voice_muted, streams_queued
+from apps.streaming.services.delivery import to_client, to_worker
+from workers.protocol import RUNGS, QualityRequest, StreamStart, StreamStop
+
+logger = logging.getLogger(__name__)
+
+
+def dead_after() -> timedelta:
+    """A worker silent this long is dead (``MORPHEUS_WORKER_DEAD_AFTER_S``)."""
+    return timedelta(seconds=float(settings.MORPHEUS_WORKER_DEAD_AFTER_S))
+
+
+def queue_ttl() -> timedelta:
+    return timedelta(seconds=float(settings.MORPHEUS_QUEUE_TTL_S))
+
+
+def _live_workers(exclude: set[uuid.UUID]) -> list[StreamingWorker]:
+    cutoff = timezone.now() - dead_after()
+    # Row locks serialise concurrent placements: two requests cannot both take the last slot.
+    return list(
+        StreamingWorker.objects.select_for_update()
+        .filter(status=StreamingWorker.Status.ONLINE, last_heartbeat__gte=cutoff)
+        .exclude(channel_name="")
+        .exclude(id__in=exclude)
+        .order_by("id")
+    )
+
+
+def worker_choose(
+    *, session_id: uuid.UUID, exclude: set[uuid.UUID] | None = None
+) -> StreamingWorker | None:
+    """The worker for a new stream of ``session_id``: the one already rendering the session
+    while it has capacity (sticky), else the least-loaded live worker; None when full."""
+    workers = _live_workers(exclude or set())
+    if not workers:
+        return None
+    active = dict(
+        Stream.objects.filter(worker__in=workers, status__in=Stream.ACTIVE)
+        .values_list("worker")
+        .annotate(n=Count("id"))
+    )
+    free = [w for w in workers if active.get(w.id, 0) < w.max_streams]
+    if not free:
+        return None
+    sticky = set(
+        Stream.objects.filter(
+            session_id=session_id, status__in=Stream.ACTIVE, worker__in=free
+        ).values_list("worker_id", flat=True)
+    )
+    candidates = [w for w in free if w.id in sticky] or free
+    return min(
+        candidates,
+        key=lambda w: (active.get(w.id, 0) / max(w.max_streams, 1), w.load, w.name),
+    )
+
+
+def _scene_url(stream: Stream) -> str:
+    version = getattr(stream.session, "scene_version", None)
+    if version is None:
+        return "pattern:"  # no scene: the worker streams its synthetic test pattern
+    # The checksum is the worker's cache key: the same version is downloaded once per worker.
+    checksum = version.streamed_checksum
+    suffix = f"?sha256={checksum}" if checksum else ""
+    return f"/api/morpheus/worker/scenes/{version.pk}/file{suffix}"
+
+
+def initial_rung(stream: Stream) -> str:
+    if stream.pinned_quality:
+        return stream.pinned_quality
+    default = settings.DEFAULT_QUALITY
+    rung = default if default in RUNGS else "1080p"
+    if stream.max_quality and list(RUNGS).index(rung) < list(RUNGS).index(stream.max_quality):
+        return stream.max_quality
+    return rung
+
+
+def quality_request(stream: Stream) -> QualityRequest:
+    return QualityRequest(
+        stream_id=str(stream.id),
+        max_quality=stream.max_quality or None,
+        pinned_quality=stream.pinned_quality or None,
+        max_bitrate_kbps=stream.max_bitrate_kbps,
+    )
+
+
+def _playback(stream: Stream) -> dict[str, Any]:
+    """The session's animation clip now (apps/streaming/clips.py) and its scene's scale."""
+    playback = session_scene_playback(session=stream.session)
+    if not playback:
+        return {}
+    spawn = playback.get("spawn") or {}
+    return {"clip": str(playback["clip"]), "world_scale": float(spawn.get("scale") or 1.0)}
+
+
+def stream_start_message(stream: Stream) -> StreamStart:
+    ice = ice_config(user_id=stream.user_id)  # fresh TURN credentials for each (re)start
+    return StreamStart(
+        stream_id=str(stream.id),
+        session_id=str(stream.session_id),
+        scene_url=_scene_url(stream),
+        quality=stream.quality_rung or initial_rung(stream),
+        codec=stream.codec,
+        participant_id=str(stream.participant_id),
+        target_fps=int(settings.TARGET_FRAME_RATE),
+        max_quality=stream.max_quality or None,
+        pinned_quality=stream.pinned_quality or None,
+        ice_servers=ice["ice_servers"],
+        ice_transport_policy=ice["ice_transport_policy"],
+        voice_muted=session_voice_muted(session_id=stream.session_id),
+        **_playback(stream),
+    )
+
+
+def stream_assign(stream: Stream, worker: StreamingWorker) -> None:
+    """Put ``stream`` (row locked by the caller) on ``worker`` and tell the worker to start it."""
+    stream.worker = worker
+    stream.status = Stream.Status.STARTING
+    stream.placements += 1
+    stream.placed_at = timezone.now()
+    stream.offer = None
+    stream.save()
+    to_worker(worker, stream_start_message(stream))
+    if stream.max_bitrate_kbps:
+        to_worker(worker, quality_request(stream))
+
+
+def stream_place_again(stream: Stream, *, exclude: set[uuid.UUID], reason: str) -> None:
+    """Move a stream off its worker (dead, restarted, shutting down); it fails when no other
+    worker has room."""
+    worker = worker_choose(session_id=stream.session_id, exclude=exclude)
+    if worker is None:
+        stream_finish(stream, Stream.Status.FAILED, f"{reason}: no_capacity")
+        return
+    logger.info("stream %s moves to worker %s (%s)", stream.id, worker.name, reason)
+    stream_assign(stream, worker)
+
+
+def queue_place() -> None:
+    """Give freed capacity to queued streams, oldest first."""
+    for stream in streams_queued().select_for_update(skip_locked=True).order_by("created_at")[:50]:
+        worker = worker_choose(session_id=stream.session_id)
+        if worker is None:
+            return
+        stream_assign(stream, worker)
+
+
+def queue_expire(now: Any) -> None:
+    """Fail the streams that waited longer than ``MORPHEUS_QUEUE_TTL_S`` for capacity."""
+    expired = streams_queued().filter(created_at__lt=now - queue_ttl())
+    for stream in expired.select_related("session")[:100]:
+        with transaction.atomic():
+            stream_finish(stream, Stream.Status.FAILED, "no_capacity")
+
+
+def stream_finish(stream: Stream, status: str, reason: str) -> None:
+    """End a stream, whoever ends it (its user, the platform, its worker, no capacity): its
+    worker (unless dead) and its owner are told, and its metrics series are dropped."""
+    worker = stream.worker
+    stream.status = status
+    stream.stop_reason = reason[:256]
+    stream.stopped_at = timezone.now()
+    stream.save(update_fields=["status", "stop_reason", "stopped_at", "updated_at"])
+    if worker is not None and worker.status != StreamingWorker.Status.DEAD:
+        to_worker(worker, StreamStop(stream_id=str(stream.id), reason=reason[:256]))
+    to_client(stream, "morpheus:render_stopped", {"stream_id": str(stream.id), "reason": reason})
+    run_on_commit(lambda: stream_forget(str(stream.id)), what="stream_forget")
