@@ -63,6 +63,18 @@ def make_user(db: Any) -> Callable[..., Any]:
 
 
 @pytest.fixture
+def make_session(db: Any) -> Callable[..., Any]:
+    """``make(owner, **fields)``: a session made through the service, as the API makes one."""
+    from apps.sessions.services import session_create
+
+    def make(owner: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("name", "room")
+        return session_create(owner=owner, **kwargs)
+
+    return make
+
+
+@pytest.fixture
 def bearer_client(db: Any) -> Callable[[Any], Any]:
     """An APIClient signed in as ``user`` with a platform JWT."""
     from rest_framework.test import APIClient

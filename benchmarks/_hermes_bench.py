@@ -13,13 +13,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+# Re-exported: bench_sessions takes it from here with the rest of the plumbing.
+from apps.core.testing import free_port as free_port
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:

@@ -15,6 +15,7 @@ can be started. `docker compose logs` go to var/compose-check/ on failure.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -32,6 +33,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from apps.core.testing import wait_until  # noqa: E402 (needs ROOT on the path)
 
 OUT = ROOT / "var" / "compose-check"
 PROJECT = os.environ.get("COMPOSE_CHECK_PROJECT", "vrpcheck")
@@ -73,18 +76,10 @@ def run(
     return result
 
 
-def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 2) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except Exception as exc:
-            last = exc
-        time.sleep(interval)
-    raise TimeoutError(f"{what} not within {timeout:.0f} s (last: {last!r})")
+# The suite's wait (this script runs from the repository with the project's venv, ROOT on the
+# path above), polled every 2 s: the stack takes minutes, and a service still starting answers
+# with an exception (connection refused, no such container), which means "not yet".
+settle = functools.partial(wait_until, interval=2.0, retry=(Exception,))
 
 
 def log(message: str) -> None:
@@ -117,7 +112,7 @@ def ensure_engine() -> None:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    wait_until(engine_up, 60, "dockerd answering")
+    settle(engine_up, "dockerd answering", 60)
 
 
 def have_image(name: str) -> bool:
@@ -473,13 +468,13 @@ def main() -> int:
     def stack_up() -> str:
         compose("down", "-v", "--remove-orphans", timeout=300, check=False)
         compose("up", "-d", "--no-build", timeout=900)
-        wait_until(lambda: compose.completed("setup"), 600, "setup finished")
-        wait_until(lambda: compose.completed("provision-worker"), 300, "provision-worker finished")
+        settle(lambda: compose.completed("setup"), "setup finished", 600)
+        settle(lambda: compose.completed("provision-worker"), "provision-worker finished", 300)
         # Healthy means: web answers /healthz, celery holds its broker connection, streaming its
         # platform WebSocket (deploy/docker/healthcheck.py).
         for service in ("web1", "web2", "celery", "streaming"):
-            wait_until(lambda s=service: compose.healthy(s), 300, f"{service} healthy")
-        wait_until(lambda: compose.state("gateway")["Status"] == "running", 120, "gateway running")
+            settle(lambda s=service: compose.healthy(s), f"{service} healthy", 300)
+        settle(lambda: compose.state("gateway")["Status"] == "running", "gateway running", 120)
         setup_log = compose.logs("setup")
         return (
             f"setup exited 0 ({len(setup_log.splitlines())} log lines); "
@@ -494,7 +489,7 @@ def main() -> int:
         Path(cafile).write_text(pem)
         context = tls13_context(cafile)
         context_holder["tls"] = context
-        version = wait_until(lambda: tls_version(context), 60, "TLS handshake")
+        version = settle(lambda: tls_version(context), "TLS handshake", 60)
         if version != "TLSv1.3":
             raise RuntimeError(f"negotiated {version}")
         marker = uuid.uuid4().hex
@@ -549,7 +544,7 @@ def main() -> int:
                 raise RuntimeError(f"processing ended {state}: {got[:500]!r}")
             return state if state == "ready" else None
 
-        wait_until(processed, 300, "the upload processed")
+        settle(processed, "the upload processed", 300)
         celery_logs = compose.logs("celery")
         worked = "succeeded" in celery_logs
         # apps/scenes/sandbox.py logs this once when Docker refuses the sandbox its own /proc.
@@ -573,17 +568,15 @@ def main() -> int:
                 return [f"{t['labels']['instance']} {t['health']}" for t in targets]
             return None
 
-        return "; ".join(wait_until(up, 120, "web and streaming targets up", interval=5))
+        return "; ".join(settle(up, "web and streaming targets up", 120, interval=5))
 
     def restart_keeps_data() -> str:
         compose("down", timeout=300)
         compose("up", "-d", "--no-build", timeout=900)
         for service in ("web1", "web2"):
-            wait_until(lambda s=service: compose.healthy(s), 300, f"{service} healthy again")
+            settle(lambda s=service: compose.healthy(s), f"{service} healthy again", 300)
         context = context_holder["tls"]
-        token = wait_until(
-            lambda: authenticate(context, *DEMO_CREATOR), 120, "sign-in after restart"
-        )
+        token = settle(lambda: authenticate(context, *DEMO_CREATOR), "sign-in after restart", 120)
         status, got, _ = https(
             context,
             f"/api/daedalus/scenes/{scene['id']}/versions/{scene['version']}",

@@ -8,16 +8,21 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 
-def rsa_private_key_pem() -> str:
-    """A new 2048-bit RSA private key, PKCS#8 PEM."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def private_key_pem(key: PrivateKeyTypes) -> str:
+    """``key`` as unencrypted PKCS#8 PEM (also the compose deployment's keys: keygen.py)."""
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
+
+
+def rsa_private_key_pem() -> str:
+    """A new 2048-bit RSA private key, PKCS#8 PEM."""
+    return private_key_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
 
 
 def load_or_create_dev_key(path: Path) -> str:

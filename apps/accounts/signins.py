@@ -25,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 
+from apps.accounts.authentication import TokenIdentity
 from apps.accounts.models import RefreshToken
 from apps.core.events import run_on_commit
 
@@ -62,8 +63,6 @@ def signin_key_for_oauth2(access: Any) -> str:
 def signin_key(identity: Any) -> str:
     """The sign-in behind an authenticated request's identity (``request.auth``): "" for a
     cookie session or anything that is not a bearer token."""
-    from apps.accounts.authentication import TokenIdentity  # authentication imports us
-
     if not isinstance(identity, TokenIdentity) or not identity.jti:
         return ""
     if identity.kind == "jwt":

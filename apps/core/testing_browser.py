@@ -11,20 +11,24 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from apps.core.testing import free_port
+from apps.core.testing import (
+    ROOT,
+    current_database_url,
+    daphne_args,
+    free_port,
+    http_ok,
+    spawn,
+    stop,
+    wait_until,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -44,22 +48,9 @@ CHROMIUM_ARGS = [
     "--disable-backgrounding-occluded-windows",
 ]
 PASSWORD = "a-long-test-password-9"  # noqa: S105 (test accounts only)
-DAPHNE = [sys.executable, "-m", "daphne", "-b", "127.0.0.1"]
-WORKER = [sys.executable, "-m", "workers.streaming"]
+WORKER = ["-m", "workers.streaming"]
 # Small per-eye sizes keep software encoding cheap; the rung names (what tests check) are real.
 RUNG_SIZES = "720p=320x180,1080p=384x216,2K=448x252,4K=512x288"
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    """Poll ``check`` until it returns something truthy (a condition, not a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def orm(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -79,15 +70,6 @@ def orm(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return pool.submit(call).result()
 
 
-def _test_database_url() -> str:
-    from django.db import connection
-
-    # pytest-django renamed the database to the test one in this process; the server
-    # process must use the same.
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
-
-
 class Server:
     """One daphne process serving vrplatform.asgi on 127.0.0.1:<port>; restartable."""
 
@@ -100,7 +82,9 @@ class Server:
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "vrplatform.settings.test",
-            "DATABASE_URL": _test_database_url(),
+            # pytest-django renamed the database to the test one in this process; the server
+            # process must use the same.
+            "DATABASE_URL": current_database_url(),
             # Same cache and channel-layer key space as this process, so events that tests
             # cause in-process reach the server's sockets.
             "TEST_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
@@ -114,33 +98,15 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(  # noqa: S603 (our own interpreter and modules)
-            [*DAPHNE, "-p", str(self.port), "vrplatform.asgi:application"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_until(self.healthy, 30, "daphne to answer /healthz")
+        self.proc = spawn(daphne_args(self.port), log=self.log_path, env=self.env)
+        wait_until(self.healthy, "daphne to answer /healthz", process=self.proc, log=self.log_path)
 
     def healthy(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise AssertionError(f"daphne exited; see {self.log_path}")
-        try:
-            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:  # noqa: S310
-                return bool(response.status == 200)
-        except OSError:
-            return False
+        return http_ok(f"{self.url}/healthz")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            stop(self.proc)
         self.proc = None
 
 
@@ -189,8 +155,8 @@ def streaming_worker(live_platform: Server, tmp_path: Path) -> Iterator[subproce
     platform = live_platform
     name = f"e2e-{platform.port}"
     _, token = orm(worker_create, name=name)
-    log = (ARTIFACTS / f"worker-{platform.port}.log").open("ab")
-    proc = subprocess.Popen(  # noqa: S603 (our own interpreter and modules)
+    log = ARTIFACTS / f"worker-{platform.port}.log"
+    proc = spawn(
         [
             *WORKER,
             *("--platform-url", platform.url, "--token", token, "--name", name),
@@ -199,27 +165,18 @@ def streaming_worker(live_platform: Server, tmp_path: Path) -> Iterator[subproce
             "--no-render-governor",
             *("--cache-dir", str(tmp_path / "scene-cache")),
         ],
-        cwd=ROOT,
+        log=log,
         env={**platform.env, "NVENC_ENABLED": "0", "WORKER_TOKEN": ""},
-        stdout=log,
-        stderr=subprocess.STDOUT,
     )
 
     def registered() -> bool:
         from apps.streaming.models import StreamingWorker
 
-        if proc.poll() is not None:
-            raise AssertionError("the streaming worker exited; see test-artifacts/worker-*.log")
         return orm(StreamingWorker.objects.filter(name=name, status="online").exists)
 
-    wait_until(registered, 30, "the streaming worker to register")
+    wait_until(registered, "the streaming worker to register", process=proc, log=log)
     yield proc
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
+    stop(proc)
 
 
 @pytest.fixture

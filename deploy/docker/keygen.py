@@ -17,8 +17,13 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+# The repository's root (/app in the image, where entrypoint.sh runs this file as a script, with
+# requirements.txt installed): the OIDC key is made by the platform's own code.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from vrplatform.oidc_key import private_key_pem, rsa_private_key_pem
 
 logger = logging.getLogger("keygen")
 
@@ -31,15 +36,6 @@ def write_new(path: Path, data: str, mode: int = 0o600) -> None:
     tmp.chmod(mode)
     tmp.replace(path)
     logger.info("created %s", path)
-
-
-def rsa_pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
 
 
 def self_signed(hosts: list[str]) -> tuple[str, str]:
@@ -64,12 +60,7 @@ def self_signed(hosts: list[str]) -> tuple[str, str]:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), private_key_pem(key)
 
 
 def main() -> int:
@@ -80,7 +71,7 @@ def main() -> int:
     tls.mkdir(parents=True, exist_ok=True)
     write_new(base / "django_secret_key", secrets.token_urlsafe(64))
     write_new(base / "jwt_secret", secrets.token_urlsafe(48))
-    write_new(base / "oidc_rsa_private.pem", rsa_pem())
+    write_new(base / "oidc_rsa_private.pem", rsa_private_key_pem())
     # Hex: safe inside a DATABASE_URL without quoting.
     write_new(base / "postgres_password", secrets.token_hex(24))
     # Prometheus (another user) reads it to scrape /metrics; it grants nothing else.

@@ -11,28 +11,30 @@ import shutil
 import socket
 import ssl
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import requests
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from apps.core.testing import free_port
-from deploy.gateway.render import GATEWAY_DIR, render
-from deploy.tests.helpers import (
+from apps.core.testing import (
+    current_database_url,
+    daphne_args,
+    free_port,
     port_open,
     running,
-    self_signed_certificate,
+    spawn,
     wait_until,
 )
+from deploy.gateway.render import GATEWAY_DIR, render
+from deploy.tests.helpers import self_signed_certificate
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -101,14 +103,6 @@ def _start_nginx(conf: Path, https_port: int, log: Path) -> subprocess.Popen[byt
     return process
 
 
-def _test_database_url() -> str:
-    """DATABASE_URL of this run, pointed at the test database pytest-django created."""
-    from django.conf import settings
-
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return parts._replace(path="/" + settings.DATABASES["default"]["NAME"]).geturl()
-
-
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return self_signed_certificate(tmp_path_factory.mktemp("tls"))
@@ -132,7 +126,7 @@ def gateway(
         "DJANGO_SECRET_KEY": "gateway-test-" + "k" * 50,
         "JWT_SECRET": "gateway-test-jwt-" + "s" * 32,
         "OIDC_RSA_PRIVATE_KEY": settings.OIDC_RSA_PRIVATE_KEY,
-        "DATABASE_URL": _test_database_url(),
+        "DATABASE_URL": current_database_url(),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "CORS_ORIGINS": f"https://127.0.0.1:{https_port}",
         "THROTTLE_ANON": "10000/min",
@@ -143,26 +137,8 @@ def gateway(
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
         processes = []
         for port, log in zip(web_ports, web_logs, strict=True):
-            processes.append(
-                subprocess.Popen(
-                    # The command line of the web role in deploy/docker/entrypoint.sh.
-                    [
-                        sys.executable,
-                        "-m",
-                        "daphne",
-                        "--bind",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                        "--proxy-headers",
-                        "vrplatform.asgi:application",
-                    ],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=log.open("wb"),
-                    stderr=subprocess.STDOUT,
-                )
-            )
+            # The command line of the web role in deploy/docker/entrypoint.sh.
+            processes.append(spawn(daphne_args(port, "--proxy-headers"), log=log, env=env))
         nginx_log = workdir / "nginx.log"
         with (
             running(processes[0]),
@@ -170,8 +146,8 @@ def gateway(
             running(_start_nginx(conf, https_port, nginx_log)) as nginx,
         ):
             for process, port, log in zip(processes, web_ports, web_logs, strict=True):
-                wait_until(port_open(port), process=process, what="daphne", log=log)
-            wait_until(port_open(https_port), process=nginx, what="nginx", log=nginx_log)
+                wait_until(partial(port_open, port), "daphne", process=process, log=log)
+            wait_until(lambda: port_open(https_port), "nginx", process=nginx, log=nginx_log)
             yield Gateway(
                 https_port=https_port,
                 http_port=http_port,
@@ -359,7 +335,7 @@ def test_gateway_errors_are_json_when_the_platform_is_down(tls: tuple[Path, Path
         conf, _, https_port = _nginx_config(workdir, [f"127.0.0.1:{free_port()}"], cert, key)
         log = workdir / "nginx.log"
         with running(_start_nginx(conf, https_port, log)) as nginx:
-            wait_until(port_open(https_port), process=nginx, what="nginx", log=log)
+            wait_until(lambda: port_open(https_port), "nginx", process=nginx, log=log)
             response = requests.get(
                 f"https://127.0.0.1:{https_port}/healthz", verify=str(cert), timeout=10
             )

@@ -5,19 +5,15 @@ and reset pages, the admin's password form)."""
 from __future__ import annotations
 
 import re
-import secrets
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core import mail
 from django.test import Client
-from django.utils import timezone
-from oauth2_provider.models import get_access_token_model, get_application_model
 from rest_framework.test import APIClient
 
 from apps.accounts.services import token_pair_issue
-from apps.accounts.tests.factories import DEFAULT_PASSWORD
+from apps.accounts.tests.factories import DEFAULT_PASSWORD, AccessTokenFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -29,21 +25,7 @@ class OldSignins:
 
     def __init__(self, user: Any) -> None:
         self.pair = token_pair_issue(user=user)
-        app = get_application_model().objects.create(
-            name="tool",
-            user=user,
-            client_type="confidential",
-            authorization_grant_type="authorization-code",
-            redirect_uris="https://client.example.test/cb",
-        )
-        self.oauth = secrets.token_urlsafe(30)
-        get_access_token_model().objects.create(
-            user=user,
-            application=app,
-            token=self.oauth,
-            expires=timezone.now() + timedelta(minutes=15),
-            scope="profile",
-        )
+        self.oauth = AccessTokenFactory(user=user, scope="profile").token
 
     def assert_alive(self, alive: bool) -> None:
         expected = 200 if alive else 401

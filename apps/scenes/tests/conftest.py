@@ -1,4 +1,5 @@
-"""Fixtures for the scenes app: generated packages and an upload helper."""
+"""Fixtures for the scenes app: generated packages, an upload helper, processed scenes (URL
+and package helpers are in ``helpers.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from apps.scenes.validation.tests import corpus
+from apps.scenes.tests.helpers import small_glb
 
 
 @pytest.fixture(autouse=True)
@@ -46,23 +47,6 @@ def upload(
             )
 
     return post
-
-
-def scene_url(scene_id: Any) -> str:
-    return reverse("daedalus-scene", args=[scene_id])
-
-
-def version_url(scene_id: Any, version_id: Any, suffix: str = "") -> str:
-    name = f"daedalus-version-{suffix}" if suffix else "daedalus-version"
-    return reverse(name, args=[scene_id, version_id])
-
-
-def valid_glb(root: Path) -> Path:
-    return corpus.make_textured_glb(root)
-
-
-def small_glb(root: Path) -> Path:
-    return corpus.make_single_mesh(root)
 
 
 @pytest.fixture

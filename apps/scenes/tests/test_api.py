@@ -12,7 +12,7 @@ from django.urls import reverse
 from PIL import Image
 
 from apps.scenes.models import SceneVersion
-from apps.scenes.tests.conftest import scene_url, small_glb, version_url
+from apps.scenes.tests.helpers import scene_url, small_glb, version_url
 from apps.scenes.validation.tests import corpus
 
 pytestmark = pytest.mark.django_db

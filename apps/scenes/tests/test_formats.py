@@ -14,7 +14,7 @@ from django.test import Client
 from apps.scenes import selectors, services
 from apps.scenes.models import SceneVersion
 from apps.scenes.tests import formats
-from apps.scenes.tests.conftest import version_url
+from apps.scenes.tests.helpers import version_url
 from apps.streaming.services import worker_create
 from workers.rendering.gltf_package import load_package
 

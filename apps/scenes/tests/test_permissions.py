@@ -11,7 +11,7 @@ from django.urls import reverse
 from apps.accounts.services import user_set_roles
 from apps.scenes import services
 from apps.scenes.models import Scene
-from apps.scenes.tests.conftest import scene_url, small_glb, version_url
+from apps.scenes.tests.helpers import scene_url, small_glb, version_url
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from apps.scenes.tests.conftest import version_url
+from apps.scenes.tests.helpers import version_url
 from workers.rendering.tests.animated import TWO_CLIPS, make_two_clips
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,7 @@ from apps.core.errors import Conflict, NotFound, PayloadTooLarge
 from apps.scenes import selectors, services
 from apps.scenes.models import SceneVersion, VersionStatus
 from apps.scenes.tasks import process_scene_version
-from apps.scenes.tests.conftest import small_glb
+from apps.scenes.tests.helpers import small_glb
 from apps.scenes.uploads import SceneUploadHandler
 from apps.scenes.validation.tests import corpus
 

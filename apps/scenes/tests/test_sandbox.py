@@ -18,7 +18,7 @@ from django.core.files import File
 from apps.scenes import sandbox, services
 from apps.scenes.models import VersionStatus
 from apps.scenes.tasks import process_scene_version
-from apps.scenes.tests.conftest import small_glb
+from apps.scenes.tests.helpers import small_glb
 
 # Run inside the sandbox: tries what a hostile scene exploiting a parser would try.
 _PROBE = textwrap.dedent(

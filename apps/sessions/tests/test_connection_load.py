@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async as db
 from channels.layers import get_channel_layer
 
 from apps.sessions.consumers import LAYER_SLOTS, SessionConsumer
-from apps.sessions.tests.conftest import expect, open_socket, send
+from apps.sessions.tests.sockets import expect, open_socket, send
 
 pytestmark = pytest.mark.django_db
 

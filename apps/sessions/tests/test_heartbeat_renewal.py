@@ -4,39 +4,23 @@ once the first token was revoked the socket lived on on a token that may not use
 
 from __future__ import annotations
 
-import secrets
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async as db
-from django.utils import timezone
-from oauth2_provider.models import get_access_token_model, get_application_model
+from oauth2_provider.models import get_application_model
 
-from apps.sessions.tests.conftest import expect, expect_close, joined_socket, run_on_commit, send
+from apps.accounts.tests.factories import AccessTokenFactory, OAuthApplicationFactory
+from apps.sessions.tests.sockets import expect, expect_close, joined_socket, run_on_commit, send
 
 pytestmark = pytest.mark.django_db
 
 
 def _oauth_token(user: Any, scope: str) -> tuple[Any, str]:
-    app = get_application_model().objects.filter(name="tool").first() or (
-        get_application_model().objects.create(
-            name="tool",
-            user=user,
-            client_type="confidential",
-            authorization_grant_type="authorization-code",
-            redirect_uris="https://client.example.test/cb",
-        )
-    )
-    raw = secrets.token_urlsafe(30)
-    token = get_access_token_model().objects.create(
-        user=user,
-        application=app,
-        token=raw,
-        expires=timezone.now() + timedelta(minutes=15),
-        scope=scope,
-    )
-    return token, raw
+    app = get_application_model().objects.filter(name="tool").first()
+    app = app or OAuthApplicationFactory(user=user)
+    token = AccessTokenFactory(user=user, application=app, scope=scope)
+    return token, token.token
 
 
 async def test_renewal_needs_the_scope_a_connecting_token_needs(make_user, make_session) -> None:

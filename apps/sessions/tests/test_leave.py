@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async as db
 from rest_framework.test import APIClient
 
 from apps.sessions import services
-from apps.sessions.tests.conftest import expect, joined_socket, run_on_commit, send
+from apps.sessions.tests.sockets import expect, joined_socket, run_on_commit, send
 
 pytestmark = pytest.mark.django_db
 

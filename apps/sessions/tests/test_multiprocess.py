@@ -4,17 +4,13 @@ own members)."""
 
 import asyncio
 import json
-import os
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import websockets
@@ -23,69 +19,39 @@ from django.conf import settings
 
 from apps.accounts.services import roles_sync, token_pair_issue
 from apps.accounts.tests.factories import UserFactory
+from apps.core.testing import (
+    current_database_url,
+    daphne_args,
+    free_port,
+    port_open,
+    spawn,
+    stop,
+    wait_until,
+)
 from apps.sessions import services
-from apps.sessions.tests.conftest import pose
+from apps.sessions.tests.sockets import pose
 
-BASE_DIR = Path(settings.BASE_DIR)
 TIMEOUT = 10.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"daphne exited: {log.read_text()[-2000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)  # polling a port for readiness, not synchronising test steps
-    raise AssertionError(f"daphne did not listen on {port}: {log.read_text()[-2000:]}")
 
 
 @contextmanager
 def daphne_processes(count: int) -> Iterator[list[int]]:
-    url = urlsplit(os.environ["DATABASE_URL"])
-    test_db = settings.DATABASES["default"]["NAME"]
     env = {
-        **os.environ,
         "DJANGO_SETTINGS_MODULE": "vrplatform.settings.test",
-        "DATABASE_URL": urlunsplit(url._replace(path=f"/{test_db}")),
+        "DATABASE_URL": current_database_url(),
         "TEST_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
     }
     processes: list[subprocess.Popen[bytes]] = []
-    ports = [_free_port() for _ in range(count)]
+    ports = [free_port() for _ in range(count)]
     with tempfile.TemporaryDirectory(prefix="hermes-daphne-") as tmp:
         try:
             for port in ports:
                 log = Path(tmp) / f"{port}.log"
-                command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-                processes.append(
-                    subprocess.Popen(
-                        [*command, "vrplatform.asgi:application"],
-                        cwd=BASE_DIR,
-                        env=env,
-                        stdout=log.open("wb"),
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-                _wait_listening(port, processes[-1], log)
+                processes.append(spawn(daphne_args(port), log=log, env=env))
+                wait_until(partial(port_open, port, 0.2), "daphne", process=processes[-1], log=log)
             yield ports
         finally:
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop(*processes)
 
 
 async def _event(ws: Any, name: str) -> dict[str, Any]:

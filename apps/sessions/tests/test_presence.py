@@ -11,7 +11,7 @@ from django.conf import settings
 from apps.sessions import presence, services
 from apps.sessions.extensions import session_group
 from apps.sessions.models import Participant
-from apps.streaming.tests.conftest import channel_messages
+from apps.streaming.tests.messages import channel_messages
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,7 @@ from apps.sessions.extensions import (
     session_group,
 )
 from apps.sessions.models import Participant
-from apps.sessions.tests.conftest import (
+from apps.sessions.tests.sockets import (
     expect,
     expect_close,
     first_poses,

@@ -11,9 +11,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.accounts.services import token_pair_issue, token_refresh, user_set_roles
+from apps.accounts.tests.factories import AccessTokenFactory
 from apps.accounts.tokens import access_token_decode, access_token_deny
 from apps.core.errors import AuthenticationFailed
-from apps.sessions.tests.conftest import (
+from apps.sessions.tests.sockets import (
     expect,
     expect_close,
     joined_socket,
@@ -127,23 +128,16 @@ async def test_withdrawn_roles_close_with_4401(make_user, make_session) -> None:
 
 
 async def test_revoking_an_oauth2_token_closes_its_sockets(make_user, make_session) -> None:
-    from oauth2_provider.models import get_access_token_model, get_application_model
-
     host = await db(make_user)()
     session = await db(make_session)(host)
 
     def oauth_token(raw: str) -> Any:
-        app = get_application_model().objects.create(
-            name=f"app-{raw}",
+        return AccessTokenFactory(
             user=host,
-            client_type="confidential",
-            authorization_grant_type="client-credentials",
-        )
-        return get_access_token_model().objects.create(
-            user=host,
-            application=app,
             token=raw,
             scope="sessions",
+            application__name=f"app-{raw}",
+            application__authorization_grant_type="client-credentials",
             expires=timezone.now() + timedelta(minutes=5),
         )
 

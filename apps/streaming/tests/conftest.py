@@ -1,4 +1,5 @@
-"""Fixtures for the streaming tests: workers that look connected, sessions, channel helpers."""
+"""Fixtures for the streaming tests: workers that look connected (``make_session`` is the root
+conftest's; the channel helpers are in ``messages.py``)."""
 
 import uuid
 from collections.abc import Callable
@@ -9,18 +10,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
-from apps.sessions import services as session_services
 from apps.streaming import services
 from apps.streaming.models import StreamingWorker
-
-
-@pytest.fixture
-def make_session(db: Any) -> Callable[..., Any]:
-    def make(owner: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("name", "room")
-        return session_services.session_create(owner=owner, **kwargs)
-
-    return make
 
 
 @pytest.fixture
@@ -45,34 +36,3 @@ def online_worker(db: Any) -> Callable[..., StreamingWorker]:
         return worker
 
     return make
-
-
-def worker_messages(worker: Any) -> list[dict[str, Any]]:
-    """Every command queued for the worker's test channel (drains it)."""
-    return [m["message"] for m in channel_messages(worker.test_channel)]
-
-
-async def _drain(channel: str) -> list[dict[str, Any]]:
-    import asyncio
-
-    layer = get_channel_layer()
-    out: list[dict[str, Any]] = []
-    while True:
-        try:
-            async with asyncio.timeout(0.5):
-                out.append(dict(await layer.receive(channel)))
-        except TimeoutError:
-            return out
-
-
-def member_listener(session_id: Any, user_id: int) -> str:
-    from apps.sessions.extensions import member_group
-
-    channel = f"testmember.{uuid.uuid4().hex}"
-    async_to_sync(get_channel_layer().group_add)(member_group(session_id, user_id), channel)
-    return channel
-
-
-def channel_messages(channel: str) -> list[dict[str, Any]]:
-    """Everything queued for ``channel`` (drains it; waits 0.5 s after the last one)."""
-    return async_to_sync(_drain)(channel)

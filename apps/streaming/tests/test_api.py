@@ -11,7 +11,7 @@ from apps.sessions.extensions import ClientContext, client_event_handler
 from apps.streaming import services
 from apps.streaming.models import Stream
 from apps.streaming.stats import stream_stats_record
-from apps.streaming.tests.conftest import channel_messages, member_listener, worker_messages
+from apps.streaming.tests.messages import channel_messages, member_listener, worker_messages
 from workers.protocol import parse_stream_report
 
 

@@ -8,15 +8,11 @@ import pytest
 from channels.db import database_sync_to_async as db
 
 from apps.accounts.services import token_pair_issue
-from apps.scenes.models import Scene, SceneVersion, VersionStatus
-from apps.sessions.tests.conftest import (  # noqa: F401  (an autouse fixture)
-    _fresh_channel_layer,
-    expect,
-    joined_socket,
-    send,
-)
+from apps.scenes.tests.factories import SceneVersionFactory
+from apps.sessions.tests.conftest import _fresh_channel_layer  # noqa: F401  (an autouse fixture)
+from apps.sessions.tests.sockets import expect, joined_socket, send
 from apps.streaming import services
-from apps.streaming.tests.conftest import worker_messages
+from apps.streaming.tests.messages import worker_messages
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,16 +35,12 @@ def _token(user: Any) -> str:
 def _animated_session(owner: Any, make_session: Any) -> Any:
     """A session on a ready version whose processing found two clips (made directly: the
     processing itself is tested in apps/scenes/tests/test_playback.py)."""
-    scene = Scene.objects.create(owner=owner, name="fox")
-    version = SceneVersion.objects.create(
-        scene=scene,
+    version = SceneVersionFactory(
+        scene__owner=owner,
+        scene__name="fox",
         number=1,
         file="scenes/x/fox.glb",
-        container="glb",
         original_name="fox.glb",
-        checksum="0" * 64,
-        size_bytes=1,
-        status=VersionStatus.READY,
         clips=CLIPS,
         default_clip="Walk",
         spawn=SPAWN,

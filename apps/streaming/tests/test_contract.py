@@ -22,7 +22,7 @@ from channels.testing import WebsocketCommunicator
 
 from apps.streaming import services
 from apps.streaming.models import Stream, StreamingWorker, StreamStats
-from apps.streaming.tests.conftest import channel_messages, member_listener
+from apps.streaming.tests.messages import channel_messages, member_listener
 from workers.protocol import (
     FROM_PLATFORM,
     FROM_WORKER,

@@ -10,7 +10,7 @@ from apps.monitoring.tests.conftest import sample
 from apps.sessions.models import Participant
 from apps.streaming import services
 from apps.streaming.models import Stream
-from apps.streaming.tests.conftest import channel_messages, member_listener
+from apps.streaming.tests.messages import channel_messages, member_listener
 
 pytestmark = pytest.mark.django_db
 

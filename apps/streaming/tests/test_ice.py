@@ -126,7 +126,7 @@ def test_ice_restart_restarts_the_callers_own_stream_on_its_worker_with_fresh_cr
 ) -> None:
     from apps.core.errors import NotFound
     from apps.streaming import services
-    from apps.streaming.tests.conftest import worker_messages
+    from apps.streaming.tests.messages import worker_messages
 
     worker = online_worker("w")
     owner, other = make_user("participant"), make_user("participant")

@@ -36,8 +36,8 @@ from typing import Any
 
 import pytest
 
-from apps.core.testing import free_port
-from apps.core.testing_browser import ARTIFACTS, ROOT, Server, orm, wait_until
+from apps.core.testing import free_port, wait_until
+from apps.core.testing_browser import ARTIFACTS, ROOT, Server, orm
 from apps.streaming.coturn import coturn_command
 from apps.streaming.ice import turn_password
 
@@ -276,7 +276,7 @@ def start_worker(net: Net) -> None:
             raise AssertionError(net.log("worker"))
         return bool(orm(StreamingWorker.objects.filter(name=name, status="online").exists))
 
-    wait_until(online, 30, "the worker in its namespace to register")
+    wait_until(online, "the worker in its namespace to register", 30)
 
 
 def run_headset(
@@ -302,7 +302,7 @@ def run_headset(
         ],
     )  # fmt: skip
     if while_running is not None:
-        wait_until(lambda: ready.exists() or proc.poll() is not None, 60, "the first frame")
+        wait_until(lambda: ready.exists() or proc.poll() is not None, "the first frame", 60)
         assert ready.exists(), net.log("headset") + net.log("worker")
         while_running(ready)
     try:

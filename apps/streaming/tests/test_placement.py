@@ -10,7 +10,7 @@ from django.utils import timezone
 from apps.core.errors import ServiceUnavailable
 from apps.streaming import services
 from apps.streaming.models import Stream, StreamingWorker
-from apps.streaming.tests.conftest import channel_messages, member_listener, worker_messages
+from apps.streaming.tests.messages import channel_messages, member_listener, worker_messages
 
 
 def start(user: Any, session: Any, **kw: Any) -> Stream:

@@ -19,7 +19,7 @@ from oauth2_provider.models import (
 )
 
 from apps.streaming.models import Stream
-from apps.streaming.tests.conftest import worker_messages
+from apps.streaming.tests.messages import worker_messages
 from apps.streaming.tests.test_placement import assert_only_mine_stopped
 
 pytestmark = pytest.mark.django_db
@@ -244,7 +244,7 @@ def test_hermes_session_leave_over_the_socket_stops_the_stream(
     import asyncio
 
     from apps.accounts.services import roles_sync, token_pair_issue
-    from apps.sessions.tests.conftest import expect, joined_socket, send
+    from apps.sessions.tests.sockets import expect, joined_socket, send
     from apps.streaming import services
 
     roles_sync()  # transaction=True flushed the role groups

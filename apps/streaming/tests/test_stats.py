@@ -13,7 +13,7 @@ from apps.streaming import services
 from apps.streaming.models import Stream, StreamStats, StreamStatsMinute
 from apps.streaming.selectors import report_latency_ms, stats_window, stream_metrics
 from apps.streaming.stats import stream_stats_compact, stream_stats_record
-from apps.streaming.tests.conftest import channel_messages, member_listener
+from apps.streaming.tests.messages import channel_messages, member_listener
 from workers.protocol import ForecastReport, Percentiles, StreamReport
 
 pytestmark = pytest.mark.django_db

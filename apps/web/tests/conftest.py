@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.core.testing_browser import PASSWORD, Server, orm, wait_until
-
-__all__ = ["PASSWORD", "Server", "orm", "wait_until"]
+from apps.core.testing_browser import Server
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from apps.accounts.services import token_pair_issue
-from apps.core.testing_browser import ARTIFACTS, RUNG_SIZES
-from apps.web.tests.conftest import PASSWORD, Server, orm
+from apps.core.testing_browser import ARTIFACTS, PASSWORD, RUNG_SIZES, Server, orm
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # Rows the desktop view cuts from the top: the stamp's 16-px band and the 4 rows the codec's

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from apps.web.tests.conftest import PASSWORD, Server, wait_until
+from apps.core.testing import wait_until
+from apps.core.testing_browser import PASSWORD, Server
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -38,7 +39,7 @@ def violations(page: Any, console: list[str]) -> list[str]:
 
 def poll(page: Any, expression: str, timeout: float = 30) -> Any:
     """Like ``wait_for_function``, without the eval() the policy (rightly) forbids."""
-    return wait_until(lambda: page.evaluate(expression), timeout, expression, interval=0.25)
+    return wait_until(lambda: page.evaluate(expression), expression, timeout, interval=0.25)
 
 
 @pytest.mark.timeout(240)

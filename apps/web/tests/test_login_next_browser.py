@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from apps.web.tests.conftest import PASSWORD
+from apps.core.testing_browser import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,18 +16,10 @@ import psutil
 import pytest
 from django.db import connection
 
-from apps.core.testing import ROOT, database_url_for, free_port, http_ok, wait_until
+from apps.core.testing import ROOT, database_url_for, free_port, http_ok, port_open, wait_until
 
 # The subprocess uses the test database (migrated by pytest-django) and commits to it.
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def _gone(pid: int) -> bool:
@@ -75,4 +66,4 @@ def test_a_signal_stops_daphne_and_the_worker(
     proc.send_signal(signum)
     proc.wait(timeout=15)
     wait_until(lambda: all(_gone(pid) for pid in children), "the children to exit", 5)
-    assert not _port_open(port), log.read_text()[-2000:]
+    assert not port_open(port), log.read_text()[-2000:]

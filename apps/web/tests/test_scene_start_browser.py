@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 from django.core.files import File
 
-from apps.core.testing_browser import ARTIFACTS
+from apps.core.testing_browser import ARTIFACTS, orm
 from apps.scenes import pipeline, services
-from apps.web.tests.conftest import orm
 from apps.web.tests.test_browser import (
     PICTURE_JS,
     create_session_from_lobby,

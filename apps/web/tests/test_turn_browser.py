@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from apps.accounts.services import roles_sync
-from apps.core.testing import free_port
-from apps.core.testing_browser import ARTIFACTS, Server, orm, wait_until
+from apps.core.testing import free_port, wait_until
+from apps.core.testing_browser import ARTIFACTS, Server, orm
 from apps.streaming.coturn import coturn_command
 from apps.streaming.models import Stream
 from apps.streaming.selectors import latest_report
@@ -87,7 +87,7 @@ def test_viewer_decodes_through_the_relay_and_restarts_ice_in_place(
         return str(report.get("candidate_pair") or "")
 
     # The worker's side too, from its next stats report (once a second).
-    wait_until(lambda: worker_pair() != "", 15, "the worker's stats report with its pair")
+    wait_until(lambda: worker_pair() != "", "the worker's stats report with its pair", 15)
     assert worker_pair() == "relay"
 
     page.evaluate("() => window.vrplatform.restartIce()")

@@ -11,8 +11,7 @@ import pytest
 
 from apps.accounts.models import User
 from apps.accounts.services import token_pair_issue
-from apps.core.testing_browser import ROOT
-from apps.web.tests.conftest import orm
+from apps.core.testing_browser import ROOT, orm
 from apps.web.tests.test_browser import create_session_from_lobby, sign_in, stats, wait_stats
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -14,7 +14,8 @@ import pytest
 
 from apps.accounts.models import User
 from apps.accounts.services import token_pair_issue
-from apps.core.testing_browser import ROOT, orm, wait_until
+from apps.core.testing import ROOT, wait_until
+from apps.core.testing_browser import orm
 from apps.streaming.models import Stream
 from apps.streaming.selectors import latest_report
 from apps.web.tests.test_browser import (
@@ -307,7 +308,7 @@ def test_immersive_session_draws_each_eye_and_sends_the_head_to_the_worker(
         ryaw, rpitch = yaw_pitch(xr(page)["renderPose"]["q"])
         assert abs(ryaw - yaw) < 1.5, ryaw
         assert abs(rpitch - pitch) < 1.5, rpitch
-    fov = wait_until(lambda: stream_stats(stream_id).get("xr", {}).get("fov_deg"), 10, "fov")
+    fov = wait_until(lambda: stream_stats(stream_id).get("xr", {}).get("fov_deg"), "fov", 10)
     assert fov == [pytest.approx(FOVY_DEG, abs=0.5)] * 2
 
     # Leaving VR (the headset's own menu ends the session) returns to the desktop view: the
@@ -433,8 +434,8 @@ def test_controllers_select_and_locomotion_reach_the_worker_and_a_lost_stream_is
         page.wait_for_timeout(50)
         page.evaluate(f"window.__iwer.controllers.right.updateButtonValue('{button}', 0)")
     wait_xr(page, "x.input.ev.right[0] >= 1 && x.input.ev.right[1] >= 1")
-    wait_until(lambda: select_count(stream_id, "select") >= 1, 10, "select at the worker")
-    wait_until(lambda: select_count(stream_id, "squeeze") >= 1, 10, "squeeze at the worker")
+    wait_until(lambda: select_count(stream_id, "select") >= 1, "select at the worker", 10)
+    wait_until(lambda: select_count(stream_id, "squeeze") >= 1, "squeeze at the worker", 10)
 
     # Push-to-talk on the left controller's X: on air while held, marked low in each eye.
     assert page.evaluate("window.vrplatform.voice().transmitting") is False
@@ -456,8 +457,8 @@ def test_controllers_select_and_locomotion_reach_the_worker_and_a_lost_stream_is
         lambda: (
             stream_stats(stream_id).get("xr", {}).get("kinds") == {"left": "hand", "right": "hand"}
         ),
-        10,
         "hands at the worker",
+        10,
     )
     page.evaluate("window.__iwer.primaryInputMode = 'controller'")
     wait_xr(page, "x.input.kinds.left === 'controller' && x.input.hands.length === 2")
@@ -506,7 +507,7 @@ def test_controllers_select_and_locomotion_reach_the_worker_and_a_lost_stream_is
         return float(origin["p"][2])
 
     # The worker's stats report the origin it holds: past where the smooth move ended.
-    wait_until(lambda: worker_origin_z() < z - 0.5, 10, "the teleported origin at the worker")
+    wait_until(lambda: worker_origin_z() < z - 0.5, "the teleported origin at the worker", 10)
 
     # The stream is lost (the worker dies): still in VR, the viewer is told what is going on
     # on a head-locked panel in each eye.

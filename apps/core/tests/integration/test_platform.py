@@ -25,7 +25,7 @@ import requests
 import websockets
 
 from apps.core.testing import wait_until
-from apps.core.tests.integration.conftest import Platform, ready, wait_ready
+from apps.core.tests.integration.harness import Platform, ready, wait_ready
 from apps.scenes.validation.tests import corpus
 from workers.headset.client import HeadsetOptions, SyntheticHeadset
 
