@@ -14,7 +14,7 @@ from apps.streaming import services
 from apps.streaming.models import Stream, StreamStats
 from apps.streaming.selectors import stream_metrics, streams_live
 from apps.streaming.stats_batch import StatsBuffer, stream_stats_batch_record, stream_stats_flush
-from apps.streaming.tests.conftest import channel_messages, member_listener
+from apps.streaming.tests.messages import channel_messages, member_listener
 from apps.streaming.tests.test_stats import _forecast, _report
 from workers.protocol import StatsReport
 
