@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from apps.core.testing_browser import PASSWORD, Server, orm
-from apps.monitoring.tests.conftest import typed
+from apps.monitoring.tests.helpers import typed
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY, generate_latest
 from apps.core import instruments
 from apps.monitoring import tasks
 from apps.monitoring.collector import exported_metric_names, registry_for_scrape
-from apps.monitoring.tests.conftest import Platform, sample, typed
+from apps.monitoring.tests.helpers import Platform, sample, typed
 
 
 def test_metrics_middleware_is_installed_first(settings: Any) -> None:

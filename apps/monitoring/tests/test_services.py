@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from apps.monitoring import services
 from apps.monitoring.models import CapacitySample
-from apps.monitoring.tests.conftest import Platform
+from apps.monitoring.tests.helpers import Platform
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from apps.monitoring.tests.conftest import Platform, typed
+from apps.monitoring.tests.helpers import Platform, typed
 
 pytestmark = pytest.mark.django_db
 

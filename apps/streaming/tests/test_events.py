@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from apps.monitoring.tests.conftest import sample
+from apps.monitoring.tests.helpers import sample
 from apps.sessions.models import Participant
 from apps.streaming import services
 from apps.streaming.models import Stream
