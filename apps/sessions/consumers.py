@@ -104,6 +104,7 @@ def authenticate_for_session(token: str, session_id: uuid.UUID) -> tuple[TokenId
 
 
 may_join = _db(selectors.user_may_join)
+ended_at = _db(selectors.session_ended_at)
 connect_participant = _db(services.participant_connect)
 disconnect_participant = _db(services.participant_disconnect)
 
@@ -454,6 +455,13 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await self.group_join(member_group(self.session_id, self.user_id))
         self.hub = pose_hub()
         self.hub.join(self.session_id, self.channel_name, self)
+        # Subscribed, then checked again: a session that ended between the membership check
+        # above and these subscriptions sent its end to none of this socket's groups.
+        ended = await ended_at(session_id=self.session_id)
+        if ended is not None:
+            data = {"session_id": str(self.session_id), "ended_at": ended.isoformat()}
+            await self.hermes_session_ended({"data": data})
+            return
         session = live.session
         await self.send_event(
             "hermes:session_established",

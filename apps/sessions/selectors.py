@@ -2,6 +2,7 @@
 
 import logging
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -104,6 +105,15 @@ def session_streams(*, session: VRSession) -> list[dict[str, Any]]:
     return [
         stream for provider in session_streams_providers() for stream in provider(session=session)
     ]
+
+
+def session_ended_at(*, session_id: uuid.UUID) -> datetime | None:
+    """When the session ended; None while it is live (or does not exist)."""
+    return (
+        VRSession.objects.filter(pk=session_id, status=SessionStatus.ENDED)
+        .values_list("ended_at", flat=True)
+        .first()
+    )
 
 
 def sessions_live_count() -> int:

@@ -256,6 +256,31 @@ async def test_session_end_notifies_and_closes_4000(
         await comm.disconnect()
 
 
+async def test_session_ending_while_a_socket_joins_still_reaches_it(
+    make_user: Any, make_session: Any, token_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The end lands after the join's membership check and before the socket subscribes to
+    the session's groups (a slow channel layer widens that window): the socket must still
+    be told and closed, not left in a session that is over."""
+    from apps.sessions import consumers
+
+    host = await db(make_user)()
+    session = await db(make_session)(host)
+    check_membership = consumers.connect_participant
+
+    async def then_end(**kwargs: Any) -> Any:
+        live = await check_membership(**kwargs)
+        await run_on_commit(services.session_end)(session_id=session.id)
+        return live
+
+    monkeypatch.setattr(consumers, "connect_participant", then_end)
+    comm = await open_socket(session.id, await db(token_for)(host))
+    await send(comm, "hermes:session_join", {})
+    assert (await expect(comm, "hermes:session_ended"))["session_id"] == str(session.id)
+    assert await expect_close(comm) == 4000
+    await comm.disconnect()
+
+
 async def test_session_full_over_socket(make_user: Any, make_session: Any, token_for: Any) -> None:
     host, guest = await db(make_user)(), await db(make_user)()
     session = await db(make_session)(host, max_participants=1)
