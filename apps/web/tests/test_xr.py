@@ -418,13 +418,18 @@ def test_controllers_select_and_locomotion_reach_the_worker_and_a_lost_stream_is
     readback(page)
     page.evaluate("window.__xrSaved = window.__xrProbe.got.pixels.slice()")
     page.evaluate(CONTROLLER_JS, ["right", [0.0, 1.45, -0.45], 0])
-    frames_later(page)
-    readback(page)
-    page.screenshot(path=str(ROOT / "test-artifacts" / "xr-controller.png"))
     # (0, -0.15, -0.45) from the head: NDC y = -cot(40 deg) * 0.15 / 0.45 = -0.40, so the
-    # box around 30% from the bottom of each view, a little inside the centre line.
-    near = page.evaluate(BOX_DIFF_JS, ["left", 0.45, 0.62, 0.65, 0.78])
+    # box around 30% from the bottom of each view, a little inside the centre line. A few
+    # reads: on a loaded machine the first frames after the move can still be the encoder's
+    # blurred catch-up (18 of the 20 needed, once); a controller never drawn stays near 0.
+    for _ in range(4):
+        frames_later(page)
+        readback(page)
+        near = page.evaluate(BOX_DIFF_JS, ["left", 0.45, 0.62, 0.65, 0.78])
+        if near > 20:
+            break
     away = page.evaluate(BOX_DIFF_JS, ["left", 0.05, 0.2, 0.25, 0.4])
+    page.screenshot(path=str(ROOT / "test-artifacts" / "xr-controller.png"))
     assert near > 20, (near, away)
     assert away < 6, (near, away)
 
