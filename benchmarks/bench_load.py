@@ -235,7 +235,7 @@ def run_bench(
     seconds: float,
     ramp_per_s: float,
     processes: int = 2,
-    signins: int = 50,
+    signins: int = 20,
     heartbeat_s: float = SESSION_HEARTBEAT_S,
     storm_after_s: float | None = None,
     storm: bool = True,
@@ -337,7 +337,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="steady state, storm inside")
     parser.add_argument("--ramp-per-s", type=float, default=100.0)
     parser.add_argument("--processes", type=int, default=2, help="daphne processes")
-    parser.add_argument("--signins", type=int, default=50, help="password sign-ins in the ramp")
+    parser.add_argument("--signins", type=int, default=20, help="password sign-ins in the ramp")
     parser.add_argument("--heartbeat-s", type=float, default=SESSION_HEARTBEAT_S)
     parser.add_argument("--storm-after-s", type=float, default=None, help="after all joined")
     parser.add_argument("--no-storm", action="store_true")

@@ -35,7 +35,36 @@ def _daphne_leaves_bodies_to_django() -> None:
     WebRequest.__init__ = __init__  # type: ignore[method-assign]
 
 
+class _Deferred:
+    """``pformat(obj)`` when a log line is actually written, not before."""
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+
+    def __str__(self) -> str:
+        from pprint import pformat
+
+        return pformat(self.obj)
+
+
+def _autobahn_formats_debug_lines_lazily() -> None:
+    """autobahn builds the arguments of its debug log lines whether debug is on or not: a
+    pretty-printed table of 50 options per connection and click colour codes per frame
+    (``bench_load.py``'s profile: ~6 % of a daphne's loop under a connect ramp). Plain text
+    and deferred formatting; with debug logging on the lines read the same, uncoloured."""
+    try:
+        import autobahn.util
+        import autobahn.websocket.protocol
+    except ImportError:  # not served by daphne
+        return
+    autobahn.util._HAS_CLICK = False  # type: ignore[attr-defined]
+    protocol = autobahn.websocket.protocol
+    protocol.pformat = _Deferred  # type: ignore[attr-defined,assignment]
+    protocol.Timings.__str__ = lambda self: str(_Deferred(self._timings))  # type: ignore[method-assign]
+
+
 _daphne_leaves_bodies_to_django()
+_autobahn_formats_debug_lines_lazily()
 install_daphne_body_limit()
 
 application = ProtocolTypeRouter(
