@@ -240,6 +240,7 @@ def run_bench(
     storm_after_s: float | None = None,
     storm: bool = True,
     poses: bool = False,
+    refresh: str = "always",
     rest: bool = False,
     profile_dir: str | None = None,
 ) -> dict[str, Any]:
@@ -266,7 +267,7 @@ def run_bench(
         command = [sys.executable, "-m", "workers.headset.load", "--users", str(users_file),
                    "--seconds", str(max(seconds, after + 1.0) if storm else seconds),
                    "--ramp-per-s", str(ramp_per_s), "--heartbeat-s", str(heartbeat_s),
-                   "--ready-file", str(ready_file)]  # fmt: skip
+                   "--ready-file", str(ready_file), "--refresh", refresh]  # fmt: skip
         if storm:
             command += ["--storm-wait-s", "120"]
         if poses:
@@ -342,6 +343,12 @@ def main() -> int:
     parser.add_argument("--storm-after-s", type=float, default=None, help="after all joined")
     parser.add_argument("--no-storm", action="store_true")
     parser.add_argument("--poses", action="store_true", help="5%% at 10 Hz, 15%% at 2 Hz")
+    parser.add_argument(
+        "--refresh",
+        choices=["always", "expiring"],
+        default="always",
+        help="rotate tokens on every reconnect, or as api.js (near expiry)",
+    )
     parser.add_argument("--rest", action="store_true", help="a paced REST mix alongside")
     parser.add_argument("--profile", default=None, help="dir: cProfile daphne 2..P")
     args = parser.parse_args()
@@ -358,6 +365,7 @@ def main() -> int:
             storm_after_s=args.storm_after_s,
             storm=not args.no_storm,
             poses=args.poses,
+            refresh=args.refresh,
             rest=args.rest,
             profile_dir=args.profile,
         )

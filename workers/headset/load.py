@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -52,6 +53,7 @@ from workers.protocol import (
     CLOSE_FORBIDDEN,
     CLOSE_NOT_FOUND,
     CLOSE_SESSION_ENDED,
+    CLOSE_UNAUTHORIZED,
     SESSION_HEARTBEAT_S,
     SUBPROTOCOL,
     percentile,
@@ -60,6 +62,18 @@ from workers.protocol import (
 logger = logging.getLogger("headset.load")
 
 FINAL_CLOSES = {CLOSE_SESSION_ENDED, CLOSE_FORBIDDEN, CLOSE_NOT_FOUND}  # socket.js: no retry
+REFRESH_MARGIN_S = 60.0  # api.js REFRESH_MARGIN_MS
+
+
+def token_expires_at(token: str) -> float:
+    """The ``exp`` claim of a JWT (unverified: the client only schedules with it); 0 when
+    it has none."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(claims.get("exp") or 0.0)
+    except (IndexError, ValueError):
+        return 0.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,10 @@ class LoadOptions:
     spectator_every: int = 8  # the n-th member of each 8 joins as a spectator; 0: none
     connect_timeout_s: float = 30.0
     storm_wait_s: float = 0.0  # > 0: after `seconds`, wait up to this long for a storm to heal
+    # "always": rotate the pair before every reconnect of a dropped socket (the worst case: an
+    # outage longer than the access token's life); "expiring": as api.js, only after a 4401
+    # close or within REFRESH_MARGIN_S of the access token's expiry.
+    refresh: str = "always"
     ready_file: str | None = None  # written when every user joined once (the storm may start)
 
 
@@ -191,6 +209,11 @@ class User:
         run.tally.gave_up["refresh"] += 1
         return False
 
+    def must_rotate(self, run: Run) -> bool:
+        if run.options.refresh == "always":
+            return True
+        return token_expires_at(self.access) - time.time() < REFRESH_MARGIN_S
+
     # --- the socket's life ----------------------------------------------------------------
     async def run(self, run: Run) -> None:
         if not self.access and not await self.sign_in(run):
@@ -212,7 +235,7 @@ class User:
                 attempt = 0
             # An established socket that dropped (or was refused its token) reconnects with a
             # fresh pair; a connect that never opened keeps the pair it has.
-            refresh = code is not None
+            refresh = code == CLOSE_UNAUTHORIZED or (code is not None and self.must_rotate(run))
             self.established.clear()
             await asyncio.sleep(backoff_s(attempt))
             attempt += 1
@@ -411,6 +434,7 @@ def summary(tally: Tally, users: int, ramp_s: float, options: LoadOptions) -> di
         "ramp_s": round(ramp_s, 1),
         "steady_s": options.seconds,
         "heartbeat_s": options.heartbeat_s,
+        "refresh": options.refresh,
         "connected_at_end": tally.established_now,
         "connected": tally.connected,
         "connect_failed": tally.connect_failed,
@@ -468,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poses", action="store_true", help="5%% at 10 Hz, 15%% at 2 Hz")
     parser.add_argument("--storm-wait-s", type=float, default=0.0)
     parser.add_argument("--ready-file", default=None)
+    parser.add_argument("--refresh", choices=["always", "expiring"], default="always")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     with open(args.users) as fh:
@@ -480,6 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         pose_mix=((0.05, 10.0), (0.15, 2.0)) if args.poses else (),
         storm_wait_s=args.storm_wait_s,
         ready_file=args.ready_file,
+        refresh=args.refresh,
     )
     print(json.dumps(asyncio.run(run_load(users, options)), indent=2))  # CLI output
     return 0

@@ -6,6 +6,7 @@ its sockets, every user back through a token refresh."""
 import asyncio
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,14 @@ from apps.accounts.services import roles_sync, token_pair_issue
 from apps.accounts.tests.factories import UserFactory
 from apps.core.testing import ROOT, Processes, database_url_for, load_script
 from apps.sessions import services
-from workers.headset.load import LoadOptions, backoff_s, closing_line, percentile, run_load
+from workers.headset.load import (
+    LoadOptions,
+    backoff_s,
+    closing_line,
+    percentile,
+    run_load,
+    token_expires_at,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -100,6 +108,14 @@ def test_load_bench_storm_every_user_back_through_refresh() -> None:
     assert ws["refreshes"] >= 10  # every dropped user rotated its pair, none replayed
     assert ws["gave_up"] == {}
     assert [p["sockets"] for p in report["daphne"]] == [10, 10]
+
+
+@pytest.mark.django_db
+def test_token_expiry_read_as_api_js_schedules_its_refresh() -> None:
+    roles_sync()
+    pair = token_pair_issue(user=UserFactory(roles=["participant"]))
+    assert token_expires_at(pair.access) == pytest.approx(time.time() + pair.expires_in, abs=5)
+    assert token_expires_at("not-a-token") == 0.0
 
 
 def test_backoff_is_the_web_clients() -> None:
