@@ -239,6 +239,7 @@ def run_bench(
     heartbeat_s: float = SESSION_HEARTBEAT_S,
     storm_after_s: float | None = None,
     storm: bool = True,
+    storm_wait_s: float = 180.0,
     poses: bool = False,
     refresh: str = "always",
     rest: bool = False,
@@ -269,7 +270,7 @@ def run_bench(
                    "--ramp-per-s", str(ramp_per_s), "--heartbeat-s", str(heartbeat_s),
                    "--ready-file", str(ready_file), "--refresh", refresh]  # fmt: skip
         if storm:
-            command += ["--storm-wait-s", "120"]
+            command += ["--storm-wait-s", str(storm_wait_s)]
         if poses:
             command.append("--poses")
         for port in daphnes.ports:

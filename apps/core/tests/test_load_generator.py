@@ -88,7 +88,7 @@ def test_load_bench_storm_every_user_back_through_refresh() -> None:
            "DB_CONN_MAX_AGE": "60"}  # fmt: skip
     report = bench.run_bench(
         env, users=20, seconds=1.0, ramp_per_s=50.0, processes=2, signins=2,
-        heartbeat_s=0.5, storm_after_s=1.5,
+        heartbeat_s=0.5, storm_after_s=1.5, storm_wait_s=25.0,
     )  # fmt: skip
     connections.close_all()
     line = closing_line(report["ws"])
