@@ -1,12 +1,5 @@
-import functools
-from collections.abc import Awaitable, Callable
-from typing import Any
-
-from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent
-from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 
@@ -72,34 +65,3 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
     if not is_api_path(request.path):
         return defaults.permission_denied(request, exception)  # type: ignore[arg-type]
     return JsonResponse(error_body("permission_denied", "Forbidden."), status=403)
-
-
-def off_request_thread(
-    view: Callable[..., HttpResponseBase],
-) -> Callable[..., Awaitable[HttpResponseBase]]:
-    """``view`` as an async view that runs it on the event loop's executor, like the session
-    socket's database helpers, instead of the one thread on which Django's ASGI handler runs
-    every sync view of the process. For the token endpoints: a sign-in's password hash (about
-    0.25 s of a core, GIL released) queued every other request of its process behind it, and a
-    reconnect storm's token refreshes queued behind each other. Database connections are
-    per executor thread, closed when stale before and after each call (Channels'
-    ``database_sync_to_async``). The view's attributes (``cls`` for the OpenAPI schema,
-    ``csrf_exempt``) are kept. Under WSGI (Django's test client) the view stays on the
-    calling thread, with its connection and the test's transaction."""
-
-    def render(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        response = view(request, *args, **kwargs)
-        rendering = getattr(response, "render", None)
-        if callable(rendering):
-            rendering()  # here, not back on the request thread
-        return response
-
-    pooled = database_sync_to_async(render, thread_sensitive=False)
-    in_place = sync_to_async(render)  # back to the caller's thread: no connection handling
-
-    @functools.wraps(view)
-    async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        run = pooled if isinstance(request, ASGIRequest) else in_place
-        return await run(request, *args, **kwargs)  # type: ignore[no-any-return]
-
-    return wrapper
