@@ -72,6 +72,17 @@ return out
 """
 
 
+# KEYS: the feed's counter and sorted set. ARGV: since. Returns {counter, changed sessions...}.
+_FEED_LUA = """
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local since = tonumber(ARGV[1])
+if cur <= since then return {cur} end
+local out = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. since, '+inf')
+table.insert(out, 1, cur)
+return out
+"""
+
+
 def tick_hz() -> int:
     return max(1, min(90, int(settings.SESSION_TICK_HZ)))
 
@@ -166,6 +177,7 @@ class RedisPoseStore:
         self._url = url
         self._client: Any = None
         self._script: Any = None
+        self._feed_script: Any = None
 
     def _ensure(self) -> Any:
         if self._client is None:
@@ -173,19 +185,17 @@ class RedisPoseStore:
 
             self._client = aioredis.Redis.from_url(self._url, decode_responses=True)
             self._script = self._client.register_script(_EXCHANGE_LUA)
+            self._feed_script = self._client.register_script(_FEED_LUA)
         return self._script
 
     async def changed_sessions(self, since: int) -> tuple[int, set[uuid.UUID] | None]:
         self._ensure()
-        counter, zset = _feed_keys()
-        async with self._client.pipeline(transaction=False) as pipe:
-            pipe.get(counter)
-            pipe.zrangebyscore(zset, f"({since}", "+inf")
-            current, changed = await pipe.execute()
-        version = int(current or 0)
+        # One command per tick, the counter alone while nothing changed (the common case).
+        reply = await self._feed_script(keys=_feed_keys(), args=[since])
+        version = int(reply[0])
         if version < since:
             return version, None
-        return version, {uuid.UUID(hex=h) for h in changed}
+        return version, {uuid.UUID(hex=h) for h in reply[1:]}
 
     async def exchange_many(
         self, batch: dict[uuid.UUID, tuple[dict[int, str], int]]
