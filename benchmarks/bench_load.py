@@ -290,6 +290,7 @@ def run_bench(
         cpu_ready, t_ready = daphnes.cpu(), time.monotonic()
         gen_ready = cpu_seconds(generator.pid) if generator.poll() is None else 0.0
         restart_s = cpu_steady = None
+        gen_steady: float | None = None
         steady_s = 0.0
         if ramp_ok and storm:
             time.sleep(after)
@@ -311,7 +312,7 @@ def run_bench(
     report = json.loads(next(s for s in out if s.lstrip().startswith("{")))
     if cpu_steady is None:  # no storm: the steady window is the generator's
         cpu_steady = [b - a for a, b in zip(cpu_ready, cpu_end, strict=True)]
-        gen_steady = 0.0
+        gen_steady = None  # the generator has exited: its CPU is gone with it
     per_process = [
         {
             "sockets": len(range(i, users, processes)),
@@ -326,7 +327,9 @@ def run_bench(
         "setup_s": round(setup_s, 1),
         "steady_window_s": round(steady_s, 1),
         "daphne": per_process,
-        "generator_cpu_share_steady": round(gen_steady / steady_s, 3) if steady_s else None,
+        "generator_cpu_share_steady": (
+            round(gen_steady / steady_s, 3) if steady_s and gen_steady is not None else None
+        ),
         "storm_restart_s": None if restart_s is None else round(restart_s, 2),
         "ws": report,
         "rest": rest_report,

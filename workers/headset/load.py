@@ -63,6 +63,7 @@ logger = logging.getLogger("headset.load")
 
 FINAL_CLOSES = {CLOSE_SESSION_ENDED, CLOSE_FORBIDDEN, CLOSE_NOT_FOUND}  # socket.js: no retry
 REFRESH_MARGIN_S = 60.0  # api.js REFRESH_MARGIN_MS
+ECHO_GRACE_S = 10.0  # at the end, a beat not echoed within this is lost (late ones count late)
 
 
 def token_expires_at(token: str) -> float:
@@ -281,7 +282,7 @@ class User:
         if run.stop.is_set() and not reader.done():
             if self.established.is_set():
                 tally.established_now += 1
-            await self.await_echoes(min(2.0, options.heartbeat_s))
+            await self.await_echoes(ECHO_GRACE_S)
             tally.heartbeats_lost += len(self.pending)
             self.pending.clear()
             await ws.close()
