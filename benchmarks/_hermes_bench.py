@@ -12,15 +12,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+
+# Re-exported: bench_sessions takes it from here with the rest of the plumbing.
+from apps.core.testing import free_port as free_port
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -84,7 +80,22 @@ def daphne(
     # BENCH_DAPHNE_LOG=path keeps the server's stderr (tracebacks behind 1011 closes).
     log_path = os.environ.get("BENCH_DAPHNE_LOG")
     stderr = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    process = daphne_start(port, {**env, **(extra_env or {})}, stderr)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "vrplatform.asgi:application",
+        ],
+        cwd=BASE_DIR,
+        env={**env, **(extra_env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
     try:
         wait_listening(port, process)
         yield port, process.pid
@@ -97,22 +108,6 @@ def daphne(
             process.wait()
         if log_path:
             stderr.close()
-
-
-def daphne_start(
-    port: int, env: dict[str, str], stderr: Any = subprocess.DEVNULL, profile: str | None = None
-) -> subprocess.Popen[bytes]:
-    """A daphne process on ``port`` (not waited for); under cProfile, written to ``profile``
-    when it exits on SIGTERM, if given."""
-    prefix = ["-m", "cProfile", "-o", profile] if profile else []
-    args = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "vrplatform.asgi:application"]
-    return subprocess.Popen(
-        [sys.executable, *prefix, *args],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=stderr,
-    )
 
 
 def make_users(count: int, prefix: str) -> list[tuple[object, str]]:

@@ -25,7 +25,6 @@ import itertools
 import json
 import os
 import resource
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,14 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests
 
-from benchmarks._hermes_bench import (
-    BASE_DIR,
-    cpu_seconds,
-    daphne_start,
-    free_port,
-    platform_env,
-    wait_listening,
-)
+from apps.core.testing import Processes
+from benchmarks._hermes_bench import BASE_DIR, cpu_seconds, free_port, platform_env, wait_listening
 from workers.headset.load import closing_line
 from workers.protocol import SESSION_HEARTBEAT_S, percentiles
 
@@ -179,44 +172,35 @@ def rest_mix(base: str, stop: threading.Event, workers: int = 4) -> dict[str, An
 class Daphnes:
     """P daphne processes on fixed ports; the storm kills one and starts it again there."""
 
-    def __init__(self, env: dict[str, str], count: int, profile_dir: str | None) -> None:
+    def __init__(self, env: dict[str, str], count: int, log_dir: Path, profile: str | None) -> None:
         self.env = env
         self.ports = [free_port() for _ in range(count)]
-        self.profile_dir = profile_dir
-        self.procs: list[subprocess.Popen[bytes]] = []
-        for i, port in enumerate(self.ports):
-            self.procs.append(daphne_start(port, env, profile=self._profile(i)))
-        for port, proc in zip(self.ports, self.procs, strict=True):
-            wait_listening(port, proc, timeout=60)
+        self.processes = Processes(log_dir)  # logs: <log_dir>/daphne-<i>.log
+        for i in range(count):
+            # Never the stormed process under cProfile: SIGKILL would lose its profile.
+            self.start(i, str(Path(profile) / f"daphne-{i}.prof") if profile and i else None)
+        for i in range(count):
+            wait_listening(self.ports[i], self.processes.procs[f"daphne-{i}"], timeout=60)
 
-    def _profile(self, i: int) -> str | None:
-        # Never the stormed process: SIGKILL would lose its profile.
-        if self.profile_dir and i > 0:
-            return str(Path(self.profile_dir) / f"daphne-{i}.prof")
-        return None
+    def start(self, i: int, profile: str | None = None) -> None:
+        prefix = ["-m", "cProfile", "-o", profile] if profile else []
+        self.processes.start(
+            f"daphne-{i}",
+            [*prefix, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.ports[i]),
+             "vrplatform.asgi:application"],
+            self.env,
+        )  # fmt: skip
 
     def cpu(self) -> list[float]:
-        return [cpu_seconds(p.pid) for p in self.procs]
+        return [cpu_seconds(proc.pid) for proc in self.processes.procs.values()]
 
     def storm(self, i: int = 0) -> float:
         """SIGKILL process ``i`` and start it again on its port; seconds until it listens."""
-        self.procs[i].send_signal(signal.SIGKILL)
-        self.procs[i].wait()
+        self.processes.kill(f"daphne-{i}")
         started = time.monotonic()
-        self.procs[i] = daphne_start(self.ports[i], self.env)
-        wait_listening(self.ports[i], self.procs[i], timeout=60)
+        self.start(i)
+        wait_listening(self.ports[i], self.processes.procs[f"daphne-{i}"], timeout=60)
         return time.monotonic() - started
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def wait_file(path: Path, process: subprocess.Popen[str], within_s: float) -> bool:
@@ -255,8 +239,8 @@ def run_bench(
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         users_file, ready_file = Path(tmp) / "users.json", Path(tmp) / "ready"
         users_file.write_text(json.dumps(population))
-        daphnes = Daphnes(env, processes, profile_dir)
-        stack.callback(daphnes.stop)
+        daphnes = Daphnes(env, processes, Path(tmp), profile_dir)
+        stack.callback(daphnes.processes.stop_all)
         stop = threading.Event()
         rest_report: dict[str, Any] = {}
         rest_thread = None
