@@ -63,7 +63,26 @@ def _autobahn_formats_debug_lines_lazily() -> None:
     protocol.Timings.__str__ = lambda self: str(_Deferred(self._timings))  # type: ignore[method-assign]
 
 
+def _request_threads_close_their_connections() -> None:
+    """Under ASGI, Django runs each request's sync code on a thread of its own (asgiref's
+    ThreadSensitiveContext), so with ``CONN_MAX_AGE`` > 0 every request opened a PostgreSQL
+    connection that nothing closed when its thread ended: a reconnect storm's token refreshes
+    exhausted ``max_connections`` ("too many clients", 503s; ``bench_load.py``). Django's
+    docs say: no persistent connections under ASGI. Close the request's connections when it
+    finishes; the session sockets' executor threads keep theirs (``CONN_MAX_AGE``)."""
+    from django.core.handlers.asgi import ASGIHandler
+    from django.core.signals import request_finished
+    from django.db import connections
+
+    def close(sender: object, **kwargs: object) -> None:
+        if isinstance(sender, type) and issubclass(sender, ASGIHandler):
+            connections.close_all()
+
+    request_finished.connect(close, dispatch_uid="vrplatform.asgi.request_threads_close")
+
+
 _daphne_leaves_bodies_to_django()
+_request_threads_close_their_connections()
 _autobahn_formats_debug_lines_lazily()
 install_daphne_body_limit()
 
