@@ -67,12 +67,13 @@ test-integration: setup ## the platform as processes: Redis/PostgreSQL restarts,
 		$(BIN)/python -m pytest -m integration apps/core/tests/integration $(PYTEST_ARGS)
 
 LOAD_USERS ?= 10000
-LOAD_SECONDS ?= 30
+LOAD_SECONDS ?= 60
 LOAD_RAMP ?= 100
+LOAD_PROCESSES ?= 2
 
-test-load: setup ## concurrent WebSocket users on two daphne processes plus a REST mix
-	ulimit -n $$(ulimit -Hn) && $(BIN)/python benchmarks/bench_load.py \
-		--users $(LOAD_USERS) --seconds $(LOAD_SECONDS) --ramp-per-s $(LOAD_RAMP)
+test-load: setup ## users like the real clients on LOAD_PROCESSES daphne processes, a reconnect storm
+	ulimit -n $$(ulimit -Hn) && $(BIN)/python benchmarks/bench_load.py --users $(LOAD_USERS) \
+		--seconds $(LOAD_SECONDS) --ramp-per-s $(LOAD_RAMP) --processes $(LOAD_PROCESSES)
 
 security-scan: setup ## bandit, pip-audit, check --deploy, Schemathesis against a live daphne
 	$(BIN)/python -m deploy.security.bandit_gate

@@ -19,7 +19,7 @@ Close codes:
                           withdrawn so that the socket may no longer be in the session
 4403  forbidden           no permission to join, an invite session not joined
 4404  not_found           no such session (or a private one you are not in)
-4408  idle_timeout        nothing received for 30 s (send ``athena:heartbeat``)
+4408  idle_timeout        nothing received for 60 s (send ``athena:heartbeat`` every 25 s)
 4429  rate_limited        kept flooding after ``error`` ``rate_limited``
 ====  ==================  ==========================================================
 """

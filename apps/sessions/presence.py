@@ -70,8 +70,10 @@ class Presence:
             await asyncio.sleep(LIVE_REFRESH_S)
 
     async def start(self) -> None:
+        # Claimed before the first await: the sockets joining while it runs (a restarted
+        # process takes thousands at once) must not each reap, which took the same dead
+        # process's sockets off its participants once per concurrent join.
         if self.task is None:
-            await self.client.set(self.alive, 1, ex=LIVE_TTL_S)
             self.task = asyncio.get_running_loop().create_task(self._keep_alive())
             # The first socket of this process: clean up after processes that died.
             from channels.db import database_sync_to_async

@@ -11,6 +11,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from vrplatform.oidc_key import load_or_create_dev_key
+from workers.protocol.sockets import SESSION_IDLE_TIMEOUT_S
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -336,7 +337,8 @@ MONITORING_DASHBOARD_INTERVAL_S = env.float("MONITORING_DASHBOARD_INTERVAL_S", d
 # (general and pose), strikes before a flood closes the socket; the snapshot tick (also the
 # tick at which each streaming worker gets the poses of the session's other participants).
 HERMES_AUTH_TIMEOUT_S = env.float("HERMES_AUTH_TIMEOUT_S", default=5.0)
-HERMES_IDLE_TIMEOUT_S = env.float("HERMES_IDLE_TIMEOUT_S", default=30.0)
+# The heartbeat interval and idle timeout are chosen in workers/protocol/sockets.py (one place).
+HERMES_IDLE_TIMEOUT_S = env.float("HERMES_IDLE_TIMEOUT_S", default=SESSION_IDLE_TIMEOUT_S)
 HERMES_WS_RATE = env.float("HERMES_WS_RATE", default=20.0)
 HERMES_WS_BURST = env.float("HERMES_WS_BURST", default=40.0)
 HERMES_WS_POSE_RATE = env.float("HERMES_WS_POSE_RATE", default=120.0)

@@ -43,7 +43,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from workers.headset.path import head_pose
-from workers.protocol import BEARER_PREFIX, SUBPROTOCOL, frame_stages
+from workers.protocol import BEARER_PREFIX, SESSION_HEARTBEAT_S, SUBPROTOCOL, frame_stages
 from workers.protocol import percentiles as shared_percentiles
 from workers.streaming.frames import ID_MODULO, read_frame_id
 from workers.streaming.ice import ice_servers
@@ -247,7 +247,7 @@ class SyntheticHeadset:
 
     async def _heartbeats(self) -> None:
         while True:
-            await asyncio.sleep(10)
+            await asyncio.sleep(SESSION_HEARTBEAT_S)
             await self.send_event("athena:heartbeat", {"t": _ms()})
 
     async def _read_socket(self) -> None:

@@ -13,7 +13,7 @@ One module per concept; this package re-exports their public names, so
 - :mod:`~workers.protocol.geometry`: quaternion and node-transform maths (one definition)
 - :mod:`~workers.protocol.pose`: head/hand poses and XR input from the ``pose`` channel
 - :mod:`~workers.protocol.frames`: the ``frames`` channel and the stages of one frame
-- :mod:`~workers.protocol.sockets`: subprotocol, close codes, protocol versions
+- :mod:`~workers.protocol.sockets`: subprotocol, session heartbeat, close codes, protocol versions
 - :mod:`~workers.protocol.stats`: ``Percentiles`` and the one percentile definition
 - :mod:`~workers.protocol.reports`: the per-stream stats report
 - :mod:`~workers.protocol.limits`: ``TokenBucket`` rate limiting
@@ -105,6 +105,8 @@ from workers.protocol.sockets import (
     CLOSE_UNAUTHORIZED,
     CLOSE_UNSUPPORTED_VERSION,
     PROTOCOL_VERSION,
+    SESSION_HEARTBEAT_S,
+    SESSION_IDLE_TIMEOUT_S,
     STATS_BATCH_VERSION,
     SUBPROTOCOL,
     SUPPORTED_VERSIONS,
@@ -146,6 +148,8 @@ __all__ = [
     "QUAT_NORM_TOLERANCE",
     "RUNGS",
     "RUNG_ORDER",
+    "SESSION_HEARTBEAT_S",
+    "SESSION_IDLE_TIMEOUT_S",
     "STAGES",
     "STATS_BATCH_VERSION",
     "SUBPROTOCOL",

@@ -4,7 +4,8 @@
 import { accessToken, onTokens, refreshTokens } from "./api.js";
 import { backoffDelay } from "./netstats.js";
 
-const HEARTBEAT_MS = 10_000;
+// workers/protocol/sockets.py SESSION_HEARTBEAT_S: the server closes a socket silent for 60 s.
+const HEARTBEAT_MS = 25_000;
 // Close codes of apps/sessions/consumers.py that must not be retried blindly.
 export const CLOSE = { ENDED: 4000, UNAUTHENTICATED: 4401, FORBIDDEN: 4403, NOT_FOUND: 4404 };
 
