@@ -1,0 +1,246 @@
+"""Capacity model: pods per tier for a number of users, from measured per-process figures.
+
+Pure logic (no Django): the cluster sizing in ``deploy/README.md`` is this module's output
+(``python -m apps.monitoring.capacity_model``), and the web tier's autoscaling metric
+(``vrplatform_web_pods_desired``, read by the HPA in ``deploy/kubernetes/auto-scaling.yaml``)
+is ``web_pods`` of the same model applied to the live platform, so the table and the
+autoscaler cannot disagree.
+
+Every figure below names the ``benchmarks/RESULTS.md`` section it comes from. Figures marked
+"to re-measure" are not measured on this code yet: an existing measurement of a neighbouring
+path, or an assumption stated as such; the README table says which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+from apps.monitoring.capacity_forecast import workers_for
+
+# ------------------------------------------------------------------ measured figures
+
+# "Sessions (issue 3) → Connections": one daphne process holds 2,000-2,500 authenticated
+# sockets heartbeating at 1 Hz with heartbeat p99 ≤ 17 ms (3,000 saturates it). The low end,
+# and at 1 Hz: to re-measure at the 25 s heartbeat ("Issue 23: load at 10,000 users").
+SOCKETS_PER_DAPHNE = 2_000
+# Same section: ~275 µs of one core per heartbeat round trip, 90% in Twisted/autobahn framing
+# and Channels' dispatch, so it is the cost of any small message through a socket consumer.
+# Used for pose snapshots to spectators too: to re-measure.
+CORE_S_PER_SOCKET_MESSAGE = 275e-6
+# "Issue 23: stats path": the stats_batch path takes 0.89 ms of a (loaded) core per stream
+# report at 8 streams per worker, 0.77 ms at 64.
+CORE_S_PER_STATS_REPORT = 0.89e-3
+# Same section: 0.179 SQL statements per report at 8 streams/worker and 0.022 at 64, i.e.
+# ~1.43 per batch (one query per batch plus a 3-statement flush every 10 batches); one Redis
+# pipeline per batch.
+SQL_PER_STATS_BATCH = 1.43
+REDIS_OPS_PER_STATS_BATCH = 1.0
+# Placement of a render_start (pick a worker, create the stream, notify it): to re-measure
+# ("Issue 23: simulated workers"); assumed 20 ms of a core and 10 statements.
+CORE_S_PER_PLACEMENT = 20e-3
+SQL_PER_PLACEMENT = 10.0
+# apps/sessions/poses.py: one Lua exchange per tick (SESSION_TICK_HZ, 30) per (daphne
+# process, session) with members on that process. A script call counted as one Redis op.
+SESSION_TICK_HZ = 30
+
+# ------------------------------------------------------------------ assumed figures (to re-measure)
+
+# PostgreSQL: short indexed statements per second per core of the primary (pgbench-like
+# point reads/updates and ~80-row INSERTs mixed); not measured here: to re-measure.
+SQL_PER_POSTGRES_CORE = 5_000
+# The per-second StreamStats rows ("Issue 23: stats path": still written, in multi-row INSERTs
+# of ~80 rows) cost by the row: rows per second per core, assumed; to re-measure.
+ROWS_PER_POSTGRES_CORE = 20_000
+# The largest primary we plan on before writes must be split (cores); past this, reads go to
+# replicas (DATABASE_REPLICA_URL) and the model reports "postgres-limit".
+POSTGRES_MAX_CORES = 32
+# Server connections PostgreSQL is run with (max_connections minus superuser reserve).
+POSTGRES_MAX_CONNECTIONS = 200
+# Connections each pod holds without a pooler: a daphne process opens one per database
+# thread (ASGI_THREADS, default 4 here) plus the main one; Celery one per child (2).
+CONNECTIONS_PER_WEB_POD = 5
+CONNECTIONS_PER_CELERY_POD = 2
+# Redis: one single-threaded instance, small commands and short Lua scripts; to re-measure.
+REDIS_OPS_PER_INSTANCE = 80_000
+# Celery: the periodic work (stats fold every 10 min, reapers) grows with streams; one pod
+# (2 children) assumed to carry 5,000 streams' fold: to re-measure.
+STREAMS_PER_CELERY_POD = 5_000
+
+# ------------------------------------------------------------------ policy
+
+TARGET_UTILIZATION = 0.7  # every tier sized to run at 70% (the web HPA's CPU target too)
+MIN_WEB_PODS = 2  # two for availability (PodDisruptionBudget minAvailable 1)
+MIN_CELERY_PODS = 2
+GPU_HEADROOM = 0.2  # as MONITORING_CAPACITY_HEADROOM
+STANDARD_USERS = (1_000, 10_000, 100_000)
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """What the cluster carries. A streamed user has one stream on a GPU worker (poses go to
+    it over WebRTC); a spectator receives pose snapshots through the platform."""
+
+    users: int
+    streamed_share: float = 0.5
+    streams_per_worker: int = 8  # per GPU worker at the chosen quality rung
+    heartbeat_s: float = 25.0
+    session_size: int = 8
+    # Share of spectators whose session has a pose changing each tick (snapshots are sent
+    # only for changed poses).
+    snapshot_share: float = 0.2
+    stream_minutes: float = 20.0  # mean stream lifetime: placements/s = streams / lifetime
+    # Gateway routes a session's members to one daphne process (then one pose room per
+    # session); without it a session has rooms on up to session_size processes.
+    session_affinity: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Sizing:
+    users: int
+    streams: int
+    gpu_workers: int
+    web_pods: int
+    celery_pods: int
+    postgres_cores: int
+    redis_instances: int
+    pgbouncer: bool
+    sql_per_s: float
+    redis_ops_per_s: float
+    web_core_s: float  # cores of daphne work per second, before the utilisation target
+    limit: str  # the tier that bounds the web pods: "sockets" or "cpu"
+    saturates_first: str  # first shared tier past one instance: "redis", "postgres" or "none"
+
+
+def _ceil(x: float) -> int:
+    return math.ceil(x - 1e-9)
+
+
+def web_load(*, users: int, streams: int, placements_per_s: float, w: Workload) -> float:
+    """Cores of daphne work per second: heartbeats, snapshots, stats reports, placements."""
+    spectators = max(users - streams, 0)
+    beats = users / w.heartbeat_s
+    snapshots = spectators * w.snapshot_share * SESSION_TICK_HZ
+    return (
+        (beats + snapshots) * CORE_S_PER_SOCKET_MESSAGE
+        + streams * CORE_S_PER_STATS_REPORT
+        + placements_per_s * CORE_S_PER_PLACEMENT
+    )
+
+
+def web_pods(*, users: int, streams: int, w: Workload) -> tuple[int, str]:
+    """Daphne pods (one process each) for ``users`` sockets and ``streams`` reporting at 1 Hz,
+    and which bound decided it."""
+    placements = streams / (w.stream_minutes * 60.0)
+    by_sockets = users / (SOCKETS_PER_DAPHNE * TARGET_UTILIZATION)
+    by_cpu = web_load(users=users, streams=streams, placements_per_s=placements, w=w)
+    by_cpu /= TARGET_UTILIZATION
+    pods = max(_ceil(by_sockets), _ceil(by_cpu), MIN_WEB_PODS)
+    return pods, "sockets" if by_sockets >= by_cpu else "cpu"
+
+
+def web_pods_desired(*, users: int, streams: int) -> int:
+    """The web HPA's metric: daphne pods for the live platform (``users`` connected
+    participants, ``streams`` live streams) under the default workload's other figures."""
+    return web_pods(users=users, streams=streams, w=Workload(users=users))[0]
+
+
+def size(w: Workload) -> Sizing:
+    """Pods per tier and GPU workers for workload ``w``."""
+    streams = round(w.users * w.streamed_share)
+    gpu = workers_for(
+        streams, streams_per_worker=w.streams_per_worker, headroom=GPU_HEADROOM, minimum=1
+    )
+    web, limit = web_pods(users=w.users, streams=streams, w=w)
+    placements = streams / (w.stream_minutes * 60.0)
+    batches = gpu  # one stats_batch per worker per second
+    sql = batches * SQL_PER_STATS_BATCH + placements * SQL_PER_PLACEMENT
+    sessions = w.users / max(w.session_size, 1)
+    rooms = sessions * (1 if w.session_affinity else min(w.session_size, web))
+    beats = w.users / w.heartbeat_s  # presence refresh: one op per heartbeat
+    redis_ops = rooms * SESSION_TICK_HZ + batches * REDIS_OPS_PER_STATS_BATCH + beats
+    pg_load = sql / SQL_PER_POSTGRES_CORE + streams / ROWS_PER_POSTGRES_CORE
+    pg_cores = max(_ceil(pg_load / TARGET_UTILIZATION), 2)
+    redis = max(_ceil(redis_ops / (REDIS_OPS_PER_INSTANCE * TARGET_UTILIZATION)), 1)
+    celery = max(_ceil(streams / STREAMS_PER_CELERY_POD), MIN_CELERY_PODS)
+    connections = web * CONNECTIONS_PER_WEB_POD + celery * CONNECTIONS_PER_CELERY_POD
+    first = "none"
+    if redis > 1 or pg_cores > POSTGRES_MAX_CORES:
+        redis_share = redis_ops / REDIS_OPS_PER_INSTANCE
+        pg_share = pg_cores / POSTGRES_MAX_CORES
+        first = "redis" if redis_share >= pg_share else "postgres"
+    return Sizing(
+        users=w.users,
+        streams=streams,
+        gpu_workers=gpu,
+        web_pods=web,
+        celery_pods=celery,
+        postgres_cores=pg_cores,
+        redis_instances=redis,
+        pgbouncer=connections > POSTGRES_MAX_CONNECTIONS,
+        sql_per_s=sql,
+        redis_ops_per_s=redis_ops,
+        web_core_s=web_load(users=w.users, streams=streams, placements_per_s=placements, w=w),
+        limit=limit,
+        saturates_first=first,
+    )
+
+
+def table(rows: Sequence[Sizing]) -> str:
+    """The Markdown table of ``deploy/README.md``."""
+    head = [
+        "users",
+        "streams",
+        "GPU workers",
+        "web (daphne) pods",
+        "web bound by",
+        "Celery pods",
+        "PostgreSQL cores",
+        "PgBouncer",
+        "Redis instances",
+        "SQL/s",
+        "Redis ops/s",
+        "first shared limit",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in rows:
+        cells = [
+            f"{s.users:,}",
+            f"{s.streams:,}",
+            f"{s.gpu_workers:,}",
+            f"{s.web_pods:,}",
+            s.limit,
+            f"{s.celery_pods:,}",
+            f"{s.postgres_cores:,}",
+            "yes" if s.pgbouncer else "no",
+            f"{s.redis_instances:,}",
+            f"{s.sql_per_s:,.0f}",
+            f"{s.redis_ops_per_s:,.0f}",
+            s.saturates_first,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Print the sizing table; the options are the fields of ``Workload``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, nargs="+", default=list(STANDARD_USERS))
+    defaults = Workload(users=0)
+    for f in fields(Workload):
+        if f.name == "users":
+            continue
+        value = getattr(defaults, f.name)
+        if isinstance(value, bool):
+            parser.add_argument(f"--{f.name.replace('_', '-')}", action="store_true")
+        else:
+            parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(value), default=value)
+    args = vars(parser.parse_args(argv))
+    users = args.pop("users")
+    print(table([size(Workload(users=n, **args)) for n in users]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""The capacity model (pure logic, no database): monotone in users, the 10,000-user row, the
+tier that saturates first, the README table and the HPA bounds that come from it."""
+
+import itertools
+from pathlib import Path
+
+import pytest
+import yaml
+
+from apps.monitoring import capacity_model
+from apps.monitoring.capacity_model import STANDARD_USERS, Workload, size, table
+from apps.monitoring.collector import state_families
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_every_tier_grows_with_users() -> None:
+    rows = [size(Workload(users=n)) for n in (500, 1_000, 5_000, 10_000, 50_000, 100_000)]
+    for small, big in itertools.pairwise(rows):
+        for tier in ("gpu_workers", "web_pods", "celery_pods", "postgres_cores", "redis_instances"):
+            assert getattr(big, tier) >= getattr(small, tier), tier
+        assert big.sql_per_s > small.sql_per_s
+        assert big.redis_ops_per_s > small.redis_ops_per_s
+
+
+def test_the_10k_row() -> None:
+    row = size(Workload(users=10_000))
+    assert row.streams == 5_000
+    # 5,000 streams at 8 per worker with 20% headroom.
+    assert row.gpu_workers == 750
+    # 10,000 sockets need 8 daphne processes at 2,000 each and 70%; the CPU of stats
+    # reports (5,000 x 0.89 ms), heartbeats and snapshots needs more.
+    assert row.web_pods > 10_000 / capacity_model.SOCKETS_PER_DAPHNE
+    assert row.limit == "cpu"
+    # The stats path: 750 batches/s x 1.43 statements, plus placements.
+    assert 1_000 < row.sql_per_s < 1_300
+    assert not row.pgbouncer
+
+
+def test_redis_saturates_first_and_affinity_moves_it() -> None:
+    assert size(Workload(users=1_000)).saturates_first == "none"
+    assert size(Workload(users=10_000)).saturates_first == "redis"
+    # One pose room per session instead of one per (process, session).
+    with_affinity = size(Workload(users=10_000, session_affinity=True))
+    assert with_affinity.redis_instances == 1
+    assert with_affinity.saturates_first == "none"
+    assert size(Workload(users=100_000)).pgbouncer
+
+
+def test_the_readme_table_is_the_models_output() -> None:
+    readme = (ROOT / "deploy" / "README.md").read_text()
+    assert table([size(Workload(users=n)) for n in STANDARD_USERS]) in readme
+    assert "python -m apps.monitoring.capacity_model" in readme
+
+
+def test_the_web_hpa_bounds_come_from_the_model() -> None:
+    docs = yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "auto-scaling.yaml").read_text())
+    hpa = next(
+        d
+        for d in docs
+        if d["kind"] == "HorizontalPodAutoscaler" and d["metadata"]["name"] == "kairo-web"
+    )["spec"]
+    assert hpa["minReplicas"] == size(Workload(users=1_000)).web_pods
+    assert hpa["maxReplicas"] == size(Workload(users=10_000)).web_pods
+    external = [m["external"]["metric"]["name"] for m in hpa["metrics"] if m["type"] == "External"]
+    assert external == ["vrplatform_web_pods_desired"]
+
+
+@pytest.mark.parametrize(("users", "streams"), [(0, 0), (1_000, 500), (10_000, 5_000)])
+def test_the_hpa_metric_is_the_models_web_pods(users: int, streams: int) -> None:
+    expected = size(Workload(users=users)).web_pods if users else capacity_model.MIN_WEB_PODS
+    assert capacity_model.web_pods_desired(users=users, streams=streams) == expected
+    families = {f.name: f for f in state_families({"web_pods_desired": expected})}
+    assert families["vrplatform_web_pods_desired"].samples[0].value == expected
+
+
+def test_the_command_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    capacity_model.main(["--users", "10000"])
+    out = capsys.readouterr().out
+    assert out.startswith("| users |")
+    assert "| 10,000 | 5,000 | 750 |" in out
