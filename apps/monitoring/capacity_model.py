@@ -79,13 +79,35 @@ STANDARD_USERS = (1_000, 10_000, 100_000)
 
 
 @dataclass(frozen=True, slots=True)
+class Rung:
+    """A quality rung's share of the streams and the streams one GPU worker carries at it."""
+
+    name: str
+    share: float
+    streams_per_worker: int
+
+    @classmethod
+    def parse(cls, text: str) -> Rung:
+        """``"1080p:0.7:8"`` (name, share of streams, streams per worker)."""
+        name, share, per_worker = text.split(":")
+        return cls(name, float(share), int(per_worker))
+
+
+# Streams per GPU worker at a rung: not measured on a GPU yet ("Renderer (issue 4)" and
+# "Streaming (issue 5)": GPU not measured; the worker's default WORKER_MAX_STREAMS is 4).
+# 8 is the issue's planning figure (10,000 streams on ~1,250 workers) and what "Issue 23:
+# stats path" measured the stats cost at: to re-measure on a GPU per rung.
+DEFAULT_RUNGS = (Rung("1080p", 1.0, 8),)
+
+
+@dataclass(frozen=True, slots=True)
 class Workload:
     """What the cluster carries. A streamed user has one stream on a GPU worker (poses go to
     it over WebRTC); a spectator receives pose snapshots through the platform."""
 
     users: int
     streamed_share: float = 0.5
-    streams_per_worker: int = 8  # per GPU worker at the chosen quality rung
+    rungs: tuple[Rung, ...] = DEFAULT_RUNGS
     heartbeat_s: float = 25.0
     session_size: int = 8
     # Share of spectators whose session has a pose changing each tick (snapshots are sent
@@ -150,8 +172,18 @@ def web_pods_desired(*, users: int, streams: int) -> int:
 def size(w: Workload) -> Sizing:
     """Pods per tier and GPU workers for workload ``w``."""
     streams = round(w.users * w.streamed_share)
-    gpu = workers_for(
-        streams, streams_per_worker=w.streams_per_worker, headroom=GPU_HEADROOM, minimum=1
+    total_share = sum(r.share for r in w.rungs) or 1.0
+    gpu = max(
+        sum(
+            workers_for(
+                streams * r.share / total_share,
+                streams_per_worker=r.streams_per_worker,
+                headroom=GPU_HEADROOM,
+                minimum=0,
+            )
+            for r in w.rungs
+        ),
+        1,
     )
     web, limit = web_pods(users=w.users, streams=streams, w=w)
     placements = streams / (w.stream_minutes * 60.0)
@@ -229,8 +261,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, nargs="+", default=list(STANDARD_USERS))
     defaults = Workload(users=0)
+    parser.add_argument(
+        "--rungs",
+        type=Rung.parse,
+        nargs="+",
+        default=list(DEFAULT_RUNGS),
+        help="NAME:SHARE:STREAMS_PER_WORKER for each rung (default 1080p:1:8)",
+    )
     for f in fields(Workload):
-        if f.name == "users":
+        if f.name in {"users", "rungs"}:
             continue
         value = getattr(defaults, f.name)
         if isinstance(value, bool):
@@ -239,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(value), default=value)
     args = vars(parser.parse_args(argv))
     users = args.pop("users")
+    args["rungs"] = tuple(args["rungs"])
     print(table([size(Workload(users=n, **args)) for n in users]))
 
 

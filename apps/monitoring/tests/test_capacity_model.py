@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from apps.monitoring import capacity_model
-from apps.monitoring.capacity_model import STANDARD_USERS, Workload, size, table
+from apps.monitoring.capacity_model import STANDARD_USERS, Rung, Workload, size, table
 from apps.monitoring.collector import state_families
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -45,6 +45,13 @@ def test_redis_saturates_first_and_affinity_moves_it() -> None:
     assert with_affinity.redis_instances == 1
     assert with_affinity.saturates_first == "none"
     assert size(Workload(users=100_000)).pgbouncer
+
+
+def test_gpu_workers_add_up_per_rung() -> None:
+    # 5,000 streams: 3,500 at 1080p (8 per worker) and 1,500 at 2K (4 per worker), +20% each.
+    mixed = Workload(users=10_000, rungs=(Rung("1080p", 0.7, 8), Rung("2K", 0.3, 4)))
+    assert size(mixed).gpu_workers == 525 + 450
+    capacity_model.main(["--users", "10000", "--rungs", "1080p:0.7:8", "2K:0.3:4"])
 
 
 def test_the_readme_table_is_the_models_output() -> None:
