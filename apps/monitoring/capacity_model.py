@@ -22,14 +22,23 @@ from apps.monitoring.capacity_forecast import workers_for
 
 # ------------------------------------------------------------------ measured figures
 
-# "Sessions (issue 3) → Connections": one daphne process holds 2,000-2,500 authenticated
-# sockets heartbeating at 1 Hz with heartbeat p99 ≤ 17 ms (3,000 saturates it). The low end,
-# and at 1 Hz: to re-measure at the 25 s heartbeat ("Issue 23: load at 10,000 users").
-SOCKETS_PER_DAPHNE = 2_000
-# Same section: ~275 µs of one core per heartbeat round trip, 90% in Twisted/autobahn framing
-# and Channels' dispatch, so it is the cost of any small message through a socket consumer.
-# Used for pose snapshots to spectators too: to re-measure.
-CORE_S_PER_SOCKET_MESSAGE = 275e-6
+# "Issue 23: load at 10,000 users": at the 25 s heartbeat steady sockets are not the limit
+# (~10 µs of a core per socket per second; "10,000 idle sockets fit in one core"). Measured up
+# to 1,000 per process at 25 s (2,000-2,500 at 1 Hz in "Sessions (issue 3) → Connections"); 5,000
+# is the figure derived there (200 beats/s = 0.05 core): a cap, to re-measure at that count.
+SOCKETS_PER_DAPHNE = 5_000
+# Same section: ~260 µs of daphne CPU per heartbeat (275 µs in "Sessions → Connections", 90% in
+# Twisted/autobahn framing and Channels' dispatch), so the cost of any small message through a
+# socket consumer. Used for pose snapshots to spectators too: to re-measure.
+CORE_S_PER_SOCKET_MESSAGE = 260e-6
+# Same section: a fixed ~0.07 core per daphne process (pose feed poll, presence, daphne's 1 Hz
+# application check).
+CORE_PER_DAPHNE_PROCESS = 0.07
+# Same section: ~15 ms of a core per connect (authenticate + join) and 14.5-18.3 ms per token
+# refresh; the reconnect storm (all sockets of one process drop and come back) must recover
+# within RECONNECT_STORM_S on the other processes' spare cores.
+CORE_S_PER_RECONNECT = 15e-3 + 16e-3
+RECONNECT_STORM_S = 30.0
 # "Issue 23: stats path": the stats_batch path takes 0.89 ms of a (loaded) core per stream
 # report at 8 streams per worker, 0.77 ms at 64.
 CORE_S_PER_STATS_REPORT = 0.89e-3
@@ -42,8 +51,8 @@ REDIS_OPS_PER_STATS_BATCH = 1.0
 # ("Issue 23: simulated workers"); assumed 20 ms of a core and 10 statements.
 CORE_S_PER_PLACEMENT = 20e-3
 SQL_PER_PLACEMENT = 10.0
-# apps/sessions/poses.py: one Lua exchange per tick (SESSION_TICK_HZ, 30) per (daphne
-# process, session) with members on that process. A script call counted as one Redis op.
+# apps/sessions/poses.py: the pose feed ticks at SESSION_TICK_HZ (30); a script call or a
+# pipelined exchange counted as one Redis op.
 SESSION_TICK_HZ = 30
 
 # ------------------------------------------------------------------ assumed figures (to re-measure)
@@ -59,9 +68,10 @@ ROWS_PER_POSTGRES_CORE = 20_000
 POSTGRES_MAX_CORES = 32
 # Server connections PostgreSQL is run with (max_connections minus superuser reserve).
 POSTGRES_MAX_CONNECTIONS = 200
-# Connections each pod holds without a pooler: a daphne process opens one per database
-# thread (ASGI_THREADS, default 4 here) plus the main one; Celery one per child (2).
-CONNECTIONS_PER_WEB_POD = 5
+# Connections each pod holds without a pooler: a daphne process opens one per executor thread
+# (ASGI_THREADS, 6 in "Issue 23: load at 10,000 users") plus the request threads' (closed at
+# request end since that section); Celery one per child (2).
+CONNECTIONS_PER_WEB_POD = 7
 CONNECTIONS_PER_CELERY_POD = 2
 # Redis: one single-threaded instance, small commands and short Lua scripts; to re-measure.
 REDIS_OPS_PER_INSTANCE = 80_000
@@ -106,12 +116,13 @@ class Workload:
     it over WebRTC); a spectator receives pose snapshots through the platform."""
 
     users: int
-    streamed_share: float = 0.5
+    # "Issue 23: load at 10,000 users" ran sessions of 8 with one spectator.
+    streamed_share: float = 0.875
     rungs: tuple[Rung, ...] = DEFAULT_RUNGS
     heartbeat_s: float = 25.0
     session_size: int = 8
-    # Share of spectators whose session has a pose changing each tick (snapshots are sent
-    # only for changed poses).
+    # Share of sessions (and of spectators) with a pose changing each tick: snapshots are sent
+    # and rooms exchanged only for changed poses. Assumed; the load test ran 0.
     snapshot_share: float = 0.2
     stream_minutes: float = 20.0  # mean stream lifetime: placements/s = streams / lifetime
     # Gateway routes a session's members to one daphne process (then one pose room per
@@ -153,14 +164,22 @@ def web_load(*, users: int, streams: int, placements_per_s: float, w: Workload) 
 
 
 def web_pods(*, users: int, streams: int, w: Workload) -> tuple[int, str]:
-    """Daphne pods (one process each) for ``users`` sockets and ``streams`` reporting at 1 Hz,
-    and which bound decided it."""
+    """Daphne pods (one process, one core each) for ``users`` sockets and ``streams`` reporting
+    at 1 Hz, and which bound decided it: "sockets", "cpu" (steady load at the utilisation
+    target) or "storm" (spare cores for one process's sockets to reconnect in 30 s).
+
+    With P pods the storm is users / P reconnects, so P must satisfy
+    P >= steady + users x CORE_S_PER_RECONNECT / (RECONNECT_STORM_S x P): the positive root."""
     placements = streams / (w.stream_minutes * 60.0)
     by_sockets = users / (SOCKETS_PER_DAPHNE * TARGET_UTILIZATION)
-    by_cpu = web_load(users=users, streams=streams, placements_per_s=placements, w=w)
-    by_cpu /= TARGET_UTILIZATION
-    pods = max(_ceil(by_sockets), _ceil(by_cpu), MIN_WEB_PODS)
-    return pods, "sockets" if by_sockets >= by_cpu else "cpu"
+    steady = web_load(users=users, streams=streams, placements_per_s=placements, w=w)
+    by_cpu = steady / TARGET_UTILIZATION
+    storm = users * CORE_S_PER_RECONNECT / RECONNECT_STORM_S
+    base = by_cpu / (1.0 - CORE_PER_DAPHNE_PROCESS)
+    by_storm = (base + math.sqrt(base * base + 4.0 * storm)) / 2.0
+    pods = max(_ceil(by_sockets), _ceil(by_storm), MIN_WEB_PODS)
+    bounds = {"sockets": by_sockets, "cpu": base, "storm": by_storm - base}
+    return pods, max(bounds, key=lambda k: bounds[k])
 
 
 def web_pods_desired(*, users: int, streams: int) -> int:
@@ -189,10 +208,13 @@ def size(w: Workload) -> Sizing:
     placements = streams / (w.stream_minutes * 60.0)
     batches = gpu  # one stats_batch per worker per second
     sql = batches * SQL_PER_STATS_BATCH + placements * SQL_PER_PLACEMENT
+    # Pose feed ("Issue 23: load at 10,000 users"): one script call per tick per process, plus
+    # an exchange per tick for each room (session x process) whose poses change.
     sessions = w.users / max(w.session_size, 1)
-    rooms = sessions * (1 if w.session_affinity else min(w.session_size, web))
-    beats = w.users / w.heartbeat_s  # presence refresh: one op per heartbeat
-    redis_ops = rooms * SESSION_TICK_HZ + batches * REDIS_OPS_PER_STATS_BATCH + beats
+    rooms = sessions * w.snapshot_share
+    rooms *= 1 if w.session_affinity else min(w.session_size, web)
+    pose_ops = (web + rooms) * SESSION_TICK_HZ
+    redis_ops = pose_ops + batches * REDIS_OPS_PER_STATS_BATCH
     pg_load = sql / SQL_PER_POSTGRES_CORE + streams / ROWS_PER_POSTGRES_CORE
     pg_cores = max(_ceil(pg_load / TARGET_UTILIZATION), 2)
     redis = max(_ceil(redis_ops / (REDIS_OPS_PER_INSTANCE * TARGET_UTILIZATION)), 1)

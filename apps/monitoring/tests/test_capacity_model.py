@@ -25,16 +25,26 @@ def test_every_tier_grows_with_users() -> None:
 
 def test_the_10k_row() -> None:
     row = size(Workload(users=10_000))
-    assert row.streams == 5_000
-    # 5,000 streams at 8 per worker with 20% headroom.
-    assert row.gpu_workers == 750
-    # 10,000 sockets need 8 daphne processes at 2,000 each and 70%; the CPU of stats
-    # reports (5,000 x 0.89 ms), heartbeats and snapshots needs more.
-    assert row.web_pods > 10_000 / capacity_model.SOCKETS_PER_DAPHNE
+    assert row.streams == 8_750  # sessions of 8 with one spectator
+    # 8,750 streams at 8 per worker with 20% headroom.
+    assert row.gpu_workers == 1_313
+    # Sockets alone need 3 daphne processes (5,000 each at 70%); the CPU of stats reports
+    # (8,750 x 0.89 ms), snapshots and the reconnect storm's spare cores need more.
+    assert row.web_pods > 10_000 / capacity_model.SOCKETS_PER_DAPHNE / 0.7
+    assert row.web_pods == 16
     assert row.limit == "cpu"
-    # The stats path: 750 batches/s x 1.43 statements, plus placements.
-    assert 1_000 < row.sql_per_s < 1_300
+    # The stats path: 1,313 batches/s x 1.43 statements, plus placements.
+    assert 1_800 < row.sql_per_s < 2_100
     assert not row.pgbouncer
+
+
+def test_the_storm_needs_spare_cores() -> None:
+    idle = Workload(users=10_000, streamed_share=0.0, snapshot_share=0.0)
+    pods, limit = capacity_model.web_pods(users=10_000, streams=0, w=idle)
+    assert limit == "storm"
+    # One process's sockets back within 30 s on the others' spare cores.
+    spare = pods - capacity_model.web_load(users=10_000, streams=0, placements_per_s=0, w=idle)
+    assert spare >= 10_000 / pods * capacity_model.CORE_S_PER_RECONNECT / 30
 
 
 def test_redis_saturates_first_and_affinity_moves_it() -> None:
@@ -49,7 +59,8 @@ def test_redis_saturates_first_and_affinity_moves_it() -> None:
 
 def test_gpu_workers_add_up_per_rung() -> None:
     # 5,000 streams: 3,500 at 1080p (8 per worker) and 1,500 at 2K (4 per worker), +20% each.
-    mixed = Workload(users=10_000, rungs=(Rung("1080p", 0.7, 8), Rung("2K", 0.3, 4)))
+    rungs = (Rung("1080p", 0.7, 8), Rung("2K", 0.3, 4))
+    mixed = Workload(users=10_000, streamed_share=0.5, rungs=rungs)
     assert size(mixed).gpu_workers == 525 + 450
     capacity_model.main(["--users", "10000", "--rungs", "1080p:0.7:8", "2K:0.3:4"])
 
@@ -73,7 +84,7 @@ def test_the_web_hpa_bounds_come_from_the_model() -> None:
     assert external == ["vrplatform_web_pods_desired"]
 
 
-@pytest.mark.parametrize(("users", "streams"), [(0, 0), (1_000, 500), (10_000, 5_000)])
+@pytest.mark.parametrize(("users", "streams"), [(0, 0), (1_000, 875), (10_000, 8_750)])
 def test_the_hpa_metric_is_the_models_web_pods(users: int, streams: int) -> None:
     expected = size(Workload(users=users)).web_pods if users else capacity_model.MIN_WEB_PODS
     assert capacity_model.web_pods_desired(users=users, streams=streams) == expected
@@ -85,4 +96,4 @@ def test_the_command_prints_the_table(capsys: pytest.CaptureFixture[str]) -> Non
     capacity_model.main(["--users", "10000"])
     out = capsys.readouterr().out
     assert out.startswith("| users |")
-    assert "| 10,000 | 5,000 | 750 |" in out
+    assert "| 10,000 | 8,750 | 1,313 |" in out
