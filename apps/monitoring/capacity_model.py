@@ -39,30 +39,27 @@ CORE_PER_DAPHNE_PROCESS = 0.07
 # within RECONNECT_STORM_S on the other processes' spare cores.
 CORE_S_PER_RECONNECT = 15e-3 + 16e-3
 RECONNECT_STORM_S = 30.0
-# "Issue 23: stats path": the stats_batch path takes 0.89 ms of a (loaded) core per stream
-# report at 8 streams per worker, 0.77 ms at 64.
-CORE_S_PER_STATS_REPORT = 0.89e-3
-# Same section: 0.179 SQL statements per report at 8 streams/worker and 0.022 at 64, i.e.
-# ~1.43 per batch (one query per batch plus a 3-statement flush every 10 batches); one Redis
-# pipeline per batch.
-SQL_PER_STATS_BATCH = 1.43
-REDIS_OPS_PER_STATS_BATCH = 1.0
-# Placement of a render_start (pick a worker, create the stream, notify it): to re-measure
-# ("Issue 23: simulated workers"); assumed 20 ms of a core and 10 statements.
-CORE_S_PER_PLACEMENT = 20e-3
-SQL_PER_PLACEMENT = 10.0
+# "Issue 23: simulated workers" (25 workers x 8 streams against the real platform, shared
+# 2-core box): 2.82 ms of web CPU per recorded report, all web work of the steady phase
+# counted ("Issue 23: stats path" measured 0.89 ms for the path alone); 0.4 ms of PostgreSQL
+# CPU per report; 1.45 SQL statements per report (heartbeats and foreign-key checks included);
+# 1,946 Redis ops/s at 227 reports/s (~8.3 per report beside the pose feed) on 0.05 of a core.
+CORE_S_PER_STATS_REPORT = 2.82e-3
+POSTGRES_CORE_S_PER_REPORT = 0.4e-3
+SQL_PER_STATS_REPORT = 1.45
+REDIS_OPS_PER_STATS_REPORT = 8.3
+# Same section: ~111 ms of web CPU per placement (lock-bound), and placements serialised by
+# worker_choose's lock over every live worker row: ~9/s at 25 workers, the cost O(workers), so
+# the ceiling scales as 9 x 25 / workers until that lock goes (to re-measure after it does).
+CORE_S_PER_PLACEMENT = 111e-3
+PLACEMENTS_PER_S_AT_25_WORKERS = 9.0
+SQL_PER_PLACEMENT = 10.0  # assumed
 # apps/sessions/poses.py: the pose feed ticks at SESSION_TICK_HZ (30); a script call or a
 # pipelined exchange counted as one Redis op.
 SESSION_TICK_HZ = 30
 
 # ------------------------------------------------------------------ assumed figures (to re-measure)
 
-# PostgreSQL: short indexed statements per second per core of the primary (pgbench-like
-# point reads/updates and ~80-row INSERTs mixed); not measured here: to re-measure.
-SQL_PER_POSTGRES_CORE = 5_000
-# The per-second StreamStats rows ("Issue 23: stats path": still written, in multi-row INSERTs
-# of ~80 rows) cost by the row: rows per second per core, assumed; to re-measure.
-ROWS_PER_POSTGRES_CORE = 20_000
 # The largest primary we plan on before writes must be split (cores); past this, reads go to
 # replicas (DATABASE_REPLICA_URL) and the model reports "postgres-limit".
 POSTGRES_MAX_CORES = 32
@@ -74,7 +71,7 @@ POSTGRES_MAX_CONNECTIONS = 200
 CONNECTIONS_PER_WEB_POD = 7
 CONNECTIONS_PER_CELERY_POD = 2
 # Redis: one single-threaded instance, small commands and short Lua scripts; to re-measure.
-REDIS_OPS_PER_INSTANCE = 80_000
+REDIS_OPS_PER_INSTANCE = 40_000  # "Issue 23: simulated workers": 1,946 ops/s on 0.05 core
 # Celery: the periodic work (stats fold every 10 min, reapers) grows with streams; one pod
 # (2 children) assumed to carry 5,000 streams' fold: to re-measure.
 STREAMS_PER_CELERY_POD = 5_000
@@ -206,22 +203,23 @@ def size(w: Workload) -> Sizing:
     )
     web, limit = web_pods(users=w.users, streams=streams, w=w)
     placements = streams / (w.stream_minutes * 60.0)
-    batches = gpu  # one stats_batch per worker per second
-    sql = batches * SQL_PER_STATS_BATCH + placements * SQL_PER_PLACEMENT
+    sql = streams * SQL_PER_STATS_REPORT + placements * SQL_PER_PLACEMENT
     # Pose feed ("Issue 23: load at 10,000 users"): one script call per tick per process, plus
     # an exchange per tick for each room (session x process) whose poses change.
     sessions = w.users / max(w.session_size, 1)
     rooms = sessions * w.snapshot_share
     rooms *= 1 if w.session_affinity else min(w.session_size, web)
     pose_ops = (web + rooms) * SESSION_TICK_HZ
-    redis_ops = pose_ops + batches * REDIS_OPS_PER_STATS_BATCH
-    pg_load = sql / SQL_PER_POSTGRES_CORE + streams / ROWS_PER_POSTGRES_CORE
+    redis_ops = pose_ops + streams * REDIS_OPS_PER_STATS_REPORT
+    pg_load = streams * POSTGRES_CORE_S_PER_REPORT * (1 + placements * SQL_PER_PLACEMENT / sql)
     pg_cores = max(_ceil(pg_load / TARGET_UTILIZATION), 2)
     redis = max(_ceil(redis_ops / (REDIS_OPS_PER_INSTANCE * TARGET_UTILIZATION)), 1)
     celery = max(_ceil(streams / STREAMS_PER_CELERY_POD), MIN_CELERY_PODS)
     connections = web * CONNECTIONS_PER_WEB_POD + celery * CONNECTIONS_PER_CELERY_POD
     first = "none"
-    if redis > 1 or pg_cores > POSTGRES_MAX_CORES:
+    if placements > PLACEMENTS_PER_S_AT_25_WORKERS * 25 / max(gpu, 25):
+        first = "placement lock"
+    elif redis > 1 or pg_cores > POSTGRES_MAX_CORES:
         redis_share = redis_ops / REDIS_OPS_PER_INSTANCE
         pg_share = pg_cores / POSTGRES_MAX_CORES
         first = "redis" if redis_share >= pg_share else "postgres"

@@ -29,13 +29,13 @@ def test_the_10k_row() -> None:
     # 8,750 streams at 8 per worker with 20% headroom.
     assert row.gpu_workers == 1_313
     # Sockets alone need 3 daphne processes (5,000 each at 70%); the CPU of stats reports
-    # (8,750 x 0.89 ms), snapshots and the reconnect storm's spare cores need more.
+    # (8,750 x 2.82 ms), placements, snapshots and the storm's spare cores need more.
     assert row.web_pods > 10_000 / capacity_model.SOCKETS_PER_DAPHNE / 0.7
-    assert row.web_pods == 16
+    assert row.web_pods == 43
     assert row.limit == "cpu"
-    # The stats path: 1,313 batches/s x 1.43 statements, plus placements.
-    assert 1_800 < row.sql_per_s < 2_100
-    assert not row.pgbouncer
+    # 1.45 statements per report, plus placements.
+    assert 12_000 < row.sql_per_s < 13_500
+    assert row.pgbouncer  # 43 web pods x 7 connections
 
 
 def test_the_storm_needs_spare_cores() -> None:
@@ -47,14 +47,18 @@ def test_the_storm_needs_spare_cores() -> None:
     assert spare >= 10_000 / pods * capacity_model.CORE_S_PER_RECONNECT / 30
 
 
-def test_redis_saturates_first_and_affinity_moves_it() -> None:
+def test_the_tier_that_saturates_first() -> None:
     assert size(Workload(users=1_000)).saturates_first == "none"
-    assert size(Workload(users=10_000)).saturates_first == "redis"
+    # Placements are serialised by a lock over every worker row: the ceiling falls as
+    # workers are added, and 10,000 users' placements pass it.
+    assert size(Workload(users=10_000)).saturates_first == "placement lock"
+    # Without placements (streams that never end), Redis is next.
+    steady = Workload(users=10_000, stream_minutes=1e9)
+    assert size(steady).saturates_first == "redis"
     # One pose room per session instead of one per (process, session).
     with_affinity = size(Workload(users=10_000, session_affinity=True))
-    assert with_affinity.redis_instances == 1
-    assert with_affinity.saturates_first == "none"
-    assert size(Workload(users=100_000)).pgbouncer
+    assert with_affinity.redis_instances < size(Workload(users=10_000)).redis_instances
+    assert not size(Workload(users=1_000)).pgbouncer
 
 
 def test_gpu_workers_add_up_per_rung() -> None:
