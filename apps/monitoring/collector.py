@@ -39,6 +39,7 @@ STATE_METRICS: dict[str, str] = {
     "vrplatform_streaming_worker_streams": "Streams placed on each online worker.",
     "vrplatform_capacity_forecast_streams": "Forecast concurrent streams by horizon.",
     "vrplatform_streaming_workers_desired": "Workers the autoscaler should run.",
+    "vrplatform_web_pods_desired": "Web (daphne) pods the capacity model wants for the load now.",
 }
 
 StateSource = Callable[[], Mapping[str, Any]]
@@ -107,6 +108,10 @@ def state_families(state: Mapping[str, Any]) -> Iterator[Metric]:
         yield g
         g = gauge("vrplatform_streaming_workers_desired")
         g.add_metric([], forecast["workers_desired"])
+        yield g
+    if "web_pods_desired" in state:
+        g = gauge("vrplatform_web_pods_desired")
+        g.add_metric([], state["web_pods_desired"])
         yield g
 
 

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from apps.monitoring import capacity_model
 from apps.monitoring.capacity_forecast import CapacityForecast, capacity_forecast
 from apps.monitoring.models import CapacitySample
 from apps.sessions import selectors as sessions
@@ -39,6 +40,10 @@ def platform_state(*, with_forecast: bool = True) -> dict[str, Any]:
     }
     if with_forecast:
         state["capacity_forecast"] = capacity_forecast_now().as_dict()
+        streams = sum(state["streams_by_rung_encoder"].values())
+        state["web_pods_desired"] = capacity_model.web_pods_desired(
+            users=participants, streams=streams
+        )
     return state
 
 

@@ -23,6 +23,7 @@ SPEC_FILES = {
     "hermes-gateway.yaml",
     "auto-scaling.yaml",
     "turn-relay.yaml",
+    "pgbouncer.yaml",
 }
 SECRET_TEMPLATE = KUBE_DIR / "kairo-secrets.yaml.template"
 
@@ -199,7 +200,23 @@ def test_network_policies_gateway_to_web_to_data_layer() -> None:
         if d["kind"] in {"Deployment", "StatefulSet", "Job"}
         and d["spec"]["template"]["metadata"]["labels"].get("vrplatform/data-client") == "true"
     }
-    assert clients == {"kairo-web", "kairo-celery", "kairo-setup"}
+    assert clients == {"kairo-web", "kairo-celery", "kairo-setup", "kairo-pgbouncer"}
+
+
+def test_pgbouncer_pools_transactions_for_the_data_clients_only() -> None:
+    """PgBouncer (deploy/README.md "Cluster sizing") runs in transaction mode, which the
+    platform's DB_TRANSACTION_POOLER setting is for, and only data clients reach it."""
+    container = _pod_spec(_find("Deployment", "kairo-pgbouncer"))["containers"][0]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    assert env["POOL_MODE"] == "transaction"
+    assert env["DB_HOST"] == "postgres.kairo.svc"
+    assert env["DB_PASSWORD"] == {
+        "secretKeyRef": {"name": "kairo-secrets", "key": "POSTGRES_PASSWORD"}
+    }
+    port = _find("Service", "pgbouncer")["spec"]["ports"][0]["port"]
+    assert port == int(env["LISTEN_PORT"])
+    sources = _allowed_sources(_labels("Deployment", "kairo-pgbouncer"))
+    assert sources == [{"vrplatform/data-client": "true"}]
 
 
 def test_the_turn_relay_shares_the_platforms_secret_and_runs_on_the_host_network() -> None:

@@ -6,6 +6,7 @@ local-memory cache and eager Celery tasks. ``production.py`` removes the insecur
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -92,9 +93,38 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         {"transaction_mode": "IMMEDIATE", "timeout": 20}
     )
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# PgBouncer in transaction mode in front of PostgreSQL (DB_TRANSACTION_POOLER=true; see
+# deploy/README.md "Cluster sizing"): a server connection belongs to another client after each
+# transaction, so no server-side cursors (a named cursor outlives its transaction). Prepared
+# statements are already off (Django's psycopg default: client-side binding,
+# prepare_threshold None); persistent client connections (CONN_MAX_AGE) stay, they are to
+# PgBouncer and cost it nothing.
+DB_TRANSACTION_POOLER = env.bool("DB_TRANSACTION_POOLER", default=False)
+# A streaming read replica (DATABASE_REPLICA_URL): reads of the apps in DATABASE_REPLICA_APPS
+# (monitoring's capacity history and dashboard: seconds-stale is fine there) go to it, through
+# vrplatform.db_routers; writes and every other read stay on the primary.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+DATABASE_REPLICA_APPS = env.list("DATABASE_REPLICA_APPS", default=["monitoring"])
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **env.db_url_config(DATABASE_REPLICA_URL),
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"MIRROR": "default"},  # tests read the primary under the replica's name
+    }
+    DATABASE_ROUTERS = ["vrplatform.db_routers.ReplicaRouter"]
+if DB_TRANSACTION_POOLER:
+    for _db in DATABASES.values():
+        _db["DISABLE_SERVER_SIDE_CURSORS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# Redis under Sentinel (REDIS_SENTINELS="host:26379,host:26379", REDIS_SENTINEL_MASTER): the
+# cache, the channel layer and Celery follow the master Sentinel names after a failover.
+# REDIS_URL stays required (its database number and password are used; presence and the pose
+# store of apps.sessions still connect to its host: point it at the master's Service).
+REDIS_SENTINELS = env.str("REDIS_SENTINELS", default="")
+REDIS_SENTINEL_MASTER = env.str("REDIS_SENTINEL_MASTER", default="mymaster")
 
 if REDIS_URL:
     CACHES = {
@@ -107,6 +137,16 @@ if REDIS_URL:
             "OPTIONS": {"health_check_interval": 5},
         }
     }
+    _layer_host: dict[str, Any] = {"address": REDIS_URL}
+    if REDIS_SENTINELS:
+        from vrplatform.redis_sentinel import parse_sentinels
+
+        _sentinels = parse_sentinels(REDIS_SENTINELS)
+        _sentinel = {"sentinels": _sentinels, "master_name": REDIS_SENTINEL_MASTER}
+        CACHES["default"]["OPTIONS"].update(
+            {"pool_class": "vrplatform.redis_sentinel.SentinelPool", **_sentinel}
+        )
+        _layer_host = dict(_sentinel)
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -119,7 +159,7 @@ if REDIS_URL:
                 # Redis restart are replaced instead of failing a consumer (1011).
                 "hosts": [
                     {
-                        "address": REDIS_URL,
+                        **_layer_host,
                         "socket_timeout": 30,
                         "max_connections": 1000,
                         "health_check_interval": 5,
@@ -137,6 +177,16 @@ else:
 
 # --- Celery (namespace CELERY) ---------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
+if REDIS_URL and REDIS_SENTINELS:
+    # kombu's Sentinel transport: one sentinel:// URL per sentinel, the master by name; the
+    # database number and password of REDIS_URL.
+    from redis.connection import parse_url
+
+    _parts = parse_url(REDIS_URL)
+    _auth = f":{_parts['password']}@" if _parts.get("password") else ""
+    _db = _parts.get("db", 0)
+    CELERY_BROKER_URL = ";".join(f"sentinel://{_auth}{h}:{p}/{_db}" for h, p in _sentinels)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"master_name": REDIS_SENTINEL_MASTER}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
