@@ -139,6 +139,8 @@ class AgentConfig:
     # not heard of for remote_pose_max_age_s is no longer drawn.
     pose_tick_s: float = 1.0 / 30.0
     remote_pose_max_age_s: float = 2.0
+    # False where one process runs many agents (the worker simulator) and owns the signals.
+    handle_signals: bool = True
 
 
 class StreamMetrics:
@@ -277,7 +279,7 @@ class WorkerAgent:
         )
         if self.config.metrics_port:
             start_http_server(self.config.metrics_port, registry=self.metrics.registry)
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT) if self.config.handle_signals else ():
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop)
         backoff = self.config.backoff_initial_s
@@ -488,12 +490,40 @@ class WorkerAgent:
         if len(self.registry) >= self.config.max_streams:
             await self.send(StreamStopped(sid, "failed: worker at capacity"))
             return
+        opened = await self._open_peer(message)
+        if opened is None:
+            return
+        peer, source = opened
+        self._stopped_by_platform.discard(sid)
+        self._streams.add(sid)
+        self.registry.add(peer)
+        peer.on("frame", lambda meta: self._on_frame(sid, meta))
+        peer.on("stats", lambda report: self._spawn(self._on_stats(sid, report)))
+        peer.on("quality_change", lambda change: self._on_quality_change(sid, change))
+        peer.on("closed", lambda: self._spawn(self._on_closed(peer, source)))
+        self.metrics.streams.set(len(self.registry))
+        offer = await peer.create_offer()
+        await self.send(Signal(sid, sdp=offer))
+        logger.info(
+            "stream %s started (%s, %.0f fps); offer sent",
+            sid,
+            message.quality,
+            peer.config.target_fps,
+        )
+
+    async def _open_peer(
+        self, message: StreamStart
+    ) -> tuple[StreamPeer, FrameSource | None] | None:
+        """The peer of a new stream and the frame source it draws from; None when the
+        stream cannot start (the platform was told). The worker simulator
+        (``workers/simulator``) overrides this one step to stream nothing."""
+        sid = message.stream_id
         try:
             source = await self._source(message.scene_url, world_scale=message.world_scale)
         except Exception as exc:
             logger.exception("stream %s: scene unavailable", sid)
             await self.send(StreamStopped(sid, f"failed: scene unavailable ({exc})"[:256]))
-            return
+            return None
         fps = float(message.target_fps)
         if self.config.max_fps:
             fps = min(fps, self.config.max_fps)
@@ -518,17 +548,7 @@ class WorkerAgent:
             source.clock = poses.scene_time  # one animation clock and clip per session
             source.clip = poses.current_clip
         peer = StreamPeer(config, source, encoder_choice=self.encoder, session_poses=poses)
-        self._stopped_by_platform.discard(sid)
-        self._streams.add(sid)
-        self.registry.add(peer)
-        peer.on("frame", lambda meta: self._on_frame(sid, meta))
-        peer.on("stats", lambda report: self._spawn(self._on_stats(sid, report)))
-        peer.on("quality_change", lambda change: self._on_quality_change(sid, change))
-        peer.on("closed", lambda: self._spawn(self._on_closed(peer, source)))
-        self.metrics.streams.set(len(self.registry))
-        offer = await peer.create_offer()
-        await self.send(Signal(sid, sdp=offer))
-        logger.info("stream %s started (%s, %.0f fps); offer sent", sid, message.quality, fps)
+        return peer, source
 
     def _on_frame(self, sid: str, meta: FrameMeta) -> None:
         self.metrics.frames.inc()
@@ -544,7 +564,7 @@ class WorkerAgent:
         else:  # a version-2 platform: one message per report
             await self.send(StatsReport(sid, report))
 
-    async def _on_closed(self, peer: StreamPeer, source: FrameSource) -> None:
+    async def _on_closed(self, peer: StreamPeer, source: FrameSource | None) -> None:
         sid = peer.stream_id
         # Decided before the first await: a fresh peer for the same stream (an ICE restart,
         # or placed here again) may be registered while the source closes.

