@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-streams", type=int, default=8)
     parser.add_argument("--heartbeat-s", type=float, default=5.0)
     parser.add_argument("--connect-per-s", type=float, default=200.0)
+    parser.add_argument(
+        "--viewers", type=int, default=0, help="users who hold their session socket and answer"
+    )
     parser.add_argument("--kill", action="store_true", help="crash the busiest worker at the end")
     parser.add_argument("--failover-wait-s", type=float, default=60.0)
     parser.add_argument("--log-level", default="WARNING")
@@ -56,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
 
     async def scenario() -> dict[str, Any]:
         fleet = Fleet([WorkerSpec(**w) for w in plan["workers"]], options)
-        placer = Placer(urls, [UserSpec(**u) for u in plan["users"]], fleet, args.rate)
+        users = [UserSpec(**u) for u in plan["users"]]
+        placer = Placer(urls, users, fleet, args.rate, viewers=args.viewers)
         return await run_scenario(
             fleet,
             placer,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import threading
 import time
 from collections import Counter
@@ -25,7 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import websockets
+from websockets.typing import Subprotocol
 
+from workers.protocol import BEARER_PREFIX, SUBPROTOCOL
 from workers.simulator.agent import SimulatedAgent
 from workers.streaming.agent import AgentConfig
 
@@ -138,6 +142,79 @@ class Placement:
     status: int | str = ""
     stream_id: str = ""
     placed: float | None = None
+    offered: float | None = None  # the worker's offer reached the user's session socket
+
+
+class Viewer:
+    """A user's session socket as the web client holds it: joined, heartbeating, answering
+    its stream's offer (``morpheus:render_started``) with ``morpheus:signal``. The answer is
+    a placeholder SDP: the simulated worker keeps it and streams nothing."""
+
+    HEARTBEAT_S = 10.0  # the web client's interval
+
+    def __init__(self, platform_url: str, user: UserSpec) -> None:
+        base = platform_url.replace("http", "ws", 1)
+        self.url = f"{base}/ws/hermes/sessions/{user.session_id}/"
+        self.token = user.token
+        self.offers: dict[str, float] = {}  # stream id -> monotonic time its offer arrived
+        self._changed = asyncio.Event()
+        self._ws: Any = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def open(self, timeout_s: float = 30.0) -> None:
+        self._ws = await websockets.connect(
+            self.url,
+            subprotocols=[Subprotocol(SUBPROTOCOL), Subprotocol(f"{BEARER_PREFIX}{self.token}")],
+            open_timeout=timeout_s,
+        )
+        joined = asyncio.Event()
+        self._tasks = [
+            asyncio.create_task(self._read(joined)),
+            asyncio.create_task(self._heartbeats()),
+        ]
+        await self._send("hermes:session_join", {})
+        async with asyncio.timeout(timeout_s):
+            await joined.wait()
+
+    async def _send(self, event: str, data: dict[str, Any]) -> None:
+        await self._ws.send(json.dumps({"event": event, "data": data}))
+
+    async def _read(self, joined: asyncio.Event) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in self._ws:
+                message = json.loads(raw)
+                event, data = message.get("event"), message.get("data") or {}
+                if event == "hermes:session_established":
+                    joined.set()
+                elif event == "morpheus:render_started" and data.get("offer"):
+                    self.offers.setdefault(str(data["stream_id"]), time.monotonic())
+                    await self._send(
+                        "morpheus:signal",
+                        {
+                            "stream_id": data["stream_id"],
+                            "answer": {"type": "answer", "sdp": "v=0\r\ns=simulated viewer\r\n"},
+                        },
+                    )
+                    self._changed.set()
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self.HEARTBEAT_S)
+            await self._send("athena:heartbeat", {"t": time.time() * 1000.0})
+
+    async def offered(self, stream_id: str, timeout_s: float) -> float | None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                while stream_id not in self.offers:
+                    self._changed.clear()
+                    await self._changed.wait()
+        return self.offers.get(stream_id)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self._ws is not None:
+            await self._ws.close()
 
 
 @dataclass
@@ -150,7 +227,12 @@ class Placer:
     fleet: Fleet
     rate_per_s: float = 50.0
     threads: int = 64
+    # The first ``viewers`` users hold their session socket and answer their stream's offer
+    # (the others only ask for a stream: at thousands of users the sockets are the load
+    # test's subject, workers/headset/load.py, not this one's).
+    viewers: int = 0
     results: list[Placement] = field(default_factory=list)
+    _viewers: list[Viewer] = field(default_factory=list)
     _local: threading.local = field(default_factory=threading.local)
 
     def _post(self, i: int, user: UserSpec) -> tuple[int, dict[str, Any]]:
@@ -172,6 +254,11 @@ class Placer:
 
     async def _one(self, i: int, user: UserSpec, pool: ThreadPoolExecutor, wait_s: float) -> None:
         loop = asyncio.get_running_loop()
+        viewer = None
+        if i < self.viewers:
+            viewer = Viewer(self.platform_urls[i % len(self.platform_urls)], user)
+            self._viewers.append(viewer)
+            await viewer.open()
         placement = Placement(requested=time.monotonic())
         self.results.append(placement)
         try:
@@ -191,6 +278,8 @@ class Placer:
                 await self.fleet.placed_event(placement.stream_id).wait()
         times = self.fleet.placements.get(placement.stream_id)
         placement.placed = times[0][0] if times else None
+        if viewer is not None:
+            placement.offered = await viewer.offered(placement.stream_id, wait_s)
 
     async def place_all(self, wait_s: float = 60.0) -> dict[str, Any]:
         """One render_start per user at ``rate_per_s``; figures once every stream is placed
@@ -207,9 +296,13 @@ class Placer:
             await asyncio.gather(*tasks)
         return self.summary(sent_s)
 
+    async def close(self) -> None:
+        await asyncio.gather(*(v.close() for v in self._viewers), return_exceptions=True)
+
     def summary(self, sent_s: float) -> dict[str, Any]:
         placed = [p.placed - p.requested for p in self.results if p.placed is not None]
         http = [p.responded - p.requested for p in self.results if p.responded is not None]
+        offered = [p.offered - p.requested for p in self.results if p.offered is not None]
         return {
             "render_starts": len(self.results),
             "offered_per_s": round(len(self.results) / max(sent_s, 1e-9), 1),
@@ -219,6 +312,10 @@ class Placer:
             "placement_max_ms": _ms(max(placed, default=None)),
             "http_p50_ms": _ms(percentile(http, 0.5)),
             "http_p99_ms": _ms(percentile(http, 0.99)),
+            "viewers": self.viewers,
+            "offered": len(offered),
+            "offer_p50_ms": _ms(percentile(offered, 0.5)),
+            "offer_p99_ms": _ms(percentile(offered, 0.99)),
             "status": dict(Counter(str(p.status) for p in self.results)),
         }
 
@@ -286,5 +383,6 @@ async def run_scenario(
         mark("kill", worker=busiest.config.name)
         result["failover"] = await failover(fleet, busiest, failover_wait_s)
         mark("failover_end")
+    await placer.close()
     await fleet.stop()
     return result

@@ -1,9 +1,10 @@
 """The worker simulator against the real platform: a daphne process on the test database,
-three simulated workers, six users asking for a stream each over the REST API.
+three simulated workers, six users asking for a stream each over the REST API and answering
+its offer on their session socket.
 
 Fails when the worker protocol breaks on either side: the workers must register, get their
-streams placed, have every stream's per-second report recorded (``Stream.last_stats``), and,
-when one worker is killed, see its streams placed on the others.
+streams placed, relay offers and answers, have every stream's per-second report recorded
+(``Stream.last_stats``) and, when one worker is killed, see its streams placed on the others.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def test_simulated_workers_stream_report_and_fail_over(
 
     async def scenario() -> dict[str, Any]:
         fleet = Fleet(workers, options)
-        placer = Placer([url], users, fleet, rate_per_s=20.0, threads=4)
+        placer = Placer([url], users, fleet, rate_per_s=20.0, threads=4, viewers=len(users))
         return await run_scenario(
             fleet,
             placer,
@@ -75,6 +76,9 @@ def test_simulated_workers_stream_report_and_fail_over(
     placement = result["placement"]
     assert placement["placed"] == WORKERS * STREAMS_EACH, placement
     assert placement["status"] == {"201": WORKERS * STREAMS_EACH}
+    # Every offer reached its user's session socket, and every answer its worker.
+    assert placement["offered"] == WORKERS * STREAMS_EACH, placement
+    assert result["steady"]["answers"] == WORKERS * STREAMS_EACH
     assert result["steady"]["reports_sent"] >= WORKERS * STREAMS_EACH * 2
     streams = list(Stream.objects.select_related("worker"))
     assert len(streams) == WORKERS * STREAMS_EACH
