@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from django.db import connection, connections
 
 from apps.accounts.services import roles_sync, token_pair_issue
 from apps.core.testing import Processes, database_url_for
-from apps.sessions import services as sessions
 from apps.streaming import services
 from apps.streaming.models import Stream, StreamingWorker, StreamStats
 from workers.simulator.fleet import Fleet, FleetOptions, Placer, UserSpec, WorkerSpec, run_scenario
@@ -49,9 +49,16 @@ def test_simulated_workers_stream_report_and_fail_over(
         workers.append(WorkerSpec(worker.name, token))
     users = []
     for _ in range(WORKERS * STREAMS_EACH):
-        user = make_user("participant")
-        session = sessions.session_create(owner=user, name="sim")  # the owner participates
-        users.append(UserSpec(token_pair_issue(user=user).access, str(session.id)))
+        token = token_pair_issue(user=make_user("participant")).access
+        # Each user creates a session of their own (and so participates), as users do.
+        created = requests.post(
+            f"{url}/api/hermes/session_create",
+            json={"name": "sim"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert created.status_code == 201, created.text
+        users.append(UserSpec(token, created.json()["id"]))
     connections.close_all()  # the scenario's own loop runs while this thread waits
 
     # One slot spare on each worker, so the killed worker's streams have somewhere to go.
