@@ -25,11 +25,13 @@ import contextlib
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -133,8 +135,13 @@ class Meter:
             statements = int(cursor.fetchone()[0])
             cursor.execute("SELECT sum(xact_commit + xact_rollback) FROM pg_stat_database")
             xacts = int(cursor.fetchone()[0])
+            cursor.execute(
+                "SELECT queryid, calls, total_exec_time, left(query, 160) FROM pg_stat_statements"
+            )
+            by_query = {row[0]: row[1:] for row in cursor.fetchall()}
         info = self.redis.info("stats")
         self.samples[phase] = {
+            "by_query": by_query,
             "t": t,
             "cpu": {name: sum(map(_cpu, procs)) for name, procs in self.components.items()},
             "statements": statements,
@@ -154,7 +161,19 @@ class Meter:
             "cpu_cores": {
                 name: round((b["cpu"][name] - a["cpu"][name]) / seconds, 2) for name in a["cpu"]
             },
+            "top_statements": self._top(a["by_query"], b["by_query"], seconds),
         }
+
+    @staticmethod
+    def _top(a: dict[Any, Any], b: dict[Any, Any], seconds: float, n: int = 8) -> list[Any]:
+        """The statements that ran most in the window: calls/s, mean ms, the text."""
+        rows = []
+        for queryid, (calls, total_ms, text) in b.items():
+            calls_a, total_a, _ = a.get(queryid, (0, 0.0, ""))
+            if calls > calls_a:
+                mean = (total_ms - total_a) / (calls - calls_a)
+                rows.append([round((calls - calls_a) / seconds, 1), round(mean, 3), text])
+        return sorted(rows, reverse=True)[:n]
 
 
 def _listener_pid(port: int) -> int:
@@ -173,6 +192,36 @@ def _postmaster_pid() -> int:
     return int((data_dir / "postmaster.pid").read_text().split()[0])
 
 
+def profile_summary(raw: str, top: int = 12) -> dict[str, Any]:
+    """py-spy's collapsed stacks (``--format raw``) of the active threads, folded two ways:
+    by the package the sampled frame is in (where the CPU goes), and the platform's own
+    functions by the share of samples they are on the stack of (what it is doing)."""
+    leaf: Counter[str] = Counter()
+    ours: Counter[str] = Counter()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        path = frames[-1].rpartition("(")[2].split(":")[0]
+        path = path.split("site-packages/")[-1].split("python3.11/")[-1]
+        leaf[path.split("/")[0].removesuffix(".py")] += n
+        seen = set()
+        for frame in frames:
+            name, _, where = frame.partition(" (")
+            if where.startswith(("apps/", "vrplatform/")) and name not in seen:
+                seen.add(name)
+                ours[f"{where.split(':')[0]}:{name}"] += n
+
+    def share(counts: Counter[str]) -> list[list[Any]]:
+        return [[k, round(100.0 * v / max(total, 1), 1)] for k, v in counts.most_common(top)]
+
+    return {"samples": total, "by_package_pct": share(leaf), "platform_functions_pct": share(ours)}
+
+
 def _stats_recorded(start: float, end: float) -> int:
     from apps.streaming.models import StreamStats
 
@@ -180,12 +229,17 @@ def _stats_recorded(start: float, end: float) -> int:
     return StreamStats.objects.filter(created_at__gte=window[0], created_at__lt=window[1]).count()
 
 
-def _failover_outcome(failover: dict[str, Any], killed_at: float) -> dict[str, Any]:
-    """What the platform did with the killed worker's streams, from the database."""
+def _failover_outcome(failover: dict[str, Any], killed_at: float, until: float) -> dict[str, Any]:
+    """What the platform did with the killed worker's streams by ``until`` (the fleet's own
+    shutdown stops streams after that), from the database."""
     from apps.streaming.models import Stream, StreamingWorker
 
     streams = list(Stream.objects.filter(pk__in=failover.pop("stream_ids")))
-    ended = [s for s in streams if not s.is_active and s.stopped_at is not None]
+    ended = [
+        s
+        for s in streams
+        if not s.is_active and s.stopped_at is not None and s.stopped_at.timestamp() <= until
+    ]
     killed = StreamingWorker.objects.get(name=failover["worker"])
     return failover | {
         "worker_status": killed.status,
@@ -237,6 +291,7 @@ def run(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> di
         sys.executable, "-m", "workers.simulator", "--plan", str(plan_file),
         "--rate", str(args.rate), "--seconds", str(args.seconds),
         "--max-streams", str(args.streams + 1), "--failover-wait-s", str(args.failover_wait_s),
+        "--viewers", str(args.viewers),
     ]  # fmt: skip
     command += [a for port, _ in webs for a in ("--url", f"http://127.0.0.1:{port}")]
     if args.kill:
@@ -259,6 +314,9 @@ def run(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> di
         env["REDIS_URL"],
     )
     marks: dict[str, dict[str, Any]] = {}
+    spy = shutil.which(args.py_spy) if args.py_spy else None
+    profile = work / "daphne-profile.txt"
+    recorder: subprocess.Popen[bytes] | None = None
     assert sim.stdout is not None
     for line in sim.stdout:
         with contextlib.suppress(ValueError):
@@ -266,6 +324,14 @@ def run(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> di
             marks[mark["phase"]] = mark
             meter.sample(mark["phase"], mark["t"])
             print(f"[{time.strftime('%H:%M:%S')}] {mark['phase']}", file=sys.stderr)
+            if mark["phase"] == "steady_start" and spy:
+                # The first web process, sampled through the steady phase (not paused).
+                recorder = subprocess.Popen(
+                    [spy, "record", "--pid", str(webs[0][1]), "--duration",
+                     str(max(1, int(args.seconds) - 1)), "--rate", "50", "--nonblocking",
+                     "--format", "raw", "--output", str(profile)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
     if sim.wait() != 0 or "done" not in marks:
         log.flush()
         raise RuntimeError("simulator failed: " + (work / "simulator.log").read_text()[-3000:])
@@ -279,7 +345,11 @@ def run(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> di
     result["steady"] |= steady
     result["placement"] |= meter.window("registered", "placed")
     if "failover" in result:
-        result["failover"] = _failover_outcome(result["failover"], marks["kill"]["t"])
+        result["failover"] = _failover_outcome(
+            result["failover"], marks["kill"]["t"], marks["failover_end"]["t"]
+        )
+    if recorder is not None and recorder.wait(timeout=60) == 0 and profile.exists():
+        result["steady"]["daphne_profile"] = profile_summary(profile.read_text())
     result["health"] = _health()
     result["setup_s"] = round(setup_s, 1)
     result["options"] = vars(args) | {"cpu_count": os.cpu_count()}
@@ -313,10 +383,16 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=50.0, help="render_starts per second")
     parser.add_argument("--seconds", type=float, default=30.0, help="steady stats phase")
     parser.add_argument("--web", type=int, default=2, help="daphne processes")
+    parser.add_argument(
+        "--viewers", type=int, default=20, help="users who answer on their session socket"
+    )
     parser.add_argument("--no-kill", dest="kill", action="store_false")
     parser.add_argument("--failover-wait-s", type=float, default=60.0)
     parser.add_argument("--timeout-s", type=float, default=1800.0)
     parser.add_argument("--json", type=Path, default=None, help="where the result goes")
+    parser.add_argument(
+        "--py-spy", default="py-spy", help="py-spy to profile a web process ('': none)"
+    )
     args = parser.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # children inherit it
