@@ -252,8 +252,8 @@ def _failover_outcome(failover: dict[str, Any], killed_at: float, until: float) 
 
 
 def _health() -> dict[str, Any]:
-    """Signs of an overloaded platform: workers declared dead that were never killed, and
-    streams placed more than once because of it."""
+    """Signs of an overloaded platform: workers declared dead though none was killed yet,
+    streams placed more than once because of it, streams whose stats never arrived."""
     from django.db.models import Count
 
     from apps.streaming.models import Stream, StreamingWorker
@@ -309,7 +309,7 @@ def run(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> di
             "celery": [celery.pid],
             "postgres": [_postmaster_pid()],
             "redis": [_listener_pid(redis_port)],
-            "simulator": [sim.pid],
+            "simulator_and_users": [sim.pid],  # the fleet, the placing users, the viewers
         },
         env["REDIS_URL"],
     )
@@ -317,6 +317,7 @@ def run(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> di
     spy = shutil.which(args.py_spy) if args.py_spy else None
     profile = work / "daphne-profile.txt"
     recorder: subprocess.Popen[bytes] | None = None
+    health: dict[str, Any] = {}
     assert sim.stdout is not None
     for line in sim.stdout:
         with contextlib.suppress(ValueError):
@@ -324,6 +325,8 @@ def run(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> di
             marks[mark["phase"]] = mark
             meter.sample(mark["phase"], mark["t"])
             print(f"[{time.strftime('%H:%M:%S')}] {mark['phase']}", file=sys.stderr)
+            if mark["phase"] == "steady_end":
+                health = _health()  # before the kill: only overload moved streams so far
             if mark["phase"] == "steady_start" and spy:
                 # The first web process, sampled through the steady phase (not paused).
                 recorder = subprocess.Popen(
@@ -350,7 +353,7 @@ def run(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> di
         )
     if recorder is not None and recorder.wait(timeout=60) == 0 and profile.exists():
         result["steady"]["daphne_profile"] = profile_summary(profile.read_text())
-    result["health"] = _health()
+    result["health_at_steady_end"] = health
     result["setup_s"] = round(setup_s, 1)
     result["options"] = vars(args) | {"cpu_count": os.cpu_count()}
     return result

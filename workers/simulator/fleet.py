@@ -127,8 +127,11 @@ class Fleet:
         return streams
 
     async def stop(self) -> None:
+        """Every worker vanishes at once (``kill``): a graceful stop would have the platform
+        move each of their streams once more (``worker_shutdown``), a storm of placements
+        that is not what a run measures."""
         for agent in self.agents:
-            agent.stop()
+            agent.kill()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=15)
         for task in self._tasks:
@@ -363,7 +366,7 @@ async def run_scenario(
     mark("connect")
     result["registered"] = await fleet.start()
     mark("registered", registered=result["registered"])
-    result["placement"] = await placer.place_all()
+    result["placement"] = await placer.place_all(wait_s=30.0)
     mark("placed", **result["placement"])
     before, started = fleet.reports_sent(), time.monotonic()
     mark("steady_start")
