@@ -26,6 +26,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -280,13 +281,20 @@ def run(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> di
     plan_file = work / "plan.json"
     plan_file.write_text(json.dumps(plan))
     webs = [stack.enter_context(daphne(env)) for _ in range(args.web)]
+    celery_log = work / "celery.log"
     celery = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "vrplatform", "worker", "-P", "prefork", "-c", "1",
-         "--without-gossip", "--without-mingle", "-l", "WARNING"],
+         "--without-gossip", "--without-mingle", "-l", "INFO", "-f", str(celery_log)],
         cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     stack.callback(celery.wait, 15)
     stack.callback(celery.terminate)
+    # Its start-up (imports, broker connection) must not count as the placement's CPU.
+    deadline = time.monotonic() + 120
+    while " ready." not in (celery_log.read_text() if celery_log.exists() else ""):
+        if celery.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("celery did not start: " + celery_log.read_text()[-2000:])
+        time.sleep(0.5)
     command = [
         sys.executable, "-m", "workers.simulator", "--plan", str(plan_file),
         "--rate", str(args.rate), "--seconds", str(args.seconds),
@@ -378,6 +386,54 @@ def summary(result: dict[str, Any]) -> str:
     return line
 
 
+MEDIAN_OF = [
+    ("placement", "offered_per_s"),
+    ("placement", "placement_p50_ms"),
+    ("placement", "placement_p99_ms"),
+    ("placement", "http_p99_ms"),
+    ("placement", "offer_p99_ms"),
+    ("steady", "reports_sent_per_s"),
+    ("steady", "reports_recorded_per_s"),
+    ("steady", "sql_per_s"),
+    ("steady", "xacts_per_s"),
+    ("steady", "redis_ops_per_s"),
+    ("steady", "sql_per_report"),
+    ("failover", "moved_max_s"),
+    ("failover", "ended_max_s"),
+]
+
+
+def medians(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over runs of the headline figures, and of each component's CPU cores."""
+    out: dict[str, Any] = {}
+    for phase, key in MEDIAN_OF:
+        values = [r[phase][key] for r in results if r.get(phase, {}).get(key) is not None]
+        out[f"{phase}.{key}"] = round(statistics.median(values), 2) if values else None
+    for phase in ("placement", "steady"):
+        for name in results[0][phase]["cpu_cores"]:
+            values = [r[phase]["cpu_cores"][name] for r in results]
+            out[f"{phase}.cpu_cores.{name}"] = round(statistics.median(values), 2)
+    return out
+
+
+def repeat(args: argparse.Namespace, out: Path) -> int:
+    """``--runs N``: N runs of this script, each in a process of its own on a fresh platform
+    (Django's settings hold one database per process), then the medians."""
+    results = []
+    with tempfile.TemporaryDirectory(prefix="sim-workers-runs-") as tmp:
+        for i in range(args.runs):
+            path = Path(tmp) / f"run{i}.json"
+            command = [sys.executable, __file__, *sys.argv[1:], "--runs", "1", "--json", str(path)]
+            if subprocess.run(command, check=False).returncode != 0:
+                return 1
+            results.append(json.loads(path.read_text()))
+    combined = {"runs": results, "median": medians(results)}
+    out.write_text(json.dumps(combined, indent=2, default=str))
+    print("median: " + json.dumps(combined["median"]))  # CLI output
+    print(f"result: {out}")  # CLI output
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=100)
@@ -393,17 +449,20 @@ def main() -> int:
     parser.add_argument("--failover-wait-s", type=float, default=60.0)
     parser.add_argument("--timeout-s", type=float, default=1800.0)
     parser.add_argument("--json", type=Path, default=None, help="where the result goes")
+    parser.add_argument("--runs", type=int, default=1, help="each on a fresh platform; medians")
     parser.add_argument(
         "--py-spy", default="py-spy", help="py-spy to profile a web process ('': none)"
     )
     args = parser.parse_args()
+    out = args.json or Path(tempfile.gettempdir()) / (
+        f"bench_sim_workers-{args.workers}x{args.streams}-{int(time.time())}.json"
+    )
+    if args.runs > 1:
+        return repeat(args, out)
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # children inherit it
     with tempfile.TemporaryDirectory(prefix="sim-workers-") as tmp, contextlib.ExitStack() as stack:
         result = run(args, Path(tmp), stack)
-    out = args.json or Path(tempfile.gettempdir()) / (
-        f"bench_sim_workers-{args.workers}x{args.streams}-{int(time.time())}.json"
-    )
     out.write_text(json.dumps(result, indent=2, default=str))
     print(summary(result))  # CLI output
     print(f"result: {out}")  # CLI output
