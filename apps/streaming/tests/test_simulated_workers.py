@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from django.db import connection, connections
 
 from apps.accounts.services import roles_sync, token_pair_issue
@@ -30,7 +29,7 @@ WORKERS, STREAMS_EACH = 3, 2
 
 @pytest.mark.django_db(transaction=True)
 def test_simulated_workers_stream_report_and_fail_over(
-    tmp_path: Path, make_user: Any, request: pytest.FixtureRequest
+    tmp_path: Path, make_user: Any, make_session: Any, request: pytest.FixtureRequest
 ) -> None:
     processes = Processes(tmp_path)
     request.addfinalizer(processes.stop_all)
@@ -49,16 +48,9 @@ def test_simulated_workers_stream_report_and_fail_over(
         workers.append(WorkerSpec(worker.name, token))
     users = []
     for _ in range(WORKERS * STREAMS_EACH):
-        token = token_pair_issue(user=make_user("participant")).access
-        # Each user creates a session of their own (and so participates), as users do.
-        created = requests.post(
-            f"{url}/api/hermes/session_create",
-            json={"name": "sim"},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
-        )
-        assert created.status_code == 201, created.text
-        users.append(UserSpec(token, created.json()["id"]))
+        user = make_user("participant")
+        session = make_session(user)  # its owner participates: one stream per session
+        users.append(UserSpec(token_pair_issue(user=user).access, str(session.id)))
     connections.close_all()  # the scenario's own loop runs while this thread waits
 
     # One slot spare on each worker, so the killed worker's streams have somewhere to go.
