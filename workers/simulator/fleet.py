@@ -29,7 +29,7 @@ import requests
 import websockets
 from websockets.typing import Subprotocol
 
-from workers.protocol import BEARER_PREFIX, SUBPROTOCOL
+from workers.protocol import BEARER_PREFIX, SUBPROTOCOL, percentile
 from workers.simulator.agent import SimulatedAgent
 from workers.streaming.agent import AgentConfig
 
@@ -55,14 +55,6 @@ class FleetOptions:
     heartbeat_s: float = 5.0  # the real worker's default
     stats_interval_s: float = 1.0
     connect_per_s: float = 200.0  # new worker sockets per second while the fleet starts
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in 0..1); None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _ms(value: float | None) -> float | None:
