@@ -349,12 +349,23 @@ def run(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> di
     result: dict[str, Any] = marks["done"]["result"]
     steady = meter.window("steady_start", "steady_end")
     recorded = _stats_recorded(marks["steady_start"]["t"], marks["steady_end"]["t"])
-    steady["reports_recorded_per_s"] = round(recorded / steady["seconds"], 1)
-    steady["sql_per_report"] = round(
-        steady["sql_per_s"] / max(recorded / steady["seconds"], 1e-9), 2
-    )
+    rate = recorded / steady["seconds"]
+    steady["reports_recorded_per_s"] = round(rate, 1)
+    # Per recorded report, everything the platform did meanwhile (heartbeats included): the
+    # figures a capacity model scales from.
+    steady["sql_per_report"] = round(steady["sql_per_s"] / max(rate, 1e-9), 2)
+    steady["cpu_ms_per_report"] = {
+        name: round(1000.0 * cores / max(rate, 1e-9), 2)
+        for name, cores in steady["cpu_cores"].items()
+    }
     result["steady"] |= steady
-    result["placement"] |= meter.window("registered", "placed")
+    placement = meter.window("registered", "placed")
+    placed_rate = result["placement"]["placed"] / placement["seconds"]
+    placement["cpu_ms_per_placement"] = {
+        name: round(1000.0 * cores / max(placed_rate, 1e-9), 2)
+        for name, cores in placement["cpu_cores"].items()
+    }
+    result["placement"] |= placement
     if "failover" in result:
         result["failover"] = _failover_outcome(
             result["failover"], marks["kill"]["t"], marks["failover_end"]["t"]
@@ -387,32 +398,45 @@ def summary(result: dict[str, Any]) -> str:
 
 
 MEDIAN_OF = [
-    ("placement", "offered_per_s"),
-    ("placement", "placement_p50_ms"),
-    ("placement", "placement_p99_ms"),
-    ("placement", "http_p99_ms"),
-    ("placement", "offer_p99_ms"),
-    ("steady", "reports_sent_per_s"),
-    ("steady", "reports_recorded_per_s"),
-    ("steady", "sql_per_s"),
-    ("steady", "xacts_per_s"),
-    ("steady", "redis_ops_per_s"),
-    ("steady", "sql_per_report"),
-    ("failover", "moved_max_s"),
-    ("failover", "ended_max_s"),
+    "placement.offered_per_s",
+    "placement.placement_p50_ms",
+    "placement.placement_p99_ms",
+    "placement.http_p99_ms",
+    "placement.offer_p99_ms",
+    "placement.cpu_ms_per_placement.web",
+    "placement.cpu_ms_per_placement.postgres",
+    "steady.reports_sent_per_s",
+    "steady.reports_recorded_per_s",
+    "steady.sql_per_s",
+    "steady.xacts_per_s",
+    "steady.redis_ops_per_s",
+    "steady.sql_per_report",
+    "steady.cpu_ms_per_report.web",
+    "steady.cpu_ms_per_report.postgres",
+    "steady.cpu_ms_per_report.redis",
+    "failover.moved_max_s",
+    "failover.ended_max_s",
 ]
 
 
+def _dig(result: dict[str, Any], path: str) -> Any:
+    value: Any = result
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
 def medians(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians over runs of the headline figures, and of each component's CPU cores."""
-    out: dict[str, Any] = {}
-    for phase, key in MEDIAN_OF:
-        values = [r[phase][key] for r in results if r.get(phase, {}).get(key) is not None]
-        out[f"{phase}.{key}"] = round(statistics.median(values), 2) if values else None
+    """Medians over runs of the headline figures and of each component's CPU cores."""
+    paths = list(MEDIAN_OF)
     for phase in ("placement", "steady"):
-        for name in results[0][phase]["cpu_cores"]:
-            values = [r[phase]["cpu_cores"][name] for r in results]
-            out[f"{phase}.cpu_cores.{name}"] = round(statistics.median(values), 2)
+        paths += [f"{phase}.cpu_cores.{name}" for name in results[0][phase]["cpu_cores"]]
+    out: dict[str, Any] = {}
+    for path in paths:
+        values = [v for v in (_dig(r, path) for r in results) if v is not None]
+        out[path] = round(statistics.median(values), 2) if values else None
     return out
 
 
