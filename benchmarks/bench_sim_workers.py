@@ -5,15 +5,18 @@ Redis and one PostgreSQL (embedded, with ``pg_stat_statements`` loaded to count 
 and a Celery worker. ``python -m workers.simulator`` (one process) runs ``--workers``
 simulated workers (the real worker protocol, no media: ``workers/simulator``), each taking
 ``--streams`` streams (one slot more, so a killed worker's streams have somewhere to go);
-one user per stream asks for it with ``render_start`` at ``--rate`` per second. Then
-``--seconds`` of steady per-second stats reports, then the busiest worker is crashed.
+one user per stream asks for it with ``render_start`` at ``--rate`` per second (the first
+``--viewers`` of them on their session socket too, answering the offer). Then ``--seconds`` of
+steady per-second stats reports, then the busiest worker is crashed.
 
 Measured, per phase, from the platform's side: placement latency (render_start sent ->
 ``stream_start`` at the worker) p50/p99, stats reports recorded per second (``StreamStats``
 rows) against those sent, SQL statements per second (``pg_stat_statements``) and transactions
 per second, Redis commands per second, CPU seconds per component (psutil, children included)
-and how long the killed worker's streams took to be placed again (or ended). Prints one
-summary line; the whole result goes to ``--json``.
+and how long the killed worker's streams took to be placed again (or ended); in the steady
+phase also the statements that ran most and, with ``--py-spy``, where the first web process
+spent its time. Prints one summary line; the whole result goes to ``--json``; ``--runs N``
+repeats the run on fresh platforms and adds the medians.
 
     .venv/bin/python benchmarks/bench_sim_workers.py --workers 100 --streams 8 --rate 50
 """
@@ -270,6 +273,7 @@ def _health() -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> dict[str, Any]:
+    """One run: the platform's processes on ``stack``, the simulator, the figures."""
     os.environ["BENCH_DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL") or (
         stack.enter_context(postgres_with_statements(work / "pg"))
     )
