@@ -362,6 +362,11 @@ def run(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> di
         name: round(1000.0 * cores / max(rate, 1e-9), 2)
         for name, cores in steady["cpu_cores"].items()
     }
+    # The simulator's own cost (how many reports one simulator process can send per core).
+    sent = max(result["steady"]["reports_sent_per_s"], 1e-9)
+    steady["simulator_cpu_ms_per_report_sent"] = round(
+        1000.0 * steady["cpu_cores"]["simulator_and_users"] / sent, 3
+    )
     result["steady"] |= steady
     placement = meter.window("registered", "placed")
     placed_rate = result["placement"]["placed"] / placement["seconds"]
@@ -418,6 +423,7 @@ MEDIAN_OF = [
     "steady.cpu_ms_per_report.web",
     "steady.cpu_ms_per_report.postgres",
     "steady.cpu_ms_per_report.redis",
+    "steady.simulator_cpu_ms_per_report_sent",
     "failover.moved_max_s",
     "failover.ended_max_s",
 ]
