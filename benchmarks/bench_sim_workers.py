@@ -227,10 +227,22 @@ def profile_summary(raw: str, top: int = 12) -> dict[str, Any]:
 
 
 def _stats_recorded(start: float, end: float) -> int:
+    """Reports the platform accepted between two times (a ``StreamStats`` row is stamped
+    when its report arrived). Batched reports are written at the platform's flush
+    (``MORPHEUS_STATS_FLUSH_S``, and when a worker disconnects): counted once the rows stop
+    coming after the fleet went."""
     from apps.streaming.models import StreamStats
 
     window = [datetime.fromtimestamp(t, UTC) for t in (start, end)]
-    return StreamStats.objects.filter(created_at__gte=window[0], created_at__lt=window[1]).count()
+    rows = StreamStats.objects.filter(created_at__gte=window[0], created_at__lt=window[1])
+    count, deadline = -1, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        now = rows.count()
+        if now == count:
+            break
+        count = now
+        time.sleep(3.0)
+    return count
 
 
 def _failover_outcome(failover: dict[str, Any], killed_at: float, until: float) -> dict[str, Any]:
@@ -391,7 +403,8 @@ def summary(result: dict[str, Any]) -> str:
     p, s = result["placement"], result["steady"]
     cores = " ".join(f"{k} {v}" for k, v in s["cpu_cores"].items())
     line = (
-        f"sim-workers: {result['workers']} workers x {result['options']['streams']} streams: "
+        f"sim-workers: {result['workers']} workers x {result['options']['streams']} streams "
+        f"(protocol v{'/'.join(map(str, result.get('protocol_versions', [])))}): "
         f"placed {p['placed']}/{p['render_starts']} at {p['offered_per_s']}/s, "
         f"p50/p99 {p['placement_p50_ms']}/{p['placement_p99_ms']} ms; "
         f"stats recorded {s['reports_recorded_per_s']}/s of {s['reports_sent_per_s']}/s sent; "

