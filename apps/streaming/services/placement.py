@@ -7,13 +7,14 @@ through these functions, so this module imports none of theirs.
 """
 
 import logging
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count
+from django.db import OperationalError, connection, transaction
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from apps.core.events import run_on_commit
@@ -37,44 +38,148 @@ def queue_ttl() -> timedelta:
     return timedelta(seconds=float(settings.MORPHEUS_QUEUE_TTL_S))
 
 
-def _live_workers(exclude: set[uuid.UUID]) -> list[StreamingWorker]:
+def _live_workers(exclude: set[uuid.UUID]) -> QuerySet[StreamingWorker]:
     cutoff = timezone.now() - dead_after()
-    # Row locks serialise concurrent placements: two requests cannot both take the last slot.
-    return list(
-        StreamingWorker.objects.select_for_update()
-        .filter(status=StreamingWorker.Status.ONLINE, last_heartbeat__gte=cutoff)
+    return (
+        StreamingWorker.objects.filter(
+            status=StreamingWorker.Status.ONLINE, last_heartbeat__gte=cutoff
+        )
         .exclude(channel_name="")
         .exclude(id__in=exclude)
-        .order_by("id")
     )
+
+
+def _active_streams(workers: QuerySet[StreamingWorker]) -> dict[uuid.UUID, int]:
+    return dict(
+        Stream.objects.filter(worker__in=workers.values("id"), status__in=Stream.ACTIVE)
+        .values_list("worker")
+        .annotate(n=Count("id"))
+    )
+
+
+# pg_try_advisory_xact_lock(int, int)'s first key for a session's placements (a key space of
+# its own: the one-bigint advisory locks, as session creation's, never meet it).
+_SESSION_PLACEMENT_LOCK = 0x504C4143  # "PLAC"
+# Pauses between tries for it: a placement of the same session commits in milliseconds.
+_SESSION_LOCK_PAUSES_S = (0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.4)
+
+
+def _session_placements_take_turns(session_id: uuid.UUID) -> None:
+    """Placements of one session take turns, so that a second participant starting at the same
+    instant sees the first one's stream and follows it to the same worker (the scene loaded
+    once). Tried, never waited for: a placement that does not get the turn in under a second
+    goes on without it (stickiness lost, nothing else), so it cannot deadlock with a
+    transaction that places several streams (a dead worker's) while holding this lock."""
+    if connection.vendor != "postgresql":
+        return
+    key = int.from_bytes(session_id.bytes[:4], "big", signed=True)
+    with connection.cursor() as cursor:
+        for pause in _SESSION_LOCK_PAUSES_S:
+            time.sleep(pause)
+            cursor.execute(
+                "SELECT pg_try_advisory_xact_lock(%s, %s)", [_SESSION_PLACEMENT_LOCK, key]
+            )
+            if cursor.fetchone()[0]:
+                return
+
+
+# Rounds over the ranked candidates while the free ones are all locked (each by another
+# placement's short transaction or a heartbeat's UPDATE), and the pause before each round.
+# Past them a placement waits for the best candidate's lock instead.
+_LOCK_ROUNDS_PAUSE_S = (0.0, 0.01, 0.05, 0.2)
+_FULL = "full"
+
+
+class _NoSlot(Exception):
+    """Rolls the lock's savepoint back (which releases the row lock)."""
+
+
+def _lock_if_free(
+    worker_id: uuid.UUID, exclude: set[uuid.UUID], *, wait: bool = False
+) -> StreamingWorker | str | None:
+    """The worker's row, locked, when it is still live with a free slot counted under the lock;
+    ``_FULL`` when it is gone or has no slot left; None when another transaction holds the row
+    (and not ``wait``).
+
+    The lock is taken in a savepoint that is rolled back unless the worker is returned: a
+    placement keeps no lock on a worker it did not take, so two of them cannot each hold a
+    full worker the other waits for.
+    """
+    rows = _live_workers(exclude).filter(pk=worker_id)
+    try:
+        with transaction.atomic():
+            locked = rows.select_for_update(no_key=True, skip_locked=not wait).first()
+            if locked is None:
+                return None if not wait and rows.exists() else _FULL
+            active = Stream.objects.filter(worker=locked, status__in=Stream.ACTIVE).count()
+            if active >= locked.max_streams:
+                raise _NoSlot
+            return locked
+    except _NoSlot:
+        return _FULL
+    except OperationalError:
+        if not wait:
+            raise
+        # A deadlock (this transaction already holds another worker's row, as a dead worker's
+        # failover does): PostgreSQL broke it here; the stream queues instead.
+        logger.warning("placement on worker %s gave way to a deadlock", worker_id)
+        return _FULL
 
 
 def worker_choose(
     *, session_id: uuid.UUID, exclude: set[uuid.UUID] | None = None
 ) -> StreamingWorker | None:
     """The worker for a new stream of ``session_id``: the one already rendering the session
-    while it has capacity (sticky), else the least-loaded live worker; None when full."""
-    workers = _live_workers(exclude or set())
-    if not workers:
-        return None
-    active = dict(
-        Stream.objects.filter(worker__in=workers, status__in=Stream.ACTIVE)
-        .values_list("worker")
-        .annotate(n=Count("id"))
-    )
-    free = [w for w in workers if active.get(w.id, 0) < w.max_streams]
+    while it has capacity (sticky), else the least-loaded live worker; None when full.
+
+    The ranking reads without locks. Only the chosen worker's row is locked (FOR NO KEY UPDATE,
+    which foreign-key checks of stream writes do not wait for) and its streams recounted under
+    the lock, so two placements cannot both take its last slot. SKIP LOCKED sends concurrent
+    placements to the next-ranked workers instead of queueing them behind one another: the
+    earlier lock over every live worker row serialised all placements (benchmarks/RESULTS.md,
+    "Issue 23: simulated workers"). Only when the free workers stay locked for a few rounds (one
+    worker left, say) does a placement wait for the best one's lock, as all of them once did.
+    """
+    exclude = exclude or set()
+    _session_placements_take_turns(session_id)
+    live = _live_workers(exclude)
+    active = _active_streams(live)
+    # Tuples, not model instances: at a thousand workers the ranking is most of a placement.
+    free = [
+        (worker_id, max_streams, load, name)
+        for worker_id, max_streams, load, name in live.values_list(
+            "id", "max_streams", "load", "name"
+        )
+        if active.get(worker_id, 0) < max_streams
+    ]
     if not free:
         return None
     sticky = set(
         Stream.objects.filter(
-            session_id=session_id, status__in=Stream.ACTIVE, worker__in=free
+            session_id=session_id, status__in=Stream.ACTIVE, worker__in=[w[0] for w in free]
         ).values_list("worker_id", flat=True)
     )
-    candidates = [w for w in free if w.id in sticky] or free
-    return min(
-        candidates,
-        key=lambda w: (active.get(w.id, 0) / max(w.max_streams, 1), w.load, w.name),
-    )
+    ranked = [
+        w[0]
+        for w in sorted(
+            free,
+            key=lambda w: (w[0] not in sticky, active.get(w[0], 0) / max(w[1], 1), w[2], w[3]),
+        )
+    ]
+    for pause in _LOCK_ROUNDS_PAUSE_S:
+        time.sleep(pause)
+        busy = []
+        for worker_id in ranked:
+            locked = _lock_if_free(worker_id, exclude)
+            if isinstance(locked, StreamingWorker):
+                return locked
+            if locked is None:
+                busy.append(worker_id)
+        if not busy:
+            return None
+        ranked = busy
+    locked = _lock_if_free(ranked[0], exclude, wait=True)
+    return locked if isinstance(locked, StreamingWorker) else None
 
 
 def _scene_url(stream: Stream) -> str:
