@@ -342,8 +342,13 @@ def run(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> di
     )
     marks: dict[str, dict[str, Any]] = {}
     spy = shutil.which(args.py_spy) if args.py_spy else None
-    profile = work / "daphne-profile.txt"
-    recorder: subprocess.Popen[bytes] | None = None
+    # The first web process, sampled (not paused) through the placement phase (as long as
+    # placing every stream at the offered rate takes, and 3 s more) and the steady phase.
+    profiled = {
+        "registered": ("placement", args.workers * args.streams / args.rate + 3),
+        "steady_start": ("steady", args.seconds - 1),
+    }
+    recorders: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
     health: dict[str, Any] = {}
     assert sim.stdout is not None
     for line in sim.stdout:
@@ -354,14 +359,18 @@ def run(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> di
             print(f"[{time.strftime('%H:%M:%S')}] {mark['phase']}", file=sys.stderr)
             if mark["phase"] == "steady_end":
                 health = _health()  # before the kill: only overload moved streams so far
-            if mark["phase"] == "steady_start" and spy:
-                # The first web process, sampled through the steady phase (not paused).
-                recorder = subprocess.Popen(
-                    [spy, "record", "--pid", str(webs[0][1]), "--duration",
-                     str(max(1, int(args.seconds) - 1)), "--rate", "50", "--nonblocking",
-                     "--format", "raw", "--output", str(profile)],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )  # fmt: skip
+            if mark["phase"] in profiled and spy:
+                phase, seconds = profiled[mark["phase"]]
+                profile = work / f"daphne-profile-{phase}.txt"
+                command = [
+                    spy, "record", "--pid", str(webs[0][1]), "--duration",
+                    str(max(1, int(seconds))), "--rate", "50", "--nonblocking",
+                    "--format", "raw", "--output", str(profile),
+                ]  # fmt: skip
+                recorders[phase] = (
+                    subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                    profile,
+                )
     if sim.wait() != 0 or "done" not in marks:
         log.flush()
         raise RuntimeError("simulator failed: " + (work / "simulator.log").read_text()[-3000:])
@@ -394,8 +403,12 @@ def run(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> di
         result["failover"] = _failover_outcome(
             result["failover"], marks["kill"]["t"], marks["failover_end"]["t"]
         )
-    if recorder is not None and recorder.wait(timeout=60) == 0 and profile.exists():
-        result["steady"]["daphne_profile"] = profile_summary(profile.read_text())
+    for phase, (recorder, profile) in recorders.items():
+        if recorder.wait(timeout=120) == 0 and profile.exists():
+            result[phase]["daphne_profile"] = profile_summary(profile.read_text())
+            if args.profiles:
+                args.profiles.mkdir(parents=True, exist_ok=True)
+                shutil.copy(profile, args.profiles / profile.name)
     result["health_at_steady_end"] = health
     result["setup_s"] = round(setup_s, 1)
     result["options"] = vars(args) | {"cpu_count": os.cpu_count()}
@@ -499,6 +512,9 @@ def main() -> int:
     parser.add_argument("--failover-wait-s", type=float, default=60.0)
     parser.add_argument("--timeout-s", type=float, default=1800.0)
     parser.add_argument("--json", type=Path, default=None, help="where the result goes")
+    parser.add_argument(
+        "--profiles", type=Path, default=None, help="keep py-spy's raw stacks in this folder"
+    )
     parser.add_argument("--runs", type=int, default=1, help="each on a fresh platform; medians")
     parser.add_argument(
         "--py-spy", default="py-spy", help="py-spy to profile a web process ('': none)"

@@ -15,6 +15,8 @@ from typing import Any
 from redis.connection import parse_url
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
+from vrplatform.redis_pools import shared
+
 
 def parse_sentinels(value: str) -> list[tuple[str, int]]:
     """``"host-a:26379,host-b:26379"`` -> ``[("host-a", 26379), ("host-b", 26379)]``; the port
@@ -42,6 +44,11 @@ class SentinelPool(SentinelConnectionPool):
         sentinel_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> SentinelPool:
-        from_url = {k: v for k, v in parse_url(url).items() if k not in {"host", "port"}}
-        sentinel = Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs)
-        return cls(master_name, sentinel, **{**from_url, **kwargs})
+        def build() -> SentinelPool:
+            from_url = {k: v for k, v in parse_url(url).items() if k not in {"host", "port"}}
+            sentinel = Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs)
+            return cls(master_name, sentinel, **{**from_url, **kwargs})
+
+        # One per process, as vrplatform/redis_pools.py says of the plain pool.
+        key = f"{url}|{sentinels!r}|{master_name}|{sentinel_kwargs!r}|{sorted(kwargs.items())!r}"
+        return shared(key, build)  # type: ignore[no-any-return]

@@ -116,6 +116,28 @@ if DATABASE_REPLICA_URL:
 if DB_TRANSACTION_POOLER:
     for _db in DATABASES.values():
         _db["DISABLE_SERVER_SIDE_CURSORS"] = True
+# A connection pool in each process (Django's psycopg_pool support). Under ASGI each HTTP
+# request runs on a thread of its own, so without a pool each one opened a PostgreSQL
+# connection and closed it at the end (vrplatform/asgi.py): a backend started and torn down per
+# request (benchmarks/RESULTS.md, "Issue 23: placement"). Pooled, a request borrows a
+# connection and gives it back, and a process holds at most DB_POOL_MAX_SIZE of them (a
+# request that finds none free waits DB_POOL_TIMEOUT_S, then gets 503 database_unavailable
+# rather than PostgreSQL's "too many clients"). Persistent connections (CONN_MAX_AGE) do not
+# mix with a pool: it is 0 where the pool is on. DB_POOL=false turns it off.
+DB_POOL = env.bool("DB_POOL", default=True)
+DB_POOL_MIN_SIZE = env.int("DB_POOL_MIN_SIZE", default=2)
+DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=16)
+DB_POOL_TIMEOUT_S = env.float("DB_POOL_TIMEOUT_S", default=10.0)
+for _db in DATABASES.values():
+    if DB_POOL and _db["ENGINE"].endswith("postgresql"):
+        _db["CONN_MAX_AGE"] = 0
+        # With CONN_HEALTH_CHECKS (on, above) the pool checks a connection at each borrow: one
+        # that died meanwhile (PostgreSQL restarted, PgBouncer recycled it) is replaced first.
+        _db.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": DB_POOL_MIN_SIZE,
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": DB_POOL_TIMEOUT_S,
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -134,7 +156,11 @@ if REDIS_URL:
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="vrp"),
             # PING a pooled connection idle this long before using it: after a Redis restart
             # the pool's old sockets are dead, and the first request on one failed.
-            "OPTIONS": {"health_check_interval": 5},
+            # One pool per process, not per request (vrplatform/redis_pools.py).
+            "OPTIONS": {
+                "health_check_interval": 5,
+                "pool_class": "vrplatform.redis_pools.SharedPool",
+            },
         }
     }
     _layer_host: dict[str, Any] = {"address": REDIS_URL}

@@ -20,9 +20,11 @@ if len(JWT_SECRET) < 32:
 
 DEBUG = False
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
-# Persistent connections: each WebSocket sign-in otherwise opens a new PostgreSQL connection.
+# Persistent connections where there is no pool (DB_POOL=false, base.py): each WebSocket
+# sign-in otherwise opens a new PostgreSQL connection.
 for _db in DATABASES.values():  # noqa: F405
-    _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+    if "pool" not in _db.get("OPTIONS", {}):
+        _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 OIDC_RSA_PRIVATE_KEY = env.str("OIDC_RSA_PRIVATE_KEY", multiline=True)
 OAUTH2_PROVIDER = {**OAUTH2_PROVIDER, "OIDC_RSA_PRIVATE_KEY": OIDC_RSA_PRIVATE_KEY}  # noqa: F405
 OAUTH2_PROVIDER["ALLOWED_REDIRECT_URI_SCHEMES"] = ["https"]

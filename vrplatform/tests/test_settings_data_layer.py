@@ -55,7 +55,17 @@ def test_defaults_are_unchanged() -> None:
     assert s["routers"] == []
     assert s["layer"][0]["address"] == "redis://:secret@redis.kairo.svc:6379/2"
     assert s["broker"] == "redis://:secret@redis.kairo.svc:6379/2"
-    assert "pool_class" not in s["caches"]["default"]["OPTIONS"]
+    assert s["caches"]["default"]["OPTIONS"]["pool_class"] == "vrplatform.redis_pools.SharedPool"
+    # A pool of PostgreSQL connections per process; no persistent connections beside it.
+    default = s["databases"]["default"]
+    assert default["OPTIONS"]["pool"] == {"min_size": 2, "max_size": 16, "timeout": 10.0}
+    assert default["CONN_MAX_AGE"] == 0
+
+
+def test_the_connection_pool_can_be_turned_off() -> None:
+    s = _settings(DB_POOL="false", DB_CONN_MAX_AGE="60")
+    assert "pool" not in s["databases"]["default"].get("OPTIONS", {})
+    assert s["databases"]["default"]["CONN_MAX_AGE"] == 60
 
 
 def test_pgbouncer_transaction_mode() -> None:
@@ -101,7 +111,7 @@ def test_redis_sentinel_for_cache_channel_layer_and_celery() -> None:
     assert host["master_name"] == "kairo"
     assert "address" not in host
     options = s["caches"]["default"]["OPTIONS"]
-    assert options["pool_class"] == "vrplatform.redis_sentinel.SentinelPool"
+    assert options["pool_class"] == "vrplatform.redis_sentinel.SentinelPool"  # shared too
     assert options["sentinels"] == sentinels
     assert (
         s["broker"] == "sentinel://:secret@sentinel-0:26379/2;sentinel://:secret@sentinel-1:26379/2"
@@ -115,6 +125,10 @@ def test_the_sentinel_pools_build_without_connecting() -> None:
         "redis://:secret@ignored:6379/2", sentinels=[("s", 26379)], master_name="kairo"
     )
     assert pool.service_name == "kairo"
+    again = SentinelPool.from_url(
+        "redis://:secret@ignored:6379/2", sentinels=[("s", 26379)], master_name="kairo"
+    )
+    assert again is pool  # one per process, whichever cache object asks
     assert pool.connection_kwargs["db"] == 2
     assert pool.connection_kwargs["password"] == "secret"
     layer_pool = create_pool({"sentinels": [("s", 26379)], "master_name": "kairo"})

@@ -57,30 +57,33 @@ def _active_streams(workers: QuerySet[StreamingWorker]) -> dict[uuid.UUID, int]:
     )
 
 
-# pg_try_advisory_xact_lock(int, int)'s first key for a session's placements (a key space of
+# pg_advisory_xact_lock(int, int)'s first key for a session's placements (a key space of
 # its own: the one-bigint advisory locks, as session creation's, never meet it).
 _SESSION_PLACEMENT_LOCK = 0x504C4143  # "PLAC"
-# Pauses between tries for it: a placement of the same session commits in milliseconds.
-_SESSION_LOCK_PAUSES_S = (0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.4)
+# How long a placement waits for its session's turn before it goes on without it.
+_SESSION_TURN_WAIT = "1s"
 
 
 def _session_placements_take_turns(session_id: uuid.UUID) -> None:
     """Placements of one session take turns, so that a second participant starting at the same
     instant sees the first one's stream and follows it to the same worker (the scene loaded
-    once). Tried, never waited for: a placement that does not get the turn in under a second
-    goes on without it (stickiness lost, nothing else), so it cannot deadlock with a
-    transaction that places several streams (a dead worker's) while holding this lock."""
+    once). The wait is bounded (``lock_timeout``, in a savepoint): a placement that does not
+    get the turn within it, or that PostgreSQL picks to break a deadlock (a transaction placing
+    a dead worker's streams holds several sessions' turns), goes on without it: stickiness
+    lost, nothing else."""
     if connection.vendor != "postgresql":
         return
     key = int.from_bytes(session_id.bytes[:4], "big", signed=True)
-    with connection.cursor() as cursor:
-        for pause in _SESSION_LOCK_PAUSES_S:
-            time.sleep(pause)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # One round trip; the timeout is put back for the rest of the transaction.
             cursor.execute(
-                "SELECT pg_try_advisory_xact_lock(%s, %s)", [_SESSION_PLACEMENT_LOCK, key]
+                f"SET LOCAL lock_timeout = '{_SESSION_TURN_WAIT}'; "
+                "SELECT pg_advisory_xact_lock(%s, %s); SET LOCAL lock_timeout = DEFAULT",
+                [_SESSION_PLACEMENT_LOCK, key],
             )
-            if cursor.fetchone()[0]:
-                return
+    except OperationalError:
+        logger.info("placement for session %s went on without its turn", session_id)
 
 
 # Rounds over the ranked candidates while the free ones are all locked (each by another

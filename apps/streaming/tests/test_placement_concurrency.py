@@ -130,3 +130,33 @@ def test_participants_of_one_session_starting_at_once_share_a_worker(
 
     assert all(isinstance(r, Stream) for r in results), results
     assert len({r.worker_id for r in results}) == 1
+
+
+def test_a_placement_goes_on_without_its_sessions_turn_when_it_waits_too_long(
+    make_user: Any, make_session: Any, online_worker: Any
+) -> None:
+    online_worker("w", max_streams=4)
+    user = make_user()
+    session = make_session(user)
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_turn() -> None:
+        # As a transaction placing a dead worker's streams of this session would hold it.
+        key = int.from_bytes(session.id.bytes[:4], "big", signed=True)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [0x504C4143, key])
+            held.set()
+            release.wait(timeout=20)
+
+    holder = threading.Thread(target=lambda: (hold_the_turn(), connection.close()))
+    holder.start()
+    try:
+        assert held.wait(timeout=10)
+        began = time.monotonic()
+        stream, _ = services.stream_start(user=user, session_id=session.id)
+        took = time.monotonic() - began
+    finally:
+        release.set()
+        holder.join(timeout=20)
+    assert stream.worker_id is not None
+    assert 0.9 < took < 10, took  # waited its turn for the bounded second, then placed
