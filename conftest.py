@@ -11,6 +11,26 @@ pytest_plugins = ["apps.core.testing_browser"]
 
 
 @pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's test databases, with every other connection to them ended before they
+    are dropped: the servers the suite starts keep pooled connections (DB_POOL, settings/base.py)
+    open until they exit, and one still open would block the DROP DATABASE."""
+    yield
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        if connection.vendor != "postgresql":
+            continue
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        connection.close()
+        connection.close_pool()
+
+
+@pytest.fixture(scope="session")
 def _redis_for_cleanup(request: pytest.FixtureRequest) -> Iterator[Any]:
     # Pure-Python packages (workers/*) can run with `-p no:django` and no services.
     if not request.config.pluginmanager.hasplugin("django") or not os.environ.get("REDIS_URL"):

@@ -44,6 +44,10 @@ ws_connections = Gauge(
     "Open WebSocket connections.",
     multiprocess_mode="livesum",
 )
+ws_refused = Counter(
+    "vrplatform_websocket_refused",
+    "Session sockets closed at connect because the process was overloaded (4503).",
+)
 ws_messages = Counter(
     "vrplatform_websocket_messages",
     "WebSocket messages received by event.",
@@ -153,6 +157,10 @@ def ws_connected() -> None:
 
 def ws_disconnected() -> None:
     ws_connections.dec()
+
+
+def ws_overloaded() -> None:
+    ws_refused.inc()
 
 
 def ws_message(event: str) -> None:

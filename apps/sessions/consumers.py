@@ -27,6 +27,7 @@ Close codes:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -45,7 +46,7 @@ from apps.accounts.authentication import TokenIdentity, authenticate_bearer
 from apps.accounts.selectors import user_roles
 from apps.accounts.services import user_group_name
 from apps.core.errors import Conflict, NotFound, PermissionDenied, PlatformError
-from apps.core.instruments import ws_connected, ws_disconnected, ws_message
+from apps.core.instruments import ws_connected, ws_disconnected, ws_message, ws_overloaded
 from apps.core.parsers import UNENCODABLE, unencodable
 from apps.sessions import selectors, services
 from apps.sessions.extensions import (
@@ -63,6 +64,7 @@ from workers.protocol import (
     CLOSE_FORBIDDEN,
     CLOSE_IDLE,
     CLOSE_NOT_FOUND,
+    CLOSE_OVERLOADED,
     CLOSE_RATE_LIMITED,
     CLOSE_SESSION_ENDED,
     CLOSE_UNAUTHORIZED,
@@ -89,8 +91,30 @@ def _setting(name: str) -> float:
 # the one thread Channels otherwise uses for every consumer of the process. Sign-ins were
 # ~75/s with one thread, each waiting on its database and Redis round trips in turn. None of
 # these needs thread affinity: each is one self-contained selector or service call.
+#
+# Each call is counted while it waits for or runs on the executor: the backlog that admission
+# control (``SessionConsumer.connect``) reads. One event loop per process, so a plain counter.
+_backlog = 0
+
+
+def db_backlog() -> int:
+    """Database calls of this process's session sockets now waiting or running."""
+    return _backlog
+
+
 def _db(func: Any) -> Any:
-    return database_sync_to_async(func, thread_sensitive=False)
+    call = database_sync_to_async(func, thread_sensitive=False)
+
+    @functools.wraps(func)
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        global _backlog
+        _backlog += 1
+        try:
+            return await call(*args, **kwargs)
+        finally:
+            _backlog -= 1
+
+    return counted
 
 
 @_db
@@ -197,6 +221,14 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.strikes = 0
 
         offered: list[str] = list(self.scope.get("subprotocols") or [])
+        if db_backlog() >= int(_setting("HERMES_CONNECT_BACKLOG_LIMIT")):
+            # Refused before any work: the client backs off and retries (socket.js), where a
+            # queued handshake would time out in daphne after its sign-in had been paid for.
+            self.closing = True
+            ws_overloaded()
+            await self.accept(subprotocol=PROTOCOL if PROTOCOL in offered else None)
+            await self.close(code=CLOSE_OVERLOADED, reason="overloaded")
+            return
         token = next(
             (p[len(BEARER_PREFIX) :] for p in offered if p.startswith(BEARER_PREFIX)), None
         )

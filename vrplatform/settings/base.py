@@ -420,6 +420,11 @@ HERMES_WS_BURST = env.float("HERMES_WS_BURST", default=40.0)
 HERMES_WS_POSE_RATE = env.float("HERMES_WS_POSE_RATE", default=120.0)
 HERMES_WS_POSE_BURST = env.float("HERMES_WS_POSE_BURST", default=240.0)
 HERMES_WS_FLOOD_STRIKES = env.int("HERMES_WS_FLOOD_STRIKES", default=100)
+# Admission: a socket that connects while this many database calls of the process's session
+# sockets are waiting or running (sign-ins, joins, leaves) is closed at once with 4503
+# "overloaded" and retries after its backoff, instead of queueing until daphne's handshake
+# timeout (5 s) fails it after the work was spent (benchmarks/RESULTS.md, "Issue 23").
+HERMES_CONNECT_BACKLOG_LIMIT = env.int("HERMES_CONNECT_BACKLOG_LIMIT", default=64)
 SESSION_TICK_HZ = env.int("SESSION_TICK_HZ", default=30)
 HERMES_GC_FREEZE = env.bool("HERMES_GC_FREEZE", default=True)
 

@@ -6,6 +6,7 @@ keeps a silent fallback to SQLite or in-memory layers from hiding real-service b
 """
 
 import os
+import sys
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -42,3 +43,13 @@ REST_FRAMEWORK = {
     },
 }
 MEDIA_ROOT = os.environ.get("TEST_MEDIA_ROOT", "/tmp/vrplatform-test-media")  # noqa: S108
+
+# The pytest process itself runs without the connection pool (DB_POOL, base.py): its harness
+# lends connections to threads no request ends (async tests' executors, pytest-django's
+# per-test transaction on the main thread), and those borrowed connections piled up until the
+# pool ran dry mid-suite. The servers the suite starts (daphne, Celery, workers: separate
+# processes, no pytest in them) run with the pool, as deployed.
+if "pytest" in sys.modules:
+    for _db in DATABASES.values():  # noqa: F405
+        _db.get("OPTIONS", {}).pop("pool", None)
+        _db["CONN_HEALTH_CHECKS"] = True

@@ -226,11 +226,13 @@ class User:
             if code in FINAL_CLOSES:
                 run.tally.gave_up[f"close:{code}"] += 1
                 return
-            if self.established.is_set():  # socket.js resets its backoff once established
+            established = self.established.is_set()
+            if established:  # socket.js resets its backoff once established
                 attempt = 0
             # An established socket that dropped (or was refused its token) reconnects with a
-            # fresh pair; a connect that never opened keeps the pair it has.
-            refresh = code == CLOSE_UNAUTHORIZED or (code is not None and self.must_rotate(run))
+            # fresh pair; a connect that never opened, or was turned away as overloaded
+            # (4503), keeps the pair it has.
+            refresh = code == CLOSE_UNAUTHORIZED or (established and self.must_rotate(run))
             self.established.clear()
             await asyncio.sleep(backoff_s(attempt))
             attempt += 1

@@ -36,6 +36,7 @@ CLOSE_SUPERSEDED: Final = 4409  # workers: the same worker connected again elsew
 CLOSE_DECLARED_DEAD: Final = 4410  # workers: silent too long, its streams moved; register again
 CLOSE_UNSUPPORTED_VERSION: Final = 4426  # workers: no protocol version in common
 CLOSE_RATE_LIMITED: Final = 4429  # too many messages, or too many bad ones
+CLOSE_OVERLOADED: Final = 4503  # sessions: the process is busy admitting others; retry later
 CLOSE_CODES: Final[dict[int, str]] = {
     CLOSE_SESSION_ENDED: "session_ended",
     CLOSE_UNAUTHORIZED: "unauthorized",
@@ -46,6 +47,7 @@ CLOSE_CODES: Final[dict[int, str]] = {
     CLOSE_DECLARED_DEAD: "declared_dead",
     CLOSE_UNSUPPORTED_VERSION: "unsupported_version",
     CLOSE_RATE_LIMITED: "rate_limited",
+    CLOSE_OVERLOADED: "overloaded",
 }
 
 

@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async as db
 from channels.layers import get_channel_layer
 
 from apps.sessions.consumers import LAYER_SLOTS, SessionConsumer
-from apps.sessions.tests.sockets import expect, open_socket, send
+from apps.sessions.tests.sockets import expect, expect_close, open_socket, send
 
 pytestmark = pytest.mark.django_db
 
@@ -56,3 +56,39 @@ async def test_heartbeats_are_answered_while_the_database_thread_is_busy(
         release.set()
         await blocker
         await comm.disconnect()
+
+
+async def test_a_connect_while_the_database_backlog_is_full_is_turned_away_at_once(
+    make_user: Any, make_session: Any, token_for: Any, settings: Any
+) -> None:
+    """Admission control: past HERMES_CONNECT_BACKLOG_LIMIT database calls in flight, a new
+    socket is closed with 4503 before its sign-in costs anything, and is let in once the
+    backlog drains (the client retries after its backoff)."""
+    from apps.core.instruments import ws_refused
+    from apps.sessions.consumers import _db, db_backlog
+
+    host = await db(make_user)("participant")
+    session = await db(make_session)(host)
+    token = await db(token_for)(host)
+    settings.HERMES_CONNECT_BACKLOG_LIMIT = 3
+    release = threading.Event()
+    held = _db(lambda: release.wait(timeout=10))
+    busy = [asyncio.ensure_future(held()) for _ in range(3)]
+    refused_before = ws_refused._value.get()
+    try:
+        for _ in range(50):
+            if db_backlog() == 3:
+                break
+            await asyncio.sleep(0.01)
+        assert db_backlog() == 3
+        comm = await open_socket(session.id, token)
+        assert (await expect_close(comm)) == 4503
+        assert ws_refused._value.get() == refused_before + 1
+    finally:
+        release.set()
+        await asyncio.gather(*busy)
+    assert db_backlog() == 0
+    comm = await open_socket(session.id, token)
+    await send(comm, "hermes:session_join", {})
+    await expect(comm, "hermes:session_established")
+    await comm.disconnect()
