@@ -27,7 +27,6 @@ Close codes:
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import time
@@ -36,8 +35,6 @@ import weakref
 from datetime import datetime
 from typing import Any
 
-from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
@@ -48,6 +45,7 @@ from apps.accounts.services import user_group_name
 from apps.core.errors import Conflict, NotFound, PermissionDenied, PlatformError
 from apps.core.instruments import ws_connected, ws_disconnected, ws_message, ws_overloaded
 from apps.core.parsers import UNENCODABLE, unencodable
+from apps.core.sockets import DirectDispatch, db_backlog, db_call
 from apps.sessions import selectors, services
 from apps.sessions.extensions import (
     ClientContext,
@@ -85,39 +83,8 @@ def _setting(name: str) -> float:
     return float(getattr(settings, name))  # declared in vrplatform/settings/base.py
 
 
-# --- small ORM helpers (each one selector or service call) ----------------------------------
-# ``thread_sensitive=False``: each call runs on the loop's default executor (daphne sizes it from
-# ``ASGI_THREADS``), with that thread's own persistent connection, instead of queueing on
-# the one thread Channels otherwise uses for every consumer of the process. Sign-ins were
-# ~75/s with one thread, each waiting on its database and Redis round trips in turn. None of
-# these needs thread affinity: each is one self-contained selector or service call.
-#
-# Each call is counted while it waits for or runs on the executor: the backlog that admission
-# control (``SessionConsumer.connect``) reads. One event loop per process, so a plain counter.
-_backlog = 0
-
-
-def db_backlog() -> int:
-    """Database calls of this process's session sockets now waiting or running."""
-    return _backlog
-
-
-def _db(func: Any) -> Any:
-    call = database_sync_to_async(func, thread_sensitive=False)
-
-    @functools.wraps(func)
-    async def counted(*args: Any, **kwargs: Any) -> Any:
-        global _backlog
-        _backlog += 1
-        try:
-            return await call(*args, **kwargs)
-        finally:
-            _backlog -= 1
-
-    return counted
-
-
-@_db
+# --- small ORM helpers (each one selector or service call, on the executor: core/sockets.py)
+@db_call
 def authenticate_for_session(token: str, session_id: uuid.UUID) -> tuple[TokenIdentity, bool]:
     """Who the token is and whether they may open this session's socket: one thread hop."""
     identity = authenticate_bearer(token)
@@ -127,13 +94,13 @@ def authenticate_for_session(token: str, session_id: uuid.UUID) -> tuple[TokenId
     return identity, privileged
 
 
-may_join = _db(selectors.user_may_join)
-ended_at = _db(selectors.session_ended_at)
-connect_participant = _db(services.participant_connect)
-disconnect_participant = _db(services.participant_disconnect)
+may_join = db_call(selectors.user_may_join)
+ended_at = db_call(selectors.session_ended_at)
+connect_participant = db_call(services.participant_connect)
+disconnect_participant = db_call(services.participant_disconnect)
 
 
-@_db
+@db_call
 def roles_of(user: Any) -> list[str]:
     return user_roles(user)
 
@@ -178,18 +145,7 @@ def layer_slot() -> asyncio.Semaphore:
     return slot
 
 
-class SessionConsumer(AsyncWebsocketConsumer):
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        """Channels' dispatch first hops to the one thread-sensitive thread to close stale
-        database connections, for every frame and layer message: that serialised every
-        heartbeat behind sign-ins on one thread (the p99 stall of bench_connections). This
-        consumer touches the ORM only through ``database_sync_to_async`` helpers, which close
-        stale connections on their own thread before and after each call, so skip the hop."""
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
-
+class SessionConsumer(DirectDispatch, AsyncWebsocketConsumer):
     async def group_join(self, group: str) -> None:
         async with layer_slot():
             await self.channel_layer.group_add(group, self.channel_name)

@@ -13,11 +13,11 @@ import time
 import uuid
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from apps.core.errors import PlatformError
 from apps.core.instruments import observe_stream_report
+from apps.core.sockets import DirectDispatch, db_call
 from apps.streaming import selectors, services, stats
 from apps.streaming.remote_poses import WorkerPoseRelay
 from apps.streaming.stats_batch import StatsBuffer, stream_stats_batch_record, stream_stats_flush
@@ -57,7 +57,7 @@ RATE_PER_S = 400.0
 MAX_STRIKES = 50
 
 
-class WorkerConsumer(AsyncWebsocketConsumer):
+class WorkerConsumer(DirectDispatch, AsyncWebsocketConsumer):
     worker_id: uuid.UUID | None = None
     registered = False
     version = 0  # the protocol version negotiated at register
@@ -65,7 +65,7 @@ class WorkerConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         offered: list[str] = list(self.scope.get("subprotocols") or [])
         token = next((p[len(BEARER_PREFIX) :] for p in offered if p.startswith(BEARER_PREFIX)), "")
-        worker = await database_sync_to_async(services.worker_authenticate)(token=token)
+        worker = await db_call(services.worker_authenticate)(token=token)
         subprotocol = SUBPROTOCOL if SUBPROTOCOL in offered else None
         if worker is None or subprotocol is None:
             await self.accept(subprotocol)
@@ -84,11 +84,11 @@ class WorkerConsumer(AsyncWebsocketConsumer):
         if self.worker_id is None:
             return
         await self.poses.close()
-        await database_sync_to_async(stream_stats_flush)(buffer=self.stats_buffer)
+        await db_call(stream_stats_flush)(buffer=self.stats_buffer)
         await self.channel_layer.group_discard(
             services.worker_group(self.worker_id), self.channel_name
         )
-        await database_sync_to_async(services.worker_disconnected)(
+        await db_call(services.worker_disconnected)(
             worker_id=self.worker_id, channel_name=self.channel_name
         )
         logger.info("worker %s disconnected (%s)", self.worker_name, code)
@@ -153,7 +153,7 @@ class WorkerConsumer(AsyncWebsocketConsumer):
                 )
                 await self.close(code=CLOSE_UNSUPPORTED_VERSION)
                 return
-            await database_sync_to_async(services.worker_register)(
+            await db_call(services.worker_register)(
                 worker_id=self.worker_id,
                 channel_name=self.channel_name,
                 capabilities=message.capabilities,
@@ -167,9 +167,7 @@ class WorkerConsumer(AsyncWebsocketConsumer):
             )
             await self.send(encode_message(Registered(self.worker_name, version)))
             self.poses.streams(
-                await database_sync_to_async(selectors.worker_streams_active)(
-                    worker_id=self.worker_id
-                )
+                await db_call(selectors.worker_streams_active)(worker_id=self.worker_id)
             )
             return
         if not self.registered:
@@ -177,28 +175,28 @@ class WorkerConsumer(AsyncWebsocketConsumer):
             return
         if isinstance(message, Heartbeat):
             if self.stats_buffer.due():  # a worker whose streams all ended sends no batch
-                await database_sync_to_async(stream_stats_flush)(buffer=self.stats_buffer)
-            if not await database_sync_to_async(self._heartbeat)(message.load):
+                await db_call(stream_stats_flush)(buffer=self.stats_buffer)
+            if not await db_call(self._heartbeat)(message.load):
                 await self.close(code=CLOSE_DECLARED_DEAD)
         elif isinstance(message, Signal):
             if message.sdp is not None:
-                await database_sync_to_async(services.stream_offer)(
+                await db_call(services.stream_offer)(
                     worker_id=self.worker_id, stream_id=message.stream_id, sdp=message.sdp
                 )
             elif message.candidate is not None:
-                await database_sync_to_async(services.stream_worker_candidate)(
+                await db_call(services.stream_worker_candidate)(
                     worker_id=self.worker_id,
                     stream_id=message.stream_id,
                     candidate=message.candidate,
                 )
         elif isinstance(message, StatsReport):
-            recorded = await database_sync_to_async(stats.stream_stats_record)(
+            recorded = await db_call(stats.stream_stats_record)(
                 worker_id=self.worker_id, stream_id=message.stream_id, report=message.stats
             )
             if recorded:
                 observe_stream_report(message.stream_id, message.stats)
         elif isinstance(message, StatsBatch) and self.version >= STATS_BATCH_VERSION:
-            accepted = await database_sync_to_async(stream_stats_batch_record)(
+            accepted = await db_call(stream_stats_batch_record)(
                 worker_id=self.worker_id, reports=message.reports, buffer=self.stats_buffer
             )
             for item in accepted:
@@ -207,8 +205,8 @@ class WorkerConsumer(AsyncWebsocketConsumer):
             self.poses.publish(message)  # in memory, no database: this runs at the tick rate
         elif isinstance(message, StreamStopped):
             # Its last seconds are stored before the stream stops.
-            await database_sync_to_async(stream_stats_flush)(buffer=self.stats_buffer)
-            await database_sync_to_async(services.stream_stopped_by_worker)(
+            await db_call(stream_stats_flush)(buffer=self.stats_buffer)
+            await db_call(services.stream_stopped_by_worker)(
                 worker_id=self.worker_id, stream_id=message.stream_id, reason=message.reason
             )
             await self.poses.stopped(message.stream_id)

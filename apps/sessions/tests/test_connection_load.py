@@ -65,14 +65,14 @@ async def test_a_connect_while_the_database_backlog_is_full_is_turned_away_at_on
     socket is closed with 4503 before its sign-in costs anything, and is let in once the
     backlog drains (the client retries after its backoff)."""
     from apps.core.instruments import ws_refused
-    from apps.sessions.consumers import _db, db_backlog
+    from apps.core.sockets import db_backlog, db_call
 
     host = await db(make_user)("participant")
     session = await db(make_session)(host)
     token = await db(token_for)(host)
     settings.HERMES_CONNECT_BACKLOG_LIMIT = 3
     release = threading.Event()
-    held = _db(lambda: release.wait(timeout=10))
+    held = db_call(lambda: release.wait(timeout=10))
     busy = [asyncio.ensure_future(held()) for _ in range(3)]
     refused_before = ws_refused._value.get()
     try:
