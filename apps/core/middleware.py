@@ -1,5 +1,6 @@
 """Request middleware of the platform: who the client is (trusted proxies), the
-Content-Security-Policy of every response, and the JSON error envelope on API paths.
+Content-Security-Policy of every response, the JSON error envelope on API paths, and how many
+requests a process runs at once.
 
 Each class works under ASGI without a thread hop (sync and async capable, like the metrics
 middleware): they run on every request.
@@ -7,8 +8,10 @@ middleware): they run on every request.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
+import weakref
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
@@ -136,3 +139,52 @@ class ContentSecurityPolicyMiddleware(HookMiddleware):
         if header not in response:
             response[header] = content_security_policy(request.path)
         return response
+
+
+# --- requests in flight --------------------------------------------------------------------
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _request_slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slots = _slots.get(loop)
+    if slots is None:
+        slots = _slots[loop] = asyncio.Semaphore(int(settings.HTTP_MAX_CONCURRENCY))
+    return slots
+
+
+_UNQUEUED = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class RequestSlotsMiddleware:
+    """At most ``HTTP_MAX_CONCURRENCY`` requests of this process past this point at once; the
+    others wait on the event loop, holding no thread and no database connection.
+
+    Under ASGI each request runs its view on a thread of its own with a pooled connection
+    (DB_POOL), so a burst of requests took every connection of the pool and the worker and
+    session sockets' database calls (heartbeats among them) queued behind them: at 250
+    simulated workers the workers went silent long enough to be declared dead (benchmarks/
+    RESULTS.md, "Issue 23: placement"). Under WSGI (the test client) it passes through.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self._async = iscoroutinefunction(get_response)
+        if self._async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self._async:
+            return self._acall(request)
+        return self.get_response(request)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponseBase:
+        if request.path in _UNQUEUED:  # probes and scrapes answer even when the queue is long
+            return await self.get_response(request)  # type: ignore[no-any-return,misc]
+        async with _request_slots():
+            return await self.get_response(request)  # type: ignore[no-any-return,misc]

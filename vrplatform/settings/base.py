@@ -485,6 +485,10 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
     "apps.core.middleware.ContentSecurityPolicyMiddleware",
 )
+# Requests a process runs at once past the metrics (the rest wait on the event loop holding no
+# database connection): half the pool leaves the sockets' executor threads theirs.
+HTTP_MAX_CONCURRENCY = env.int("HTTP_MAX_CONCURRENCY", default=max(DB_POOL_MAX_SIZE // 2, 1))
+MIDDLEWARE.insert(1, "apps.core.middleware.RequestSlotsMiddleware")  # after metrics only
 REST_FRAMEWORK["NUM_PROXIES"] = 0  # REMOTE_ADDR is the client already (see above)
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
     "apps.core.parsers.JSONParser",  # deep nesting is a 400 bad_json, not a 500

@@ -61,7 +61,7 @@ def _active_streams(workers: QuerySet[StreamingWorker]) -> dict[uuid.UUID, int]:
 # its own: the one-bigint advisory locks, as session creation's, never meet it).
 _SESSION_PLACEMENT_LOCK = 0x504C4143  # "PLAC"
 # How long a placement waits for its session's turn before it goes on without it.
-_SESSION_TURN_WAIT = "1s"
+_SESSION_TURN_WAIT = "500ms"
 
 
 def _session_placements_take_turns(session_id: uuid.UUID) -> None:
@@ -162,11 +162,20 @@ def worker_choose(
             session_id=session_id, status__in=Stream.ACTIVE, worker__in=[w[0] for w in free]
         ).values_list("worker_id", flat=True)
     )
+    # Ties between equally loaded workers go by a hash of (session, worker) (rendezvous
+    # hashing), not by name: concurrent placements of different sessions start from different
+    # workers instead of all trying the first one and walking down the same list past each
+    # other's locks, and one session's placements still prefer the same worker.
     ranked = [
         w[0]
         for w in sorted(
             free,
-            key=lambda w: (w[0] not in sticky, active.get(w[0], 0) / max(w[1], 1), w[2], w[3]),
+            key=lambda w: (
+                w[0] not in sticky,
+                active.get(w[0], 0) / max(w[1], 1),
+                w[2],
+                hash((session_id.int, w[0].int)),
+            ),
         )
     ]
     for pause in _LOCK_ROUNDS_PAUSE_S:

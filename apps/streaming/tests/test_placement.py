@@ -51,15 +51,15 @@ def test_streams_of_one_session_stick_to_its_worker(
 def test_least_loaded_worker_is_chosen(
     make_user: Any, make_session: Any, online_worker: Any
 ) -> None:
-    online_worker("a", max_streams=2)
-    b = online_worker("b", max_streams=8)
+    a = online_worker("a", max_streams=2, load=0.5)
+    b = online_worker("b", max_streams=8, load=0.0)
     s1_user = make_user()
     s1 = start(s1_user, make_session(s1_user))
-    # a: 0/2, b: 0/8 tie -> by load then name: "a". Next: a is at 1/2 = 0.5, b 0/8.
+    # a: 0/2, b: 0/8 tie -> by reported load: b. Next: b is at 1/8, a still 0/2 -> a.
     s2_user = make_user()
     s2 = start(s2_user, make_session(s2_user))
-    assert s1.worker.name == "a"
-    assert s2.worker_id == b.id
+    assert s1.worker_id == b.id
+    assert s2.worker_id == a.id
 
 
 @pytest.mark.django_db

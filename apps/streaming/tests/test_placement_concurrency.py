@@ -159,4 +159,26 @@ def test_a_placement_goes_on_without_its_sessions_turn_when_it_waits_too_long(
         release.set()
         holder.join(timeout=20)
     assert stream.worker_id is not None
-    assert 0.9 < took < 10, took  # waited its turn for the bounded second, then placed
+    assert 0.45 < took < 10, took  # waited its turn for the bounded half second, then placed
+
+
+def test_new_sessions_prefer_different_workers_among_equally_loaded_ones(
+    make_user: Any, make_session: Any, online_worker: Any
+) -> None:
+    """Ties go by a hash of (session, worker), not by name: placements of new sessions at the
+    same instant do not all start from (and contend for) the same worker."""
+    for i in range(8):
+        online_worker(f"w{i}", max_streams=8)
+    user = make_user()
+    sessions = [make_session(user) for _ in range(16)]
+    firsts = set()
+    for session in sessions:
+        with transaction.atomic():  # nothing placed: every choice sees the same loads
+            firsts.add(services.worker_choose(session_id=session.id).id)
+            transaction.set_rollback(True)
+    assert len(firsts) >= 4
+    # And one session always prefers the same one.
+    with transaction.atomic():
+        again = {services.worker_choose(session_id=sessions[0].id).id for _ in range(3)}
+        transaction.set_rollback(True)
+    assert len(again) == 1
