@@ -9,6 +9,7 @@ rate-limited before a service sees it.
 
 import json
 import logging
+import threading
 import time
 import uuid
 from typing import Any
@@ -55,6 +56,9 @@ MAX_CAPABILITIES_CHARS = 16 * 1024
 # one stats report per stream per second), besides its pose ticks.
 RATE_PER_S = 400.0
 MAX_STRIKES = 50
+REAP_EVERY_S = 1.0
+_reaping = threading.Lock()
+_last_reap = float("-inf")
 
 
 class WorkerConsumer(DirectDispatch, AsyncWebsocketConsumer):
@@ -216,9 +220,19 @@ class WorkerConsumer(DirectDispatch, AsyncWebsocketConsumer):
     def _heartbeat(self, load: float) -> bool:
         assert self.worker_id is not None
         alive = services.worker_heartbeat(worker_id=self.worker_id, load=load)
-        # Every heartbeat from any worker checks the others: no separate timer is needed
-        # while at least one worker is alive (and when none is, nothing can move anyway).
-        services.workers_reap()
+        # Heartbeats from any worker check the others: no separate timer is needed while at
+        # least one worker is alive (and when none is, nothing can move anyway). At most one
+        # reap at a time and one a second per process: with hundreds of workers, every
+        # heartbeat reaping (and re-placing a silent worker's streams) filled the executor,
+        # delayed the next heartbeats, and declared more workers dead.
+        if _reaping.acquire(blocking=False):
+            try:
+                global _last_reap
+                if time.monotonic() - _last_reap >= REAP_EVERY_S:
+                    _last_reap = time.monotonic()
+                    services.workers_reap()
+            finally:
+                _reaping.release()
         return alive
 
     # ------------------------------------------------------------------ channel layer
