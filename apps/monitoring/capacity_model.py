@@ -39,21 +39,23 @@ CORE_PER_DAPHNE_PROCESS = 0.07
 # within RECONNECT_STORM_S on the other processes' spare cores.
 CORE_S_PER_RECONNECT = 15e-3 + 16e-3
 RECONNECT_STORM_S = 30.0
-# "Issue 23: simulated workers" (25 workers x 8 streams against the real platform, shared
-# 2-core box): 2.82 ms of web CPU per recorded report, all web work of the steady phase
-# counted ("Issue 23: stats path" measured 0.89 ms for the path alone); 0.4 ms of PostgreSQL
-# CPU per report; 1.45 SQL statements per report (heartbeats and foreign-key checks included);
-# 1,946 Redis ops/s at 227 reports/s (~8.3 per report beside the pose feed) on 0.05 of a core.
-CORE_S_PER_STATS_REPORT = 2.82e-3
-POSTGRES_CORE_S_PER_REPORT = 0.4e-3
-SQL_PER_STATS_REPORT = 1.45
-REDIS_OPS_PER_STATS_REPORT = 8.3
-# Same section: ~111 ms of web CPU per placement (lock-bound), and placements serialised by
-# worker_choose's lock over every live worker row: ~9/s at 25 workers, the cost O(workers), so
-# the ceiling scales as 9 x 25 / workers until that lock goes (to re-measure after it does).
-CORE_S_PER_PLACEMENT = 111e-3
-PLACEMENTS_PER_S_AT_25_WORKERS = 9.0
-SQL_PER_PLACEMENT = 10.0  # assumed
+# "Issue 23: placement" (simulated workers against the real platform, quiet 2-core box,
+# medians of 3 runs at 100 workers x 8 streams): 0.69 ms of web CPU per recorded report, all
+# web work of the steady phase counted; 0.12 ms of PostgreSQL CPU per report; 1.25 SQL
+# statements per report (heartbeats and foreign-key checks included); 1,232 Redis ops/s at
+# 806 reports/s (~1.5 per report beside the pose feed). (The earlier "Issue 23: simulated
+# workers" figures, 2.82 / 0.4 ms, were taken on a shared box before the connection pools.)
+CORE_S_PER_STATS_REPORT = 0.69e-3
+POSTGRES_CORE_S_PER_REPORT = 0.12e-3
+SQL_PER_STATS_REPORT = 1.25
+REDIS_OPS_PER_STATS_REPORT = 1.5
+# Same section: per placement (render_start, the worker's stream_start and offer, the first
+# stats), all work of the placement phase counted: 27.8 ms of web CPU, 6.5 ms of PostgreSQL
+# CPU, ~36 SQL statements. Placements no longer serialise on a lock over every worker row: they
+# scale with web pods (only one session's placements take turns, for stickiness).
+CORE_S_PER_PLACEMENT = 27.8e-3
+POSTGRES_CORE_S_PER_PLACEMENT = 6.5e-3
+SQL_PER_PLACEMENT = 36.0
 # apps/sessions/poses.py: the pose feed ticks at SESSION_TICK_HZ (30); a script call or a
 # pipelined exchange counted as one Redis op.
 SESSION_TICK_HZ = 30
@@ -65,10 +67,9 @@ SESSION_TICK_HZ = 30
 POSTGRES_MAX_CORES = 32
 # Server connections PostgreSQL is run with (max_connections minus superuser reserve).
 POSTGRES_MAX_CONNECTIONS = 200
-# Connections each pod holds without a pooler: a daphne process opens one per executor thread
-# (ASGI_THREADS, 6 in "Issue 23: load at 10,000 users") plus the request threads' (closed at
-# request end since that section); Celery one per child (2).
-CONNECTIONS_PER_WEB_POD = 7
+# Connections each pod may hold without PgBouncer: a daphne process's pool is at most
+# DB_POOL_MAX_SIZE (16, settings/base.py); Celery one per child (2).
+CONNECTIONS_PER_WEB_POD = 16
 CONNECTIONS_PER_CELERY_POD = 2
 # Redis: one single-threaded instance, small commands and short Lua scripts; to re-measure.
 REDIS_OPS_PER_INSTANCE = 40_000  # "Issue 23: simulated workers": 1,946 ops/s on 0.05 core
@@ -211,15 +212,13 @@ def size(w: Workload) -> Sizing:
     rooms *= 1 if w.session_affinity else min(w.session_size, web)
     pose_ops = (web + rooms) * SESSION_TICK_HZ
     redis_ops = pose_ops + streams * REDIS_OPS_PER_STATS_REPORT
-    pg_load = streams * POSTGRES_CORE_S_PER_REPORT * (1 + placements * SQL_PER_PLACEMENT / sql)
+    pg_load = streams * POSTGRES_CORE_S_PER_REPORT + placements * POSTGRES_CORE_S_PER_PLACEMENT
     pg_cores = max(_ceil(pg_load / TARGET_UTILIZATION), 2)
     redis = max(_ceil(redis_ops / (REDIS_OPS_PER_INSTANCE * TARGET_UTILIZATION)), 1)
     celery = max(_ceil(streams / STREAMS_PER_CELERY_POD), MIN_CELERY_PODS)
     connections = web * CONNECTIONS_PER_WEB_POD + celery * CONNECTIONS_PER_CELERY_POD
     first = "none"
-    if placements > PLACEMENTS_PER_S_AT_25_WORKERS * 25 / max(gpu, 25):
-        first = "placement lock"
-    elif redis > 1 or pg_cores > POSTGRES_MAX_CORES:
+    if redis > 1 or pg_cores > POSTGRES_MAX_CORES:
         redis_share = redis_ops / REDIS_OPS_PER_INSTANCE
         pg_share = pg_cores / POSTGRES_MAX_CORES
         first = "redis" if redis_share >= pg_share else "postgres"

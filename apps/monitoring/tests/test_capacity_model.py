@@ -29,13 +29,13 @@ def test_the_10k_row() -> None:
     # 8,750 streams at 8 per worker with 20% headroom.
     assert row.gpu_workers == 1_313
     # Sockets alone need 3 daphne processes (5,000 each at 70%); the CPU of stats reports
-    # (8,750 x 2.82 ms), placements, snapshots and the storm's spare cores need more.
+    # (8,750 x 0.69 ms), placements, snapshots and the storm's spare cores need more.
     assert row.web_pods > 10_000 / capacity_model.SOCKETS_PER_DAPHNE / 0.7
-    assert row.web_pods == 43
+    assert row.web_pods == 14
     assert row.limit == "cpu"
-    # 1.45 statements per report, plus placements.
-    assert 12_000 < row.sql_per_s < 13_500
-    assert row.pgbouncer  # 43 web pods x 7 connections
+    # 1.25 statements per report, plus ~36 per placement.
+    assert 10_500 < row.sql_per_s < 12_000
+    assert row.pgbouncer  # 14 web pods x 16 pooled connections, past PostgreSQL's 200
 
 
 def test_the_storm_needs_spare_cores() -> None:
@@ -49,12 +49,13 @@ def test_the_storm_needs_spare_cores() -> None:
 
 def test_the_tier_that_saturates_first() -> None:
     assert size(Workload(users=1_000)).saturates_first == "none"
-    # Placements are serialised by a lock over every worker row: the ceiling falls as
-    # workers are added, and 10,000 users' placements pass it.
-    assert size(Workload(users=10_000)).saturates_first == "placement lock"
-    # Without placements (streams that never end), Redis is next.
-    steady = Workload(users=10_000, stream_minutes=1e9)
-    assert size(steady).saturates_first == "redis"
+    # Placements scale with web pods (no lock over every worker row any more): past one
+    # Redis instance, the pose feed is the first shared limit at 10,000 users.
+    assert size(Workload(users=10_000)).saturates_first == "redis"
+    # With no pose changing, one Redis instance carries 10,000 users' stats and placements.
+    still = Workload(users=10_000, snapshot_share=0.0)
+    assert size(still).redis_instances == 1
+    assert size(still).saturates_first == "none"
     # One pose room per session instead of one per (process, session).
     with_affinity = size(Workload(users=10_000, session_affinity=True))
     assert with_affinity.redis_instances < size(Workload(users=10_000)).redis_instances
