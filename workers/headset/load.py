@@ -128,6 +128,9 @@ class Tally:
     closed_by_server: Counter[str] = field(default_factory=Counter)
 
 
+TOKEN_CALLS_IN_FLIGHT = 16
+
+
 @dataclass
 class Run:
     """What every user of one run shares."""
@@ -137,6 +140,12 @@ class Run:
     http: httpx.AsyncClient
     http_urls: list[str]
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    # Token calls in flight at once (TOKEN_CALLS_IN_FLIGHT). Users queue here, not in httpx:
+    # its pool scans every waiting request on each release, so 5,000 users of a reconnect
+    # storm queued there stalled this whole event loop (heartbeats included) for minutes.
+    token_slots: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(TOKEN_CALLS_IN_FLIGHT)
+    )
 
 
 class User:
@@ -162,7 +171,8 @@ class User:
         for k in range(count):
             base = run.http_urls[(self.n + k) % count]
             try:
-                response = await run.http.post(f"{base}{path}", json=body)
+                async with run.token_slots:
+                    response = await run.http.post(f"{base}{path}", json=body)
             except httpx.HTTPError as exc:
                 run.tally.errors[f"{path.rsplit('/', 1)[1]}:{type(exc).__name__}"] += 1
                 continue
@@ -388,7 +398,9 @@ async def run_load(users: list[dict[str, str]], options: LoadOptions) -> dict[st
     http_urls = [u.replace("ws://", "http://").replace("wss://", "https://") for u in options.urls]
     # Token calls in flight at once, all users together: each holds a PostgreSQL connection
     # on the server for its duration (100 by default, shared with the sockets' threads).
-    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+    limits = httpx.Limits(
+        max_connections=TOKEN_CALLS_IN_FLIGHT, max_keepalive_connections=TOKEN_CALLS_IN_FLIGHT
+    )
     async with httpx.AsyncClient(timeout=30.0, limits=limits) as http:
         run = Run(options, Tally(), http, http_urls)
         people = []
