@@ -8,10 +8,8 @@ middleware): they run on every request.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
-import weakref
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
@@ -19,6 +17,8 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
+
+from apps.core.sockets import LoopSemaphore
 
 logger = logging.getLogger(__name__)
 
@@ -142,23 +142,11 @@ class ContentSecurityPolicyMiddleware(HookMiddleware):
 
 
 # --- requests in flight --------------------------------------------------------------------
-_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _request_slots() -> asyncio.Semaphore:
-    loop = asyncio.get_running_loop()
-    slots = _slots.get(loop)
-    if slots is None:
-        slots = _slots[loop] = asyncio.Semaphore(int(settings.HTTP_MAX_CONCURRENCY))
-    return slots
-
-
+_request_slots = LoopSemaphore(lambda: int(settings.HTTP_MAX_CONCURRENCY))
 _UNQUEUED = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
-class RequestSlotsMiddleware:
+class RequestSlotsMiddleware(HookMiddleware):
     """At most ``HTTP_MAX_CONCURRENCY`` requests of this process past this point at once; the
     others wait on the event loop, holding no thread and no database connection.
 
@@ -169,22 +157,8 @@ class RequestSlotsMiddleware:
     RESULTS.md, "Issue 23: placement"). Under WSGI (the test client) it passes through.
     """
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self._async = iscoroutinefunction(get_response)
-        if self._async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest) -> Any:
-        if self._async:
-            return self._acall(request)
-        return self.get_response(request)
-
     async def _acall(self, request: HttpRequest) -> HttpResponseBase:
         if request.path in _UNQUEUED:  # probes and scrapes answer even when the queue is long
-            return await self.get_response(request)  # type: ignore[no-any-return,misc]
+            return await super()._acall(request)
         async with _request_slots():
-            return await self.get_response(request)  # type: ignore[no-any-return,misc]
+            return await super()._acall(request)

@@ -13,7 +13,9 @@ stale connections on its own thread before and after.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -58,3 +60,22 @@ class DirectDispatch:
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+
+class LoopSemaphore:
+    """An ``asyncio.Semaphore`` of ``size()`` slots per event loop: a semaphore belongs to the
+    loop that first waits on it, and tests (and daphne restarts in one interpreter) run several
+    loops one after another."""
+
+    def __init__(self, size: Callable[[], int]) -> None:
+        self._size = size
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def __call__(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        slots = self._slots.get(loop)
+        if slots is None:
+            slots = self._slots[loop] = asyncio.Semaphore(self._size())
+        return slots

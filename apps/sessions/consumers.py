@@ -31,7 +31,6 @@ import json
 import logging
 import time
 import uuid
-import weakref
 from datetime import datetime
 from typing import Any
 
@@ -45,7 +44,7 @@ from apps.accounts.services import user_group_name
 from apps.core.errors import Conflict, NotFound, PermissionDenied, PlatformError
 from apps.core.instruments import ws_connected, ws_disconnected, ws_message, ws_overloaded
 from apps.core.parsers import UNENCODABLE, unencodable
-from apps.core.sockets import DirectDispatch, db_backlog, db_call
+from apps.core.sockets import DirectDispatch, LoopSemaphore, db_backlog, db_call
 from apps.sessions import selectors, services
 from apps.sessions.extensions import (
     ClientContext,
@@ -132,17 +131,7 @@ def _now_ms() -> float:
 # membership changes queue for one of these slots instead; a quarter of the pool stays free
 # for receives and group sends.
 LAYER_SLOTS = 75
-_layer_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def layer_slot() -> asyncio.Semaphore:
-    loop = asyncio.get_running_loop()
-    slot = _layer_slots.get(loop)
-    if slot is None:
-        slot = _layer_slots[loop] = asyncio.Semaphore(LAYER_SLOTS)
-    return slot
+layer_slot = LoopSemaphore(lambda: LAYER_SLOTS)
 
 
 class SessionConsumer(DirectDispatch, AsyncWebsocketConsumer):

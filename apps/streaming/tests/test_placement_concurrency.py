@@ -2,9 +2,10 @@
 longer wait for each other's row locks, yet never overfill a worker, and two participants of one
 session starting at the same instant still share a worker."""
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -42,6 +43,35 @@ def _in_threads(calls: list[Callable[[], Any]]) -> list[Any]:
     return results
 
 
+@contextlib.contextmanager
+def _held_elsewhere(lock: Callable[[], Any], *, for_s: float = 20.0) -> Iterator[None]:
+    """``lock()`` run in a transaction on another thread's connection, held until the block
+    ends (or ``for_s`` passes), as a concurrent placement would hold it."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                lock()
+                held.set()
+                release.wait(timeout=for_s)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(timeout=10)
+        yield
+    finally:
+        release.set()
+        holder.join(timeout=for_s)
+
+
+def _worker_row(worker: StreamingWorker) -> Callable[[], Any]:
+    return lambda: StreamingWorker.objects.select_for_update(no_key=True).get(pk=worker.pk)
+
+
 def _start(user: Any, session: Any) -> Callable[[], Stream]:
     return lambda: services.stream_start(user=user, session_id=session.id)[0]
 
@@ -69,26 +99,12 @@ def test_a_placement_takes_the_next_worker_instead_of_waiting_for_a_locked_one(
 ) -> None:
     best = online_worker("a-best", max_streams=4)
     other = online_worker("b-other", max_streams=4)
-    held, release = threading.Event(), threading.Event()
-
-    def hold_best() -> None:
-        # What a placement onto ``best`` does for the length of its transaction.
-        with transaction.atomic():
-            StreamingWorker.objects.select_for_update(no_key=True).get(pk=best.pk)
-            held.set()
-            release.wait(timeout=20)
-
-    holder = threading.Thread(target=lambda: (hold_best(), connection.close()))
-    holder.start()
-    try:
-        assert held.wait(timeout=10)
-        user = make_user()
+    user = make_user()
+    session = make_session(user)
+    with _held_elsewhere(_worker_row(best)):  # a placement onto ``best`` in progress
         began = time.monotonic()
-        stream, _ = services.stream_start(user=user, session_id=make_session(user).id)
+        stream, _ = services.stream_start(user=user, session_id=session.id)
         took = time.monotonic() - began
-    finally:
-        release.set()
-        holder.join(timeout=20)
     assert stream.worker_id == other.id
     # The old placement locked every live worker and would have waited the full 20 s.
     assert took < 10, took
@@ -98,21 +114,10 @@ def test_a_placement_waits_for_the_only_worker_when_it_stays_locked(
     make_user: Any, make_session: Any, online_worker: Any
 ) -> None:
     only = online_worker("only", max_streams=4)
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with transaction.atomic():
-            StreamingWorker.objects.select_for_update(no_key=True).get(pk=only.pk)
-            held.set()
-            release.wait(timeout=20)
-
-    holder = threading.Thread(target=lambda: (hold(), connection.close()))
-    holder.start()
-    threading.Timer(1.0, release.set).start()  # past the skip rounds (~0.3 s)
-    assert held.wait(timeout=10)
     user = make_user()
-    stream, _ = services.stream_start(user=user, session_id=make_session(user).id)
-    holder.join(timeout=20)
+    session = make_session(user)
+    with _held_elsewhere(_worker_row(only), for_s=1.0):  # past the skip rounds (~0.3 s)
+        stream, _ = services.stream_start(user=user, session_id=session.id)
     assert stream.worker_id == only.id  # placed, not queued behind a lock held for a second
 
 
@@ -138,26 +143,16 @@ def test_a_placement_goes_on_without_its_sessions_turn_when_it_waits_too_long(
     online_worker("w", max_streams=4)
     user = make_user()
     session = make_session(user)
-    held, release = threading.Event(), threading.Event()
+    key = int.from_bytes(session.id.bytes[:4], "big", signed=True)
 
-    def hold_the_turn() -> None:
-        # As a transaction placing a dead worker's streams of this session would hold it.
-        key = int.from_bytes(session.id.bytes[:4], "big", signed=True)
-        with transaction.atomic(), connection.cursor() as cursor:
+    def the_turn() -> None:  # as a transaction placing a dead worker's streams would hold it
+        with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [0x504C4143, key])
-            held.set()
-            release.wait(timeout=20)
 
-    holder = threading.Thread(target=lambda: (hold_the_turn(), connection.close()))
-    holder.start()
-    try:
-        assert held.wait(timeout=10)
+    with _held_elsewhere(the_turn):
         began = time.monotonic()
         stream, _ = services.stream_start(user=user, session_id=session.id)
         took = time.monotonic() - began
-    finally:
-        release.set()
-        holder.join(timeout=20)
     assert stream.worker_id is not None
     assert 0.45 < took < 10, took  # waited its turn for the bounded half second, then placed
 
