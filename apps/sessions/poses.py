@@ -318,6 +318,7 @@ class PoseHub:
         self.due: set[uuid.UUID] = set()  # rooms to exchange next tick: pending poses, new
         self.feed_version = 0
         self.task: asyncio.Task[None] | None = None
+        self._snapshots: set[asyncio.Task[None]] = set()
         self._errors = 0
 
     def join(
@@ -327,7 +328,24 @@ class PoseHub:
         if room is None:
             room = self.rooms[session_id] = Room(session_id)
             self.due.add(session_id)  # its first exchange reads the poses so far
+        elif not hasattr(member, "participant_id"):  # a worker's relay (as deliver tells)
+            # A worker joining a room that exists already gets only changes from here on: it
+            # would never draw a participant holding still (a worker taking over a dead one's
+            # stream drew no one who had not moved since). It gets the poses so far, alone.
+            snapshot = asyncio.get_running_loop().create_task(
+                self._snapshot(session_id, member)  # type: ignore[arg-type]
+            )
+            self._snapshots.add(snapshot)
+            snapshot.add_done_callback(self._snapshots.discard)
         room.members[channel_name] = member
+
+    async def _snapshot(self, session_id: uuid.UUID, member: RemotePoseMember) -> None:
+        try:
+            _version, poses = (await self.store.exchange_many({session_id: ({}, 0)}))[session_id]
+            if poses:
+                await member.remote_poses(poses, time.time() * 1000.0)
+        except Exception:
+            logger.debug("could not send the poses so far", exc_info=True)
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self.run())
 

@@ -228,7 +228,11 @@ def test_two_headsets_on_two_workers_see_each_other(processes: Processes, make_u
             # Alice's worker dies. Bob's worker stops drawing her once her poses stop coming
             # (2 s); her stream moves to w3, whose poses bring her back into Bob's picture.
             await sync_to_async(_online)(processes, spare)
-            processes.procs["w1"].send_signal(signal.SIGKILL)
+            # Her worker, whichever it is: ties between idle workers go by a hash of (session,
+            # worker), not by name.
+            hers = await Stream.objects.select_related("worker").aget(pk=a.stream_id)
+            assert hers.worker is not None
+            processes.procs[hers.worker.name].send_signal(signal.SIGKILL)
             b_alone = await _wait_picture(b, lambda p: _region(p, AVATAR) < 160, 20)
             await a.wait_frames(10, 40, placement=2)
             a_again = await _wait_picture(a, lambda p: _region(p, AVATAR) > 180, 20)
