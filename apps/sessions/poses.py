@@ -338,6 +338,8 @@ class PoseHub:
             self._snapshots.add(snapshot)
             snapshot.add_done_callback(self._snapshots.discard)
         room.members[channel_name] = member
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self.run())
 
     async def _snapshot(self, session_id: uuid.UUID, member: RemotePoseMember) -> None:
         try:
@@ -346,8 +348,6 @@ class PoseHub:
                 await member.remote_poses(poses, time.time() * 1000.0)
         except Exception:
             logger.debug("could not send the poses so far", exc_info=True)
-        if self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self.run())
 
     def put(self, session_id: uuid.UUID, participant_id: int, pose_json: str) -> None:
         room = self.rooms.get(session_id)
