@@ -52,4 +52,3 @@ MEDIA_ROOT = os.environ.get("TEST_MEDIA_ROOT", "/tmp/vrplatform-test-media")  # 
 if "pytest" in sys.modules:
     for _db in DATABASES.values():  # noqa: F405
         _db.get("OPTIONS", {}).pop("pool", None)
-        _db["CONN_HEALTH_CHECKS"] = True

@@ -64,6 +64,11 @@ _SESSION_PLACEMENT_LOCK = 0x504C4143  # "PLAC"
 _SESSION_TURN_WAIT = "500ms"
 
 
+def session_turn_lock(session_id: uuid.UUID) -> tuple[int, int]:
+    """The two keys of ``pg_advisory_xact_lock`` that a session's placements take turns on."""
+    return _SESSION_PLACEMENT_LOCK, int.from_bytes(session_id.bytes[:4], "big", signed=True)
+
+
 def _session_placements_take_turns(session_id: uuid.UUID) -> None:
     """Placements of one session take turns, so that a second participant starting at the same
     instant sees the first one's stream and follows it to the same worker (the scene loaded
@@ -73,14 +78,13 @@ def _session_placements_take_turns(session_id: uuid.UUID) -> None:
     lost, nothing else."""
     if connection.vendor != "postgresql":
         return
-    key = int.from_bytes(session_id.bytes[:4], "big", signed=True)
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             # One round trip; the timeout is put back for the rest of the transaction.
             cursor.execute(
                 f"SET LOCAL lock_timeout = '{_SESSION_TURN_WAIT}'; "
                 "SELECT pg_advisory_xact_lock(%s, %s); SET LOCAL lock_timeout = DEFAULT",
-                [_SESSION_PLACEMENT_LOCK, key],
+                list(session_turn_lock(session_id)),
             )
     except OperationalError:
         logger.info("placement for session %s went on without its turn", session_id)

@@ -16,6 +16,7 @@ from apps.sessions import services as session_services
 from apps.streaming import services
 from apps.streaming.models import Stream, StreamingWorker
 from apps.streaming.selectors import streams_queued
+from apps.streaming.services.placement import session_turn_lock
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -143,11 +144,12 @@ def test_a_placement_goes_on_without_its_sessions_turn_when_it_waits_too_long(
     online_worker("w", max_streams=4)
     user = make_user()
     session = make_session(user)
-    key = int.from_bytes(session.id.bytes[:4], "big", signed=True)
 
     def the_turn() -> None:  # as a transaction placing a dead worker's streams would hold it
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [0x504C4143, key])
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", list(session_turn_lock(session.id))
+            )
 
     with _held_elsewhere(the_turn):
         began = time.monotonic()
